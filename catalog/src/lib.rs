@@ -1,0 +1,24 @@
+//! The persona catalog: the one shared definition of who the personas are.
+//!
+//! # Layout
+//!
+//! - [`spec`]: the typed [`PersonaSpec`] and its constrained values (cadence,
+//!   archetype, module mix, shared spaces).
+//! - [`load`]: reads `personas.json` and turns it into a [`Catalog`], reporting
+//!   every problem with its JSON path rather than stopping at the first.
+//! - [`password`]: the deterministic persona password, shared by seeding and the
+//!   runner so no per-persona credential is ever stored.
+//! - [`due`]: the cadence rules that decide whether a persona should tick now.
+//!
+//! This crate does no IO beyond reading the catalog file, and knows nothing about
+//! sqlx, HTTP or ractor; every other crate may depend on it.
+
+pub mod due;
+pub mod load;
+pub mod password;
+pub mod spec;
+
+pub use due::{due_order, is_due};
+pub use load::{Catalog, CatalogError, LoadOptions, Problem, Severity, DEFAULT_TEST_DOMAIN};
+pub use password::{derive_password, SeedSecret, SeedSecretError, DEV_FALLBACK_SEED_SECRET};
+pub use spec::{Archetype, Cadence, ModuleMix, PersonaSpec, SharedSpace, SpaceType};

@@ -1,0 +1,242 @@
+//! Typed persona specifications and the constrained values they are built from.
+//!
+//! Values here are already valid: they are produced by [`crate::load`] (which
+//! reports what was wrong with the file) or by `parse` functions that return a
+//! `Result`. Serialisation exists because the catalog is a file format and
+//! personas are sent to the gateway's admin API.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// How often a persona wants to use the app; see [`crate::due`] for the rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Cadence {
+    Hourly,
+    Daily,
+    Weekdays,
+}
+
+impl Cadence {
+    pub const ALL: [Cadence; 3] = [Cadence::Hourly, Cadence::Daily, Cadence::Weekdays];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cadence::Hourly => "hourly",
+            Cadence::Daily => "daily",
+            Cadence::Weekdays => "weekdays",
+        }
+    }
+
+    /// Parses the catalog and database spelling (`hourly`, `daily`, `weekdays`).
+    pub fn parse(text: &str) -> Result<Cadence, UnknownValue> {
+        Cadence::ALL
+            .into_iter()
+            .find(|cadence| cadence.as_str() == text)
+            .ok_or_else(|| UnknownValue::new("cadence", text, Cadence::ALL.map(Cadence::as_str)))
+    }
+}
+
+impl fmt::Display for Cadence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The kind of user a persona plays; the scripted simulator also keys its
+/// behaviour on it (the overwhelmed newbie makes deliberate mistakes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Archetype {
+    AdhdStudent,
+    CeoBusy,
+    CreativeParent,
+    SoloDev,
+    Researcher,
+    Freelancer,
+    OverwhelmedNewbie,
+}
+
+impl Archetype {
+    pub const ALL: [Archetype; 7] = [
+        Archetype::AdhdStudent,
+        Archetype::CeoBusy,
+        Archetype::CreativeParent,
+        Archetype::SoloDev,
+        Archetype::Researcher,
+        Archetype::Freelancer,
+        Archetype::OverwhelmedNewbie,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Archetype::AdhdStudent => "adhd-student",
+            Archetype::CeoBusy => "ceo-busy",
+            Archetype::CreativeParent => "creative-parent",
+            Archetype::SoloDev => "solo-dev",
+            Archetype::Researcher => "researcher",
+            Archetype::Freelancer => "freelancer",
+            Archetype::OverwhelmedNewbie => "overwhelmed-newbie",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Archetype, UnknownValue> {
+        Archetype::ALL
+            .into_iter()
+            .find(|archetype| archetype.as_str() == text)
+            .ok_or_else(|| {
+                UnknownValue::new("archetype", text, Archetype::ALL.map(Archetype::as_str))
+            })
+    }
+}
+
+impl fmt::Display for Archetype {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The type of a shared space; `personal` spaces are created at signup and are
+/// never declared in the catalog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SpaceType {
+    Personal,
+    Family,
+    Team,
+    Practice,
+    Brand,
+    Club,
+}
+
+impl SpaceType {
+    pub const ALL: [SpaceType; 6] = [
+        SpaceType::Personal,
+        SpaceType::Family,
+        SpaceType::Team,
+        SpaceType::Practice,
+        SpaceType::Brand,
+        SpaceType::Club,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SpaceType::Personal => "personal",
+            SpaceType::Family => "family",
+            SpaceType::Team => "team",
+            SpaceType::Practice => "practice",
+            SpaceType::Brand => "brand",
+            SpaceType::Club => "club",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<SpaceType, UnknownValue> {
+        SpaceType::ALL
+            .into_iter()
+            .find(|space_type| space_type.as_str() == text)
+            .ok_or_else(|| {
+                UnknownValue::new("space type", text, SpaceType::ALL.map(SpaceType::as_str))
+            })
+    }
+}
+
+impl fmt::Display for SpaceType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A string that is not one of the accepted spellings of an enum.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {what} {given:?}; expected one of: {}", accepted.join(", "))]
+pub struct UnknownValue {
+    pub what: &'static str,
+    pub given: String,
+    pub accepted: Vec<&'static str>,
+}
+
+impl UnknownValue {
+    fn new<const N: usize>(what: &'static str, given: &str, accepted: [&'static str; N]) -> Self {
+        UnknownValue { what, given: given.to_owned(), accepted: accepted.to_vec() }
+    }
+}
+
+/// Relative weights of the modules a persona uses; they sum to 1 ± 0.01.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ModuleMix(BTreeMap<String, f64>);
+
+impl ModuleMix {
+    /// How far the sum of the weights may stray from 1.
+    pub const SUM_TOLERANCE: f64 = 0.01;
+
+    /// Builds a mix from already checked weights; [`crate::load`] does the checks.
+    pub(crate) fn from_checked(weights: BTreeMap<String, f64>) -> Self {
+        ModuleMix(weights)
+    }
+
+    pub fn weights(&self) -> impl Iterator<Item = (&str, f64)> {
+        self.0.iter().map(|(module, weight)| (module.as_str(), *weight))
+    }
+
+    pub fn modules(&self) -> impl Iterator<Item = &str> {
+        self.0.keys().map(String::as_str)
+    }
+
+    pub fn weight(&self, module: &str) -> Option<f64> {
+        self.0.get(module).copied()
+    }
+}
+
+/// A shared space this persona belongs to together with one partner persona.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SharedSpace {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub space_type: SpaceType,
+    /// The partner's email; it names another persona of the same catalog.
+    pub partner: String,
+}
+
+/// One persona as the catalog declares it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PersonaSpec {
+    pub name: String,
+    pub email: String,
+    pub archetype: Archetype,
+    pub cadence: Cadence,
+    pub module_mix: ModuleMix,
+    pub system_prompt: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shared_spaces: Vec<SharedSpace>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enums_round_trip_their_spelling() {
+        for cadence in Cadence::ALL {
+            assert_eq!(Cadence::parse(cadence.as_str()), Ok(cadence));
+        }
+        for archetype in Archetype::ALL {
+            assert_eq!(Archetype::parse(archetype.as_str()), Ok(archetype));
+        }
+        for space_type in SpaceType::ALL {
+            assert_eq!(SpaceType::parse(space_type.as_str()), Ok(space_type));
+        }
+    }
+
+    #[test]
+    fn unknown_value_lists_what_is_accepted() {
+        let error = Cadence::parse("monthly").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "unknown cadence \"monthly\"; expected one of: hourly, daily, weekdays"
+        );
+    }
+}
