@@ -8,17 +8,24 @@
 //!   every problem with its JSON path rather than stopping at the first.
 //! - [`password`]: the deterministic persona password, shared by seeding and the
 //!   runner so no per-persona credential is ever stored.
+//! - [`audit`]: the rows a tick produces (actions, feedback, tick status) and
+//!   their batch limits — the contract between the runner and the app.
 //! - [`due`]: the cadence rules that decide whether a persona should tick now.
 //!
 //! This crate does no IO beyond reading the catalog file, and knows nothing about
 //! sqlx, HTTP or ractor; every other crate may depend on it.
 
+pub mod audit;
 pub mod due;
 pub mod load;
 pub mod password;
 pub mod spec;
 
+pub use audit::{
+    ActionResult, ActionRow, FeedbackRow, Rating, RatingOutOfRange, TickStatus, TokenUsage,
+    MAX_ACTIONS_PER_BATCH, MAX_FEEDBACK_PER_BATCH, PARSE_FAILURE_MODULE,
+};
 pub use due::{due_order, is_due};
-pub use load::{Catalog, CatalogError, LoadOptions, Problem, Severity, DEFAULT_TEST_DOMAIN};
+pub use load::{SHIPPED_CATALOG_JSON, Catalog, CatalogError, LoadOptions, Problem, Severity, DEFAULT_TEST_DOMAIN};
 pub use password::{derive_password, SeedSecret, SeedSecretError, DEV_FALLBACK_SEED_SECRET};
-pub use spec::{Archetype, Cadence, ModuleMix, PersonaSpec, SharedSpace, SpaceType};
+pub use spec::{Archetype, Cadence, ModuleMix, ModuleMixError, PersonaSpec, SharedSpace, SpaceType};

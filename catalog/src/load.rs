@@ -284,10 +284,6 @@ impl Checker<'_> {
             self.error(&field, format!("expected an object of module weights, found {}", kind(value)));
             return None;
         };
-        if entries.is_empty() {
-            self.error(&field, "names no modules; give at least one module a weight");
-            return None;
-        }
         let mut weights = BTreeMap::new();
         let mut valid = true;
         for (module, weight) in entries {
@@ -314,18 +310,10 @@ impl Checker<'_> {
                 );
             }
         }
-        let sum: f64 = weights.values().sum();
-        if valid && (sum - 1.0).abs() > ModuleMix::SUM_TOLERANCE {
-            self.error(
-                &field,
-                format!(
-                    "weights sum to {sum:.4}; they must sum to 1 ± {}",
-                    ModuleMix::SUM_TOLERANCE
-                ),
-            );
-            valid = false;
+        if !valid {
+            return None;
         }
-        valid.then(|| ModuleMix::from_checked(weights))
+        ModuleMix::new(weights).map_err(|error| self.error(&field, error.to_string())).ok()
     }
 
     fn shared_spaces(&mut self, path: &str, object: &Map<String, Value>) -> Option<Vec<SharedSpace>> {

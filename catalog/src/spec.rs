@@ -163,18 +163,45 @@ impl UnknownValue {
     }
 }
 
-/// Relative weights of the modules a persona uses; they sum to 1 ± 0.01.
+/// Relative weights of the modules a persona uses: at least one module, no
+/// negative or non-finite weight, summing to 1 ± [`ModuleMix::SUM_TOLERANCE`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(transparent)]
+#[serde(try_from = "BTreeMap<String, f64>", into = "BTreeMap<String, f64>")]
 pub struct ModuleMix(BTreeMap<String, f64>);
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ModuleMixError {
+    #[error("names no modules; give at least one module a weight")]
+    Empty,
+    #[error("weight {weight} of module {module:?} is negative")]
+    Negative { module: String, weight: f64 },
+    #[error("weight of module {module:?} is not a finite number")]
+    NotFinite { module: String },
+    #[error("weights sum to {sum:.4}; they must sum to 1 ± {}", ModuleMix::SUM_TOLERANCE)]
+    Sum { sum: f64 },
+}
 
 impl ModuleMix {
     /// How far the sum of the weights may stray from 1.
     pub const SUM_TOLERANCE: f64 = 0.01;
 
-    /// Builds a mix from already checked weights; [`crate::load`] does the checks.
-    pub(crate) fn from_checked(weights: BTreeMap<String, f64>) -> Self {
-        ModuleMix(weights)
+    pub fn new(weights: BTreeMap<String, f64>) -> Result<ModuleMix, ModuleMixError> {
+        if weights.is_empty() {
+            return Err(ModuleMixError::Empty);
+        }
+        for (module, weight) in &weights {
+            if !weight.is_finite() {
+                return Err(ModuleMixError::NotFinite { module: module.clone() });
+            }
+            if *weight < 0.0 {
+                return Err(ModuleMixError::Negative { module: module.clone(), weight: *weight });
+            }
+        }
+        let sum: f64 = weights.values().sum();
+        if (sum - 1.0).abs() > ModuleMix::SUM_TOLERANCE {
+            return Err(ModuleMixError::Sum { sum });
+        }
+        Ok(ModuleMix(weights))
     }
 
     pub fn weights(&self) -> impl Iterator<Item = (&str, f64)> {
@@ -187,6 +214,19 @@ impl ModuleMix {
 
     pub fn weight(&self, module: &str) -> Option<f64> {
         self.0.get(module).copied()
+    }
+}
+
+impl TryFrom<BTreeMap<String, f64>> for ModuleMix {
+    type Error = ModuleMixError;
+    fn try_from(weights: BTreeMap<String, f64>) -> Result<Self, Self::Error> {
+        ModuleMix::new(weights)
+    }
+}
+
+impl From<ModuleMix> for BTreeMap<String, f64> {
+    fn from(mix: ModuleMix) -> Self {
+        mix.0
     }
 }
 
@@ -229,6 +269,19 @@ mod tests {
         for space_type in SpaceType::ALL {
             assert_eq!(SpaceType::parse(space_type.as_str()), Ok(space_type));
         }
+    }
+
+    #[test]
+    fn module_mix_checks_its_weights() {
+        let mix = |pairs: &[(&str, f64)]| {
+            ModuleMix::new(pairs.iter().map(|(m, w)| (m.to_string(), *w)).collect())
+        };
+        assert!(mix(&[("todo", 0.6), ("notes", 0.395)]).is_ok());
+        assert_eq!(mix(&[]), Err(ModuleMixError::Empty));
+        assert!(matches!(mix(&[("todo", 1.2), ("notes", -0.2)]), Err(ModuleMixError::Negative { .. })));
+        assert!(matches!(mix(&[("todo", 0.5)]), Err(ModuleMixError::Sum { .. })));
+        assert!(matches!(mix(&[("todo", f64::NAN)]), Err(ModuleMixError::NotFinite { .. })));
+        assert!(serde_json::from_str::<ModuleMix>(r#"{"todo": 0.2}"#).is_err());
     }
 
     #[test]

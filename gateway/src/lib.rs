@@ -1,1 +1,15 @@
-//! placeholder
+//! The app under test: the state behind the app that personas use.
+//!
+//! # Layout
+//!
+//! - [`store`]: the one storage API over SQLite and PostgreSQL — users,
+//!   spaces, the tools' records (per-field last-writer-wins) and the persona
+//!   tables (personas, ticks, actions, feedback). Only the store issues SQL.
+//! - [`password`]: argon2id hashing of login passwords.
+//!
+//! The gateway never depends on the runner: it serves whoever calls it.
+
+pub mod password;
+pub mod store;
+
+pub use store::{Store, StoreError};

@@ -1,0 +1,376 @@
+//! Personas: upsert by email through the normal register path, list, detail,
+//! delete (personas only), pause, and the due query.
+
+use std::collections::BTreeMap;
+
+use catalog::{ActionRow, Archetype, Cadence, ModuleMix, PersonaSpec};
+use chrono::{DateTime, TimeDelta, Utc};
+use sqlx::types::Json;
+use sqlx::FromRow;
+
+use super::audit::ActionDbRow;
+use super::users::{NewUser, Role, UserKind};
+use super::{now, to_u64, with_pool, Store, StoreError, WritePool};
+use crate::password::{hash_password, verify_password};
+
+/// How many recent actions [`Store::persona_detail`] returns.
+pub const RECENT_ACTIONS_IN_DETAIL: i64 = 20;
+
+/// A persona as stored, with its user's email.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PersonaRow {
+    pub user_id: String,
+    pub email: String,
+    pub name: String,
+    pub archetype: Archetype,
+    pub system_prompt: String,
+    pub module_mix: ModuleMix,
+    pub cadence: Cadence,
+    pub paused: bool,
+    pub last_active_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(FromRow)]
+struct PersonaDbRow {
+    user_id: String,
+    email: String,
+    name: String,
+    archetype: String,
+    system_prompt: String,
+    module_mix: Json<BTreeMap<String, f64>>,
+    tick_cadence: String,
+    paused: bool,
+    last_active_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<PersonaDbRow> for PersonaRow {
+    type Error = StoreError;
+    fn try_from(row: PersonaDbRow) -> Result<PersonaRow, StoreError> {
+        let corrupt = |error: &dyn std::fmt::Display| {
+            StoreError::Corrupt(format!("persona {}: {error}", row.user_id))
+        };
+        Ok(PersonaRow {
+            archetype: Archetype::parse(&row.archetype).map_err(|e| corrupt(&e))?,
+            cadence: Cadence::parse(&row.tick_cadence).map_err(|e| corrupt(&e))?,
+            module_mix: ModuleMix::new(row.module_mix.0.clone()).map_err(|e| corrupt(&e))?,
+            user_id: row.user_id,
+            email: row.email,
+            name: row.name,
+            system_prompt: row.system_prompt,
+            paused: row.paused,
+            last_active_at: row.last_active_at,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+const PERSONA_SELECT: &str = "SELECT p.user_id, u.email, p.name, p.archetype, p.system_prompt, \
+     p.module_mix, p.tick_cadence, p.paused, p.last_active_at, p.created_at, p.updated_at \
+     FROM personas p JOIN users u ON u.id = p.user_id";
+
+/// What [`Store::upsert_persona`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpsertOutcome {
+    /// A new user and persona were created.
+    Created,
+    /// The persona existed and something (profile or password) changed.
+    Updated,
+    /// The persona already matched the spec exactly.
+    Unchanged,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonaUpsert {
+    pub user_id: String,
+    pub outcome: UpsertOutcome,
+}
+
+/// A persona in the admin list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PersonaSummary {
+    pub persona: PersonaRow,
+    /// Tool calls made in the 7 days before the list was asked for.
+    pub actions_last_7_days: u64,
+}
+
+/// Average rating of one module (parse-failure rows excluded).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModuleRating {
+    pub module: String,
+    pub average: f64,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PersonaDetail {
+    pub persona: PersonaRow,
+    /// The newest actions first, at most [`RECENT_ACTIONS_IN_DETAIL`].
+    pub recent_actions: Vec<ActionRow>,
+    pub module_ratings: Vec<ModuleRating>,
+}
+
+#[derive(FromRow)]
+struct ModuleRatingRow {
+    module: String,
+    average: f64,
+    count: i64,
+}
+
+impl Store {
+    /// Creates or updates the persona a catalog entry describes.
+    ///
+    /// A new email goes through [`Store::create_user`] — the same register path
+    /// as a human — and is then stamped `kind = persona`. An existing persona
+    /// gets its profile and, when it no longer verifies, its password
+    /// updated. An email that belongs to a human or system user is refused:
+    /// turning a real account into a test persona would be a silent disaster.
+    pub async fn upsert_persona(
+        &self,
+        spec: &PersonaSpec,
+        password: &str,
+    ) -> Result<PersonaUpsert, StoreError> {
+        let (user, mut outcome) = match self.user_by_email(&spec.email).await? {
+            Some(user) if user.kind != UserKind::Persona => {
+                return Err(StoreError::Conflict(format!(
+                    "{} belongs to a {} user; refusing to turn it into a persona",
+                    spec.email, user.kind
+                )));
+            }
+            Some(user) => {
+                let verifies =
+                    verify_password(password.to_owned(), user.password_hash.clone()).await?;
+                if !verifies {
+                    let password_hash = hash_password(password.to_owned()).await?;
+                    self.set_password_hash(&user.id, &password_hash).await?;
+                }
+                (user, if verifies { UpsertOutcome::Unchanged } else { UpsertOutcome::Updated })
+            }
+            None => {
+                let password_hash = hash_password(password.to_owned()).await?;
+                let user = self
+                    .create_user(NewUser {
+                        email: spec.email.clone(),
+                        password_hash,
+                        kind: UserKind::Human,
+                        role: Role::User,
+                    })
+                    .await?;
+                (user, UpsertOutcome::Created)
+            }
+        };
+        let profile_changed = self.stamp_persona(&user.id, spec).await?;
+        if profile_changed && outcome == UpsertOutcome::Unchanged {
+            outcome = UpsertOutcome::Updated;
+        }
+        Ok(PersonaUpsert { user_id: user.id, outcome })
+    }
+
+    async fn set_password_hash(&self, user_id: &str, password_hash: &str) -> Result<(), StoreError> {
+        with_pool!(self, |pool| {
+            sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+                .bind(password_hash)
+                .bind(user_id)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Marks the user as a persona and writes the persona row; returns whether
+    /// anything changed.
+    async fn stamp_persona(&self, user_id: &str, spec: &PersonaSpec) -> Result<bool, StoreError> {
+        let module_mix = Json(BTreeMap::from(spec.module_mix.clone()));
+        let at = now();
+        let changed = with_pool!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let kind_changed = sqlx::query(
+                "UPDATE users SET kind = 'persona', tier = 'founder' WHERE id = $1 AND kind <> 'persona'",
+            )
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            let written = sqlx::query(
+                "INSERT INTO personas (user_id, name, archetype, system_prompt, module_mix, \
+                     tick_cadence, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
+                 ON CONFLICT (user_id) DO UPDATE SET name = excluded.name, \
+                     archetype = excluded.archetype, system_prompt = excluded.system_prompt, \
+                     module_mix = excluded.module_mix, tick_cadence = excluded.tick_cadence, \
+                     updated_at = excluded.updated_at \
+                 WHERE personas.name <> excluded.name OR personas.archetype <> excluded.archetype \
+                     OR personas.system_prompt <> excluded.system_prompt \
+                     OR personas.module_mix <> excluded.module_mix \
+                     OR personas.tick_cadence <> excluded.tick_cadence",
+            )
+            .bind(user_id)
+            .bind(&spec.name)
+            .bind(spec.archetype.as_str())
+            .bind(&spec.system_prompt)
+            .bind(&module_mix)
+            .bind(spec.cadence.as_str())
+            .bind(at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            tx.commit().await?;
+            kind_changed + written > 0
+        });
+        Ok(changed)
+    }
+
+    pub async fn persona(&self, user_id: &str) -> Result<PersonaRow, StoreError> {
+        let row: Option<PersonaDbRow> = with_pool!(self, |pool| {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("{PERSONA_SELECT} WHERE p.user_id = $1")))
+                .bind(user_id)
+                .fetch_optional(pool)
+                .await?
+        });
+        row.ok_or_else(|| StoreError::not_found("persona", user_id))?.try_into()
+    }
+
+    /// Looks a persona up by its user id or, failing that, its email.
+    pub async fn persona_by_id_or_email(&self, key: &str) -> Result<PersonaRow, StoreError> {
+        let row: Option<PersonaDbRow> = with_pool!(self, |pool| {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "{PERSONA_SELECT} WHERE p.user_id = $1 OR lower(u.email) = lower($1)"
+            )))
+            .bind(key.trim())
+            .fetch_optional(pool)
+            .await?
+        });
+        row.ok_or_else(|| StoreError::not_found("persona", key))?.try_into()
+    }
+
+    /// Every persona by name, with its tool calls of the last 7 days before `now`.
+    pub async fn list_personas(&self, now: DateTime<Utc>) -> Result<Vec<PersonaSummary>, StoreError> {
+        #[derive(FromRow)]
+        struct Row {
+            #[sqlx(flatten)]
+            persona: PersonaDbRow,
+            actions_last_7_days: i64,
+        }
+        let since = now - TimeDelta::days(7);
+        let rows: Vec<Row> = with_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT p.user_id, u.email, p.name, p.archetype, p.system_prompt, p.module_mix, \
+                     p.tick_cadence, p.paused, p.last_active_at, p.created_at, p.updated_at, \
+                     (SELECT COUNT(*) FROM persona_actions a \
+                      WHERE a.persona_id = p.user_id AND a.created_at >= $1) AS actions_last_7_days \
+                 FROM personas p JOIN users u ON u.id = p.user_id ORDER BY p.name, p.user_id",
+            )
+            .bind(since)
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter()
+            .map(|row| {
+                Ok(PersonaSummary {
+                    persona: row.persona.try_into()?,
+                    actions_last_7_days: to_u64(row.actions_last_7_days, "action count")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The persona with its newest actions and per-module rating averages.
+    pub async fn persona_detail(&self, user_id: &str) -> Result<PersonaDetail, StoreError> {
+        let persona = self.persona(user_id).await?;
+        let (actions, ratings): (Vec<ActionDbRow>, Vec<ModuleRatingRow>) = with_pool!(self, |pool| {
+            let actions = sqlx::query_as(
+                "SELECT tick_id, action_idx, tool_use_id, tool_name, input_hash, result, \
+                     error_message, latency_ms, created_at \
+                 FROM persona_actions WHERE persona_id = $1 \
+                 ORDER BY created_at DESC, tick_id DESC, action_idx DESC LIMIT $2",
+            )
+            .bind(user_id)
+            .bind(RECENT_ACTIONS_IN_DETAIL)
+            .fetch_all(pool)
+            .await?;
+            let ratings = sqlx::query_as(
+                "SELECT module, CAST(AVG(rating) AS DOUBLE PRECISION) AS average, COUNT(*) AS count \
+                 FROM persona_feedback WHERE persona_id = $1 AND module <> $2 \
+                 GROUP BY module ORDER BY module",
+            )
+            .bind(user_id)
+            .bind(catalog::PARSE_FAILURE_MODULE)
+            .fetch_all(pool)
+            .await?;
+            (actions, ratings)
+        });
+        Ok(PersonaDetail {
+            persona,
+            recent_actions: actions.into_iter().map(ActionRow::try_from).collect::<Result<_, _>>()?,
+            module_ratings: ratings
+                .into_iter()
+                .map(|row| {
+                    Ok(ModuleRating {
+                        count: to_u64(row.count, "rating count")?,
+                        module: row.module,
+                        average: row.average,
+                    })
+                })
+                .collect::<Result<_, StoreError>>()?,
+        })
+    }
+
+    /// Deletes a persona's user and everything it owns; refuses any user that
+    /// is not a persona, since an admin typo here would delete a real account.
+    pub async fn delete_persona(&self, user_id: &str) -> Result<(), StoreError> {
+        let user = self.user(user_id).await?;
+        if user.kind != UserKind::Persona {
+            return Err(StoreError::NotPersona { id: user.id, kind: user.kind.to_string() });
+        }
+        self.delete_user(user_id).await
+    }
+
+    /// Pauses or resumes a persona; the flag survives restarts.
+    pub async fn set_persona_paused(&self, user_id: &str, paused: bool) -> Result<(), StoreError> {
+        let updated = with_pool!(self, |pool| {
+            sqlx::query("UPDATE personas SET paused = $1 WHERE user_id = $2")
+                .bind(paused)
+                .bind(user_id)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        if updated == 0 {
+            return Err(StoreError::not_found("persona", user_id));
+        }
+        Ok(())
+    }
+
+    /// Personas due at `now` (the rules of `catalog::due`), never-run first,
+    /// then the longest-waiting; paused personas and those whose lease is
+    /// held by a running tick are left out.
+    pub async fn due_personas(&self, now: DateTime<Utc>) -> Result<Vec<PersonaRow>, StoreError> {
+        let hourly_cutoff = now - catalog::due::min_interval(Cadence::Hourly);
+        let daily_cutoff = now - catalog::due::min_interval(Cadence::Daily);
+        let weekday = catalog::due::runs_on(Cadence::Weekdays, now);
+        let rows: Vec<PersonaDbRow> = with_pool!(self, |pool| {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "{PERSONA_SELECT} \
+                 WHERE p.paused = $1 AND u.deleted_at IS NULL \
+                   AND (p.lease_until IS NULL OR p.lease_until <= $2) \
+                   AND (p.tick_cadence <> 'weekdays' OR $3) \
+                   AND (p.last_active_at IS NULL \
+                        OR (p.tick_cadence = 'hourly' AND p.last_active_at <= $4) \
+                        OR (p.tick_cadence <> 'hourly' AND p.last_active_at <= $5)) \
+                 ORDER BY p.last_active_at ASC NULLS FIRST, p.user_id"
+            )))
+            .bind(false)
+            .bind(now)
+            .bind(weekday)
+            .bind(hourly_cutoff)
+            .bind(daily_cutoff)
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter().map(PersonaRow::try_from).collect()
+    }
+}
