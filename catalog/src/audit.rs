@@ -167,9 +167,14 @@ impl TickStatus {
     }
 
     pub fn parse(text: &str) -> Option<TickStatus> {
-        [TickStatus::Running, TickStatus::Ok, TickStatus::Failed, TickStatus::Aborted]
-            .into_iter()
-            .find(|status| status.as_str() == text)
+        [
+            TickStatus::Running,
+            TickStatus::Ok,
+            TickStatus::Failed,
+            TickStatus::Aborted,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == text)
     }
 }
 
@@ -202,7 +207,10 @@ mod tests {
     #[test]
     fn rating_rejects_out_of_range_json() {
         let error = serde_json::from_str::<Rating>("7").unwrap_err();
-        assert!(error.to_string().contains("rating 7 is outside 1–5"), "{error}");
+        assert!(
+            error.to_string().contains("rating 7 is outside 1–5"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -232,7 +240,12 @@ mod tests {
 
     #[test]
     fn statuses_round_trip() {
-        for status in [TickStatus::Running, TickStatus::Ok, TickStatus::Failed, TickStatus::Aborted] {
+        for status in [
+            TickStatus::Running,
+            TickStatus::Ok,
+            TickStatus::Failed,
+            TickStatus::Aborted,
+        ] {
             assert_eq!(TickStatus::parse(status.as_str()), Some(status));
         }
         assert_eq!(ActionResult::parse("error"), Some(ActionResult::Error));

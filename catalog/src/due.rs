@@ -80,7 +80,10 @@ mod tests {
         for cadence in Cadence::ALL {
             assert!(!is_due(cadence, None, true, friday_noon()), "{cadence}");
             let long_ago = friday_noon() - TimeDelta::days(30);
-            assert!(!is_due(cadence, Some(long_ago), true, friday_noon()), "{cadence}");
+            assert!(
+                !is_due(cadence, Some(long_ago), true, friday_noon()),
+                "{cadence}"
+            );
         }
     }
 
@@ -89,7 +92,12 @@ mod tests {
         let now = friday_noon();
         let just_under = now - TimeDelta::hours(1) + TimeDelta::milliseconds(1);
         assert!(!is_due(Cadence::Hourly, Some(just_under), false, now));
-        assert!(is_due(Cadence::Hourly, Some(now - TimeDelta::hours(1)), false, now));
+        assert!(is_due(
+            Cadence::Hourly,
+            Some(now - TimeDelta::hours(1)),
+            false,
+            now
+        ));
     }
 
     #[test]
@@ -97,7 +105,12 @@ mod tests {
         let now = friday_noon();
         let just_under = now - TimeDelta::hours(24) + TimeDelta::milliseconds(1);
         assert!(!is_due(Cadence::Daily, Some(just_under), false, now));
-        assert!(is_due(Cadence::Daily, Some(now - TimeDelta::hours(24)), false, now));
+        assert!(is_due(
+            Cadence::Daily,
+            Some(now - TimeDelta::hours(24)),
+            false,
+            now
+        ));
     }
 
     #[test]
@@ -107,10 +120,25 @@ mod tests {
         let saturday_midnight = Utc.with_ymd_and_hms(2026, 11, 21, 0, 0, 0).unwrap();
         let sunday = Utc.with_ymd_and_hms(2026, 11, 22, 15, 0, 0).unwrap();
         let monday_midnight = Utc.with_ymd_and_hms(2026, 11, 23, 0, 0, 0).unwrap();
-        assert!(is_due(Cadence::Weekdays, Some(last), false, friday_last_moment));
-        assert!(!is_due(Cadence::Weekdays, Some(last), false, saturday_midnight));
+        assert!(is_due(
+            Cadence::Weekdays,
+            Some(last),
+            false,
+            friday_last_moment
+        ));
+        assert!(!is_due(
+            Cadence::Weekdays,
+            Some(last),
+            false,
+            saturday_midnight
+        ));
         assert!(!is_due(Cadence::Weekdays, None, false, sunday));
-        assert!(is_due(Cadence::Weekdays, Some(last), false, monday_midnight));
+        assert!(is_due(
+            Cadence::Weekdays,
+            Some(last),
+            false,
+            monday_midnight
+        ));
         // Daily ignores the weekday.
         assert!(is_due(Cadence::Daily, Some(last), false, saturday_midnight));
     }
@@ -118,15 +146,36 @@ mod tests {
     #[test]
     fn weekdays_still_needs_24_hours() {
         let now = friday_noon();
-        assert!(!is_due(Cadence::Weekdays, Some(now - TimeDelta::hours(23)), false, now));
-        assert!(is_due(Cadence::Weekdays, Some(now - TimeDelta::hours(24)), false, now));
+        assert!(!is_due(
+            Cadence::Weekdays,
+            Some(now - TimeDelta::hours(23)),
+            false,
+            now
+        ));
+        assert!(is_due(
+            Cadence::Weekdays,
+            Some(now - TimeDelta::hours(24)),
+            false,
+            now
+        ));
     }
 
     #[test]
     fn never_run_comes_first_then_oldest() {
         let now = friday_noon();
-        let mut lasts = vec![Some(now - TimeDelta::hours(2)), None, Some(now - TimeDelta::hours(5))];
+        let mut lasts = vec![
+            Some(now - TimeDelta::hours(2)),
+            None,
+            Some(now - TimeDelta::hours(5)),
+        ];
         lasts.sort_by(|a, b| due_order(*a, *b));
-        assert_eq!(lasts, vec![None, Some(now - TimeDelta::hours(5)), Some(now - TimeDelta::hours(2))]);
+        assert_eq!(
+            lasts,
+            vec![
+                None,
+                Some(now - TimeDelta::hours(5)),
+                Some(now - TimeDelta::hours(2))
+            ]
+        );
     }
 }

@@ -22,10 +22,15 @@ pub mod password;
 pub mod spec;
 
 pub use audit::{
-    ActionResult, ActionRow, FeedbackRow, Rating, RatingOutOfRange, TickStatus, TokenUsage,
-    MAX_ACTIONS_PER_BATCH, MAX_FEEDBACK_PER_BATCH, PARSE_FAILURE_MODULE,
+    ActionResult, ActionRow, FeedbackRow, MAX_ACTIONS_PER_BATCH, MAX_FEEDBACK_PER_BATCH,
+    PARSE_FAILURE_MODULE, Rating, RatingOutOfRange, TickStatus, TokenUsage,
 };
 pub use due::{due_order, is_due};
-pub use load::{SHIPPED_CATALOG_JSON, Catalog, CatalogError, LoadOptions, Problem, Severity, DEFAULT_TEST_DOMAIN};
-pub use password::{derive_password, SeedSecret, SeedSecretError, DEV_FALLBACK_SEED_SECRET};
-pub use spec::{Archetype, Cadence, ModuleMix, ModuleMixError, PersonaSpec, SharedSpace, SpaceType};
+pub use load::{
+    Catalog, CatalogError, DEFAULT_TEST_DOMAIN, LoadOptions, Problem, SHIPPED_CATALOG_JSON,
+    Severity,
+};
+pub use password::{DEV_FALLBACK_SEED_SECRET, SeedSecret, SeedSecretError, derive_password};
+pub use spec::{
+    Archetype, Cadence, ModuleMix, ModuleMixError, PersonaSpec, SharedSpace, SpaceType,
+};

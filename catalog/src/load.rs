@@ -4,7 +4,7 @@
 //! go, because serde stops at the first error while an operator fixing a catalog
 //! wants every problem at once, each with the JSON path where it sits.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -35,7 +35,10 @@ pub struct LoadOptions<'a> {
 
 impl Default for LoadOptions<'_> {
     fn default() -> Self {
-        LoadOptions { test_domain: DEFAULT_TEST_DOMAIN, known_modules: None }
+        LoadOptions {
+            test_domain: DEFAULT_TEST_DOMAIN,
+            known_modules: None,
+        }
     }
 }
 
@@ -67,11 +70,18 @@ impl fmt::Display for Problem {
 
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
-    #[error("cannot read the catalog file {}: {source}", path.display())]
-    Read { path: PathBuf, source: std::io::Error },
-    #[error("the catalog is not valid JSON (line {}, column {}): {source}", source.line(), source.column())]
-    Syntax { source: serde_json::Error },
-    #[error("the catalog has {} error(s):\n{}", count_errors(problems), list(problems))]
+    #[error("cannot read the catalog file {}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the catalog is not valid JSON (line {}, column {}): {error}", error.line(), error.column())]
+    Syntax { error: serde_json::Error },
+    #[error(
+        "the catalog has {} error(s):\n{}",
+        count_errors(problems),
+        list(problems)
+    )]
     Invalid {
         /// Every problem found, errors and warnings, in file order.
         problems: Vec<Problem>,
@@ -79,11 +89,18 @@ pub enum CatalogError {
 }
 
 fn count_errors(problems: &[Problem]) -> usize {
-    problems.iter().filter(|problem| problem.severity == Severity::Error).count()
+    problems
+        .iter()
+        .filter(|problem| problem.severity == Severity::Error)
+        .count()
 }
 
 fn list(problems: &[Problem]) -> String {
-    problems.iter().map(|problem| format!("  {problem}")).collect::<Vec<_>>().join("\n")
+    problems
+        .iter()
+        .map(|problem| format!("  {problem}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// A valid catalog, with the warnings found while loading it.
@@ -95,8 +112,10 @@ pub struct Catalog {
 
 impl Catalog {
     pub fn from_path(path: &Path, options: LoadOptions<'_>) -> Result<Catalog, CatalogError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| CatalogError::Read { path: path.to_owned(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| CatalogError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
         Catalog::from_json_str(&text, options)
     }
 
@@ -107,22 +126,36 @@ impl Catalog {
 
     pub fn from_json_str(text: &str, options: LoadOptions<'_>) -> Result<Catalog, CatalogError> {
         let value: Value =
-            serde_json::from_str(text).map_err(|source| CatalogError::Syntax { source })?;
+            serde_json::from_str(text).map_err(|error| CatalogError::Syntax { error })?;
         Catalog::from_value(&value, options)
     }
 
     pub fn from_value(value: &Value, options: LoadOptions<'_>) -> Result<Catalog, CatalogError> {
-        let mut checker = Checker { options, problems: Vec::new() };
+        let mut checker = Checker {
+            options,
+            problems: Vec::new(),
+        };
         let personas = checker.catalog(value);
-        if checker.problems.iter().any(|problem| problem.severity == Severity::Error) {
-            return Err(CatalogError::Invalid { problems: checker.problems });
+        if checker
+            .problems
+            .iter()
+            .any(|problem| problem.severity == Severity::Error)
+        {
+            return Err(CatalogError::Invalid {
+                problems: checker.problems,
+            });
         }
-        Ok(Catalog { personas, warnings: checker.problems })
+        Ok(Catalog {
+            personas,
+            warnings: checker.problems,
+        })
     }
 
     /// Looks a persona up by email, ignoring case as the user store does.
     pub fn find_by_email(&self, email: &str) -> Option<&PersonaSpec> {
-        self.personas.iter().find(|persona| persona.email.eq_ignore_ascii_case(email))
+        self.personas
+            .iter()
+            .find(|persona| persona.email.eq_ignore_ascii_case(email))
     }
 }
 
@@ -159,7 +192,9 @@ impl Checker<'_> {
             Some(Value::Number(number)) if number.as_u64() == Some(FORMAT_VERSION) => {}
             Some(other) => self.error(
                 "$.version",
-                format!("unsupported catalog version {other}; this build reads version {FORMAT_VERSION}"),
+                format!(
+                    "unsupported catalog version {other}; this build reads version {FORMAT_VERSION}"
+                ),
             ),
         }
         let Some(entries) = root.get("personas").and_then(Value::as_array) else {
@@ -178,9 +213,19 @@ impl Checker<'_> {
                 (path, persona)
             })
             .collect();
+        // Partners are looked up among every email written in the file, so a
+        // persona whose own entry is broken is not also reported as unknown.
+        let written_emails: HashSet<String> = entries
+            .iter()
+            .filter_map(|entry| entry.get("email").and_then(Value::as_str))
+            .map(str::to_lowercase)
+            .collect();
         self.duplicates(&personas);
-        self.partners(&personas);
-        personas.into_iter().filter_map(|(_, persona)| persona).collect()
+        self.partners(&personas, &written_emails);
+        personas
+            .into_iter()
+            .filter_map(|(_, persona)| persona)
+            .collect()
     }
 
     fn persona(&mut self, path: &str, value: &Value) -> Option<PersonaSpec> {
@@ -191,7 +236,15 @@ impl Checker<'_> {
         self.unknown_keys(
             path,
             object,
-            &["name", "email", "archetype", "cadence", "moduleMix", "systemPrompt", "sharedSpaces"],
+            &[
+                "name",
+                "email",
+                "archetype",
+                "cadence",
+                "moduleMix",
+                "systemPrompt",
+                "sharedSpaces",
+            ],
         );
         let name = self.non_empty_string(path, object, "name");
         let email = self.email(path, object);
@@ -259,7 +312,9 @@ impl Checker<'_> {
     }
 
     fn parsed<T, E: fmt::Display>(&mut self, field: &str, parsed: Result<T, E>) -> Option<T> {
-        parsed.map_err(|error| self.error(field, error.to_string())).ok()
+        parsed
+            .map_err(|error| self.error(field, error.to_string()))
+            .ok()
     }
 
     fn email(&mut self, path: &str, object: &Map<String, Value>) -> Option<String> {
@@ -281,7 +336,13 @@ impl Checker<'_> {
             return None;
         };
         let Some(entries) = value.as_object() else {
-            self.error(&field, format!("expected an object of module weights, found {}", kind(value)));
+            self.error(
+                &field,
+                format!(
+                    "expected an object of module weights, found {}",
+                    kind(value)
+                ),
+            );
             return None;
         };
         let mut weights = BTreeMap::new();
@@ -297,7 +358,10 @@ impl Checker<'_> {
                     weights.insert(module.clone(), weight);
                 }
                 None => {
-                    self.error(&weight_path, format!("expected a number, found {}", kind(weight)));
+                    self.error(
+                        &weight_path,
+                        format!("expected a number, found {}", kind(weight)),
+                    );
                     valid = false;
                 }
             }
@@ -306,17 +370,26 @@ impl Checker<'_> {
             {
                 self.warning(
                     &weight_path,
-                    format!("the app has no tools for module {module:?}; known: {}", known.join(", ")),
+                    format!(
+                        "the app has no tools for module {module:?}; known: {}",
+                        known.join(", ")
+                    ),
                 );
             }
         }
         if !valid {
             return None;
         }
-        ModuleMix::new(weights).map_err(|error| self.error(&field, error.to_string())).ok()
+        ModuleMix::new(weights)
+            .map_err(|error| self.error(&field, error.to_string()))
+            .ok()
     }
 
-    fn shared_spaces(&mut self, path: &str, object: &Map<String, Value>) -> Option<Vec<SharedSpace>> {
+    fn shared_spaces(
+        &mut self,
+        path: &str,
+        object: &Map<String, Value>,
+    ) -> Option<Vec<SharedSpace>> {
         let field = child(path, "sharedSpaces");
         let entries = match object.get("sharedSpaces") {
             None | Some(Value::Null) => return Some(Vec::new()),
@@ -348,14 +421,21 @@ impl Checker<'_> {
         let space_type = self.string(path, object, "type").and_then(|(field, text)| {
             match SpaceType::parse(text) {
                 Ok(SpaceType::Personal) => {
-                    self.error(&field, "personal spaces are created at signup and cannot be shared");
+                    self.error(
+                        &field,
+                        "personal spaces are created at signup and cannot be shared",
+                    );
                     None
                 }
                 parsed => self.parsed(&field, parsed),
             }
         });
         let partner = self.non_empty_string(path, object, "partner");
-        Some(SharedSpace { name: name?, space_type: space_type?, partner: partner? })
+        Some(SharedSpace {
+            name: name?,
+            space_type: space_type?,
+            partner: partner?,
+        })
     }
 
     fn duplicates(&mut self, personas: &[(String, Option<PersonaSpec>)]) {
@@ -380,7 +460,11 @@ impl Checker<'_> {
         }
     }
 
-    fn partners(&mut self, personas: &[(String, Option<PersonaSpec>)]) {
+    fn partners(
+        &mut self,
+        personas: &[(String, Option<PersonaSpec>)],
+        written_emails: &HashSet<String>,
+    ) {
         let by_email: HashMap<String, &PersonaSpec> = personas
             .iter()
             .filter_map(|(_, persona)| persona.as_ref())
@@ -394,7 +478,11 @@ impl Checker<'_> {
                     self.error(&partner_path, "a persona cannot be its own partner");
                     continue;
                 }
-                let Some(partner) = by_email.get(&space.partner.to_lowercase()) else {
+                let partner_email = space.partner.to_lowercase();
+                let Some(partner) = by_email.get(&partner_email) else {
+                    if written_emails.contains(&partner_email) {
+                        continue;
+                    }
                     self.error(
                         &partner_path,
                         format!("unknown shared-space partner {:?}: no persona in this catalog has that email", space.partner),
@@ -424,7 +512,9 @@ fn check_email(email: &str, test_domain: &str) -> Result<(), String> {
         return Err(format!("{email:?} is not an email address (no @)"));
     };
     let local_ok = !local.is_empty()
-        && local.chars().all(|c| c.is_ascii_alphanumeric() || "._%+-".contains(c))
+        && local
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._%+-".contains(c))
         && !local.starts_with('.')
         && !local.ends_with('.');
     let domain_ok = domain.split('.').all(|label| {

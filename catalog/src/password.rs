@@ -70,7 +70,11 @@ pub fn derive_password(secret: &SeedSecret, email: &str) -> String {
         .unwrap_or_else(|_| unreachable!("HMAC-SHA256 accepts keys of every length"));
     mac.update(email.as_bytes());
     let encoded = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
-    encoded.chars().filter(char::is_ascii_alphanumeric).take(PASSWORD_LEN).collect()
+    encoded
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(PASSWORD_LEN)
+        .collect()
 }
 
 #[cfg(test)]
@@ -79,17 +83,61 @@ mod tests {
 
     /// Copied from `shared/vectors/interop.json` (node:crypto HMAC-SHA256).
     const VECTORS: &[(&str, &str, &str)] = &[
-        ("dev-persona-seed-secret-rotate-in-prod", "persona.anna@mana.test", "1FJ7w8KbjK5CWVa8NqfobexAFNuQKxiA"),
-        ("dev-persona-seed-secret-rotate-in-prod", "persona.maya@mana.test", "cGqE8D7hwpIKvyjBql7vJAXAvbBlepEZ"),
-        ("dev-persona-seed-secret-rotate-in-prod", "Persona.Ben@Mana.Test", "pS9iOj42zrek3xBe1ECdVUy1oesrfbMW"),
-        ("dev-persona-seed-secret-rotate-in-prod", "x@mana.test", "0YLinuaCMaYBqr2mEEpyc0jWRO3YatjE"),
-        ("prod-0f3c9a", "persona.anna@mana.test", "8hCO6bdR9h9g1Z6lqhg0PBaQ6cq2K6RH"),
-        ("prod-0f3c9a", "persona.maya@mana.test", "hvkaaRNRvBGBAS7xEUJzZm4fETK1waI1"),
-        ("prod-0f3c9a", "Persona.Ben@Mana.Test", "HhMtMfPTDnUx1SQdJHE8dAvDc3MG4EUm"),
-        ("prod-0f3c9a", "x@mana.test", "IFai001g708xlPQeGQBb9gRD0n9Nv50V"),
-        ("ключ-🔑", "persona.anna@mana.test", "ut8z2RMz09z96AgcXwKr3azFWnBfIUsT"),
-        ("ключ-🔑", "persona.maya@mana.test", "7D9HsNBDJwLrla86XYijre9b67rZqoXh"),
-        ("ключ-🔑", "Persona.Ben@Mana.Test", "dW8WSG7G2CsVBISh9GcP4ry57pyxVDfd"),
+        (
+            "dev-persona-seed-secret-rotate-in-prod",
+            "persona.anna@mana.test",
+            "1FJ7w8KbjK5CWVa8NqfobexAFNuQKxiA",
+        ),
+        (
+            "dev-persona-seed-secret-rotate-in-prod",
+            "persona.maya@mana.test",
+            "cGqE8D7hwpIKvyjBql7vJAXAvbBlepEZ",
+        ),
+        (
+            "dev-persona-seed-secret-rotate-in-prod",
+            "Persona.Ben@Mana.Test",
+            "pS9iOj42zrek3xBe1ECdVUy1oesrfbMW",
+        ),
+        (
+            "dev-persona-seed-secret-rotate-in-prod",
+            "x@mana.test",
+            "0YLinuaCMaYBqr2mEEpyc0jWRO3YatjE",
+        ),
+        (
+            "prod-0f3c9a",
+            "persona.anna@mana.test",
+            "8hCO6bdR9h9g1Z6lqhg0PBaQ6cq2K6RH",
+        ),
+        (
+            "prod-0f3c9a",
+            "persona.maya@mana.test",
+            "hvkaaRNRvBGBAS7xEUJzZm4fETK1waI1",
+        ),
+        (
+            "prod-0f3c9a",
+            "Persona.Ben@Mana.Test",
+            "HhMtMfPTDnUx1SQdJHE8dAvDc3MG4EUm",
+        ),
+        (
+            "prod-0f3c9a",
+            "x@mana.test",
+            "IFai001g708xlPQeGQBb9gRD0n9Nv50V",
+        ),
+        (
+            "ключ-🔑",
+            "persona.anna@mana.test",
+            "ut8z2RMz09z96AgcXwKr3azFWnBfIUsT",
+        ),
+        (
+            "ключ-🔑",
+            "persona.maya@mana.test",
+            "7D9HsNBDJwLrla86XYijre9b67rZqoXh",
+        ),
+        (
+            "ключ-🔑",
+            "Persona.Ben@Mana.Test",
+            "dW8WSG7G2CsVBISh9GcP4ry57pyxVDfd",
+        ),
         ("ключ-🔑", "x@mana.test", "GlFuafGoaggqH81AMTEtfDLhNhE7YaBZ"),
     ];
 
@@ -97,7 +145,11 @@ mod tests {
     fn matches_every_interop_vector() {
         for (secret, email, expected) in VECTORS {
             let secret = SeedSecret::new(*secret, false).unwrap();
-            assert_eq!(derive_password(&secret, email), *expected, "secret {secret:?}, email {email}");
+            assert_eq!(
+                derive_password(&secret, email),
+                *expected,
+                "secret {secret:?}, email {email}"
+            );
         }
     }
 
@@ -105,15 +157,23 @@ mod tests {
     fn matches_the_shared_vector_file_when_present() {
         // The file sits beside the repository in the development layout; a
         // copy of its values is kept above so the test also runs without it.
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/vectors/interop.json");
-        let Ok(text) = std::fs::read_to_string(path) else { return };
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/vectors/interop.json"
+        );
+        let Ok(text) = std::fs::read_to_string(path) else {
+            return;
+        };
         let file: serde_json::Value = serde_json::from_str(&text).unwrap();
         let vectors = file["persona_password"].as_array().unwrap();
         assert!(!vectors.is_empty());
         for vector in vectors {
             let secret = SeedSecret::new(vector["secret"].as_str().unwrap(), false).unwrap();
             let email = vector["email"].as_str().unwrap();
-            assert_eq!(derive_password(&secret, email), vector["password"].as_str().unwrap());
+            assert_eq!(
+                derive_password(&secret, email),
+                vector["password"].as_str().unwrap()
+            );
         }
     }
 
@@ -123,9 +183,16 @@ mod tests {
             SeedSecret::new(DEV_FALLBACK_SEED_SECRET, true).unwrap_err(),
             SeedSecretError::DevFallbackInProduction
         );
-        assert!(SeedSecret::new(DEV_FALLBACK_SEED_SECRET, false).unwrap().is_dev_fallback());
+        assert!(
+            SeedSecret::new(DEV_FALLBACK_SEED_SECRET, false)
+                .unwrap()
+                .is_dev_fallback()
+        );
         assert!(SeedSecret::new("a-real-secret", true).is_ok());
-        assert_eq!(SeedSecret::new("", false).unwrap_err(), SeedSecretError::Empty);
+        assert_eq!(
+            SeedSecret::new("", false).unwrap_err(),
+            SeedSecretError::Empty
+        );
     }
 
     #[test]

@@ -159,7 +159,11 @@ pub struct UnknownValue {
 
 impl UnknownValue {
     fn new<const N: usize>(what: &'static str, given: &str, accepted: [&'static str; N]) -> Self {
-        UnknownValue { what, given: given.to_owned(), accepted: accepted.to_vec() }
+        UnknownValue {
+            what,
+            given: given.to_owned(),
+            accepted: accepted.to_vec(),
+        }
     }
 }
 
@@ -177,7 +181,10 @@ pub enum ModuleMixError {
     Negative { module: String, weight: f64 },
     #[error("weight of module {module:?} is not a finite number")]
     NotFinite { module: String },
-    #[error("weights sum to {sum:.4}; they must sum to 1 ± {}", ModuleMix::SUM_TOLERANCE)]
+    #[error(
+        "weights sum to {sum:.4}; they must sum to 1 ± {}",
+        ModuleMix::SUM_TOLERANCE
+    )]
     Sum { sum: f64 },
 }
 
@@ -191,10 +198,15 @@ impl ModuleMix {
         }
         for (module, weight) in &weights {
             if !weight.is_finite() {
-                return Err(ModuleMixError::NotFinite { module: module.clone() });
+                return Err(ModuleMixError::NotFinite {
+                    module: module.clone(),
+                });
             }
             if *weight < 0.0 {
-                return Err(ModuleMixError::Negative { module: module.clone(), weight: *weight });
+                return Err(ModuleMixError::Negative {
+                    module: module.clone(),
+                    weight: *weight,
+                });
             }
         }
         let sum: f64 = weights.values().sum();
@@ -205,7 +217,9 @@ impl ModuleMix {
     }
 
     pub fn weights(&self) -> impl Iterator<Item = (&str, f64)> {
-        self.0.iter().map(|(module, weight)| (module.as_str(), *weight))
+        self.0
+            .iter()
+            .map(|(module, weight)| (module.as_str(), *weight))
     }
 
     pub fn modules(&self) -> impl Iterator<Item = &str> {
@@ -278,9 +292,18 @@ mod tests {
         };
         assert!(mix(&[("todo", 0.6), ("notes", 0.395)]).is_ok());
         assert_eq!(mix(&[]), Err(ModuleMixError::Empty));
-        assert!(matches!(mix(&[("todo", 1.2), ("notes", -0.2)]), Err(ModuleMixError::Negative { .. })));
-        assert!(matches!(mix(&[("todo", 0.5)]), Err(ModuleMixError::Sum { .. })));
-        assert!(matches!(mix(&[("todo", f64::NAN)]), Err(ModuleMixError::NotFinite { .. })));
+        assert!(matches!(
+            mix(&[("todo", 1.2), ("notes", -0.2)]),
+            Err(ModuleMixError::Negative { .. })
+        ));
+        assert!(matches!(
+            mix(&[("todo", 0.5)]),
+            Err(ModuleMixError::Sum { .. })
+        ));
+        assert!(matches!(
+            mix(&[("todo", f64::NAN)]),
+            Err(ModuleMixError::NotFinite { .. })
+        ));
         assert!(serde_json::from_str::<ModuleMix>(r#"{"todo": 0.2}"#).is_err());
     }
 

@@ -32,7 +32,11 @@ pub async fn hash_password(password: String) -> Result<String, PasswordError> {
 pub async fn verify_password(password: String, stored_hash: String) -> Result<bool, PasswordError> {
     let matches = tokio::task::spawn_blocking(move || {
         PasswordHash::new(&stored_hash)
-            .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+            .map(|parsed| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
+            })
             .unwrap_or(false)
     })
     .await?;
@@ -49,8 +53,16 @@ mod tests {
         let second = hash_password("correct horse".into()).await.unwrap();
         assert!(first.starts_with("$argon2id$"));
         assert_ne!(first, second);
-        assert!(verify_password("correct horse".into(), first.clone()).await.unwrap());
+        assert!(
+            verify_password("correct horse".into(), first.clone())
+                .await
+                .unwrap()
+        );
         assert!(!verify_password("wrong".into(), first).await.unwrap());
-        assert!(!verify_password("x".into(), "not-a-hash".into()).await.unwrap());
+        assert!(
+            !verify_password("x".into(), "not-a-hash".into())
+                .await
+                .unwrap()
+        );
     }
 }

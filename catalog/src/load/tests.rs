@@ -2,10 +2,15 @@ use serde_json::json;
 
 use super::*;
 
-const MODULES: &[&str] = &["todo", "journal", "notes", "habits", "mood", "calendar", "contacts", "spaces"];
+const MODULES: &[&str] = &[
+    "todo", "journal", "notes", "habits", "mood", "calendar", "contacts", "spaces",
+];
 
 fn options() -> LoadOptions<'static> {
-    LoadOptions { test_domain: DEFAULT_TEST_DOMAIN, known_modules: Some(MODULES) }
+    LoadOptions {
+        test_domain: DEFAULT_TEST_DOMAIN,
+        known_modules: Some(MODULES),
+    }
 }
 
 fn persona(name: &str, email: &str) -> Value {
@@ -40,12 +45,21 @@ fn shipped_catalog_is_valid_without_warnings() {
     assert_eq!(catalog.personas.len(), 10);
     assert!(catalog.warnings.is_empty(), "{:?}", catalog.warnings);
     let count = |archetype: Archetype| {
-        catalog.personas.iter().filter(|persona| persona.archetype == archetype).count()
+        catalog
+            .personas
+            .iter()
+            .filter(|persona| persona.archetype == archetype)
+            .count()
     };
     assert_eq!(count(Archetype::AdhdStudent), 2);
     assert_eq!(count(Archetype::CeoBusy), 2);
     assert_eq!(count(Archetype::CreativeParent), 2);
-    for single in [Archetype::SoloDev, Archetype::Researcher, Archetype::Freelancer, Archetype::OverwhelmedNewbie] {
+    for single in [
+        Archetype::SoloDev,
+        Archetype::Researcher,
+        Archetype::Freelancer,
+        Archetype::OverwhelmedNewbie,
+    ] {
         assert_eq!(count(single), 1, "{single}");
     }
 }
@@ -54,22 +68,47 @@ fn shipped_catalog_is_valid_without_warnings() {
 fn shipped_catalog_pairs_share_spaces_both_ways() {
     let catalog = Catalog::shipped(options()).unwrap();
     let partners_of = |first_name: &str| -> Vec<(String, SpaceType)> {
-        let persona = catalog.personas.iter().find(|p| p.name.starts_with(first_name)).unwrap();
+        let persona = catalog
+            .personas
+            .iter()
+            .find(|p| p.name.starts_with(first_name))
+            .unwrap();
         persona
             .shared_spaces
             .iter()
             .map(|space| {
                 let partner = catalog.find_by_email(&space.partner).unwrap();
-                (partner.name.split(' ').next().unwrap().to_owned(), space.space_type)
+                (
+                    partner.name.split(' ').next().unwrap().to_owned(),
+                    space.space_type,
+                )
             })
             .collect()
     };
-    assert_eq!(partners_of("Anna"), vec![("Ben".to_owned(), SpaceType::Family)]);
-    assert_eq!(partners_of("Ben"), vec![("Anna".to_owned(), SpaceType::Family)]);
-    assert_eq!(partners_of("Marcus"), vec![("Lena".to_owned(), SpaceType::Team)]);
-    assert_eq!(partners_of("Lena"), vec![("Marcus".to_owned(), SpaceType::Team)]);
-    assert_eq!(partners_of("Sofia"), vec![("Tom".to_owned(), SpaceType::Family)]);
-    assert_eq!(partners_of("Tom"), vec![("Sofia".to_owned(), SpaceType::Family)]);
+    assert_eq!(
+        partners_of("Anna"),
+        vec![("Ben".to_owned(), SpaceType::Family)]
+    );
+    assert_eq!(
+        partners_of("Ben"),
+        vec![("Anna".to_owned(), SpaceType::Family)]
+    );
+    assert_eq!(
+        partners_of("Marcus"),
+        vec![("Lena".to_owned(), SpaceType::Team)]
+    );
+    assert_eq!(
+        partners_of("Lena"),
+        vec![("Marcus".to_owned(), SpaceType::Team)]
+    );
+    assert_eq!(
+        partners_of("Sofia"),
+        vec![("Tom".to_owned(), SpaceType::Family)]
+    );
+    assert_eq!(
+        partners_of("Tom"),
+        vec![("Sofia".to_owned(), SpaceType::Family)]
+    );
 }
 
 #[test]
@@ -105,15 +144,31 @@ fn reports_every_problem_with_its_path() {
 fn messages_say_what_is_wrong_and_what_is_accepted() {
     let mut entry = persona("A", "a@gmail.com");
     entry["cadence"] = json!("monthly");
-    let text = CatalogError::Invalid { problems: problems(json!({ "personas": [entry] })) }.to_string();
+    let text = CatalogError::Invalid {
+        problems: problems(json!({ "personas": [entry] })),
+    }
+    .to_string();
     assert!(text.contains("the catalog has 2 error(s)"), "{text}");
-    assert!(text.contains("error: $.personas[0].email: \"a@gmail.com\" uses domain \"gmail.com\""), "{text}");
-    assert!(text.contains("unknown cadence \"monthly\"; expected one of: hourly, daily, weekdays"), "{text}");
+    assert!(
+        text.contains("error: $.personas[0].email: \"a@gmail.com\" uses domain \"gmail.com\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("unknown cadence \"monthly\"; expected one of: hourly, daily, weekdays"),
+        "{text}"
+    );
 }
 
 #[test]
 fn malformed_emails_are_errors() {
-    for email in ["no-at-sign", "@mana.test", "a b@mana.test", "a@", "a@@mana.test", ".a@mana.test"] {
+    for email in [
+        "no-at-sign",
+        "@mana.test",
+        "a b@mana.test",
+        "a@",
+        "a@@mana.test",
+        ".a@mana.test",
+    ] {
         let paths = error_paths(json!({ "personas": [persona("A", email)] }));
         assert_eq!(paths, vec!["$.personas[0].email"], "{email}");
     }
@@ -128,7 +183,10 @@ fn duplicate_email_ignores_case() {
 #[test]
 fn test_domain_is_configurable() {
     let catalog = json!({ "personas": [persona("A", "a@qa.example")] });
-    let options = LoadOptions { test_domain: "qa.example", known_modules: None };
+    let options = LoadOptions {
+        test_domain: "qa.example",
+        known_modules: None,
+    };
     assert!(Catalog::from_value(&catalog, options).is_ok());
 }
 
@@ -167,17 +225,29 @@ fn unknown_partner_and_self_partner_are_errors() {
         { "name": "Solo", "type": "club", "partner": "a@mana.test" }
     ]);
     let paths = error_paths(json!({ "personas": [a] }));
-    assert_eq!(paths, vec!["$.personas[0].sharedSpaces[0].partner", "$.personas[0].sharedSpaces[1].partner"]);
+    assert_eq!(
+        paths,
+        vec![
+            "$.personas[0].sharedSpaces[0].partner",
+            "$.personas[0].sharedSpaces[1].partner"
+        ]
+    );
 }
 
 #[test]
 fn one_sided_partnership_is_a_warning() {
     let mut a = persona("A", "a@mana.test");
     a["sharedSpaces"] = json!([{ "name": "Team", "type": "team", "partner": "b@mana.test" }]);
-    let catalog =
-        Catalog::from_value(&json!({ "personas": [a, persona("B", "b@mana.test")] }), options()).unwrap();
+    let catalog = Catalog::from_value(
+        &json!({ "personas": [a, persona("B", "b@mana.test")] }),
+        options(),
+    )
+    .unwrap();
     assert_eq!(catalog.warnings.len(), 1);
-    assert_eq!(catalog.warnings[0].path, "$.personas[0].sharedSpaces[0].partner");
+    assert_eq!(
+        catalog.warnings[0].path,
+        "$.personas[0].sharedSpaces[0].partner"
+    );
 }
 
 #[test]
@@ -185,8 +255,14 @@ fn structural_problems_are_reported_not_panicked() {
     assert_eq!(error_paths(json!([])), vec!["$"]);
     assert_eq!(error_paths(json!({ "personas": {} })), vec!["$.personas"]);
     assert_eq!(error_paths(json!({ "personas": [] })), vec!["$.personas"]);
-    assert_eq!(error_paths(json!({ "version": 2, "personas": [persona("A", "a@mana.test")] })), vec!["$.version"]);
-    assert_eq!(error_paths(json!({ "personas": ["text"] })), vec!["$.personas[0]"]);
+    assert_eq!(
+        error_paths(json!({ "version": 2, "personas": [persona("A", "a@mana.test")] })),
+        vec!["$.version"]
+    );
+    assert_eq!(
+        error_paths(json!({ "personas": ["text"] })),
+        vec!["$.personas[0]"]
+    );
     let mut entry = persona("A", "a@mana.test");
     entry["moduleMix"] = json!({ "todo": "lots" });
     entry.as_object_mut().unwrap().remove("name");
@@ -199,7 +275,12 @@ fn structural_problems_are_reported_not_panicked() {
 #[test]
 fn syntax_errors_name_line_and_column() {
     let error = Catalog::from_json_str("{\n  \"personas\": [,]\n}", options()).unwrap_err();
-    assert!(error.to_string().starts_with("the catalog is not valid JSON (line 2"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .starts_with("the catalog is not valid JSON (line 2"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -216,4 +297,16 @@ fn round_trips_through_serde() {
     let text = serde_json::to_string(&json!({ "personas": catalog.personas })).unwrap();
     let again = Catalog::from_json_str(&text, options()).unwrap();
     assert_eq!(again.personas, catalog.personas);
+}
+
+#[test]
+fn a_partner_with_a_broken_entry_is_not_reported_twice() {
+    let mut a = persona("A", "a@mana.test");
+    a["sharedSpaces"] = json!([{ "name": "Team", "type": "team", "partner": "b@mana.test" }]);
+    let mut b = persona("B", "b@mana.test");
+    b["cadence"] = json!("monthly");
+    assert_eq!(
+        error_paths(json!({ "personas": [a, b] })),
+        vec!["$.personas[1].cadence"]
+    );
 }

@@ -7,13 +7,13 @@
 //! therefore inserts nothing and reports the rows as duplicates.
 
 use catalog::{
-    ActionResult, ActionRow, FeedbackRow, TickStatus, TokenUsage, MAX_ACTIONS_PER_BATCH,
-    MAX_FEEDBACK_PER_BATCH,
+    ActionResult, ActionRow, FeedbackRow, MAX_ACTIONS_PER_BATCH, MAX_FEEDBACK_PER_BATCH,
+    TickStatus, TokenUsage,
 };
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, QueryBuilder};
 
-use super::{to_u64, with_pool, Store, StoreError, WritePool};
+use super::{Store, StoreError, WritePool, to_u64, with_pool};
 
 /// How a batch landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -147,7 +147,11 @@ fn to_i64(value: u64, index: usize, field: &'static str) -> Result<i64, StoreErr
 
 fn require(index: usize, field: &'static str, value: &str) -> Result<(), StoreError> {
     if value.trim().is_empty() {
-        return Err(StoreError::InvalidRow { index, field, message: "must not be empty".into() });
+        return Err(StoreError::InvalidRow {
+            index,
+            field,
+            message: "must not be empty".into(),
+        });
     }
     Ok(())
 }
@@ -167,7 +171,10 @@ fn check_feedback(index: usize, row: &FeedbackRow) -> Result<(), StoreError> {
         (true, Some(_)) => Err(StoreError::InvalidRow {
             index,
             field: "rating",
-            message: format!("the {} row records a failure and carries no rating", row.module),
+            message: format!(
+                "the {} row records a failure and carries no rating",
+                row.module
+            ),
         }),
         (false, None) => Err(StoreError::InvalidRow {
             index,
@@ -230,7 +237,10 @@ impl Store {
             tx.commit().await?;
             inserted
         });
-        Ok(BatchOutcome { inserted, duplicates: rows.len() as u64 - inserted })
+        Ok(BatchOutcome {
+            inserted,
+            duplicates: rows.len() as u64 - inserted,
+        })
     }
 
     /// Stores a batch of at most [`MAX_FEEDBACK_PER_BATCH`] feedback rows for a
@@ -278,7 +288,10 @@ impl Store {
             tx.commit().await?;
             inserted
         });
-        Ok(BatchOutcome { inserted, duplicates: rows.len() as u64 - inserted })
+        Ok(BatchOutcome {
+            inserted,
+            duplicates: rows.len() as u64 - inserted,
+        })
     }
 
     /// Every action of a tick, in call order.
@@ -354,18 +367,24 @@ impl Store {
             Err(sqlx::Error::Database(db)) if db.is_foreign_key_violation() => {
                 Err(StoreError::not_found("persona", &tick.persona_id))
             }
-            Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
-                Err(StoreError::Conflict(format!("tick {} already exists", tick.tick_id)))
-            }
+            Err(sqlx::Error::Database(db)) if db.is_unique_violation() => Err(
+                StoreError::Conflict(format!("tick {} already exists", tick.tick_id)),
+            ),
             Err(error) => Err(error.into()),
         }
     }
 
     /// Finishes a running tick; returns `false` when it was not running (already
     /// finished or aborted), so a late or repeated finish changes nothing.
-    pub async fn finish_tick(&self, tick_id: &str, finish: &TickFinish) -> Result<bool, StoreError> {
+    pub async fn finish_tick(
+        &self,
+        tick_id: &str,
+        finish: &TickFinish,
+    ) -> Result<bool, StoreError> {
         if finish.status == TickStatus::Running {
-            return Err(StoreError::Conflict("a tick cannot finish as running".into()));
+            return Err(StoreError::Conflict(
+                "a tick cannot finish as running".into(),
+            ));
         }
         let as_i64 = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
         let updated = with_pool!(self, |pool| {
@@ -426,7 +445,8 @@ impl Store {
             .fetch_optional(pool)
             .await?
         });
-        row.ok_or_else(|| StoreError::not_found("tick", tick_id))?.try_into()
+        row.ok_or_else(|| StoreError::not_found("tick", tick_id))?
+            .try_into()
     }
 }
 

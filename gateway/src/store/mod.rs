@@ -32,7 +32,7 @@ use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 pub use audit::{BatchOutcome, NewTick, TickFinish, TickRow};
 pub use personas::{
     ModuleRating, PersonaDetail, PersonaRow, PersonaSummary, PersonaUpsert,
-    UpsertOutcome, RECENT_ACTIONS_IN_DETAIL,
+    RECENT_ACTIONS_IN_DETAIL, UpsertOutcome,
 };
 pub use records::{NewRecord, Record, RecordUpdate};
 pub use users::{NewUser, Role, Space, User, UserKind};
@@ -59,10 +59,20 @@ pub enum StoreError {
     NotFound { what: &'static str, id: String },
     #[error("{0}")]
     Conflict(String),
-    #[error("a batch of {got} {what} rows is over the limit of {limit}; send at most {limit} per request")]
-    BatchTooLarge { what: &'static str, got: usize, limit: usize },
+    #[error(
+        "a batch of {got} {what} rows is over the limit of {limit}; send at most {limit} per request"
+    )]
+    BatchTooLarge {
+        what: &'static str,
+        got: usize,
+        limit: usize,
+    },
     #[error("row {index}: {field}: {message}")]
-    InvalidRow { index: usize, field: &'static str, message: String },
+    InvalidRow {
+        index: usize,
+        field: &'static str,
+        message: String,
+    },
     #[error("user {id} is a {kind} user, not a persona; the personas API only deletes personas")]
     NotPersona { id: String, kind: String },
     #[error(
@@ -70,7 +80,10 @@ pub enum StoreError {
     )]
     UnsupportedUrl(String),
     #[error("PostgreSQL {found} is too old; version {required} or newer is required")]
-    PostgresTooOld { found: String, required: &'static str },
+    PostgresTooOld {
+        found: String,
+        required: &'static str,
+    },
     #[error("a stored value is corrupt: {0}")]
     Corrupt(String),
     #[error("password hashing failed")]
@@ -89,7 +102,10 @@ impl From<sqlx::Error> for StoreError {
 
 impl StoreError {
     fn not_found(what: &'static str, id: impl Into<String>) -> StoreError {
-        StoreError::NotFound { what, id: id.into() }
+        StoreError::NotFound {
+            what,
+            id: id.into(),
+        }
     }
 }
 
@@ -112,7 +128,9 @@ enum Pool {
 
 impl fmt::Debug for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Store").field("backend", &self.backend()).finish_non_exhaustive()
+        f.debug_struct("Store")
+            .field("backend", &self.backend())
+            .finish_non_exhaustive()
     }
 }
 
@@ -192,8 +210,12 @@ pub fn now() -> DateTime<Utc> {
 
 /// Hides the password of a database URL for logs and error messages.
 pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
-    let Some((credentials, host)) = rest.rsplit_once('@') else { return url.to_owned() };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((credentials, host)) = rest.rsplit_once('@') else {
+        return url.to_owned();
+    };
     match credentials.split_once(':') {
         Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
         None => url.to_owned(),
@@ -211,14 +233,19 @@ mod tests {
 
     #[test]
     fn redacts_passwords_only() {
-        assert_eq!(redact_url("postgres://app:s3cret@db:5432/x"), "postgres://app:***@db:5432/x");
+        assert_eq!(
+            redact_url("postgres://app:s3cret@db:5432/x"),
+            "postgres://app:***@db:5432/x"
+        );
         assert_eq!(redact_url("postgres://app@db/x"), "postgres://app@db/x");
         assert_eq!(redact_url("sqlite://persona.db"), "sqlite://persona.db");
     }
 
     #[tokio::test]
     async fn rejects_unknown_schemes_with_a_hint() {
-        let error = Store::connect("mysql://root:pw@localhost/x").await.unwrap_err();
+        let error = Store::connect("mysql://root:pw@localhost/x")
+            .await
+            .unwrap_err();
         let text = error.to_string();
         assert!(text.contains("mysql://root:***@localhost/x"), "{text}");
         assert!(text.contains("use sqlite://PATH"), "{text}");

@@ -5,12 +5,12 @@ use std::collections::BTreeMap;
 
 use catalog::{ActionRow, Archetype, Cadence, ModuleMix, PersonaSpec};
 use chrono::{DateTime, TimeDelta, Utc};
-use sqlx::types::Json;
 use sqlx::FromRow;
+use sqlx::types::Json;
 
 use super::audit::ActionDbRow;
 use super::users::{NewUser, Role, UserKind};
-use super::{now, to_u64, with_pool, Store, StoreError, WritePool};
+use super::{Store, StoreError, WritePool, now, to_u64, with_pool};
 use crate::password::{hash_password, verify_password};
 
 /// How many recent actions [`Store::persona_detail`] returns.
@@ -148,7 +148,14 @@ impl Store {
                     let password_hash = hash_password(password.to_owned()).await?;
                     self.set_password_hash(&user.id, &password_hash).await?;
                 }
-                (user, if verifies { UpsertOutcome::Unchanged } else { UpsertOutcome::Updated })
+                (
+                    user,
+                    if verifies {
+                        UpsertOutcome::Unchanged
+                    } else {
+                        UpsertOutcome::Updated
+                    },
+                )
             }
             None => {
                 let password_hash = hash_password(password.to_owned()).await?;
@@ -167,10 +174,17 @@ impl Store {
         if profile_changed && outcome == UpsertOutcome::Unchanged {
             outcome = UpsertOutcome::Updated;
         }
-        Ok(PersonaUpsert { user_id: user.id, outcome })
+        Ok(PersonaUpsert {
+            user_id: user.id,
+            outcome,
+        })
     }
 
-    async fn set_password_hash(&self, user_id: &str, password_hash: &str) -> Result<(), StoreError> {
+    async fn set_password_hash(
+        &self,
+        user_id: &str,
+        password_hash: &str,
+    ) -> Result<(), StoreError> {
         with_pool!(self, |pool| {
             sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
                 .bind(password_hash)
@@ -226,12 +240,15 @@ impl Store {
 
     pub async fn persona(&self, user_id: &str) -> Result<PersonaRow, StoreError> {
         let row: Option<PersonaDbRow> = with_pool!(self, |pool| {
-            sqlx::query_as(sqlx::AssertSqlSafe(format!("{PERSONA_SELECT} WHERE p.user_id = $1")))
-                .bind(user_id)
-                .fetch_optional(pool)
-                .await?
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "{PERSONA_SELECT} WHERE p.user_id = $1"
+            )))
+            .bind(user_id)
+            .fetch_optional(pool)
+            .await?
         });
-        row.ok_or_else(|| StoreError::not_found("persona", user_id))?.try_into()
+        row.ok_or_else(|| StoreError::not_found("persona", user_id))?
+            .try_into()
     }
 
     /// Looks a persona up by its user id or, failing that, its email.
@@ -244,11 +261,15 @@ impl Store {
             .fetch_optional(pool)
             .await?
         });
-        row.ok_or_else(|| StoreError::not_found("persona", key))?.try_into()
+        row.ok_or_else(|| StoreError::not_found("persona", key))?
+            .try_into()
     }
 
     /// Every persona by name, with its tool calls of the last 7 days before `now`.
-    pub async fn list_personas(&self, now: DateTime<Utc>) -> Result<Vec<PersonaSummary>, StoreError> {
+    pub async fn list_personas(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<PersonaSummary>, StoreError> {
         #[derive(FromRow)]
         struct Row {
             #[sqlx(flatten)]
@@ -281,18 +302,20 @@ impl Store {
     /// The persona with its newest actions and per-module rating averages.
     pub async fn persona_detail(&self, user_id: &str) -> Result<PersonaDetail, StoreError> {
         let persona = self.persona(user_id).await?;
-        let (actions, ratings): (Vec<ActionDbRow>, Vec<ModuleRatingRow>) = with_pool!(self, |pool| {
-            let actions = sqlx::query_as(
-                "SELECT tick_id, action_idx, tool_use_id, tool_name, input_hash, result, \
+        let (actions, ratings): (Vec<ActionDbRow>, Vec<ModuleRatingRow>) = with_pool!(
+            self,
+            |pool| {
+                let actions = sqlx::query_as(
+                    "SELECT tick_id, action_idx, tool_use_id, tool_name, input_hash, result, \
                      error_message, latency_ms, created_at \
                  FROM persona_actions WHERE persona_id = $1 \
                  ORDER BY created_at DESC, tick_id DESC, action_idx DESC LIMIT $2",
-            )
-            .bind(user_id)
-            .bind(RECENT_ACTIONS_IN_DETAIL)
-            .fetch_all(pool)
-            .await?;
-            let ratings = sqlx::query_as(
+                )
+                .bind(user_id)
+                .bind(RECENT_ACTIONS_IN_DETAIL)
+                .fetch_all(pool)
+                .await?;
+                let ratings = sqlx::query_as(
                 "SELECT module, CAST(AVG(rating) AS DOUBLE PRECISION) AS average, COUNT(*) AS count \
                  FROM persona_feedback WHERE persona_id = $1 AND module <> $2 \
                  GROUP BY module ORDER BY module",
@@ -301,11 +324,15 @@ impl Store {
             .bind(catalog::PARSE_FAILURE_MODULE)
             .fetch_all(pool)
             .await?;
-            (actions, ratings)
-        });
+                (actions, ratings)
+            }
+        );
         Ok(PersonaDetail {
             persona,
-            recent_actions: actions.into_iter().map(ActionRow::try_from).collect::<Result<_, _>>()?,
+            recent_actions: actions
+                .into_iter()
+                .map(ActionRow::try_from)
+                .collect::<Result<_, _>>()?,
             module_ratings: ratings
                 .into_iter()
                 .map(|row| {
@@ -324,7 +351,10 @@ impl Store {
     pub async fn delete_persona(&self, user_id: &str) -> Result<(), StoreError> {
         let user = self.user(user_id).await?;
         if user.kind != UserKind::Persona {
-            return Err(StoreError::NotPersona { id: user.id, kind: user.kind.to_string() });
+            return Err(StoreError::NotPersona {
+                id: user.id,
+                kind: user.kind.to_string(),
+            });
         }
         self.delete_user(user_id).await
     }

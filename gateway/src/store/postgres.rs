@@ -26,7 +26,9 @@ pub(super) async fn open_with(options: PgConnectOptions) -> Result<Store, StoreE
         .acquire_timeout(ACQUIRE_TIMEOUT)
         .connect_with(options)
         .await?;
-    let (version_num,): (String,) = sqlx::query_as("SHOW server_version_num").fetch_one(&pool).await?;
+    let (version_num,): (String,) = sqlx::query_as("SHOW server_version_num")
+        .fetch_one(&pool)
+        .await?;
     let version_num: i64 = version_num
         .trim()
         .parse()
@@ -38,7 +40,9 @@ pub(super) async fn open_with(options: PgConnectOptions) -> Result<Store, StoreE
         });
     }
     sqlx::migrate!("../migrations/postgres").run(&pool).await?;
-    Ok(Store { pool: Pool::Postgres(pool) })
+    Ok(Store {
+        pool: Pool::Postgres(pool),
+    })
 }
 
 impl Store {

@@ -10,10 +10,10 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
-use sqlx::types::Json;
 use sqlx::FromRow;
+use sqlx::types::Json;
 
-use super::{is_unique_violation, with_pool, Store, StoreError, WritePool};
+use super::{Store, StoreError, WritePool, is_unique_violation, with_pool};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewRecord {
@@ -108,10 +108,17 @@ fn merge(
 
 impl Store {
     /// Inserts a new record; an existing key (even soft-deleted) is a conflict.
-    pub async fn insert_record(&self, new: NewRecord, at: DateTime<Utc>) -> Result<Record, StoreError> {
+    pub async fn insert_record(
+        &self,
+        new: NewRecord,
+        at: DateTime<Utc>,
+    ) -> Result<Record, StoreError> {
         let at_millis = at.timestamp_millis();
-        let clocks: BTreeMap<String, i64> =
-            new.data.keys().map(|field| (field.clone(), at_millis)).collect();
+        let clocks: BTreeMap<String, i64> = new
+            .data
+            .keys()
+            .map(|field| (field.clone(), at_millis))
+            .collect();
         let result = with_pool!(self, |pool| {
             sqlx::query(
                 "INSERT INTO records (space_id, collection, id, data, field_updated_at, created_by, \
@@ -166,7 +173,11 @@ impl Store {
     }
 
     /// Live records of a collection in a space, oldest first.
-    pub async fn list_records(&self, space_id: &str, collection: &str) -> Result<Vec<Record>, StoreError> {
+    pub async fn list_records(
+        &self,
+        space_id: &str,
+        collection: &str,
+    ) -> Result<Vec<Record>, StoreError> {
         let rows: Vec<RecordRow> = with_pool!(self, |pool| {
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "SELECT {RECORD_COLUMNS} FROM records \
@@ -214,8 +225,12 @@ impl Store {
                 return Err(StoreError::not_found("record", key));
             };
             let mut record = Record::from(row);
-            let (applied, stale) =
-                merge(&mut record.data, &mut record.field_updated_at, patch, at.timestamp_millis());
+            let (applied, stale) = merge(
+                &mut record.data,
+                &mut record.field_updated_at,
+                patch,
+                at.timestamp_millis(),
+            );
             if !applied.is_empty() {
                 record.updated_at = record.updated_at.max(at);
                 sqlx::query(
@@ -232,7 +247,11 @@ impl Store {
                 .await?;
             }
             tx.commit().await?;
-            RecordUpdate { record, applied, stale }
+            RecordUpdate {
+                record,
+                applied,
+                stale,
+            }
         });
         Ok(update)
     }
@@ -260,7 +279,10 @@ impl Store {
             .rows_affected()
         });
         if deleted == 0 {
-            return Err(StoreError::not_found("record", record_key(space_id, collection, id)));
+            return Err(StoreError::not_found(
+                "record",
+                record_key(space_id, collection, id),
+            ));
         }
         Ok(())
     }
@@ -280,11 +302,18 @@ mod tests {
     fn later_write_wins_per_field() {
         let mut data = object(json!({ "title": "a", "done": false }));
         let mut clocks = BTreeMap::from([("title".to_owned(), 100), ("done".to_owned(), 300)]);
-        let (applied, stale) =
-            merge(&mut data, &mut clocks, object(json!({ "title": "b", "done": true, "new": 1 })), 200);
+        let (applied, stale) = merge(
+            &mut data,
+            &mut clocks,
+            object(json!({ "title": "b", "done": true, "new": 1 })),
+            200,
+        );
         assert_eq!(applied, vec!["new", "title"]);
         assert_eq!(stale, vec!["done"]);
-        assert_eq!(data, object(json!({ "title": "b", "done": false, "new": 1 })));
+        assert_eq!(
+            data,
+            object(json!({ "title": "b", "done": false, "new": 1 }))
+        );
         assert_eq!(clocks["title"], 200);
         assert_eq!(clocks["done"], 300);
     }

@@ -33,7 +33,12 @@ async fn connect(options: SqliteConnectOptions) -> Result<Store, StoreError> {
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(BUSY_TIMEOUT)
         .foreign_keys(true);
-    let pool = SqlitePoolOptions::new().max_connections(MAX_CONNECTIONS).connect_with(options).await?;
+    let pool = SqlitePoolOptions::new()
+        .max_connections(MAX_CONNECTIONS)
+        .connect_with(options)
+        .await?;
     sqlx::migrate!("../migrations/sqlite").run(&pool).await?;
-    Ok(Store { pool: Pool::Sqlite(pool) })
+    Ok(Store {
+        pool: Pool::Sqlite(pool),
+    })
 }

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 use uuid::Uuid;
 
-use super::{is_unique_violation, now, with_pool, Store, StoreError, WritePool};
+use super::{Store, StoreError, WritePool, is_unique_violation, now, with_pool};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UserKind {
@@ -119,8 +119,7 @@ impl TryFrom<UserRow> for User {
     }
 }
 
-const USER_COLUMNS: &str =
-    "id, email, password_hash, kind, tier, role, zero_knowledge, created_at";
+const USER_COLUMNS: &str = "id, email, password_hash, kind, tier, role, zero_knowledge, created_at";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Space {
@@ -206,9 +205,9 @@ impl Store {
         });
         match inserted {
             Ok(()) => self.user(&user_id).await,
-            Err(error) if is_unique_violation(&error) => {
-                Err(StoreError::Conflict(format!("a user with email {email} already exists")))
-            }
+            Err(error) if is_unique_violation(&error) => Err(StoreError::Conflict(format!(
+                "a user with email {email} already exists"
+            ))),
             Err(error) => Err(error.into()),
         }
     }
@@ -222,7 +221,8 @@ impl Store {
             .fetch_optional(pool)
             .await?
         });
-        row.ok_or_else(|| StoreError::not_found("user", user_id))?.try_into()
+        row.ok_or_else(|| StoreError::not_found("user", user_id))?
+            .try_into()
     }
 
     /// Finds a live user by email, ignoring case.
@@ -318,12 +318,17 @@ impl Store {
                 .fetch_optional(pool)
                 .await?
         });
-        row.ok_or_else(|| StoreError::not_found("space", space_id))?.try_into()
+        row.ok_or_else(|| StoreError::not_found("space", space_id))?
+            .try_into()
     }
 
     /// Adds a member; adding an existing member again changes nothing and
     /// returns `false`.
-    pub async fn add_space_member(&self, space_id: &str, user_id: &str) -> Result<bool, StoreError> {
+    pub async fn add_space_member(
+        &self,
+        space_id: &str,
+        user_id: &str,
+    ) -> Result<bool, StoreError> {
         let result = with_pool!(self, |pool| {
             sqlx::query(
                 "INSERT INTO space_members (space_id, user_id, role, joined_at) \
@@ -338,10 +343,12 @@ impl Store {
         });
         match result {
             Ok(inserted) => Ok(inserted == 1),
-            Err(sqlx::Error::Database(db)) if db.is_foreign_key_violation() => Err(StoreError::NotFound {
-                what: "space or user",
-                id: format!("{space_id} / {user_id}"),
-            }),
+            Err(sqlx::Error::Database(db)) if db.is_foreign_key_violation() => {
+                Err(StoreError::NotFound {
+                    what: "space or user",
+                    id: format!("{space_id} / {user_id}"),
+                })
+            }
             Err(error) => Err(error.into()),
         }
     }
@@ -371,16 +378,19 @@ impl Store {
             .fetch_optional(pool)
             .await?
         });
-        row.ok_or_else(|| StoreError::not_found("personal space of user", user_id))?.try_into()
+        row.ok_or_else(|| StoreError::not_found("personal space of user", user_id))?
+            .try_into()
     }
 
     pub async fn is_space_member(&self, space_id: &str, user_id: &str) -> Result<bool, StoreError> {
         let (members,): (i64,) = with_pool!(self, |pool| {
-            sqlx::query_as("SELECT COUNT(*) FROM space_members WHERE space_id = $1 AND user_id = $2")
-                .bind(space_id)
-                .bind(user_id)
-                .fetch_one(pool)
-                .await?
+            sqlx::query_as(
+                "SELECT COUNT(*) FROM space_members WHERE space_id = $1 AND user_id = $2",
+            )
+            .bind(space_id)
+            .bind(user_id)
+            .fetch_one(pool)
+            .await?
         });
         Ok(members > 0)
     }

@@ -22,11 +22,15 @@ impl TestDb {
     pub async fn finish(self) {
         self.store.close().await;
         if let Some((admin_url, database)) = self.postgres {
-            let mut admin = PgConnection::connect(&admin_url).await.expect("connect to TEST_POSTGRES_URL");
-            sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)")))
-                .execute(&mut admin)
+            let mut admin = PgConnection::connect(&admin_url)
                 .await
-                .expect("drop the test database");
+                .expect("connect to TEST_POSTGRES_URL");
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"
+            )))
+            .execute(&mut admin)
+            .await
+            .expect("drop the test database");
         }
     }
 }
@@ -38,7 +42,9 @@ pub async fn backends() -> Vec<TestDb> {
     match std::env::var("TEST_POSTGRES_URL") {
         Ok(url) if !url.is_empty() => stores.push(postgres(&url).await),
         _ if std::env::var("CI").is_ok_and(|ci| ci == "true") => {
-            panic!("CI=true but TEST_POSTGRES_URL is not set: the PostgreSQL contract tests must run in CI")
+            panic!(
+                "CI=true but TEST_POSTGRES_URL is not set: the PostgreSQL contract tests must run in CI"
+            )
         }
         _ => warn_postgres_skipped(),
     }
@@ -47,8 +53,15 @@ pub async fn backends() -> Vec<TestDb> {
 
 async fn sqlite() -> TestDb {
     let dir = tempfile::tempdir().expect("create a temp dir");
-    let store = Store::open_sqlite_file(&dir.path().join("persona.db")).await.expect("open SQLite");
-    TestDb { store, label: "sqlite", postgres: None, _dir: Some(dir) }
+    let store = Store::open_sqlite_file(&dir.path().join("persona.db"))
+        .await
+        .expect("open SQLite");
+    TestDb {
+        store,
+        label: "sqlite",
+        postgres: None,
+        _dir: Some(dir),
+    }
 }
 
 async fn postgres(admin_url: &str) -> TestDb {
@@ -56,13 +69,24 @@ async fn postgres(admin_url: &str) -> TestDb {
     let mut admin = PgConnection::connect(admin_url)
         .await
         .unwrap_or_else(|error| panic!("cannot connect to TEST_POSTGRES_URL: {error}"));
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{database}\"")))
-        .execute(&mut admin)
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "CREATE DATABASE \"{database}\""
+    )))
+    .execute(&mut admin)
+    .await
+    .expect("create the test database");
+    let options = PgConnectOptions::from_str(admin_url)
+        .expect("parse TEST_POSTGRES_URL")
+        .database(&database);
+    let store = Store::open_postgres(options)
         .await
-        .expect("create the test database");
-    let options = PgConnectOptions::from_str(admin_url).expect("parse TEST_POSTGRES_URL").database(&database);
-    let store = Store::open_postgres(options).await.expect("open PostgreSQL");
-    TestDb { store, label: "postgres", postgres: Some((admin_url.to_owned(), database)), _dir: None }
+        .expect("open PostgreSQL");
+    TestDb {
+        store,
+        label: "postgres",
+        postgres: Some((admin_url.to_owned(), database)),
+        _dir: None,
+    }
 }
 
 fn warn_postgres_skipped() {
@@ -97,7 +121,11 @@ pub fn spec(name: &str, email: &str, cadence: catalog::Cadence) -> PersonaSpec {
 /// Creates a persona and returns its user id.
 pub async fn persona(store: &Store, name: &str, cadence: catalog::Cadence) -> String {
     let email = format!("{}@mana.test", name.to_lowercase());
-    store.upsert_persona(&spec(name, &email, cadence), "pw").await.expect("upsert persona").user_id
+    store
+        .upsert_persona(&spec(name, &email, cadence), "pw")
+        .await
+        .expect("upsert persona")
+        .user_id
 }
 
 pub fn action(tick_id: &str, action_idx: u32, tool_name: &str, at: DateTime<Utc>) -> ActionRow {

@@ -1,7 +1,7 @@
 use catalog::{Cadence, PARSE_FAILURE_MODULE};
 use chrono::{TimeDelta, TimeZone, Utc};
-use gateway::store::{now, NewUser, Role, UpsertOutcome, UserKind};
 use gateway::StoreError;
+use gateway::store::{NewUser, Role, UpsertOutcome, UserKind, now};
 
 use crate::helpers::{action, backends, feedback, persona, spec};
 
@@ -19,19 +19,33 @@ async fn upsert_is_idempotent_and_reports_what_changed() {
         let mut edited = anna.clone();
         edited.cadence = Cadence::Hourly;
         edited.system_prompt.push_str(" Neu.");
-        assert_eq!(store.upsert_persona(&edited, "pw-1").await.unwrap().outcome, UpsertOutcome::Updated);
+        assert_eq!(
+            store.upsert_persona(&edited, "pw-1").await.unwrap().outcome,
+            UpsertOutcome::Updated
+        );
         let stored = store.persona(&created.user_id).await.unwrap();
         assert_eq!(stored.cadence, Cadence::Hourly);
         assert_eq!(stored.system_prompt, edited.system_prompt);
         assert_eq!(stored.module_mix, anna.module_mix);
 
         // A rotated seed secret means a new derived password.
-        assert_eq!(store.upsert_persona(&edited, "pw-2").await.unwrap().outcome, UpsertOutcome::Updated);
+        assert_eq!(
+            store.upsert_persona(&edited, "pw-2").await.unwrap().outcome,
+            UpsertOutcome::Updated
+        );
         let user = store.user(&created.user_id).await.unwrap();
-        assert!(gateway::password::verify_password("pw-2".into(), user.password_hash).await.unwrap());
+        assert!(
+            gateway::password::verify_password("pw-2".into(), user.password_hash)
+                .await
+                .unwrap()
+        );
         assert_eq!(user.kind, UserKind::Persona);
         assert_eq!(user.tier, "founder");
-        assert_eq!(store.spaces_of(&user.id).await.unwrap().len(), 1, "registered with a personal space");
+        assert_eq!(
+            store.spaces_of(&user.id).await.unwrap().len(),
+            1,
+            "registered with a personal space"
+        );
         db.finish().await;
     }
 }
@@ -49,10 +63,19 @@ async fn human_accounts_are_never_turned_into_or_deleted_as_personas() {
             })
             .await
             .unwrap();
-        let refused = store.upsert_persona(&spec("Real", "REAL@mana.test", Cadence::Daily), "pw").await;
-        assert!(matches!(refused, Err(StoreError::Conflict(_))), "{}: {refused:?}", db.label);
+        let refused = store
+            .upsert_persona(&spec("Real", "REAL@mana.test", Cadence::Daily), "pw")
+            .await;
+        assert!(
+            matches!(refused, Err(StoreError::Conflict(_))),
+            "{}: {refused:?}",
+            db.label
+        );
         let refused = store.delete_persona(&human.id).await.unwrap_err();
-        assert!(matches!(refused, StoreError::NotPersona { .. }), "{refused:?}");
+        assert!(
+            matches!(refused, StoreError::NotPersona { .. }),
+            "{refused:?}"
+        );
         assert!(refused.to_string().contains("human"));
         assert!(store.user(&human.id).await.is_ok(), "still there");
         let missing = store.delete_persona("nobody").await.unwrap_err();
@@ -60,7 +83,10 @@ async fn human_accounts_are_never_turned_into_or_deleted_as_personas() {
 
         let anna = persona(store, "Anna", Cadence::Daily).await;
         store.delete_persona(&anna).await.unwrap();
-        assert!(matches!(store.persona(&anna).await, Err(StoreError::NotFound { .. })));
+        assert!(matches!(
+            store.persona(&anna).await,
+            Err(StoreError::NotFound { .. })
+        ));
         db.finish().await;
     }
 }
@@ -70,18 +96,39 @@ async fn lookup_by_id_or_email_and_pause() {
     for db in backends().await {
         let store = &db.store;
         let anna = persona(store, "Anna", Cadence::Daily).await;
-        assert_eq!(store.persona_by_id_or_email(&anna).await.unwrap().user_id, anna, "{}", db.label);
-        assert_eq!(store.persona_by_id_or_email("ANNA@mana.test").await.unwrap().user_id, anna);
-        assert!(matches!(store.persona_by_id_or_email("x@mana.test").await, Err(StoreError::NotFound { .. })));
+        assert_eq!(
+            store.persona_by_id_or_email(&anna).await.unwrap().user_id,
+            anna,
+            "{}",
+            db.label
+        );
+        assert_eq!(
+            store
+                .persona_by_id_or_email("ANNA@mana.test")
+                .await
+                .unwrap()
+                .user_id,
+            anna
+        );
+        assert!(matches!(
+            store.persona_by_id_or_email("x@mana.test").await,
+            Err(StoreError::NotFound { .. })
+        ));
 
         let at = now();
         assert_eq!(store.due_personas(at).await.unwrap().len(), 1);
         store.set_persona_paused(&anna, true).await.unwrap();
         assert!(store.persona(&anna).await.unwrap().paused);
-        assert!(store.due_personas(at).await.unwrap().is_empty(), "paused is never due");
+        assert!(
+            store.due_personas(at).await.unwrap().is_empty(),
+            "paused is never due"
+        );
         store.set_persona_paused(&anna, false).await.unwrap();
         assert_eq!(store.due_personas(at).await.unwrap().len(), 1);
-        assert!(matches!(store.set_persona_paused("nobody", true).await, Err(StoreError::NotFound { .. })));
+        assert!(matches!(
+            store.set_persona_paused("nobody", true).await,
+            Err(StoreError::NotFound { .. })
+        ));
         db.finish().await;
     }
 }
@@ -89,7 +136,10 @@ async fn lookup_by_id_or_email_and_pause() {
 /// Sets `last_active_at` the way production does: by storing a batch at that time.
 async fn active_at(store: &gateway::Store, persona_id: &str, at: chrono::DateTime<Utc>) {
     let tick_id = format!("tick-{persona_id}-{}", at.timestamp_millis());
-    store.insert_actions(persona_id, &[action(&tick_id, 0, "todo.list", at)], at).await.unwrap();
+    store
+        .insert_actions(persona_id, &[action(&tick_id, 0, "todo.list", at)], at)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -116,27 +166,56 @@ async fn due_query_follows_the_cadence_rules_and_order() {
         active_at(store, &daily_recent, friday - TimeDelta::hours(23)).await;
         active_at(store, &weekdays_old, friday - TimeDelta::days(2)).await;
 
-        let due: Vec<String> = store.due_personas(friday).await.unwrap().into_iter().map(|p| p.user_id).collect();
+        let due: Vec<String> = store
+            .due_personas(friday)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|p| p.user_id)
+            .collect();
         assert_eq!(
             due,
-            vec![never_hourly.clone(), daily_old.clone(), weekdays_old.clone(), daily_exact.clone(), hourly_exact.clone()],
+            vec![
+                never_hourly.clone(),
+                daily_old.clone(),
+                weekdays_old.clone(),
+                daily_exact.clone(),
+                hourly_exact.clone()
+            ],
             "{}",
             db.label
         );
 
         // On Saturday the weekdays persona rests; the others are judged as usual.
-        let due_saturday: Vec<String> =
-            store.due_personas(saturday).await.unwrap().into_iter().map(|p| p.user_id).collect();
+        let due_saturday: Vec<String> = store
+            .due_personas(saturday)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|p| p.user_id)
+            .collect();
         assert!(!due_saturday.contains(&weekdays_old), "{}", db.label);
         assert!(due_saturday.contains(&daily_recent));
 
         // The SQL agrees with the pure rules for every persona at both times.
         for at in [friday, saturday] {
-            let due_now: Vec<String> = store.due_personas(at).await.unwrap().into_iter().map(|p| p.user_id).collect();
+            let due_now: Vec<String> = store
+                .due_personas(at)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|p| p.user_id)
+                .collect();
             for summary in store.list_personas(at).await.unwrap() {
                 let p = summary.persona;
                 let expected = catalog::is_due(p.cadence, p.last_active_at, p.paused, at);
-                assert_eq!(due_now.contains(&p.user_id), expected, "{} {} at {at}", db.label, p.name);
+                assert_eq!(
+                    due_now.contains(&p.user_id),
+                    expected,
+                    "{} {} at {at}",
+                    db.label,
+                    p.name
+                );
             }
         }
         db.finish().await;
@@ -151,10 +230,22 @@ async fn list_counts_seven_days_and_detail_aggregates_ratings() {
         let anna = persona(store, "Anna", Cadence::Daily).await;
         let ben = persona(store, "Ben", Cadence::Daily).await;
         let old = at - TimeDelta::days(8);
-        let old_actions: Vec<_> = (0..3).map(|i| action("tick-old", i, "todo.list", old)).collect();
-        store.insert_actions(&anna, &old_actions, old).await.unwrap();
+        let old_actions: Vec<_> = (0..3)
+            .map(|i| action("tick-old", i, "todo.list", old))
+            .collect();
+        store
+            .insert_actions(&anna, &old_actions, old)
+            .await
+            .unwrap();
         let actions: Vec<_> = (0..25)
-            .map(|i| action("tick-new", i, "notes.create", at - TimeDelta::seconds(100 - i64::from(i))))
+            .map(|i| {
+                action(
+                    "tick-new",
+                    i,
+                    "notes.create",
+                    at - TimeDelta::seconds(100 - i64::from(i)),
+                )
+            })
             .collect();
         store.insert_actions(&anna, &actions, at).await.unwrap();
         store
@@ -178,19 +269,37 @@ async fn list_counts_seven_days_and_detail_aggregates_ratings() {
             .unwrap();
 
         let list = store.list_personas(at).await.unwrap();
-        let counts: Vec<(String, u64)> =
-            list.iter().map(|s| (s.persona.name.clone(), s.actions_last_7_days)).collect();
-        assert_eq!(counts, vec![("Anna".to_owned(), 25), ("Ben".to_owned(), 0)], "{}", db.label);
+        let counts: Vec<(String, u64)> = list
+            .iter()
+            .map(|s| (s.persona.name.clone(), s.actions_last_7_days))
+            .collect();
+        assert_eq!(
+            counts,
+            vec![("Anna".to_owned(), 25), ("Ben".to_owned(), 0)],
+            "{}",
+            db.label
+        );
         assert_eq!(list[1].persona.user_id, ben);
 
         let detail = store.persona_detail(&anna).await.unwrap();
         assert_eq!(detail.recent_actions.len(), 20);
         assert_eq!(detail.recent_actions[0].action_idx, 24, "newest first");
         assert_eq!(detail.recent_actions[19].action_idx, 5);
-        let ratings: Vec<(String, f64, u64)> =
-            detail.module_ratings.iter().map(|r| (r.module.clone(), r.average, r.count)).collect();
-        assert_eq!(ratings, vec![("notes".to_owned(), 3.0, 1), ("todo".to_owned(), 3.5, 2)], "{}", db.label);
-        assert!(matches!(store.persona_detail("nobody").await, Err(StoreError::NotFound { .. })));
+        let ratings: Vec<(String, f64, u64)> = detail
+            .module_ratings
+            .iter()
+            .map(|r| (r.module.clone(), r.average, r.count))
+            .collect();
+        assert_eq!(
+            ratings,
+            vec![("notes".to_owned(), 3.0, 1), ("todo".to_owned(), 3.5, 2)],
+            "{}",
+            db.label
+        );
+        assert!(matches!(
+            store.persona_detail("nobody").await,
+            Err(StoreError::NotFound { .. })
+        ));
         db.finish().await;
     }
 }

@@ -1,0 +1,37 @@
+//! The command tree of the `persona` binary; each subcommand lives in its own
+//! file, and its doc comment is its `--help` text.
+
+mod catalog_check;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Keeps an app's AI-agent surface under realistic, continuous use by
+/// LLM-played personas.
+#[derive(Debug, Parser)]
+#[command(name = "persona", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Work with the persona catalog.
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum CatalogCommand {
+    Check(catalog_check::CatalogCheck),
+}
+
+impl Cli {
+    pub fn run(self) -> anyhow::Result<ExitCode> {
+        match self.command {
+            Command::Catalog(CatalogCommand::Check(check)) => check.run(),
+        }
+    }
+}

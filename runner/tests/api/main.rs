@@ -1,0 +1,9 @@
+//! The runner's integration tests: the real `persona` binary, and checks that
+//! keep the workspace's shape honest.
+
+// Test helpers panic on purpose when a fixture cannot be set up.
+#![allow(clippy::unwrap_used)]
+
+mod catalog_check;
+mod tidy;
+mod workspace_graph;
