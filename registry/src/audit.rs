@@ -16,9 +16,20 @@ use crate::registry::Registry;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Finding {
-    MissingCollection { tool: String, collection: String },
-    FieldDrift { tool: String, collection: String, declared: Vec<String>, authoritative: Vec<String> },
-    Disabled { tool: String, collection: String },
+    MissingCollection {
+        tool: String,
+        collection: String,
+    },
+    FieldDrift {
+        tool: String,
+        collection: String,
+        declared: Vec<String>,
+        authoritative: Vec<String>,
+    },
+    Disabled {
+        tool: String,
+        collection: String,
+    },
 }
 
 impl Finding {
@@ -35,7 +46,12 @@ impl fmt::Display for Finding {
                 f,
                 "missing-collection: {tool} declares encrypted collection {collection:?}, which the app's encryption table does not encrypt"
             ),
-            Finding::FieldDrift { tool, collection, declared, authoritative } => write!(
+            Finding::FieldDrift {
+                tool,
+                collection,
+                declared,
+                authoritative,
+            } => write!(
                 f,
                 "field-drift: {tool} on {collection:?} declares [{}] but the app encrypts [{}]",
                 declared.join(", "),
@@ -53,10 +69,15 @@ impl fmt::Display for Finding {
 pub fn audit_encrypted_tools(registry: &Registry, table: &[CollectionEncryption]) -> Vec<Finding> {
     let mut findings = Vec::new();
     for spec in registry.tools() {
-        let Some(declared) = &spec.encrypted_fields else { continue };
+        let Some(declared) = &spec.encrypted_fields else {
+            continue;
+        };
         let tool = spec.name.to_string();
         let collection = declared.collection.to_owned();
-        let Some(entry) = table.iter().find(|entry| entry.collection == declared.collection) else {
+        let Some(entry) = table
+            .iter()
+            .find(|entry| entry.collection == declared.collection)
+        else {
             findings.push(Finding::MissingCollection { tool, collection });
             continue;
         };
@@ -90,7 +111,10 @@ mod tests {
 
     #[test]
     fn the_shipped_registry_has_no_drift() {
-        assert_eq!(audit_encrypted_tools(&app_registry(), ENCRYPTION_TABLE), vec![]);
+        assert_eq!(
+            audit_encrypted_tools(&app_registry(), ENCRYPTION_TABLE),
+            vec![]
+        );
     }
 
     #[test]
@@ -98,16 +122,28 @@ mod tests {
         // Shorten the todo tools' declaration, as a careless edit would.
         let mut registry = Registry::new(PolicyGate::default());
         for spec in crate::tools::all().unwrap() {
-            let spec = if spec.name.module() == "todo" { spec.encrypts("tasks", &["title"]) } else { spec };
+            let spec = if spec.name.module() == "todo" {
+                spec.encrypts("tasks", &["title"])
+            } else {
+                spec
+            };
             registry.register(spec).unwrap();
         }
         let findings = audit_encrypted_tools(&registry, ENCRYPTION_TABLE);
         let drifted: Vec<&str> = findings
             .iter()
             .map(|finding| match finding {
-                Finding::FieldDrift { tool, declared, authoritative, .. } => {
+                Finding::FieldDrift {
+                    tool,
+                    declared,
+                    authoritative,
+                    ..
+                } => {
                     assert_eq!(declared, &["title"]);
-                    assert_eq!(authoritative, &["description", "metadata", "subtasks", "title"]);
+                    assert_eq!(
+                        authoritative,
+                        &["description", "metadata", "subtasks", "title"]
+                    );
                     tool.as_str()
                 }
                 other => panic!("unexpected finding {other}"),
@@ -115,17 +151,33 @@ mod tests {
             .collect();
         assert_eq!(drifted, vec!["todo.complete", "todo.create", "todo.list"]);
         assert!(findings.iter().all(Finding::is_failure));
-        assert!(findings[0].to_string().contains("declares [title] but the app encrypts [description, metadata, subtasks, title]"));
+        assert!(findings[0].to_string().contains(
+            "declares [title] but the app encrypts [description, metadata, subtasks, title]"
+        ));
     }
 
     #[test]
     fn missing_and_disabled_collections_are_reported() {
-        let table = [
-            CollectionEncryption { collection: "tasks", fields: &["title", "description", "subtasks", "metadata"], enabled: false },
-        ];
+        let table = [CollectionEncryption {
+            collection: "tasks",
+            fields: &["title", "description", "subtasks", "metadata"],
+            enabled: false,
+        }];
         let findings = audit_encrypted_tools(&app_registry(), &table);
-        assert!(findings.iter().any(|f| matches!(f, Finding::Disabled { tool, .. } if tool == "todo.create")));
-        assert!(findings.iter().any(|f| matches!(f, Finding::MissingCollection { collection, .. } if collection == "notes")));
-        assert!(!findings.iter().find(|f| matches!(f, Finding::Disabled { .. })).unwrap().is_failure());
+        assert!(
+            findings
+                .iter()
+                .any(|f| matches!(f, Finding::Disabled { tool, .. } if tool == "todo.create"))
+        );
+        assert!(findings.iter().any(
+            |f| matches!(f, Finding::MissingCollection { collection, .. } if collection == "notes")
+        ));
+        assert!(
+            !findings
+                .iter()
+                .find(|f| matches!(f, Finding::Disabled { .. }))
+                .unwrap()
+                .is_failure()
+        );
     }
 }

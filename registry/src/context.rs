@@ -72,7 +72,11 @@ impl ToolContext {
     /// Typed access to one collection of the caller's space, encrypting and
     /// decrypting by the app's encryption table.
     pub fn records<'a>(&'a self, collection: &'static str) -> Records<'a> {
-        Records { context: self, collection, encrypted: encrypted_fields(collection) }
+        Records {
+            context: self,
+            collection,
+            encrypted: encrypted_fields(collection),
+        }
     }
 }
 
@@ -93,7 +97,10 @@ pub struct Doc<T> {
 }
 
 impl Records<'_> {
-    pub async fn insert<T: Serialize + DeserializeOwned>(&self, doc: &T) -> Result<Doc<T>, ToolError> {
+    pub async fn insert<T: Serialize + DeserializeOwned>(
+        &self,
+        doc: &T,
+    ) -> Result<Doc<T>, ToolError> {
         let id = uuid::Uuid::now_v7().to_string();
         let mut data = to_object(doc)?;
         self.seal(&mut data).await?;
@@ -115,7 +122,11 @@ impl Records<'_> {
     }
 
     pub async fn get<T: DeserializeOwned>(&self, id: &str) -> Result<Option<Doc<T>>, ToolError> {
-        let record = self.context.store.record(&self.context.space_id, self.collection, id).await?;
+        let record = self
+            .context
+            .store
+            .record(&self.context.space_id, self.collection, id)
+            .await?;
         match record {
             Some(record) => Ok(Some(self.open(record).await?)),
             None => Ok(None),
@@ -124,12 +135,23 @@ impl Records<'_> {
 
     /// Like [`Records::get`], but a missing record is [`ToolError::NotFound`]
     /// naming `what`.
-    pub async fn require<T: DeserializeOwned>(&self, what: &'static str, id: &str) -> Result<Doc<T>, ToolError> {
-        self.get(id).await?.ok_or_else(|| ToolError::NotFound { what, id: id.to_owned() })
+    pub async fn require<T: DeserializeOwned>(
+        &self,
+        what: &'static str,
+        id: &str,
+    ) -> Result<Doc<T>, ToolError> {
+        self.get(id).await?.ok_or_else(|| ToolError::NotFound {
+            what,
+            id: id.to_owned(),
+        })
     }
 
     pub async fn list<T: DeserializeOwned>(&self) -> Result<Vec<Doc<T>>, ToolError> {
-        let records = self.context.store.list_records(&self.context.space_id, self.collection).await?;
+        let records = self
+            .context
+            .store
+            .list_records(&self.context.space_id, self.collection)
+            .await?;
         let mut docs = Vec::with_capacity(records.len());
         for record in records {
             docs.push(self.open(record).await?);
@@ -148,12 +170,19 @@ impl Records<'_> {
         let update = self
             .context
             .store
-            .update_record(&self.context.space_id, self.collection, id, patch, self.context.now)
+            .update_record(
+                &self.context.space_id,
+                self.collection,
+                id,
+                patch,
+                self.context.now,
+            )
             .await
             .map_err(|error| match error {
-                crate::store::AppStoreError::NotFound(_) => {
-                    ToolError::NotFound { what, id: id.to_owned() }
-                }
+                crate::store::AppStoreError::NotFound(_) => ToolError::NotFound {
+                    what,
+                    id: id.to_owned(),
+                },
                 other => other.into(),
             })?;
         self.open(update.record).await
@@ -161,7 +190,9 @@ impl Records<'_> {
 
     async fn seal(&self, data: &mut Map<String, Value>) -> Result<(), ToolError> {
         if let Some(fields) = self.encrypted
-            && fields.iter().any(|field| data.get(*field).is_some_and(|v| !v.is_null()))
+            && fields
+                .iter()
+                .any(|field| data.get(*field).is_some_and(|v| !v.is_null()))
         {
             seal_fields(self.context.master_key().await?, fields, data)?;
         }
@@ -171,21 +202,33 @@ impl Records<'_> {
     async fn open<T: DeserializeOwned>(&self, record: Record) -> Result<Doc<T>, ToolError> {
         let mut data = record.data;
         if let Some(fields) = self.encrypted
-            && fields.iter().any(|field| data.get(*field).is_some_and(crate::crypto::is_encrypted))
+            && fields
+                .iter()
+                .any(|field| data.get(*field).is_some_and(crate::crypto::is_encrypted))
         {
             open_fields(self.context.master_key().await?, fields, &mut data)?;
         }
         let doc = serde_json::from_value(Value::Object(data)).map_err(|error| {
-            ToolError::Internal(format!("stored {} {} is malformed: {error}", self.collection, record.id))
+            ToolError::Internal(format!(
+                "stored {} {} is malformed: {error}",
+                self.collection, record.id
+            ))
         })?;
-        Ok(Doc { id: record.id, doc, created_at: record.created_at, updated_at: record.updated_at })
+        Ok(Doc {
+            id: record.id,
+            doc,
+            created_at: record.created_at,
+            updated_at: record.updated_at,
+        })
     }
 }
 
 pub(crate) fn to_object<T: Serialize>(value: &T) -> Result<Map<String, Value>, ToolError> {
     match serde_json::to_value(value) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(other) => Err(ToolError::Internal(format!("a document must be an object, got {other}"))),
+        Ok(other) => Err(ToolError::Internal(format!(
+            "a document must be an object, got {other}"
+        ))),
         Err(error) => Err(ToolError::Internal(error.to_string())),
     }
 }

@@ -24,7 +24,11 @@ pub const ENCRYPTION_TABLE: &[CollectionEncryption] = &[
         fields: &["title", "description", "subtasks", "metadata"],
         enabled: true,
     },
-    CollectionEncryption { collection: "notes", fields: &["title", "content"], enabled: true },
+    CollectionEncryption {
+        collection: "notes",
+        fields: &["title", "content"],
+        enabled: true,
+    },
     CollectionEncryption {
         collection: "journalEntries",
         fields: &["title", "content"],
@@ -56,7 +60,11 @@ pub fn encrypted_fields(collection: &str) -> Option<&'static [&'static str]> {
 }
 
 /// Encrypts the declared fields of `data` in place.
-pub fn seal_fields(key: &MasterKey, fields: &[&str], data: &mut Map<String, Value>) -> Result<(), CryptoError> {
+pub fn seal_fields(
+    key: &MasterKey,
+    fields: &[&str],
+    data: &mut Map<String, Value>,
+) -> Result<(), CryptoError> {
     for field in fields {
         if let Some(value) = data.get_mut(*field) {
             *value = encrypt_value(key, value)?;
@@ -68,7 +76,11 @@ pub fn seal_fields(key: &MasterKey, fields: &[&str], data: &mut Map<String, Valu
 /// Decrypts the declared fields of `data` in place. A declared field holding
 /// plaintext (written before the collection was encrypted) is left as it is;
 /// a damaged or foreign ciphertext is an error.
-pub fn open_fields(key: &MasterKey, fields: &[&str], data: &mut Map<String, Value>) -> Result<(), CryptoError> {
+pub fn open_fields(
+    key: &MasterKey,
+    fields: &[&str],
+    data: &mut Map<String, Value>,
+) -> Result<(), CryptoError> {
     for field in fields {
         if let Some(Value::String(text)) = data.get(*field)
             && text.starts_with(crate::crypto::WIRE_PREFIX)
@@ -90,9 +102,16 @@ mod tests {
     fn one_declaration_per_collection() {
         let mut seen = std::collections::HashSet::new();
         for entry in ENCRYPTION_TABLE {
-            assert!(seen.insert(entry.collection), "{} declared twice", entry.collection);
+            assert!(
+                seen.insert(entry.collection),
+                "{} declared twice",
+                entry.collection
+            );
         }
-        assert_eq!(encrypted_fields("moodEntries"), Some(&["withWhom", "notes"][..]));
+        assert_eq!(
+            encrypted_fields("moodEntries"),
+            Some(&["withWhom", "notes"][..])
+        );
         assert_eq!(encrypted_fields("habits"), None);
     }
 

@@ -4,8 +4,8 @@
 
 use std::fmt;
 
-use crate::store::{AppStoreError, KeyError};
 use crate::crypto::CryptoError;
+use crate::store::{AppStoreError, KeyError};
 
 /// One bad field of a tool's input.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,7 +18,10 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> FieldError {
-        FieldError { field: field.into(), message: message.into() }
+        FieldError {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -44,8 +47,15 @@ pub enum ToolError {
     Conflict(String),
     #[error("{0}")]
     Denied(String),
-    #[error("rate limit: at most {limit} calls of {tool} per {window_secs} s; try again in {retry_after_secs} s")]
-    RateLimited { tool: String, limit: u32, window_secs: u64, retry_after_secs: u64 },
+    #[error(
+        "rate limit: at most {limit} calls of {tool} per {window_secs} s; try again in {retry_after_secs} s"
+    )]
+    RateLimited {
+        tool: String,
+        limit: u32,
+        window_secs: u64,
+        retry_after_secs: u64,
+    },
     #[error(transparent)]
     Key(#[from] KeyError),
     #[error("a stored value could not be decrypted: {0}")]
@@ -55,7 +65,11 @@ pub enum ToolError {
 }
 
 fn join(errors: &[FieldError]) -> String {
-    errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 impl ToolError {
@@ -67,7 +81,10 @@ impl ToolError {
 impl From<AppStoreError> for ToolError {
     fn from(error: AppStoreError) -> ToolError {
         match error {
-            AppStoreError::NotFound(what) => ToolError::NotFound { what: "record", id: what },
+            AppStoreError::NotFound(what) => ToolError::NotFound {
+                what: "record",
+                id: what,
+            },
             AppStoreError::Conflict(message) => ToolError::Conflict(message),
             AppStoreError::Unavailable(message) => ToolError::Internal(message),
         }

@@ -8,24 +8,37 @@ use serde_json::Value;
 
 use crate::error::{FieldError, ToolError};
 
-pub(crate) fn validate(validator: &jsonschema::Validator, arguments: &Value) -> Result<(), ToolError> {
+pub(crate) fn validate(
+    validator: &jsonschema::Validator,
+    arguments: &Value,
+) -> Result<(), ToolError> {
     let mut errors: Vec<FieldError> = Vec::new();
     for error in validator.iter_errors(arguments) {
         let path = field_path(&error.instance_path().to_string());
         match error.kind() {
             ValidationErrorKind::Required { property } => {
-                let property = property.as_str().map(str::to_owned).unwrap_or_else(|| property.to_string());
+                let property = property
+                    .as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| property.to_string());
                 errors.push(FieldError::new(join(&path, &property), "is required"));
             }
             ValidationErrorKind::AdditionalProperties { unexpected } => {
                 for field in unexpected {
-                    errors.push(FieldError::new(join(&path, field), "is not a field of this tool"));
+                    errors.push(FieldError::new(
+                        join(&path, field),
+                        "is not a field of this tool",
+                    ));
                 }
             }
             _ => errors.push(FieldError::new(path, error.to_string())),
         }
     }
-    if errors.is_empty() { Ok(()) } else { Err(ToolError::InvalidInput(errors)) }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ToolError::InvalidInput(errors))
+    }
 }
 
 /// Deserialises validated arguments; a failure here means the schema let
@@ -49,7 +62,11 @@ fn field_path(pointer: &str) -> String {
 }
 
 fn join(path: &str, field: &str) -> String {
-    if path.is_empty() { field.to_owned() } else { format!("{path}.{field}") }
+    if path.is_empty() {
+        field.to_owned()
+    } else {
+        format!("{path}.{field}")
+    }
 }
 
 #[cfg(test)]

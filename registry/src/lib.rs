@@ -39,5 +39,6 @@ pub use registry::{Access, Registry, RegistryError, ToolOutput};
 pub use spec::{PolicyHint, Scope, ToolName, ToolSpec};
 
 /// Every module the app has tools for, in the order operators read them.
-pub const MODULES: &[&str] =
-    &["todo", "journal", "notes", "habits", "mood", "calendar", "contacts", "spaces"];
+pub const MODULES: &[&str] = &[
+    "todo", "journal", "notes", "habits", "mood", "calendar", "contacts", "spaces",
+];

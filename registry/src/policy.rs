@@ -36,7 +36,9 @@ impl FromStr for PolicyMode {
             "off" => Ok(PolicyMode::Off),
             "log-only" => Ok(PolicyMode::LogOnly),
             "enforce" => Ok(PolicyMode::Enforce),
-            other => Err(format!("unknown policy mode {other:?}; expected off, log-only or enforce")),
+            other => Err(format!(
+                "unknown policy mode {other:?}; expected off, log-only or enforce"
+            )),
         }
     }
 }
@@ -94,7 +96,11 @@ pub enum Decision {
 pub enum Denial {
     AdminScope,
     Destructive,
-    RateLimited { limit: u32, window: Duration, retry_after: Duration },
+    RateLimited {
+        limit: u32,
+        window: Duration,
+        retry_after: Duration,
+    },
 }
 
 #[derive(Debug)]
@@ -114,7 +120,12 @@ impl PolicyGate {
     pub const DEFAULT_WINDOW: Duration = Duration::from_secs(60);
 
     pub fn new(mode: PolicyMode, limit: u32, window: Duration) -> PolicyGate {
-        PolicyGate { mode, limit, window, calls: DashMap::new() }
+        PolicyGate {
+            mode,
+            limit,
+            window,
+            calls: DashMap::new(),
+        }
     }
 
     pub fn mode(&self) -> PolicyMode {
@@ -136,7 +147,9 @@ impl PolicyGate {
             return Decision::Deny(Denial::Destructive);
         }
         if self.mode == PolicyMode::Off {
-            return Decision::Allow { reminders: Vec::new() };
+            return Decision::Allow {
+                reminders: Vec::new(),
+            };
         }
         if let Some(denial) = self.count_call(user_id, tool.name.as_str(), now) {
             if self.mode == PolicyMode::Enforce {
@@ -148,21 +161,35 @@ impl PolicyGate {
         if flagged {
             tracing::warn!(user_id, tool = %tool.name, mode = %self.mode, "policy: prompt-injection marker in the input");
         }
-        let reminders = if flagged && self.mode == PolicyMode::Enforce { vec![INJECTION_REMINDER] } else { Vec::new() };
+        let reminders = if flagged && self.mode == PolicyMode::Enforce {
+            vec![INJECTION_REMINDER]
+        } else {
+            Vec::new()
+        };
         Decision::Allow { reminders }
     }
 
     /// Records the call; returns a denial if it is over the limit (an
     /// over-limit call is not recorded, so it does not extend the wait).
     fn count_call(&self, user_id: &str, tool: &str, now: Instant) -> Option<Denial> {
-        let mut calls = self.calls.entry((user_id.to_owned(), tool.to_owned())).or_default();
-        while calls.front().is_some_and(|at| now.duration_since(*at) >= self.window) {
+        let mut calls = self
+            .calls
+            .entry((user_id.to_owned(), tool.to_owned()))
+            .or_default();
+        while calls
+            .front()
+            .is_some_and(|at| now.duration_since(*at) >= self.window)
+        {
             calls.pop_front();
         }
         if calls.len() >= self.limit as usize {
             let oldest = calls.front().copied().unwrap_or(now);
             let retry_after = self.window.saturating_sub(now.duration_since(oldest));
-            return Some(Denial::RateLimited { limit: self.limit, window: self.window, retry_after });
+            return Some(Denial::RateLimited {
+                limit: self.limit,
+                window: self.window,
+                retry_after,
+            });
         }
         calls.push_back(now);
         None
@@ -170,13 +197,21 @@ impl PolicyGate {
 
     /// Drops windows with no call inside them, bounding memory.
     pub fn evict_idle(&self, now: Instant) {
-        self.calls.retain(|_, calls| calls.back().is_some_and(|at| now.duration_since(*at) < self.window));
+        self.calls.retain(|_, calls| {
+            calls
+                .back()
+                .is_some_and(|at| now.duration_since(*at) < self.window)
+        });
     }
 }
 
 impl Default for PolicyGate {
     fn default() -> Self {
-        PolicyGate::new(PolicyMode::Enforce, PolicyGate::DEFAULT_LIMIT, PolicyGate::DEFAULT_WINDOW)
+        PolicyGate::new(
+            PolicyMode::Enforce,
+            PolicyGate::DEFAULT_LIMIT,
+            PolicyGate::DEFAULT_WINDOW,
+        )
     }
 }
 
@@ -184,7 +219,9 @@ fn contains_injection_marker(value: &Value) -> bool {
     match value {
         Value::String(text) if text.chars().count() >= INJECTION_SCAN_MIN_LEN => {
             let lower = text.to_lowercase();
-            INJECTION_MARKERS.iter().any(|marker| lower.contains(marker))
+            INJECTION_MARKERS
+                .iter()
+                .any(|marker| lower.contains(marker))
         }
         Value::Array(items) => items.iter().any(contains_injection_marker),
         Value::Object(map) => map.values().any(contains_injection_marker),

@@ -44,7 +44,10 @@ pub struct Registry {
 
 impl Registry {
     pub fn new(gate: PolicyGate) -> Registry {
-        Registry { tools: BTreeMap::new(), gate }
+        Registry {
+            tools: BTreeMap::new(),
+            gate,
+        }
     }
 
     /// Every tool of the app's modules.
@@ -97,7 +100,9 @@ impl Registry {
         context: ToolContext,
         access: Access,
     ) -> Result<ToolOutput, ToolError> {
-        let spec = self.get(name).ok_or_else(|| ToolError::UnknownTool(name.to_owned()))?;
+        let spec = self
+            .get(name)
+            .ok_or_else(|| ToolError::UnknownTool(name.to_owned()))?;
         let arguments = arguments.unwrap_or_else(|| Value::Object(Default::default()));
         let reminders = match self.gate.check(
             &context.user_id,
@@ -116,7 +121,11 @@ impl Registry {
                     "{name} is destructive and this account has not opted in to destructive tools"
                 )));
             }
-            Decision::Deny(Denial::RateLimited { limit, window, retry_after }) => {
+            Decision::Deny(Denial::RateLimited {
+                limit,
+                window,
+                retry_after,
+            }) => {
                 return Err(ToolError::RateLimited {
                     tool: name.to_owned(),
                     limit,

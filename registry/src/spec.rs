@@ -24,19 +24,24 @@ pub struct ToolName {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("tool name {0:?} must be `module.verb` in lowercase letters, digits and '_' (for example todo.create)")]
+#[error(
+    "tool name {0:?} must be `module.verb` in lowercase letters, digits and '_' (for example todo.create)"
+)]
 pub struct BadToolName(pub String);
 
 impl ToolName {
     pub fn parse(name: &str) -> Result<ToolName, BadToolName> {
         let valid_part = |part: &str| {
             !part.is_empty()
-                && part.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         };
         match name.split_once('.') {
-            Some((module, verb)) if valid_part(module) && valid_part(verb) => {
-                Ok(ToolName { name: name.to_owned(), dot: module.len() })
-            }
+            Some((module, verb)) if valid_part(module) && valid_part(verb) => Ok(ToolName {
+                name: name.to_owned(),
+                dot: module.len(),
+            }),
             _ => Err(BadToolName(name.to_owned())),
         }
     }
@@ -142,7 +147,10 @@ impl ToolSpec {
         let validator = jsonschema::options()
             .should_validate_formats(true)
             .build(&Value::Object(input_schema.clone()))
-            .map_err(|error| SpecError::Schema { tool: name.to_string(), reason: error.to_string() })?;
+            .map_err(|error| SpecError::Schema {
+                tool: name.to_string(),
+                reason: error.to_string(),
+            })?;
         let handler = Arc::new(handler);
         let handler: Handler = Arc::new(move |arguments: Value, context: ToolContext| {
             let handler = Arc::clone(&handler);
@@ -173,7 +181,10 @@ impl ToolSpec {
     /// Declares the encrypted fields the tool touches; audited against the
     /// app's encryption table.
     pub fn encrypts(mut self, collection: &'static str, fields: &[&'static str]) -> ToolSpec {
-        self.encrypted_fields = Some(EncryptedFields { collection, fields: fields.to_vec() });
+        self.encrypted_fields = Some(EncryptedFields {
+            collection,
+            fields: fields.to_vec(),
+        });
         self
     }
 
@@ -192,14 +203,21 @@ impl ToolSpec {
     }
 
     /// Runs the handler on already validated arguments.
-    pub(crate) async fn call(&self, arguments: Value, context: ToolContext) -> Result<Value, ToolError> {
+    pub(crate) async fn call(
+        &self,
+        arguments: Value,
+        context: ToolContext,
+    ) -> Result<Value, ToolError> {
         (self.handler)(arguments, context).await
     }
 }
 
 fn object_schema<T: JsonSchema>(name: &ToolName) -> Result<Map<String, Value>, SpecError> {
-    let schema = serde_json::to_value(schemars::schema_for!(T))
-        .map_err(|error| SpecError::Schema { tool: name.to_string(), reason: error.to_string() })?;
+    let schema =
+        serde_json::to_value(schemars::schema_for!(T)).map_err(|error| SpecError::Schema {
+            tool: name.to_string(),
+            reason: error.to_string(),
+        })?;
     match schema {
         Value::Object(map) if map.get("type") == Some(&Value::String("object".into())) => Ok(map),
         other => Err(SpecError::Schema {
@@ -217,7 +235,15 @@ mod tests {
     fn tool_names_are_module_dot_verb() {
         let name = ToolName::parse("calendar.create_event").unwrap();
         assert_eq!((name.module(), name.verb()), ("calendar", "create_event"));
-        for bad in ["todo", "Todo.create", "todo.", ".create", "todo.create.now", "todo-x.create", ""] {
+        for bad in [
+            "todo",
+            "Todo.create",
+            "todo.",
+            ".create",
+            "todo.create.now",
+            "todo-x.create",
+            "",
+        ] {
             assert!(ToolName::parse(bad).is_err(), "{bad}");
         }
     }

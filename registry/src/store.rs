@@ -68,12 +68,24 @@ pub enum AppStoreError {
 
 #[async_trait]
 pub trait AppStore: Send + Sync + 'static {
-    async fn insert_record(&self, new: NewRecord, at: DateTime<Utc>) -> Result<Record, AppStoreError>;
+    async fn insert_record(
+        &self,
+        new: NewRecord,
+        at: DateTime<Utc>,
+    ) -> Result<Record, AppStoreError>;
     /// A live (not deleted) record.
-    async fn record(&self, space_id: &str, collection: &str, id: &str)
-    -> Result<Option<Record>, AppStoreError>;
+    async fn record(
+        &self,
+        space_id: &str,
+        collection: &str,
+        id: &str,
+    ) -> Result<Option<Record>, AppStoreError>;
     /// Live records of a collection, oldest first.
-    async fn list_records(&self, space_id: &str, collection: &str) -> Result<Vec<Record>, AppStoreError>;
+    async fn list_records(
+        &self,
+        space_id: &str,
+        collection: &str,
+    ) -> Result<Vec<Record>, AppStoreError>;
     /// Missing or deleted records are `NotFound`.
     async fn update_record(
         &self,

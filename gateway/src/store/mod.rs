@@ -17,6 +17,7 @@
 //! - [`audit`]: tick rows and the idempotent action/feedback batches.
 //! - [`records`]: the tools' documents with per-field last-writer-wins.
 
+mod app_store;
 mod audit;
 mod personas;
 mod postgres;
@@ -31,11 +32,10 @@ use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 
 pub use audit::{BatchOutcome, NewTick, TickFinish, TickRow};
 pub use personas::{
-    ModuleRating, PersonaDetail, PersonaRow, PersonaSummary, PersonaUpsert,
-    RECENT_ACTIONS_IN_DETAIL, UpsertOutcome,
+    ModuleRating, PersonaDetail, PersonaRow, PersonaSummary, RECENT_ACTIONS_IN_DETAIL,
 };
 pub use records::{NewRecord, Record, RecordUpdate};
-pub use users::{NewUser, Role, Space, User, UserKind};
+pub use users::{NewUser, Role, Space, StoredMasterKey, User, UserKind};
 
 /// Which engine a [`Store`] runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,5 +1,5 @@
-//! Personas: upsert by email through the normal register path, list, detail,
-//! delete (personas only), pause, and the due query.
+//! Personas: stamping a registered user as a persona, list, detail, delete
+//! (personas only), pause, and the due query.
 
 use std::collections::BTreeMap;
 
@@ -9,9 +9,8 @@ use sqlx::FromRow;
 use sqlx::types::Json;
 
 use super::audit::ActionDbRow;
-use super::users::{NewUser, Role, UserKind};
+use super::users::UserKind;
 use super::{Store, StoreError, WritePool, now, to_u64, with_pool};
-use crate::password::{hash_password, verify_password};
 
 /// How many recent actions [`Store::persona_detail`] returns.
 pub const RECENT_ACTIONS_IN_DETAIL: i64 = 20;
@@ -73,23 +72,6 @@ const PERSONA_SELECT: &str = "SELECT p.user_id, u.email, p.name, p.archetype, p.
      p.module_mix, p.tick_cadence, p.paused, p.last_active_at, p.created_at, p.updated_at \
      FROM personas p JOIN users u ON u.id = p.user_id";
 
-/// What [`Store::upsert_persona`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UpsertOutcome {
-    /// A new user and persona were created.
-    Created,
-    /// The persona existed and something (profile or password) changed.
-    Updated,
-    /// The persona already matched the spec exactly.
-    Unchanged,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PersonaUpsert {
-    pub user_id: String,
-    pub outcome: UpsertOutcome,
-}
-
 /// A persona in the admin list.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PersonaSummary {
@@ -122,82 +104,14 @@ struct ModuleRatingRow {
 }
 
 impl Store {
-    /// Creates or updates the persona a catalog entry describes.
-    ///
-    /// A new email goes through [`Store::create_user`] — the same register path
-    /// as a human — and is then stamped `kind = persona`. An existing persona
-    /// gets its profile and, when it no longer verifies, its password
-    /// updated. An email that belongs to a human or system user is refused:
-    /// turning a real account into a test persona would be a silent disaster.
-    pub async fn upsert_persona(
-        &self,
-        spec: &PersonaSpec,
-        password: &str,
-    ) -> Result<PersonaUpsert, StoreError> {
-        let (user, mut outcome) = match self.user_by_email(&spec.email).await? {
-            Some(user) if user.kind != UserKind::Persona => {
-                return Err(StoreError::Conflict(format!(
-                    "{} belongs to a {} user; refusing to turn it into a persona",
-                    spec.email, user.kind
-                )));
-            }
-            Some(user) => {
-                let verifies =
-                    verify_password(password.to_owned(), user.password_hash.clone()).await?;
-                if !verifies {
-                    let password_hash = hash_password(password.to_owned()).await?;
-                    self.set_password_hash(&user.id, &password_hash).await?;
-                }
-                (
-                    user,
-                    if verifies {
-                        UpsertOutcome::Unchanged
-                    } else {
-                        UpsertOutcome::Updated
-                    },
-                )
-            }
-            None => {
-                let password_hash = hash_password(password.to_owned()).await?;
-                let user = self
-                    .create_user(NewUser {
-                        email: spec.email.clone(),
-                        password_hash,
-                        kind: UserKind::Human,
-                        role: Role::User,
-                    })
-                    .await?;
-                (user, UpsertOutcome::Created)
-            }
-        };
-        let profile_changed = self.stamp_persona(&user.id, spec).await?;
-        if profile_changed && outcome == UpsertOutcome::Unchanged {
-            outcome = UpsertOutcome::Updated;
-        }
-        Ok(PersonaUpsert {
-            user_id: user.id,
-            outcome,
-        })
-    }
-
-    async fn set_password_hash(
+    /// Marks a registered user as a persona and writes the persona row from
+    /// the spec; returns whether anything changed. Registration itself goes
+    /// through [`crate::accounts`], the same path as every user.
+    pub async fn stamp_persona(
         &self,
         user_id: &str,
-        password_hash: &str,
-    ) -> Result<(), StoreError> {
-        with_pool!(self, |pool| {
-            sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
-                .bind(password_hash)
-                .bind(user_id)
-                .execute(pool)
-                .await?;
-        });
-        Ok(())
-    }
-
-    /// Marks the user as a persona and writes the persona row; returns whether
-    /// anything changed.
-    async fn stamp_persona(&self, user_id: &str, spec: &PersonaSpec) -> Result<bool, StoreError> {
+        spec: &PersonaSpec,
+    ) -> Result<bool, StoreError> {
         let module_mix = Json(BTreeMap::from(spec.module_mix.clone()));
         let at = now();
         let changed = with_pool!(self, |pool| {

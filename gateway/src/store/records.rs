@@ -13,40 +13,9 @@ use serde_json::{Map, Value};
 use sqlx::FromRow;
 use sqlx::types::Json;
 
+pub use registry::store::{NewRecord, Record, RecordUpdate};
+
 use super::{Store, StoreError, WritePool, is_unique_violation, with_pool};
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewRecord {
-    pub space_id: String,
-    pub collection: String,
-    pub id: String,
-    pub data: Map<String, Value>,
-    pub created_by: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Record {
-    pub space_id: String,
-    pub collection: String,
-    pub id: String,
-    pub data: Map<String, Value>,
-    /// When each field was last written.
-    pub field_updated_at: BTreeMap<String, i64>,
-    pub created_by: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub deleted_at: Option<DateTime<Utc>>,
-}
-
-/// The outcome of a last-writer-wins update.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RecordUpdate {
-    pub record: Record,
-    /// Fields this write set.
-    pub applied: Vec<String>,
-    /// Fields this write lost, because a later write had already set them.
-    pub stale: Vec<String>,
-}
 
 #[derive(FromRow)]
 struct RecordRow {

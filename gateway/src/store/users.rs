@@ -9,6 +9,7 @@ use std::fmt;
 
 use catalog::SpaceType;
 use chrono::{DateTime, Utc};
+use registry::crypto::WrappedMasterKey;
 use sqlx::FromRow;
 use uuid::Uuid;
 
@@ -69,14 +70,27 @@ impl Role {
     }
 }
 
-/// What registering a user needs; the password is already an argon2id hash
-/// (see [`crate::password::hash_password`]).
+/// What registering a user needs: the password already hashed (argon2id, see
+/// [`crate::password::hash_password`]) and the master key already wrapped
+/// (see [`crate::accounts::register`], the one register path).
 #[derive(Debug, Clone)]
 pub struct NewUser {
     pub email: String,
     pub password_hash: String,
     pub kind: UserKind,
     pub role: Role,
+    pub master_key: Option<WrappedMasterKey>,
+}
+
+/// How a user's data key is held.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoredMasterKey {
+    /// Wrapped by a server key-encryption key.
+    Wrapped(WrappedMasterKey),
+    /// Only the user's devices hold the key; the server cannot decrypt.
+    ZeroKnowledge,
+    /// Neither (a user created before keys existed).
+    Missing,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,8 +183,9 @@ impl Store {
             async {
                 let mut tx = pool.begin_write().await?;
                 sqlx::query(
-                    "INSERT INTO users (id, email, password_hash, kind, role, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6)",
+                    "INSERT INTO users (id, email, password_hash, kind, role, created_at, \
+                         wrapped_master_key, master_key_kek_id) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 )
                 .bind(&user_id)
                 .bind(&email)
@@ -178,6 +193,8 @@ impl Store {
                 .bind(new_user.kind.as_str())
                 .bind(new_user.role.as_str())
                 .bind(created_at)
+                .bind(new_user.master_key.as_ref().map(|key| key.sealed.as_str()))
+                .bind(new_user.master_key.as_ref().map(|key| key.kek_id.as_str()))
                 .execute(&mut *tx)
                 .await?;
                 sqlx::query(
@@ -236,6 +253,63 @@ impl Store {
             .await?
         });
         row.map(User::try_from).transpose()
+    }
+
+    /// The user's stored data key.
+    pub async fn stored_master_key(&self, user_id: &str) -> Result<StoredMasterKey, StoreError> {
+        let row: Option<(bool, Option<String>, Option<String>)> = with_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT zero_knowledge, wrapped_master_key, master_key_kek_id FROM users \
+                 WHERE id = $1 AND deleted_at IS NULL",
+            )
+            .bind(user_id)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(
+            match row.ok_or_else(|| StoreError::not_found("user", user_id))? {
+                (true, _, _) => StoredMasterKey::ZeroKnowledge,
+                (false, Some(sealed), Some(kek_id)) => {
+                    StoredMasterKey::Wrapped(WrappedMasterKey { kek_id, sealed })
+                }
+                _ => StoredMasterKey::Missing,
+            },
+        )
+    }
+
+    /// Switches a user to zero-knowledge encryption: the server forgets the
+    /// wrapped key, so it can no longer decrypt their data.
+    pub async fn make_zero_knowledge(&self, user_id: &str) -> Result<(), StoreError> {
+        let updated = with_pool!(self, |pool| {
+            sqlx::query(
+                "UPDATE users SET zero_knowledge = $1, wrapped_master_key = NULL, \
+                 master_key_kek_id = NULL WHERE id = $2",
+            )
+            .bind(true)
+            .bind(user_id)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        if updated == 0 {
+            return Err(StoreError::not_found("user", user_id));
+        }
+        Ok(())
+    }
+
+    pub async fn set_password_hash(
+        &self,
+        user_id: &str,
+        password_hash: &str,
+    ) -> Result<(), StoreError> {
+        with_pool!(self, |pool| {
+            sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+                .bind(password_hash)
+                .bind(user_id)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
     }
 
     /// Deletes a user for good. Memberships, personas and their audit rows go

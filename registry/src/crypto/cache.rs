@@ -18,7 +18,10 @@ impl KeyCache {
     pub const DEFAULT_TTL: Duration = Duration::from_secs(300);
 
     pub fn new(ttl: Duration) -> KeyCache {
-        KeyCache { ttl, entries: DashMap::new() }
+        KeyCache {
+            ttl,
+            entries: DashMap::new(),
+        }
     }
 
     pub fn get(&self, user_id: &str, now: Instant) -> Option<MasterKey> {
@@ -28,7 +31,8 @@ impl KeyCache {
             .filter(|entry| now.duration_since(entry.0) < self.ttl)
             .map(|entry| entry.1.clone());
         if fresh.is_none() {
-            self.entries.remove_if(user_id, |_, entry| now.duration_since(entry.0) >= self.ttl);
+            self.entries
+                .remove_if(user_id, |_, entry| now.duration_since(entry.0) >= self.ttl);
         }
         fresh
     }
@@ -44,7 +48,8 @@ impl KeyCache {
 
     /// Drops every expired entry; call it now and then to bound memory.
     pub fn evict_expired(&self, now: Instant) {
-        self.entries.retain(|_, entry| now.duration_since(entry.0) < self.ttl);
+        self.entries
+            .retain(|_, entry| now.duration_since(entry.0) < self.ttl);
     }
 
     pub fn len(&self) -> usize {

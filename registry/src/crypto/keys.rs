@@ -23,8 +23,9 @@ impl MasterKey {
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Result<MasterKey, CryptoError> {
-        let bytes: [u8; 32] =
-            bytes.try_into().map_err(|_| CryptoError::BadKeyLength(bytes.len()))?;
+        let bytes: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| CryptoError::BadKeyLength(bytes.len()))?;
         Ok(MasterKey(bytes))
     }
 
@@ -48,14 +49,18 @@ pub struct KeyEncryptionKey {
 
 impl KeyEncryptionKey {
     pub fn new(id: impl Into<String>, key: &[u8]) -> Result<KeyEncryptionKey, CryptoError> {
-        let key: [u8; 32] = key.try_into().map_err(|_| CryptoError::BadKeyLength(key.len()))?;
+        let key: [u8; 32] = key
+            .try_into()
+            .map_err(|_| CryptoError::BadKeyLength(key.len()))?;
         Ok(KeyEncryptionKey { id: id.into(), key })
     }
 }
 
 impl fmt::Debug for KeyEncryptionKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KeyEncryptionKey").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("KeyEncryptionKey")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -75,8 +80,10 @@ pub struct Keyring {
 
 impl Keyring {
     pub fn new(current: KeyEncryptionKey, previous: Vec<KeyEncryptionKey>) -> Keyring {
-        let mut by_id: HashMap<String, KeyEncryptionKey> =
-            previous.into_iter().map(|kek| (kek.id.clone(), kek)).collect();
+        let mut by_id: HashMap<String, KeyEncryptionKey> = previous
+            .into_iter()
+            .map(|kek| (kek.id.clone(), kek))
+            .collect();
         by_id.insert(current.id.clone(), current.clone());
         Keyring { current, by_id }
     }

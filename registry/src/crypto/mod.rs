@@ -49,30 +49,44 @@ pub enum CryptoError {
     BadKeyLength(usize),
     #[error("the system random number generator failed")]
     Random,
-    #[error("unknown key-encryption key id {0:?}; configure it in the keyring to read keys wrapped with it")]
+    #[error(
+        "unknown key-encryption key id {0:?}; configure it in the keyring to read keys wrapped with it"
+    )]
     UnknownKek(String),
 }
 
 /// Whether a JSON value is an `enc:1:` string.
 pub fn is_encrypted(value: &Value) -> bool {
-    value.as_str().is_some_and(|text| text.starts_with(WIRE_PREFIX))
+    value
+        .as_str()
+        .is_some_and(|text| text.starts_with(WIRE_PREFIX))
 }
 
 /// Encrypts raw bytes into `{base64 iv}.{base64 ciphertext‖tag}` (no prefix).
 fn seal(key: &[u8; 32], plaintext: &[u8]) -> Result<String, CryptoError> {
     let cipher = Aes256Gcm::new(key.into());
     let nonce = Nonce::try_generate().map_err(|_| CryptoError::Random)?;
-    let ciphertext =
-        cipher.encrypt(&nonce, plaintext).map_err(|_| CryptoError::Authentication)?;
-    Ok(format!("{}.{}", STANDARD.encode(nonce), STANDARD.encode(ciphertext)))
+    let ciphertext = cipher
+        .encrypt(&nonce, plaintext)
+        .map_err(|_| CryptoError::Authentication)?;
+    Ok(format!(
+        "{}.{}",
+        STANDARD.encode(nonce),
+        STANDARD.encode(ciphertext)
+    ))
 }
 
 /// Reverses [`seal`].
 fn open(key: &[u8; 32], sealed: &str) -> Result<Vec<u8>, CryptoError> {
-    let (iv, ciphertext) = sealed.split_once('.').ok_or(CryptoError::MissingSeparator)?;
-    let iv = STANDARD.decode(iv).map_err(|_| CryptoError::BadBase64 { part: "IV" })?;
-    let ciphertext =
-        STANDARD.decode(ciphertext).map_err(|_| CryptoError::BadBase64 { part: "ciphertext" })?;
+    let (iv, ciphertext) = sealed
+        .split_once('.')
+        .ok_or(CryptoError::MissingSeparator)?;
+    let iv = STANDARD
+        .decode(iv)
+        .map_err(|_| CryptoError::BadBase64 { part: "IV" })?;
+    let ciphertext = STANDARD
+        .decode(ciphertext)
+        .map_err(|_| CryptoError::BadBase64 { part: "ciphertext" })?;
     let nonce = Nonce::try_from(iv.as_slice()).map_err(|_| CryptoError::BadIvLength(iv.len()))?;
     if ciphertext.len() < TAG_LEN {
         return Err(CryptoError::Truncated);
@@ -89,12 +103,17 @@ pub fn encrypt_value(key: &MasterKey, value: &Value) -> Result<Value, CryptoErro
         return Ok(Value::Null);
     }
     let json = value.to_string();
-    Ok(Value::String(format!("{WIRE_PREFIX}{}", seal(key.bytes(), json.as_bytes())?)))
+    Ok(Value::String(format!(
+        "{WIRE_PREFIX}{}",
+        seal(key.bytes(), json.as_bytes())?
+    )))
 }
 
 /// Decrypts one wire string back into its JSON value.
 pub fn decrypt_value(key: &MasterKey, wire: &str) -> Result<Value, CryptoError> {
-    let sealed = wire.strip_prefix(WIRE_PREFIX).ok_or(CryptoError::NotEncrypted)?;
+    let sealed = wire
+        .strip_prefix(WIRE_PREFIX)
+        .ok_or(CryptoError::NotEncrypted)?;
     let plaintext = open(key.bytes(), sealed)?;
     serde_json::from_slice(&plaintext).map_err(|error| CryptoError::NotJson(error.to_string()))
 }

@@ -13,7 +13,9 @@ fn vectors() -> Value {
 }
 
 fn vector_key(vectors: &Value) -> MasterKey {
-    let key = STANDARD.decode(vectors["aes_gcm"]["key_b64"].as_str().unwrap()).unwrap();
+    let key = STANDARD
+        .decode(vectors["aes_gcm"]["key_b64"].as_str().unwrap())
+        .unwrap();
     MasterKey::from_bytes(&key).unwrap()
 }
 
@@ -25,7 +27,11 @@ fn every_valid_webcrypto_vector_decrypts_to_its_plaintext() {
     assert!(valid.len() >= 5);
     for vector in valid {
         let wire = vector["wire"].as_str().unwrap();
-        assert_eq!(decrypt_value(&key, wire).unwrap(), vector["plaintext"], "{wire}");
+        assert_eq!(
+            decrypt_value(&key, wire).unwrap(),
+            vector["plaintext"],
+            "{wire}"
+        );
     }
 }
 
@@ -61,7 +67,10 @@ fn our_ciphertexts_decrypt_with_the_same_key_and_format() {
         let (iv, ciphertext) = text["enc:1:".len()..].split_once('.').unwrap();
         assert_eq!(STANDARD.decode(iv).unwrap().len(), 12);
         // JSON text plus the 16-byte tag, as WebCrypto produces.
-        assert_eq!(STANDARD.decode(ciphertext).unwrap().len(), plaintext.to_string().len() + 16);
+        assert_eq!(
+            STANDARD.decode(ciphertext).unwrap().len(),
+            plaintext.to_string().len() + 16
+        );
         assert_eq!(&decrypt_value(&key, text).unwrap(), plaintext);
     }
 }
@@ -82,9 +91,18 @@ fn foreign_key_and_non_wire_text_are_errors_not_garbage() {
     let key = MasterKey::generate().unwrap();
     let other = MasterKey::generate().unwrap();
     let wire = encrypt_value(&key, &json!({ "a": 1 })).unwrap();
-    assert_eq!(decrypt_value(&other, wire.as_str().unwrap()), Err(CryptoError::Authentication));
-    assert_eq!(decrypt_value(&key, "plain text"), Err(CryptoError::NotEncrypted));
-    assert_eq!(decrypt_value(&key, "enc:1:AAAA.AAAA"), Err(CryptoError::BadIvLength(3)));
+    assert_eq!(
+        decrypt_value(&other, wire.as_str().unwrap()),
+        Err(CryptoError::Authentication)
+    );
+    assert_eq!(
+        decrypt_value(&key, "plain text"),
+        Err(CryptoError::NotEncrypted)
+    );
+    assert_eq!(
+        decrypt_value(&key, "enc:1:AAAA.AAAA"),
+        Err(CryptoError::BadIvLength(3))
+    );
 }
 
 #[test]
@@ -94,12 +112,19 @@ fn master_keys_wrap_and_rotate() {
     let master = MasterKey::generate().unwrap();
     let wrapped_old = Keyring::new(old.clone(), vec![]).wrap(&master).unwrap();
     let rotated = Keyring::new(new, vec![old]);
-    assert_eq!(rotated.unwrap_key(&wrapped_old).unwrap(), master, "old wraps still open");
+    assert_eq!(
+        rotated.unwrap_key(&wrapped_old).unwrap(),
+        master,
+        "old wraps still open"
+    );
     let wrapped_new = rotated.wrap(&master).unwrap();
     assert_eq!(wrapped_new.kek_id, "kek-2026");
     assert_ne!(wrapped_new.sealed, wrapped_old.sealed);
     let stranger = Keyring::new(KeyEncryptionKey::new("other", &[3; 32]).unwrap(), vec![]);
-    assert_eq!(stranger.unwrap_key(&wrapped_new), Err(CryptoError::UnknownKek("kek-2026".into())));
+    assert_eq!(
+        stranger.unwrap_key(&wrapped_new),
+        Err(CryptoError::UnknownKek("kek-2026".into()))
+    );
     assert!(KeyEncryptionKey::new("short", &[0; 16]).is_err());
     assert!(!format!("{master:?}").contains('['));
 }

@@ -47,7 +47,10 @@ impl Checks {
     /// Text that must have something besides whitespace.
     pub(crate) fn not_blank(&mut self, field: &str, value: &str) {
         if value.trim().is_empty() {
-            self.0.push(FieldError::new(field, "must not be empty or only whitespace"));
+            self.0.push(FieldError::new(
+                field,
+                "must not be empty or only whitespace",
+            ));
         }
     }
 
@@ -56,14 +59,24 @@ impl Checks {
     }
 
     pub(crate) fn finish(self) -> Result<(), ToolError> {
-        if self.0.is_empty() { Ok(()) } else { Err(ToolError::InvalidInput(self.0)) }
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ToolError::InvalidInput(self.0))
+        }
     }
 }
 
 /// Case-insensitive substring search over optional texts.
-pub(crate) fn matches_query<'a>(query: &str, texts: impl IntoIterator<Item = Option<&'a str>>) -> bool {
+pub(crate) fn matches_query<'a>(
+    query: &str,
+    texts: impl IntoIterator<Item = Option<&'a str>>,
+) -> bool {
     let query = query.trim().to_lowercase();
-    texts.into_iter().flatten().any(|text| text.to_lowercase().contains(&query))
+    texts
+        .into_iter()
+        .flatten()
+        .any(|text| text.to_lowercase().contains(&query))
 }
 
 pub(crate) fn today(context: &crate::context::ToolContext) -> NaiveDate {

@@ -140,7 +140,10 @@ async fn create(input: CreateInput, context: ToolContext) -> Result<TaskOut, Too
             .subtasks
             .unwrap_or_default()
             .into_iter()
-            .map(|title| Subtask { title: title.trim().to_owned(), done: false })
+            .map(|title| Subtask {
+                title: title.trim().to_owned(),
+                done: false,
+            })
             .collect(),
         completed_at: None,
     };
@@ -187,16 +190,25 @@ async fn list(input: ListInput, context: ToolContext) -> Result<ListOutput, Tool
         })
         .collect();
     tasks.sort_by(|a, b| {
-        (a.doc.done, a.doc.due_date.is_none(), a.doc.due_date, a.created_at).cmp(&(
-            b.doc.done,
-            b.doc.due_date.is_none(),
-            b.doc.due_date,
-            b.created_at,
-        ))
+        (
+            a.doc.done,
+            a.doc.due_date.is_none(),
+            a.doc.due_date,
+            a.created_at,
+        )
+            .cmp(&(
+                b.doc.done,
+                b.doc.due_date.is_none(),
+                b.doc.due_date,
+                b.created_at,
+            ))
     });
     let total = tasks.len();
     let limit = input.limit.unwrap_or(50) as usize;
-    Ok(ListOutput { tasks: tasks.into_iter().take(limit).map(TaskOut::from).collect(), total })
+    Ok(ListOutput {
+        tasks: tasks.into_iter().take(limit).map(TaskOut::from).collect(),
+        total,
+    })
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -215,6 +227,9 @@ async fn complete(input: CompleteInput, context: ToolContext) -> Result<TaskOut,
     }
     let mut patch = Map::new();
     patch.insert("done".into(), Value::Bool(true));
-    patch.insert("completedAt".into(), serde_json::to_value(context.now).unwrap_or(Value::Null));
+    patch.insert(
+        "completedAt".into(),
+        serde_json::to_value(context.now).unwrap_or(Value::Null),
+    );
     Ok(records.update::<Task>("task", &id, patch).await?.into())
 }

@@ -1,6 +1,7 @@
 //! The command tree of the `persona` binary; each subcommand lives in its own
 //! file, and its doc comment is its `--help` text.
 
+mod audit;
 mod catalog_check;
 
 use std::process::ExitCode;
@@ -21,6 +22,14 @@ enum Command {
     /// Work with the persona catalog.
     #[command(subcommand)]
     Catalog(CatalogCommand),
+    /// Check the app's contracts.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    EncryptedTools(audit::EncryptedTools),
 }
 
 #[derive(Debug, Subcommand)]
@@ -32,6 +41,7 @@ impl Cli {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         match self.command {
             Command::Catalog(CatalogCommand::Check(check)) => check.run(),
+            Command::Audit(AuditCommand::EncryptedTools(audit)) => audit.run(),
         }
     }
 }

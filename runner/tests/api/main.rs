@@ -4,6 +4,6 @@
 // Test helpers panic on purpose when a fixture cannot be set up.
 #![allow(clippy::unwrap_used)]
 
-mod catalog_check;
+mod commands;
 mod tidy;
 mod workspace_graph;

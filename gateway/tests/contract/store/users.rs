@@ -10,6 +10,7 @@ fn human(email: &str) -> NewUser {
         password_hash: "$argon2id$fake".to_owned(),
         kind: UserKind::Human,
         role: Role::User,
+        master_key: None,
     }
 }
 

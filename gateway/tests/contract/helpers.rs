@@ -6,6 +6,7 @@ use std::sync::Once;
 use catalog::{ActionResult, ActionRow, FeedbackRow, PersonaSpec, Rating};
 use chrono::{DateTime, Utc};
 use gateway::Store;
+use registry::crypto::{KeyEncryptionKey, Keyring};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection};
 
@@ -121,11 +122,18 @@ pub fn spec(name: &str, email: &str, cadence: catalog::Cadence) -> PersonaSpec {
 /// Creates a persona and returns its user id.
 pub async fn persona(store: &Store, name: &str, cadence: catalog::Cadence) -> String {
     let email = format!("{}@mana.test", name.to_lowercase());
-    store
-        .upsert_persona(&spec(name, &email, cadence), "pw")
+    gateway::accounts::upsert_persona(store, &keyring(), &spec(name, &email, cadence), "pw")
         .await
         .expect("upsert persona")
         .user_id
+}
+
+/// The key-encryption keyring tests use.
+pub fn keyring() -> Keyring {
+    Keyring::new(
+        KeyEncryptionKey::new("test-kek", &[9; 32]).unwrap(),
+        Vec::new(),
+    )
 }
 
 pub fn action(tick_id: &str, action_idx: u32, tool_name: &str, at: DateTime<Utc>) -> ActionRow {

@@ -1,3 +1,5 @@
+//! The `persona` binary's offline commands, run as a real process.
+
 use std::process::Command;
 
 use serde_json::Value;
@@ -105,4 +107,19 @@ fn unknown_modules_are_warnings_and_bad_json_and_missing_files_are_clear() {
         stderr.contains("cannot read the catalog file /no/such/catalog.json"),
         "{stderr}"
     );
+}
+
+#[test]
+fn the_encrypted_tools_audit_passes_on_the_shipped_registry() {
+    let output = persona()
+        .args(["audit", "encrypted-tools"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("no drift"), "{stdout}");
 }

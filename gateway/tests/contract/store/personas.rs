@@ -1,7 +1,8 @@
 use catalog::{Cadence, PARSE_FAILURE_MODULE};
 use chrono::{TimeDelta, TimeZone, Utc};
 use gateway::StoreError;
-use gateway::store::{NewUser, Role, UpsertOutcome, UserKind, now};
+use gateway::accounts::UpsertOutcome;
+use gateway::store::{NewUser, Role, UserKind, now};
 
 use crate::helpers::{action, backends, feedback, persona, spec};
 
@@ -10,9 +11,15 @@ async fn upsert_is_idempotent_and_reports_what_changed() {
     for db in backends().await {
         let store = &db.store;
         let anna = spec("Anna", "anna@mana.test", Cadence::Daily);
-        let created = store.upsert_persona(&anna, "pw-1").await.unwrap();
+        let created =
+            gateway::accounts::upsert_persona(store, &crate::helpers::keyring(), &anna, "pw-1")
+                .await
+                .unwrap();
         assert_eq!(created.outcome, UpsertOutcome::Created, "{}", db.label);
-        let again = store.upsert_persona(&anna, "pw-1").await.unwrap();
+        let again =
+            gateway::accounts::upsert_persona(store, &crate::helpers::keyring(), &anna, "pw-1")
+                .await
+                .unwrap();
         assert_eq!(again.outcome, UpsertOutcome::Unchanged, "{}", db.label);
         assert_eq!(again.user_id, created.user_id);
 
@@ -20,7 +27,10 @@ async fn upsert_is_idempotent_and_reports_what_changed() {
         edited.cadence = Cadence::Hourly;
         edited.system_prompt.push_str(" Neu.");
         assert_eq!(
-            store.upsert_persona(&edited, "pw-1").await.unwrap().outcome,
+            gateway::accounts::upsert_persona(store, &crate::helpers::keyring(), &edited, "pw-1")
+                .await
+                .unwrap()
+                .outcome,
             UpsertOutcome::Updated
         );
         let stored = store.persona(&created.user_id).await.unwrap();
@@ -30,7 +40,10 @@ async fn upsert_is_idempotent_and_reports_what_changed() {
 
         // A rotated seed secret means a new derived password.
         assert_eq!(
-            store.upsert_persona(&edited, "pw-2").await.unwrap().outcome,
+            gateway::accounts::upsert_persona(store, &crate::helpers::keyring(), &edited, "pw-2")
+                .await
+                .unwrap()
+                .outcome,
             UpsertOutcome::Updated
         );
         let user = store.user(&created.user_id).await.unwrap();
@@ -60,14 +73,24 @@ async fn human_accounts_are_never_turned_into_or_deleted_as_personas() {
                 password_hash: "$argon2id$fake".into(),
                 kind: UserKind::Human,
                 role: Role::User,
+                master_key: None,
             })
             .await
             .unwrap();
-        let refused = store
-            .upsert_persona(&spec("Real", "REAL@mana.test", Cadence::Daily), "pw")
-            .await;
+        let refused = gateway::accounts::upsert_persona(
+            store,
+            &crate::helpers::keyring(),
+            &spec("Real", "REAL@mana.test", Cadence::Daily),
+            "pw",
+        )
+        .await;
         assert!(
-            matches!(refused, Err(StoreError::Conflict(_))),
+            matches!(
+                refused,
+                Err(gateway::accounts::AccountError::Store(
+                    StoreError::Conflict(_)
+                ))
+            ),
             "{}: {refused:?}",
             db.label
         );

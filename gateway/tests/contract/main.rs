@@ -1,0 +1,20 @@
+//! The gateway's contract suite: every test runs against SQLite, and against
+//! PostgreSQL when `TEST_POSTGRES_URL` is set (each test in its own freshly
+//! created database). With `CI=true` a missing PostgreSQL fails the run.
+//!
+//! - `store`: the storage API (users, personas, batches, ticks, records).
+//! - `tools`: every tool of the registry through `Registry::invoke`, on the
+//!   real store, with encryption checked in the raw rows.
+
+// Test helpers panic on purpose when a fixture cannot be set up.
+#![allow(clippy::unwrap_used)]
+
+mod helpers;
+
+mod store {
+    mod audit;
+    mod personas;
+    mod records;
+    mod users;
+}
+mod tools;
