@@ -5,7 +5,7 @@ use chrono::{DateTime, NaiveTime, TimeDelta, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{Checks, today};
+use super::{Checks, non_blank, today};
 use crate::context::{Doc, ToolContext};
 use crate::error::ToolError;
 use crate::spec::{PolicyHint, SpecError, ToolSpec};
@@ -124,11 +124,6 @@ async fn create_event(
         all_day: input.all_day.unwrap_or(false),
     };
     Ok(context.records(COLLECTION).insert(&event).await?.into())
-}
-
-fn non_blank(text: Option<String>) -> Option<String> {
-    text.map(|text| text.trim().to_owned())
-        .filter(|text| !text.is_empty())
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -5,7 +5,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{Checks, matches_query, today};
+use super::{Checks, matches_query, non_blank, today};
 use crate::context::{Doc, ToolContext};
 use crate::error::ToolError;
 use crate::spec::{PolicyHint, SpecError, ToolSpec};
@@ -134,11 +134,6 @@ fn check_phone(phone: &str) -> Result<(), &'static str> {
         return Err("must contain digits");
     }
     Ok(())
-}
-
-fn non_blank(text: Option<String>) -> Option<String> {
-    text.map(|text| text.trim().to_owned())
-        .filter(|text| !text.is_empty())
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -79,6 +79,12 @@ pub(crate) fn matches_query<'a>(
         .any(|text| text.to_lowercase().contains(&query))
 }
 
+/// An optional text trimmed, with blank treated as absent.
+pub(crate) fn non_blank(text: Option<String>) -> Option<String> {
+    text.map(|text| text.trim().to_owned())
+        .filter(|text| !text.is_empty())
+}
+
 pub(crate) fn today(context: &crate::context::ToolContext) -> NaiveDate {
     context.now.date_naive()
 }

@@ -7,7 +7,7 @@ use chrono::{DateTime, Days, NaiveDate, TimeDelta, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{Checks, today};
+use super::{Checks, non_blank, today};
 use crate::context::{Doc, ToolContext};
 use crate::error::ToolError;
 use crate::spec::{PolicyHint, SpecError, ToolSpec};
@@ -127,11 +127,6 @@ async fn log(input: LogInput, context: ToolContext) -> Result<EntryOut, ToolErro
         at,
     };
     Ok(context.records(COLLECTION).insert(&entry).await?.into())
-}
-
-fn non_blank(text: Option<String>) -> Option<String> {
-    text.map(|text| text.trim().to_owned())
-        .filter(|text| !text.is_empty())
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
