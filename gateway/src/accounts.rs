@@ -112,3 +112,32 @@ pub async fn upsert_persona(
         outcome,
     })
 }
+
+/// Makes sure an admin account with this email and password exists: creates
+/// it through [`register`], or promotes the existing user and resets the
+/// password to the configured one.
+pub async fn ensure_admin(
+    store: &Store,
+    keyring: &Keyring,
+    email: &str,
+    password: &str,
+) -> Result<User, AccountError> {
+    match store.user_by_email(email).await? {
+        None => register(store, keyring, email, password, Role::Admin).await,
+        Some(user) => {
+            if !verify_password(password.to_owned(), user.password_hash.clone())
+                .await
+                .map_err(StoreError::from)?
+            {
+                let password_hash = hash_password(password.to_owned())
+                    .await
+                    .map_err(StoreError::from)?;
+                store.set_password_hash(&user.id, &password_hash).await?;
+            }
+            if user.role != Role::Admin {
+                store.set_role(&user.id, Role::Admin).await?;
+            }
+            Ok(store.user(&user.id).await?)
+        }
+    }
+}

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -50,7 +50,9 @@ impl ToolContext {
             user_id: user_id.into(),
             space_id: space_id.into(),
             invoker,
-            now: Utc::now(),
+            // Microseconds: what PostgreSQL stores, so both backends return
+            // the same instants.
+            now: Utc::now().trunc_subsecs(6),
             span: tracing::Span::none(),
             store,
             keys,

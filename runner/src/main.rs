@@ -1,7 +1,11 @@
 //! The `persona` binary: parses the command line and hands off to one
 //! subcommand module. Nothing else lives here.
 
+mod admin_api;
 mod cli;
+mod config;
+mod shutdown;
+mod telemetry;
 
 use std::process::ExitCode;
 
@@ -9,7 +13,15 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    match cli.run() {
+    telemetry::init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(cli.run()) {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");

@@ -16,9 +16,11 @@
 //! - [`personas`]: persona upsert, list, detail, delete, pause and the due query.
 //! - [`audit`]: tick rows and the idempotent action/feedback batches.
 //! - [`records`]: the tools' documents with per-field last-writer-wins.
+//! - [`keys`]: JWT signing keys, sealed.
 
 mod app_store;
 mod audit;
+mod keys;
 mod personas;
 mod postgres;
 mod records;
@@ -31,6 +33,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 
 pub use audit::{BatchOutcome, NewTick, TickFinish, TickRow};
+pub use keys::SigningKeyRow;
 pub use personas::{
     ModuleRating, PersonaDetail, PersonaRow, PersonaSummary, RECENT_ACTIONS_IN_DETAIL,
 };

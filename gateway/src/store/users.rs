@@ -312,6 +312,17 @@ impl Store {
         Ok(())
     }
 
+    pub async fn set_role(&self, user_id: &str, role: Role) -> Result<(), StoreError> {
+        with_pool!(self, |pool| {
+            sqlx::query("UPDATE users SET role = $1 WHERE id = $2")
+                .bind(role.as_str())
+                .bind(user_id)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
     /// Deletes a user for good. Memberships, personas and their audit rows go
     /// with it (foreign keys), and so does every space left without members.
     pub async fn delete_user(&self, user_id: &str) -> Result<(), StoreError> {

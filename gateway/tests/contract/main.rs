@@ -3,6 +3,8 @@
 //! created database). With `CI=true` a missing PostgreSQL fails the run.
 //!
 //! - `store`: the storage API (users, personas, batches, ticks, records).
+//! - `http`: the real server on a loopback port (auth, MCP with the
+//!   official Python client, the personas API).
 //! - `tools`: every tool of the registry through `Registry::invoke`, on the
 //!   real store, with encryption checked in the raw rows.
 
@@ -10,6 +12,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod helpers;
+mod http;
 
 mod store {
     mod audit;

@@ -3,6 +3,9 @@
 
 mod audit;
 mod catalog_check;
+mod cleanup;
+mod gateway;
+mod seed;
 
 use std::process::ExitCode;
 
@@ -19,6 +22,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    Gateway(gateway::Gateway),
+    Seed(seed::Seed),
+    Cleanup(cleanup::Cleanup),
     /// Work with the persona catalog.
     #[command(subcommand)]
     Catalog(CatalogCommand),
@@ -38,8 +44,11 @@ enum CatalogCommand {
 }
 
 impl Cli {
-    pub fn run(self) -> anyhow::Result<ExitCode> {
+    pub async fn run(self) -> anyhow::Result<ExitCode> {
         match self.command {
+            Command::Gateway(gateway) => gateway.run().await,
+            Command::Seed(seed) => seed.run().await,
+            Command::Cleanup(cleanup) => cleanup.run().await,
             Command::Catalog(CatalogCommand::Check(check)) => check.run(),
             Command::Audit(AuditCommand::EncryptedTools(audit)) => audit.run(),
         }

@@ -5,5 +5,6 @@
 #![allow(clippy::unwrap_used)]
 
 mod commands;
+mod seed;
 mod tidy;
 mod workspace_graph;

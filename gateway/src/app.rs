@@ -1,0 +1,115 @@
+//! The gateway as a value: `App::build` wires the store, keys, registry and
+//! vault from a config; `serve` runs the router on a listener until the
+//! shutdown future resolves.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use metrics_exporter_prometheus::PrometheusHandle;
+use registry::Registry;
+use registry::crypto::{KeyCache, Keyring};
+use registry::policy::PolicyGate;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::JwtKeys;
+use crate::config::GatewayConfig;
+use crate::mcp::SessionBindings;
+use crate::store::Store;
+use crate::vault::Vault;
+
+/// Everything a request handler may reach.
+pub struct AppState {
+    pub config: GatewayConfig,
+    pub store: Store,
+    pub keyring: Arc<Keyring>,
+    pub jwt: JwtKeys,
+    pub registry: Arc<Registry>,
+    pub vault: Arc<Vault>,
+    pub sessions: Arc<SessionBindings>,
+    pub metrics: PrometheusHandle,
+    /// Verified against when a login names an unknown email, so that case
+    /// costs the same as a wrong password.
+    pub dummy_password_hash: String,
+}
+
+impl AppState {
+    pub async fn build(
+        config: GatewayConfig,
+        store: Store,
+        keyring: Keyring,
+    ) -> anyhow::Result<Arc<AppState>> {
+        let keyring = Arc::new(keyring);
+        let jwt = JwtKeys::load_or_create(&store, &keyring, config.token_ttl)
+            .await
+            .context("loading the JWT signing key")?;
+        let gate = PolicyGate::new(
+            config.policy_mode,
+            config.policy_limit,
+            config.policy_window,
+        );
+        let registry =
+            Arc::new(Registry::with_app_tools(gate).context("building the tool registry")?);
+        let vault = Arc::new(Vault::new(
+            store.clone(),
+            keyring.clone(),
+            KeyCache::default(),
+        ));
+        if let Some((email, password)) = &config.admin {
+            crate::accounts::ensure_admin(&store, &keyring, email, password)
+                .await
+                .with_context(|| format!("ensuring the admin account {email}"))?;
+        }
+        let dummy_password_hash = crate::password::hash_password("not a real password".into())
+            .await
+            .context("hashing the dummy password")?;
+        Ok(Arc::new(AppState {
+            sessions: Arc::new(SessionBindings::new(config.mcp_max_sessions)),
+            config,
+            store,
+            keyring,
+            jwt,
+            registry,
+            vault,
+            metrics: crate::metrics::prometheus(),
+            dummy_password_hash,
+        }))
+    }
+}
+
+/// Serves the gateway on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let cancel = CancellationToken::new();
+    let router = crate::router::router(state.clone(), cancel.clone());
+    let maintenance = tokio::spawn(maintenance(state));
+    let result = axum::serve(listener, router)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            // Ends open MCP streams so graceful shutdown does not wait on them.
+            cancel.cancel();
+        })
+        .await
+        .context("serving HTTP");
+    maintenance.abort();
+    result
+}
+
+/// Periodic clean-up of in-memory state, so memory stays flat however
+/// clients behave.
+async fn maintenance(state: Arc<AppState>) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(30));
+    // IMPORTANT: Skip, so a stalled process does not run a burst of catch-up
+    // passes when it wakes.
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        every.tick().await;
+        let now = std::time::Instant::now();
+        state.registry.gate().evict_idle(now);
+        state.vault.evict_expired();
+    }
+}

@@ -1,0 +1,67 @@
+//! What the gateway needs to start. The `persona` binary fills it from the
+//! environment and flags; tests fill it directly.
+
+use std::fmt;
+use std::time::Duration;
+
+use registry::policy::PolicyMode;
+
+#[derive(Clone)]
+pub struct GatewayConfig {
+    /// The shared secret of the internal personas API (`X-Service-Key`).
+    pub service_key: String,
+    /// How long a login token is valid.
+    pub token_ttl: Duration,
+    /// Hosts the MCP endpoint answers for (DNS-rebinding protection).
+    pub allowed_hosts: Vec<String>,
+    /// Browser origins allowed to call the MCP endpoint; empty means only
+    /// requests without an `Origin` header (non-browser clients).
+    pub allowed_origins: Vec<String>,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// An MCP session idle this long is closed.
+    pub mcp_session_idle: Duration,
+    /// At most this many MCP sessions live at once; opening one more closes
+    /// the least recently used.
+    pub mcp_max_sessions: usize,
+    pub policy_mode: PolicyMode,
+    /// Calls per user and tool within `policy_window`.
+    pub policy_limit: u32,
+    pub policy_window: Duration,
+    /// The admin account ensured at start: (email, password).
+    pub admin: Option<(String, String)>,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            service_key: String::new(),
+            token_ttl: Duration::from_secs(3600),
+            allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
+            allowed_origins: Vec::new(),
+            max_body_bytes: 4 * 1024 * 1024,
+            mcp_session_idle: Duration::from_secs(600),
+            mcp_max_sessions: 1000,
+            policy_mode: PolicyMode::Enforce,
+            policy_limit: registry::policy::PolicyGate::DEFAULT_LIMIT,
+            policy_window: registry::policy::PolicyGate::DEFAULT_WINDOW,
+            admin: None,
+        }
+    }
+}
+
+impl fmt::Debug for GatewayConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GatewayConfig")
+            .field("service_key", &"<redacted>")
+            .field("token_ttl", &self.token_ttl)
+            .field("allowed_hosts", &self.allowed_hosts)
+            .field("allowed_origins", &self.allowed_origins)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("mcp_session_idle", &self.mcp_session_idle)
+            .field("mcp_max_sessions", &self.mcp_max_sessions)
+            .field("policy_mode", &self.policy_mode)
+            .field("admin", &self.admin.as_ref().map(|(email, _)| email))
+            .finish()
+    }
+}

@@ -1,0 +1,162 @@
+//! `/api/v1/personas/admin*`: operator routes behind an admin JWT — upsert a
+//! persona by email (through the normal register path), list, detail,
+//! delete (personas only), and ensure a shared space between personas.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use catalog::{PersonaSpec, SpaceType};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::internal::persona_json;
+use crate::accounts::{self, UpsertOutcome};
+use crate::app::AppState;
+use crate::auth::AdminUser;
+use crate::http::{ApiError, ApiJson};
+use crate::store::now;
+
+#[derive(Debug, Deserialize)]
+pub struct UpsertRequest {
+    persona: PersonaSpec,
+    /// The persona's derived password (see `catalog::derive_password`).
+    password: String,
+}
+
+pub async fn upsert(
+    State(state): State<Arc<AppState>>,
+    _: AdminUser,
+    ApiJson(request): ApiJson<UpsertRequest>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let spec = request.persona;
+    let mut problems = Vec::new();
+    if spec.name.trim().is_empty() {
+        problems.push("persona.name: must not be empty");
+    }
+    if spec.system_prompt.trim().is_empty() {
+        problems.push("persona.systemPrompt: must not be empty");
+    }
+    if request.password.len() < crate::auth::routes::MIN_PASSWORD_LEN {
+        problems.push("password: too short");
+    }
+    if !problems.is_empty() {
+        return Err(ApiError::BadRequest(problems.join("; ")));
+    }
+    let upsert =
+        accounts::upsert_persona(&state.store, &state.keyring, &spec, &request.password).await?;
+    let (status, outcome) = match upsert.outcome {
+        UpsertOutcome::Created => (StatusCode::CREATED, "created"),
+        UpsertOutcome::Updated => (StatusCode::OK, "updated"),
+        UpsertOutcome::Unchanged => (StatusCode::OK, "unchanged"),
+    };
+    Ok((
+        status,
+        Json(json!({ "id": upsert.user_id, "outcome": outcome })),
+    ))
+}
+
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    _: AdminUser,
+) -> Result<Json<Value>, ApiError> {
+    let personas = state.store.list_personas(now()).await?;
+    let personas: Vec<Value> = personas
+        .iter()
+        .map(|summary| {
+            let mut persona = persona_json(&summary.persona);
+            persona["actionsLast7Days"] = json!(summary.actions_last_7_days);
+            persona
+        })
+        .collect();
+    Ok(Json(json!({ "personas": personas })))
+}
+
+pub async fn detail(
+    State(state): State<Arc<AppState>>,
+    _: AdminUser,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let persona = state.store.persona_by_id_or_email(&id).await?;
+    let detail = state.store.persona_detail(&persona.user_id).await?;
+    let ratings: Vec<Value> = detail
+        .module_ratings
+        .iter()
+        .map(|rating| json!({ "module": rating.module, "average": rating.average, "count": rating.count }))
+        .collect();
+    Ok(Json(json!({
+        "persona": persona_json(&detail.persona),
+        "recentActions": detail.recent_actions,
+        "moduleRatings": ratings,
+    })))
+}
+
+pub async fn delete(
+    State(state): State<Arc<AppState>>,
+    _: AdminUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.store.delete_persona(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SharedSpaceRequest {
+    name: String,
+    #[serde(rename = "type")]
+    space_type: SpaceType,
+    /// Emails of the member personas; the first owns the space.
+    members: Vec<String>,
+}
+
+/// Ensures a shared space with these members exists; idempotent.
+pub async fn shared_space(
+    State(state): State<Arc<AppState>>,
+    _: AdminUser,
+    ApiJson(request): ApiJson<SharedSpaceRequest>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    if request.space_type == SpaceType::Personal
+        || request.name.trim().is_empty()
+        || request.members.len() < 2
+    {
+        return Err(ApiError::BadRequest(
+            "a shared space needs a name, a type other than personal and at least two members"
+                .into(),
+        ));
+    }
+    let mut member_ids = Vec::new();
+    for email in &request.members {
+        let persona = state.store.persona_by_id_or_email(email).await?;
+        member_ids.push(persona.user_id);
+    }
+    let owner = &member_ids[0];
+    let existing = state
+        .store
+        .spaces_of(owner)
+        .await?
+        .into_iter()
+        .find(|space| space.name == request.name && space.space_type == request.space_type);
+    let (space, mut changed) = match existing {
+        Some(space) => (space, false),
+        None => (
+            state
+                .store
+                .create_space(owner, &request.name, request.space_type)
+                .await?,
+            true,
+        ),
+    };
+    for member in &member_ids[1..] {
+        changed |= state.store.add_space_member(&space.id, member).await?;
+    }
+    let status = if changed {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        Json(json!({ "id": space.id, "outcome": if changed { "created" } else { "unchanged" } })),
+    ))
+}

@@ -1,0 +1,76 @@
+//! Every route of the gateway in one place.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::app::AppState;
+use crate::auth::routes as auth;
+use crate::http::ApiError;
+use crate::mcp::{self, GuardState};
+use crate::personas_api::{admin, internal};
+
+pub fn router(state: Arc<AppState>, cancel: CancellationToken) -> Router {
+    let (mcp_service, sessions) = mcp::service(&state, cancel);
+    let guard_state = GuardState {
+        app: state.clone(),
+        sessions,
+    };
+    let mcp_routes = Router::new().nest_service("/mcp", mcp_service).layer(
+        axum::middleware::from_fn_with_state(guard_state, mcp::guard),
+    );
+    Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/auth/register", post(auth::register))
+        .route("/api/v1/auth/login", post(auth::login))
+        .route("/api/v1/auth/jwks", get(auth::jwks))
+        .route("/api/v1/spaces", get(auth::spaces))
+        .route("/api/v1/me/encryption-vault/key", get(auth::vault_key))
+        .route("/api/v1/personas/internal/due", get(internal::due))
+        .route(
+            "/api/v1/personas/internal/{id}/actions",
+            post(internal::actions),
+        )
+        .route(
+            "/api/v1/personas/internal/{id}/feedback",
+            post(internal::feedback),
+        )
+        .route(
+            "/api/v1/personas/admin",
+            post(admin::upsert).get(admin::list),
+        )
+        .route("/api/v1/personas/admin/spaces", post(admin::shared_space))
+        .route(
+            "/api/v1/personas/admin/{id}",
+            get(admin::detail).delete(admin::delete),
+        )
+        .fallback(not_found)
+        .with_state(state.clone())
+        .merge(mcp_routes)
+        .layer(RequestBodyLimitLayer::new(state.config.max_body_bytes))
+        .layer(TraceLayer::new_for_http())
+}
+
+async fn health(State(state): State<Arc<AppState>>) -> Result<axum::Json<Value>, ApiError> {
+    let tools = state.registry.public_tools().count();
+    state.store.is_space_member("", "").await?;
+    Ok(axum::Json(
+        json!({ "status": "ok", "database": state.store.backend().to_string(), "tools": tools }),
+    ))
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> String {
+    metrics::gauge!("gateway_mcp_sessions").set(state.sessions.len() as f64);
+    state.metrics.render()
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no such route".into())
+}

@@ -1,0 +1,86 @@
+//! `persona gateway`: the app under test alone.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use gateway::app::{AppState, serve};
+use gateway::config::GatewayConfig;
+use gateway::store::{Store, redact_url};
+use registry::policy::PolicyMode;
+use tokio::net::TcpListener;
+
+use crate::config::{DEFAULT_GATEWAY_ADDR, Secrets};
+
+/// Run the app under test: auth, the MCP endpoint and the personas API.
+///
+/// Migrates the database and ensures the admin account (MANA_ADMIN_EMAIL,
+/// default admin@mana.test; MANA_ADMIN_PASSWORD, which in development
+/// defaults to the password derived from PERSONA_SEED_SECRET). Prints
+/// `gateway listening on http://ADDR` once it accepts connections. Exit codes:
+/// 0 after SIGTERM/SIGINT, 2 when it cannot start.
+#[derive(Debug, clap::Args)]
+pub struct Gateway {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Address to listen on (use port 0 for any free port).
+    #[arg(long, env = "GATEWAY_ADDR", default_value = DEFAULT_GATEWAY_ADDR)]
+    pub addr: SocketAddr,
+    /// Browser origins allowed to call /mcp, comma-separated (e.g. https://app.example.com:443).
+    #[arg(long, env = "MANA_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+    /// Host names /mcp answers for besides localhost (DNS-rebinding protection).
+    #[arg(long, env = "MANA_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
+    /// Policy gate mode for tool calls.
+    #[arg(long, env = "MANA_POLICY_MODE", default_value = "enforce", value_parser = parse_policy_mode)]
+    pub policy_mode: PolicyMode,
+}
+
+/// Where the data lives.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DatabaseArgs {
+    /// sqlite://FILE or postgres://USER@HOST/DB; default: persona.db in the working directory.
+    #[arg(
+        long = "db",
+        env = "DATABASE_URL",
+        default_value = "sqlite://persona.db"
+    )]
+    pub url: String,
+}
+
+impl DatabaseArgs {
+    pub async fn open(&self) -> anyhow::Result<Store> {
+        Store::connect(&self.url)
+            .await
+            .with_context(|| format!("opening the database {}", redact_url(&self.url)))
+    }
+}
+
+fn parse_policy_mode(text: &str) -> Result<PolicyMode, String> {
+    text.parse()
+}
+
+impl Gateway {
+    pub async fn run(self) -> anyhow::Result<ExitCode> {
+        let secrets = Secrets::from_env()?;
+        let store = self.database.open().await?;
+        let mut config = GatewayConfig {
+            service_key: secrets.service_key.clone(),
+            allowed_origins: self.allowed_origins,
+            policy_mode: self.policy_mode,
+            admin: Some((secrets.admin_email.clone(), secrets.admin_password.clone())),
+            ..GatewayConfig::default()
+        };
+        config.allowed_hosts.extend(self.allowed_hosts);
+        let state = AppState::build(config, store, secrets.keyring).await?;
+        let listener = TcpListener::bind(self.addr)
+            .await
+            .with_context(|| format!("binding {}", self.addr))?;
+        let local = listener.local_addr()?;
+        tracing::info!(database = %redact_url(&self.database.url), production = secrets.production, "gateway ready");
+        println!("gateway listening on http://{local}");
+        serve(listener, state, crate::shutdown::signal()).await?;
+        Ok(ExitCode::SUCCESS)
+    }
+}
