@@ -338,3 +338,38 @@ async fn the_official_python_client_creates_and_lists_todos() {
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn foreign_hosts_and_origins_are_refused() {
+    let db = backends().await.remove(0);
+    let mut config = test_config();
+    config.allowed_origins = vec!["https://app.example.org:443".into()];
+    let app = spawn_app(db, config).await;
+    let anna = app.user("anna@example.org").await;
+    let rebinding = app
+        .mcp(&anna.token, &anna.space_id, None, &initialize())
+        .header("host", "evil.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        rebinding.status(),
+        403,
+        "DNS rebinding: a foreign Host is refused"
+    );
+    let foreign_origin = app
+        .mcp(&anna.token, &anna.space_id, None, &initialize())
+        .header("origin", "https://evil.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(foreign_origin.status(), 403);
+    let allowed = app
+        .mcp(&anna.token, &anna.space_id, None, &initialize())
+        .header("origin", "https://app.example.org")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(allowed.status(), 200);
+    app.stop().await;
+}
