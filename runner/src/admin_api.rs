@@ -7,6 +7,9 @@ use catalog::{PersonaSpec, SpaceType};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+/// How long `login` waits for a gateway that is still starting.
+const STARTUP_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 pub struct AdminApi {
     base: String,
     http: reqwest::Client,
@@ -28,14 +31,28 @@ impl AdminApi {
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(30))
             .build()?;
-        let response = http
-            .post(format!("{base}/api/v1/auth/login"))
-            .json(&json!({ "email": email, "password": password }))
-            .send()
-            .await
-            .with_context(|| {
-                format!("cannot reach the gateway at {base}; is it running? (persona gateway)")
-            })?;
+        // A gateway started a moment ago may still be migrating; wait for it
+        // to accept connections, but not forever.
+        let deadline = std::time::Instant::now() + STARTUP_WAIT;
+        let response = loop {
+            let attempt = http
+                .post(format!("{base}/api/v1/auth/login"))
+                .json(&json!({ "email": email, "password": password }))
+                .send()
+                .await;
+            match attempt {
+                Err(error) if error.is_connect() && std::time::Instant::now() < deadline => {
+                    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                }
+                other => {
+                    break other.with_context(|| {
+                        format!(
+                            "cannot reach the gateway at {base}; is it running? (persona gateway)"
+                        )
+                    })?;
+                }
+            }
+        };
         let body = answer(response).await.with_context(|| {
             format!("logging in as the admin {email} failed; check MANA_ADMIN_EMAIL / MANA_ADMIN_PASSWORD")
         })?;
