@@ -140,3 +140,50 @@ impl Registry {
         Ok(ToolOutput { value, reminders })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registering_a_name_twice_is_an_error() {
+        let mut registry = Registry::new(PolicyGate::default());
+        let mut tools = crate::tools::all().unwrap().into_iter();
+        let first = tools.next().unwrap();
+        registry.register(first.clone()).unwrap();
+        let error = registry.register(first).unwrap_err();
+        assert!(
+            matches!(error, RegistryError::Duplicate(ref name) if name == "habits.create"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn admin_and_destructive_tools_are_not_public() {
+        let mut registry = Registry::with_app_tools(PolicyGate::default()).unwrap();
+        let count = registry.public_tools().count();
+        #[derive(serde::Deserialize, schemars::JsonSchema)]
+        struct Nothing {}
+        #[derive(serde::Serialize, schemars::JsonSchema)]
+        struct Done {}
+        let handler = |_: Nothing, _| async { Ok::<_, ToolError>(Done {}) };
+        let admin = ToolSpec::new("ops.reset", "reset", crate::PolicyHint::Write, handler)
+            .unwrap()
+            .admin();
+        let wipe =
+            ToolSpec::new("ops.wipe", "wipe", crate::PolicyHint::Destructive, handler).unwrap();
+        registry.register(admin).unwrap();
+        registry.register(wipe).unwrap();
+        assert_eq!(registry.public_tools().count(), count);
+        assert!(
+            registry
+                .get("ops.reset")
+                .is_some_and(|spec| !spec.is_public())
+        );
+        assert!(
+            registry
+                .get("ops.wipe")
+                .is_some_and(|spec| !spec.is_public())
+        );
+    }
+}

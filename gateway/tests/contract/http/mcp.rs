@@ -373,3 +373,46 @@ async fn foreign_hosts_and_origins_are_refused() {
     assert_eq!(allowed.status(), 200);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn clients_on_2026_07_28_are_served_statelessly() {
+    let db = backends().await.remove(0);
+    let app = spawn_app(db, test_config()).await;
+    let anna = app.user("anna@example.org").await;
+    let meta = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": { "name": "test", "version": "1" }
+    });
+    let call = json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": { "name": "todo.create", "arguments": { "title": "Ohne Sitzung" }, "_meta": meta } });
+    let response = app
+        .mcp(&anna.token, &anna.space_id, None, &call)
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "todo.create")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers().get("mcp-session-id").is_none(),
+        "no session on 2026-07-28"
+    );
+    let body = response.text().await.unwrap();
+    assert!(
+        body.contains(r#""isError":false"#) && body.contains("Ohne Sitzung"),
+        "{body}"
+    );
+    // The guard still applies: another user's space is refused.
+    let ben = app.user("ben@example.org").await;
+    let foreign = app
+        .mcp(&anna.token, &ben.space_id, None, &call)
+        .header("mcp-protocol-version", "2026-07-28")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(foreign.status(), 403);
+    assert_eq!(app.state.sessions.len(), 0);
+    app.stop().await;
+}
