@@ -1,6 +1,13 @@
-//! The persona runner's actor runtime (supervisor, persona, conversation,
-//! dispatcher and persistence actors on ractor).
+//! The persona runner's runtime: how a persona's tick talks to an LLM and to
+//! the app.
 //!
-//! Nothing is built here yet: the crate exists so the workspace has its final
-//! shape and dependency direction (`catalog` ← `actors` ← `runner`), which the
-//! runner's dependency-graph test checks.
+//! # Layout
+//!
+//! - [`llm`]: the `Llm` trait every provider implements (`anthropic`,
+//!   `openai`, and `scripted`, the offline simulator), the shared message
+//!   types, retry policy, and the reversible mapping of tool names.
+//!
+//! `actors` depends only on `catalog`; it reaches the app over HTTP and MCP,
+//! never through the gateway crate.
+
+pub mod llm;

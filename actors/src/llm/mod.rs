@@ -1,0 +1,148 @@
+//! The `Llm` trait and the provider-neutral conversation types.
+//!
+//! A conversation is a system prompt, alternating user/assistant messages
+//! made of blocks (text, tool use, tool result), and tool definitions. Each
+//! provider translates these to its wire format; tool names are already in
+//! the provider-safe form ([`names::ToolNames`]) by the time they get here.
+
+pub mod names;
+pub mod retry;
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use catalog::TokenUsage;
+use serde_json::Value;
+
+/// A tool the model may call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolDef {
+    /// The name as the model sees it (`^[a-zA-Z0-9_-]{1,64}$`).
+    pub name: String,
+    pub description: String,
+    /// A JSON Schema object.
+    pub input_schema: Value,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    User,
+    Assistant,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Block {
+    Text(String),
+    ToolUse {
+        id: String,
+        name: String,
+        input: Value,
+    },
+    ToolResult {
+        tool_use_id: String,
+        content: String,
+        is_error: bool,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    pub role: Role,
+    pub content: Vec<Block>,
+}
+
+impl Message {
+    pub fn user_text(text: impl Into<String>) -> Message {
+        Message {
+            role: Role::User,
+            content: vec![Block::Text(text.into())],
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LlmRequest {
+    pub system: String,
+    pub messages: Vec<Message>,
+    /// Empty for a turn that must answer in text (the rating turn).
+    pub tools: Vec<ToolDef>,
+    pub max_tokens: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StopReason {
+    EndTurn,
+    ToolUse,
+    MaxTokens,
+    Other(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LlmResponse {
+    /// Text and tool-use blocks, in the order the model produced them.
+    pub content: Vec<Block>,
+    pub stop_reason: StopReason,
+    pub usage: TokenUsage,
+}
+
+impl LlmResponse {
+    /// The tool calls of this response.
+    pub fn tool_uses(&self) -> impl Iterator<Item = (&str, &str, &Value)> {
+        self.content.iter().filter_map(|block| match block {
+            Block::ToolUse { id, name, input } => Some((id.as_str(), name.as_str(), input)),
+            _ => None,
+        })
+    }
+
+    /// All text blocks joined.
+    pub fn text(&self) -> String {
+        self.content
+            .iter()
+            .filter_map(|block| match block {
+                Block::Text(text) => Some(text.as_str()),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// Why a request failed, after the provider's retries.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LlmError {
+    #[error("the LLM API rejected the credentials (HTTP 401): {0}; check the API key")]
+    Unauthorized(String),
+    #[error("the LLM API refused: the account's spend limit is reached: {0}")]
+    SpendLimit(String),
+    #[error("rate limited by the LLM API (HTTP 429) after {attempts} attempts")]
+    RateLimited {
+        attempts: u32,
+        retry_after: Option<Duration>,
+    },
+    #[error("the LLM API is overloaded (HTTP {status}) after {attempts} attempts")]
+    Unavailable { status: u16, attempts: u32 },
+    #[error("the LLM API rejected the request (HTTP {status}): {message}")]
+    BadRequest { status: u16, message: String },
+    #[error("the LLM request timed out after {attempts} attempts")]
+    Timeout { attempts: u32 },
+    #[error("the LLM API could not be reached: {0}")]
+    Transport(String),
+    #[error("the LLM API answered something unreadable: {0}")]
+    Malformed(String),
+}
+
+/// A language model (or the scripted simulator) behind one interface.
+#[async_trait]
+pub trait Llm: Send + Sync {
+    /// `anthropic`, `openai` or `scripted`.
+    fn provider(&self) -> &'static str;
+    fn model(&self) -> &str;
+    async fn complete(&self, request: &LlmRequest) -> Result<LlmResponse, LlmError>;
+}
+
+impl fmt::Debug for dyn Llm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Llm({}/{})", self.provider(), self.model())
+    }
+}
