@@ -6,8 +6,17 @@
 //! - [`llm`]: the `Llm` trait every provider implements (`anthropic`,
 //!   `openai`, and `scripted`, the offline simulator), the shared message
 //!   types, retry policy, and the reversible mapping of tool names.
+//! - [`app_client`]: logging in like a human and finding the personal space.
+//! - [`mcp_client`]: the MCP connection (rmcp, Streamable HTTP, bearer token
+//!   and space header) behind the `ToolSurface` trait.
+//! - [`tick`]: one tick as a plain async function; [`rating`]: reading the
+//!   rating turn's reply.
 //!
 //! `actors` depends only on `catalog`; it reaches the app over HTTP and MCP,
 //! never through the gateway crate.
 
+pub mod app_client;
 pub mod llm;
+pub mod mcp_client;
+pub mod rating;
+pub mod tick;

@@ -6,5 +6,6 @@
 
 mod commands;
 mod seed;
+mod tick;
 mod tidy;
 mod workspace_graph;

@@ -1,0 +1,140 @@
+//! The persona's MCP connection: rmcp's Streamable HTTP client with the
+//! bearer token and the space header, reduced to the two things a tick needs
+//! — the tool list and calling a tool.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rmcp::model::{CallToolRequestParams, ClientCapabilities, ClientConfig, Implementation};
+use rmcp::service::RunningService;
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::{RoleClient, ServiceExt};
+use serde_json::Value;
+
+use crate::app_client::Session;
+
+/// A tool as the server lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolInfo {
+    pub name: String,
+    pub description: String,
+    pub input_schema: Value,
+}
+
+/// What a tool call returned.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolCallResult {
+    pub is_error: bool,
+    /// The text content (or the error message), as the model will read it.
+    pub text: String,
+}
+
+/// The tools a tick can use; the MCP connection in production.
+#[async_trait]
+pub trait ToolSurface: Send + Sync {
+    async fn list_tools(&self) -> Result<Vec<ToolInfo>, McpError>;
+    /// A failure to reach the server is a result with `is_error`, so the
+    /// model sees it like any other failed call.
+    async fn call(&self, name: &str, arguments: Value) -> ToolCallResult;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum McpError {
+    #[error("the MCP server at {url} could not be opened: {message}")]
+    Connect { url: String, message: String },
+    #[error("listing the MCP tools failed: {0}")]
+    List(String),
+}
+
+/// Header naming the space to act in.
+pub const SPACE_HEADER: &str = "x-mana-space";
+/// rmcp has no per-request timeout; every call gets this one.
+const CALL_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub struct McpConnection {
+    client: RunningService<RoleClient, ClientConfig>,
+}
+
+impl McpConnection {
+    pub async fn open(mcp_url: &str, session: &Session) -> Result<McpConnection, McpError> {
+        let connect_error = |message: String| McpError::Connect {
+            url: mcp_url.to_owned(),
+            message,
+        };
+        let mut headers = HashMap::new();
+        let value = http::HeaderValue::from_str(&session.space_id)
+            .map_err(|error| connect_error(error.to_string()))?;
+        headers.insert(http::HeaderName::from_static(SPACE_HEADER), value);
+        let config = StreamableHttpClientTransportConfig::with_uri(mcp_url.to_owned())
+            .auth_header(session.token.clone())
+            .custom_headers(headers);
+        let transport = StreamableHttpClientTransport::from_config(config);
+        let info = ClientConfig::new(
+            ClientCapabilities::default(),
+            Implementation::new("persona-runner", env!("CARGO_PKG_VERSION")),
+        );
+        let client = tokio::time::timeout(CALL_TIMEOUT, info.serve(transport))
+            .await
+            .map_err(|_| connect_error("initialize timed out".into()))?
+            .map_err(|error| connect_error(error.to_string()))?;
+        Ok(McpConnection { client })
+    }
+
+    /// Ends the session (DELETE), so the server can free it at once.
+    pub async fn close(self) {
+        if let Err(error) = self.client.cancel().await {
+            tracing::debug!(%error, "closing the MCP session failed");
+        }
+    }
+}
+
+#[async_trait]
+impl ToolSurface for McpConnection {
+    async fn list_tools(&self) -> Result<Vec<ToolInfo>, McpError> {
+        let tools = tokio::time::timeout(CALL_TIMEOUT, self.client.list_all_tools())
+            .await
+            .map_err(|_| McpError::List("timed out".into()))?
+            .map_err(|error| McpError::List(error.to_string()))?;
+        Ok(tools
+            .into_iter()
+            .map(|tool| ToolInfo {
+                name: tool.name.to_string(),
+                description: tool
+                    .description
+                    .map(|text| text.to_string())
+                    .unwrap_or_default(),
+                input_schema: Value::Object((*tool.input_schema).clone()),
+            })
+            .collect())
+    }
+
+    async fn call(&self, name: &str, arguments: Value) -> ToolCallResult {
+        let mut params = CallToolRequestParams::new(name.to_owned());
+        if let Value::Object(arguments) = arguments {
+            params = params.with_arguments(arguments);
+        }
+        match tokio::time::timeout(CALL_TIMEOUT, self.client.call_tool(params)).await {
+            Err(_) => ToolCallResult {
+                is_error: true,
+                text: format!("the call to {name} timed out"),
+            },
+            Ok(Err(error)) => ToolCallResult {
+                is_error: true,
+                text: error.to_string(),
+            },
+            Ok(Ok(result)) => {
+                let text: Vec<String> = result
+                    .content
+                    .iter()
+                    .filter_map(|block| block.as_text().map(|text| text.text.clone()))
+                    .collect();
+                ToolCallResult {
+                    is_error: result.is_error.unwrap_or(false),
+                    text: text.join("\n"),
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! Turning the rating turn's reply into feedback rows.
+//!
+//! Tolerant of what models do: whitespace, Markdown fences, prose around the
+//! object. Ratings are clamped to 1–5, modules the persona did not use are
+//! dropped, and a reply that cannot be read becomes one `__parse` row with
+//! the raw text, so operators see the failure instead of silence.
+
+use std::collections::BTreeSet;
+
+use catalog::{FeedbackRow, PARSE_FAILURE_MODULE, Rating};
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+/// The longest raw reply kept in a `__parse` row.
+const MAX_RAW_LEN: usize = 4000;
+
+pub fn parse_ratings(
+    reply: &str,
+    used_modules: &BTreeSet<String>,
+    tick_id: &str,
+    now: DateTime<Utc>,
+) -> Vec<FeedbackRow> {
+    let parsed = extract_object(reply)
+        .and_then(|object| object.get("ratings").and_then(Value::as_array).cloned());
+    let Some(ratings) = parsed else {
+        return vec![parse_failure(reply, tick_id, now)];
+    };
+    let mut seen = BTreeSet::new();
+    let mut rows = Vec::new();
+    for rating in ratings {
+        let Some(module) = rating.get("module").and_then(Value::as_str).map(str::trim) else {
+            continue;
+        };
+        let value = rating.get("rating").and_then(|value| {
+            value
+                .as_f64()
+                .or_else(|| value.as_str()?.trim().parse().ok())
+        });
+        let Some(value) = value else { continue };
+        if !used_modules.contains(module) || !seen.insert(module.to_owned()) {
+            continue;
+        }
+        rows.push(FeedbackRow {
+            tick_id: tick_id.to_owned(),
+            module: module.to_owned(),
+            rating: Some(Rating::clamped(value.round() as i64)),
+            notes: rating
+                .get("notes")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .trim()
+                .to_owned(),
+            created_at: now,
+        });
+    }
+    rows
+}
+
+fn parse_failure(reply: &str, tick_id: &str, now: DateTime<Utc>) -> FeedbackRow {
+    FeedbackRow {
+        tick_id: tick_id.to_owned(),
+        module: PARSE_FAILURE_MODULE.to_owned(),
+        rating: None,
+        notes: reply.chars().take(MAX_RAW_LEN).collect(),
+        created_at: now,
+    }
+}
+
+/// The first JSON object in the text: the whole text, a fenced block, or
+/// the span from the first `{` to the last `}`.
+fn extract_object(reply: &str) -> Option<Value> {
+    let trimmed = reply.trim();
+    let candidates = [
+        Some(trimmed),
+        fenced(trimmed),
+        trimmed
+            .find('{')
+            .zip(trimmed.rfind('}'))
+            .filter(|(start, end)| start < end)
+            .map(|(start, end)| &trimmed[start..=end]),
+    ];
+    candidates.into_iter().flatten().find_map(|text| {
+        serde_json::from_str::<Value>(text)
+            .ok()
+            .filter(Value::is_object)
+    })
+}
+
+fn fenced(text: &str) -> Option<&str> {
+    let start = text.find("```")?;
+    let after = &text[start + 3..];
+    let body_start = after.find('\n')? + 1;
+    let body = &after[body_start..];
+    let end = body.find("```")?;
+    Some(body[..end].trim())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn used(modules: &[&str]) -> BTreeSet<String> {
+        modules.iter().map(|module| (*module).to_owned()).collect()
+    }
+
+    fn ratings(rows: &[FeedbackRow]) -> Vec<(String, Option<i64>)> {
+        rows.iter()
+            .map(|row| (row.module.clone(), row.rating.map(Rating::get)))
+            .collect()
+    }
+
+    #[test]
+    fn plain_fenced_and_wrapped_replies_parse() {
+        let now = Utc::now();
+        let modules = used(&["todo", "notes"]);
+        let plain = r#"{"ratings":[{"module":"todo","rating":4,"notes":"gut"}]}"#;
+        let fenced = "```json\n{\"ratings\":[{\"module\":\"notes\",\"rating\":2,\"notes\":\"langsam\"}]}\n```";
+        let wrapped =
+            "Hier meine Bewertung:\n{\"ratings\":[{\"module\":\"todo\",\"rating\":\"5\"}]}\nDanke!";
+        assert_eq!(
+            ratings(&parse_ratings(plain, &modules, "t", now)),
+            vec![("todo".into(), Some(4))]
+        );
+        assert_eq!(
+            ratings(&parse_ratings(fenced, &modules, "t", now)),
+            vec![("notes".into(), Some(2))]
+        );
+        assert_eq!(
+            ratings(&parse_ratings(wrapped, &modules, "t", now)),
+            vec![("todo".into(), Some(5))]
+        );
+    }
+
+    #[test]
+    fn clamps_drops_unused_and_duplicate_modules() {
+        let reply = r#"{"ratings":[{"module":"todo","rating":9},{"module":"notes","rating":-2},{"module":"mood","rating":3},{"module":"todo","rating":1}]}"#;
+        let rows = parse_ratings(reply, &used(&["todo", "notes"]), "t", Utc::now());
+        assert_eq!(
+            ratings(&rows),
+            vec![("todo".into(), Some(5)), ("notes".into(), Some(1))]
+        );
+    }
+
+    #[test]
+    fn garbage_becomes_one_parse_row_with_the_raw_text() {
+        let rows = parse_ratings(
+            "Ich fand alles super!",
+            &used(&["todo"]),
+            "tick-1",
+            Utc::now(),
+        );
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].module, PARSE_FAILURE_MODULE);
+        assert_eq!(rows[0].rating, None);
+        assert_eq!(rows[0].notes, "Ich fand alles super!");
+        assert_eq!(rows[0].id(), "tick-1-__parse");
+        let rows = parse_ratings(r#"{"score": 3}"#, &used(&["todo"]), "t", Utc::now());
+        assert_eq!(rows[0].module, PARSE_FAILURE_MODULE);
+    }
+}

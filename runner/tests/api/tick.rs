@@ -1,0 +1,269 @@
+//! One tick end to end against a real gateway on a loopback port: login over
+//! HTTP, the rmcp client over Streamable HTTP, tool calls into the registry,
+//! and the rows the tick produced stored idempotently.
+
+use std::sync::Mutex;
+
+use actors::app_client::AppClient;
+use actors::llm::{Block, Llm, LlmError, LlmRequest, LlmResponse, StopReason};
+use actors::mcp_client::McpConnection;
+use actors::tick::{PersonaProfile, TickRecorder, TickSettings, run_tick};
+use async_trait::async_trait;
+use catalog::{ActionResult, Catalog, LoadOptions, SeedSecret, TokenUsage, derive_password};
+use gateway::app::{AppState, serve};
+use gateway::config::GatewayConfig;
+use gateway::store::Store;
+use registry::crypto::{KeyEncryptionKey, Keyring};
+use serde_json::{Value, json};
+
+pub struct Gateway {
+    pub url: String,
+    pub store: Store,
+    _dir: tempfile::TempDir,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+pub fn keyring() -> Keyring {
+    Keyring::new(KeyEncryptionKey::new("test", &[7; 32]).unwrap(), Vec::new())
+}
+
+/// A gateway on a fresh SQLite file with the catalog's personas seeded.
+pub async fn gateway_with_personas() -> Gateway {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite_file(&dir.path().join("persona.db"))
+        .await
+        .unwrap();
+    let catalog = Catalog::shipped(LoadOptions::default()).unwrap();
+    for persona in &catalog.personas {
+        let password = derive_password(&SeedSecret::dev_fallback(), &persona.email);
+        gateway::accounts::upsert_persona(&store, &keyring(), persona, &password)
+            .await
+            .unwrap();
+    }
+    let config = GatewayConfig {
+        service_key: "key".into(),
+        ..GatewayConfig::default()
+    };
+    let state = AppState::build(config, store.clone(), keyring())
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(serve(listener, state, async {
+        let _ = stopped.await;
+    }));
+    Gateway {
+        url,
+        store,
+        _dir: dir,
+        _shutdown: shutdown,
+    }
+}
+
+pub fn profile(store_persona: &gateway::store::PersonaRow) -> PersonaProfile {
+    PersonaProfile {
+        id: store_persona.user_id.clone(),
+        email: store_persona.email.clone(),
+        name: store_persona.name.clone(),
+        archetype: store_persona.archetype,
+        module_mix: store_persona.module_mix.clone(),
+        system_prompt: store_persona.system_prompt.clone(),
+    }
+}
+
+/// Stands in for a hosted LLM: replays canned responses and records requests.
+struct CannedLlm {
+    responses: Mutex<Vec<LlmResponse>>,
+    requests: Mutex<Vec<LlmRequest>>,
+}
+
+#[async_trait]
+impl Llm for CannedLlm {
+    fn provider(&self) -> &'static str {
+        "canned"
+    }
+    fn model(&self) -> &str {
+        "canned"
+    }
+    async fn complete(&self, request: &LlmRequest) -> Result<LlmResponse, LlmError> {
+        self.requests.lock().unwrap().push(request.clone());
+        let mut responses = self.responses.lock().unwrap();
+        if responses.is_empty() {
+            return Err(LlmError::Malformed("no canned response left".into()));
+        }
+        Ok(responses.remove(0))
+    }
+}
+
+fn usage() -> TokenUsage {
+    TokenUsage {
+        input: 100,
+        output: 20,
+        cache_read: 50,
+        cache_write: 10,
+    }
+}
+
+fn tool_use(id: &str, name: &str, input: Value) -> Block {
+    Block::ToolUse {
+        id: id.into(),
+        name: name.into(),
+        input,
+    }
+}
+
+#[tokio::test]
+async fn parallel_calls_are_attributed_by_tool_use_id_and_rows_land_once() {
+    let gateway = gateway_with_personas().await;
+    let persona = gateway
+        .store
+        .persona_by_id_or_email("jonas.richter@mana.test")
+        .await
+        .unwrap();
+    let password = derive_password(&SeedSecret::dev_fallback(), &persona.email);
+    let session = AppClient::new(&gateway.url)
+        .unwrap()
+        .login(&persona.email, &password)
+        .await
+        .unwrap();
+    let mcp = McpConnection::open(&format!("{}/mcp", gateway.url), &session)
+        .await
+        .unwrap();
+
+    // Round 1: three parallel calls, the middle one invalid. Round 2: done.
+    let llm = CannedLlm {
+        responses: Mutex::new(vec![
+            LlmResponse {
+                content: vec![
+                    Block::Text("Los geht's.".into()),
+                    tool_use("toolu_a", "todo_create", json!({ "title": "Release vorbereiten" })),
+                    tool_use("toolu_b", "todo_create", json!({ "title": "" })),
+                    tool_use("toolu_c", "notes_create", json!({ "title": "Idee", "content": "API aufräumen" })),
+                ],
+                stop_reason: StopReason::ToolUse,
+                usage: usage(),
+            },
+            LlmResponse { content: vec![Block::Text("Fertig für heute.".into())], stop_reason: StopReason::EndTurn, usage: usage() },
+            LlmResponse {
+                content: vec![Block::Text("```json\n{\"ratings\":[{\"module\":\"todo\",\"rating\":3,\"notes\":\"Fehlermeldung ok\"},{\"module\":\"notes\",\"rating\":5}]}\n```".into())],
+                stop_reason: StopReason::EndTurn,
+                usage: usage(),
+            },
+        ]),
+        requests: Mutex::new(Vec::new()),
+    };
+    let recorder = TickRecorder::default();
+    let tick_id = uuid::Uuid::now_v7().to_string();
+    run_tick(
+        &profile(&persona),
+        &tick_id,
+        &llm,
+        &mcp,
+        TickSettings::default(),
+        &recorder,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    mcp.close().await;
+
+    let record = recorder.take();
+    let results: Vec<(&str, Option<&str>, ActionResult)> = record
+        .actions
+        .iter()
+        .map(|row| {
+            (
+                row.tool_name.as_str(),
+                row.tool_use_id.as_deref(),
+                row.result,
+            )
+        })
+        .collect();
+    assert_eq!(
+        results,
+        vec![
+            ("todo.create", Some("toolu_a"), ActionResult::Ok),
+            ("todo.create", Some("toolu_b"), ActionResult::Error),
+            ("notes.create", Some("toolu_c"), ActionResult::Ok),
+        ]
+    );
+    assert!(
+        record.actions[1]
+            .error_message
+            .as_deref()
+            .unwrap()
+            .contains("title")
+    );
+    assert!(record.actions.iter().all(|row| row.input_hash.len() == 16));
+    assert_eq!(record.turns, 2);
+    assert_eq!(
+        record.tokens,
+        TokenUsage {
+            input: 300,
+            output: 60,
+            cache_read: 150,
+            cache_write: 30
+        }
+    );
+    assert_eq!(record.summary.as_deref(), Some("Fertig für heute."));
+    let ratings: Vec<(&str, i64)> = record
+        .feedback
+        .iter()
+        .map(|row| (row.module.as_str(), row.rating.unwrap().get()))
+        .collect();
+    assert_eq!(ratings, vec![("todo", 3), ("notes", 5)]);
+
+    // The tool results went back in one user message, matched by id.
+    let requests = llm.requests.lock().unwrap().clone();
+    let results_message = &requests[1].messages.last().unwrap().content;
+    let ids: Vec<(&str, bool)> = results_message
+        .iter()
+        .filter_map(|block| match block {
+            Block::ToolResult {
+                tool_use_id,
+                is_error,
+                ..
+            } => Some((tool_use_id.as_str(), *is_error)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        ids,
+        vec![("toolu_a", false), ("toolu_b", true), ("toolu_c", false)]
+    );
+    assert!(
+        requests[0]
+            .tools
+            .iter()
+            .all(|tool| !tool.name.contains('.')),
+        "LLM-safe names"
+    );
+    assert!(requests[2].tools.is_empty(), "the rating turn has no tools");
+
+    // Stored twice, kept once.
+    let now = chrono::Utc::now();
+    let first = gateway
+        .store
+        .insert_actions(&persona.user_id, &record.actions, now)
+        .await
+        .unwrap();
+    let again = gateway
+        .store
+        .insert_actions(&persona.user_id, &record.actions, now)
+        .await
+        .unwrap();
+    assert_eq!(
+        (first.inserted, again.inserted, again.duplicates),
+        (3, 0, 3)
+    );
+    assert_eq!(
+        gateway
+            .store
+            .insert_feedback(&persona.user_id, &record.feedback, now)
+            .await
+            .unwrap()
+            .inserted,
+        2
+    );
+}
