@@ -9,6 +9,9 @@
 //! - [`app_client`]: logging in like a human and finding the personal space.
 //! - [`mcp_client`]: the MCP connection (rmcp, Streamable HTTP, bearer token
 //!   and space header) behind the `ToolSurface` trait.
+//! - [`runtime`]: the ractor actors — supervisor, persona, conversation,
+//!   dispatcher, persistence.
+//! - [`sink`]: where rows are written (`Sink`; `HttpSink` for the internal API).
 //! - [`tick`]: one tick as a plain async function; [`rating`]: reading the
 //!   rating turn's reply.
 //!
@@ -19,4 +22,6 @@ pub mod app_client;
 pub mod llm;
 pub mod mcp_client;
 pub mod rating;
+pub mod runtime;
+pub mod sink;
 pub mod tick;

@@ -1,15 +1,10 @@
 //! The `persona` binary: parses the command line and hands off to one
 //! subcommand module. Nothing else lives here.
 
-mod admin_api;
-mod cli;
-mod config;
-mod shutdown;
-mod telemetry;
-
 use std::process::ExitCode;
 
 use clap::Parser;
+use runner::{cli, telemetry};
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();

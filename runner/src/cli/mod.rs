@@ -1,11 +1,11 @@
 //! The command tree of the `persona` binary; each subcommand lives in its own
 //! file, and its doc comment is its `--help` text.
 
-mod audit;
-mod catalog_check;
-mod cleanup;
-mod gateway;
-mod seed;
+pub mod audit;
+pub mod catalog_check;
+pub mod cleanup;
+pub mod gateway;
+pub mod seed;
 
 use std::process::ExitCode;
 

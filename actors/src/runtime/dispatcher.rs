@@ -1,0 +1,190 @@
+//! The dispatcher: global concurrency, the LLM request rate and the
+//! kill-switch, plus forwarding rows to persistence.
+//!
+//! The limits live in a shared [`Gate`] that tick tasks await directly —
+//! waiting inside the dispatcher's handler would block its mailbox — and
+//! the actor owns and steers it (`Pause`, `Resume`, `GetStatus`).
+//!
+//! - `permits`: at most `concurrency` ticks run at once; a tick waits for a
+//!   permit before it starts.
+//! - `limiter`: at most `llm_per_minute` LLM requests per minute (governor
+//!   GCRA) with a small burst, so the rate stays smooth instead of bunching
+//!   at the start of each minute; every LLM request waits for it.
+//! - `paused`: the kill-switch; while set, no tick starts and no LLM request
+//!   is sent (running ticks wait at their next request).
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+
+use super::persistence::PersistenceMsg;
+use crate::llm::{Llm, LlmError, LlmRequest, LlmResponse};
+
+/// The limits every tick and LLM request pass through.
+pub struct Gate {
+    concurrency: usize,
+    permits: Arc<Semaphore>,
+    llm_per_minute: u32,
+    limiter: DefaultDirectRateLimiter,
+    paused: watch::Sender<bool>,
+    llm_requests: AtomicU64,
+}
+
+impl Gate {
+    pub fn new(concurrency: usize, llm_per_minute: u32, paused: bool) -> Arc<Gate> {
+        let per_minute = NonZeroU32::new(llm_per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
+        // A burst of a tenth of the minute's budget (at least 1): enough to
+        // start a few personas together, small enough to keep the rate even.
+        let burst = NonZeroU32::new((llm_per_minute / 10).max(1)).unwrap_or(NonZeroU32::MIN);
+        let quota = Quota::per_minute(per_minute).allow_burst(burst);
+        Arc::new(Gate {
+            concurrency: concurrency.max(1),
+            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            llm_per_minute,
+            limiter: RateLimiter::direct(quota),
+            paused: watch::channel(paused).0,
+            llm_requests: AtomicU64::new(0),
+        })
+    }
+
+    async fn wait_until_running(&self) {
+        let mut paused = self.paused.subscribe();
+        // The sender lives as long as the gate, so this cannot fail while
+        // anyone holds the gate.
+        let _ = paused.wait_for(|paused| !paused).await;
+    }
+
+    /// Waits for the kill-switch to be off and a concurrency permit.
+    pub async fn start_tick(&self) -> OwnedSemaphorePermit {
+        loop {
+            self.wait_until_running().await;
+            if let Ok(permit) = self.permits.clone().acquire_owned().await
+                && !self.is_paused()
+            {
+                return permit;
+            }
+        }
+    }
+
+    /// Waits for the kill-switch to be off and the rate limiter.
+    pub async fn before_llm_request(&self) {
+        self.wait_until_running().await;
+        self.limiter.until_ready().await;
+        self.llm_requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn is_paused(&self) -> bool {
+        *self.paused.borrow()
+    }
+
+    fn set_paused(&self, paused: bool) {
+        self.paused.send_replace(paused);
+    }
+
+    pub fn status(&self) -> DispatcherStatus {
+        DispatcherStatus {
+            paused: self.is_paused(),
+            concurrency: self.concurrency,
+            permits_in_use: self.concurrency - self.permits.available_permits(),
+            llm_per_minute: self.llm_per_minute,
+            llm_requests: self.llm_requests.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// An `Llm` whose every request first passes the gate.
+pub struct GatedLlm {
+    pub inner: Arc<dyn Llm>,
+    pub gate: Arc<Gate>,
+}
+
+#[async_trait]
+impl Llm for GatedLlm {
+    fn provider(&self) -> &'static str {
+        self.inner.provider()
+    }
+    fn model(&self) -> &str {
+        self.inner.model()
+    }
+    async fn complete(&self, request: &LlmRequest) -> Result<LlmResponse, LlmError> {
+        self.gate.before_llm_request().await;
+        self.inner.complete(request).await
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DispatcherStatus {
+    pub paused: bool,
+    pub concurrency: usize,
+    pub permits_in_use: usize,
+    pub llm_per_minute: u32,
+    /// LLM requests let through since start.
+    pub llm_requests: u64,
+}
+
+pub struct DispatcherActor;
+
+pub struct DispatcherArgs {
+    pub gate: Arc<Gate>,
+    pub persistence: ActorRef<PersistenceMsg>,
+}
+
+pub struct DispatcherState {
+    gate: Arc<Gate>,
+    persistence: ActorRef<PersistenceMsg>,
+}
+
+pub enum DispatcherMsg {
+    /// Operator (kill-switch on): no new tick, no new LLM request. Repeats are harmless.
+    Pause,
+    /// Operator: lift the kill-switch. Repeats are harmless.
+    Resume,
+    /// Sent by a persona actor with a finished tick's rows; forwarded to
+    /// persistence unchanged (its reply arrives when they are durable).
+    ForwardRows(PersistenceMsg),
+    /// Query: paused, permits in use, rate.
+    GetStatus(RpcReplyPort<DispatcherStatus>),
+}
+
+impl Actor for DispatcherActor {
+    type Msg = DispatcherMsg;
+    type State = DispatcherState;
+    type Arguments = DispatcherArgs;
+
+    async fn pre_start(
+        &self,
+        _me: ActorRef<Self::Msg>,
+        args: DispatcherArgs,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        Ok(DispatcherState {
+            gate: args.gate,
+            persistence: args.persistence,
+        })
+    }
+
+    async fn handle(
+        &self,
+        _me: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            DispatcherMsg::Pause => state.gate.set_paused(true),
+            DispatcherMsg::Resume => state.gate.set_paused(false),
+            DispatcherMsg::ForwardRows(rows) => {
+                if let Err(error) = state.persistence.cast(rows) {
+                    tracing::error!(%error, "the persistence actor is gone; rows were not accepted");
+                }
+            }
+            DispatcherMsg::GetStatus(reply) => {
+                let _ = reply.send(state.gate.status());
+            }
+        }
+        Ok(())
+    }
+}

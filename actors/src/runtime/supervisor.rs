@@ -1,0 +1,387 @@
+//! The supervisor: spawns one persona actor per persona (paused ones too, so
+//! they can be inspected), restarts failed ones, keeps a status cache that
+//! answers inspection at once, and starts ticks for due personas.
+//!
+//! # Restart policy
+//!
+//! A persona actor that fails (panics or returns an error) is restarted
+//! after an exponential backoff (`base_backoff` doubling up to
+//! `max_backoff`), scheduled as a timer message — never in a hot loop. If it
+//! fails more than `max_restarts` times within `window`, it is marked failed
+//! with the reason and left stopped. One persona's failures never touch
+//! another's actor; the supervisor itself never stops because a child did.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+
+use super::RuntimeEnv;
+use super::dispatcher::DispatcherStatus;
+use super::persona::{PersonaActor, PersonaArgs, PersonaMsg, PersonaStatus};
+use crate::tick::PersonaProfile;
+
+/// A persona to run.
+#[derive(Debug, Clone)]
+pub struct PersonaSeed {
+    pub profile: PersonaProfile,
+    pub password: String,
+    pub paused: bool,
+}
+
+/// Where the supervisor learns which personas exist and which are due.
+#[async_trait]
+pub trait Directory: Send + Sync + 'static {
+    async fn personas(&self) -> Result<Vec<PersonaSeed>, String>;
+    /// Ids of the personas due now, in the order to serve them.
+    async fn due(&self) -> Result<Vec<String>, String>;
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct RestartPolicy {
+    /// Failures tolerated within `window`; one more marks the persona failed.
+    pub max_restarts: usize,
+    pub window: Duration,
+    pub base_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Default for RestartPolicy {
+    fn default() -> Self {
+        RestartPolicy {
+            max_restarts: 5,
+            window: Duration::from_secs(60),
+            base_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(30),
+        }
+    }
+}
+
+pub struct SupervisorActor;
+
+pub struct SupervisorArgs {
+    pub personas: Vec<PersonaSeed>,
+    pub env: Arc<RuntimeEnv>,
+    pub restart: RestartPolicy,
+    pub directory: Option<Arc<dyn Directory>>,
+    /// How often to look for due personas; `None` ticks only on request.
+    pub schedule_every: Option<Duration>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChildHealth {
+    Running,
+    /// Waiting for its restart timer.
+    Restarting,
+    /// Over the restart intensity; left stopped.
+    Failed(String),
+}
+
+struct Child {
+    seed: PersonaSeed,
+    actor: Option<ActorRef<PersonaMsg>>,
+    failures: VecDeque<Instant>,
+    restarts: u32,
+    health: ChildHealth,
+    status: Option<PersonaStatus>,
+}
+
+pub struct SupervisorState {
+    env: Arc<RuntimeEnv>,
+    restart: RestartPolicy,
+    directory: Option<Arc<dyn Directory>>,
+    children: HashMap<String, Child>,
+    by_actor: HashMap<ActorId, String>,
+    /// A schedule pass is in flight; an overlapping one is skipped, not queued.
+    scheduling: bool,
+}
+
+/// One persona in the snapshot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PersonaEntry {
+    pub persona_id: String,
+    pub email: String,
+    pub health: ChildHealth,
+    pub restarts: u32,
+    pub status: Option<PersonaStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    pub personas: Vec<PersonaEntry>,
+    pub dispatcher: DispatcherStatus,
+}
+
+pub enum SupervisorMsg {
+    /// Timer: look for due personas (skipped while a pass is running).
+    Schedule,
+    /// Sent by the schedule task: start these personas' ticks.
+    StartDue(Vec<String>),
+    /// Sent by a persona actor on every change of its status.
+    PersonaChanged(Box<PersonaStatus>),
+    /// Backoff timer: spawn this persona's actor again. Stale ones (the
+    /// persona was removed or already runs) are ignored.
+    Restart(String),
+    /// Operator: start a tick for this persona now (id or email).
+    StartTick(String, RpcReplyPort<Result<String, String>>),
+    /// Operator: pause or resume one persona (id or email).
+    SetPaused(String, bool, RpcReplyPort<Result<(), String>>),
+    /// Query, answered from the cache without asking any persona.
+    GetSnapshot(RpcReplyPort<Snapshot>),
+}
+
+impl Actor for SupervisorActor {
+    type Msg = SupervisorMsg;
+    type State = SupervisorState;
+    type Arguments = SupervisorArgs;
+
+    async fn pre_start(
+        &self,
+        me: ActorRef<Self::Msg>,
+        args: SupervisorArgs,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let mut state = SupervisorState {
+            env: args.env,
+            restart: args.restart,
+            directory: args.directory,
+            children: HashMap::new(),
+            by_actor: HashMap::new(),
+            scheduling: false,
+        };
+        for seed in args.personas {
+            let persona_id = seed.profile.id.clone();
+            state.children.insert(
+                persona_id.clone(),
+                Child {
+                    seed,
+                    actor: None,
+                    failures: VecDeque::new(),
+                    restarts: 0,
+                    health: ChildHealth::Running,
+                    status: None,
+                },
+            );
+            state.spawn(&me, &persona_id).await;
+        }
+        if let Some(every) = args.schedule_every {
+            me.send_interval(every, || SupervisorMsg::Schedule);
+        }
+        Ok(state)
+    }
+
+    async fn handle(
+        &self,
+        me: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            SupervisorMsg::Schedule => {
+                if state.scheduling || state.env.gate.is_paused() {
+                    return Ok(());
+                }
+                let Some(directory) = state.directory.clone() else {
+                    return Ok(());
+                };
+                state.scheduling = true;
+                let me = me.clone();
+                tokio::spawn(async move {
+                    let due = directory.due().await.unwrap_or_else(|error| {
+                        tracing::warn!(%error, "reading the due personas failed");
+                        Vec::new()
+                    });
+                    let _ = me.cast(SupervisorMsg::StartDue(due));
+                });
+            }
+            SupervisorMsg::StartDue(due) => {
+                state.scheduling = false;
+                for persona_id in due {
+                    if let Some(actor) = state
+                        .children
+                        .get(&persona_id)
+                        .and_then(|child| child.actor.as_ref())
+                    {
+                        let _ = actor.cast(PersonaMsg::StartTick(None));
+                    }
+                }
+            }
+            SupervisorMsg::PersonaChanged(status) => {
+                if let Some(child) = state.children.get_mut(&status.persona_id) {
+                    child.status = Some(*status);
+                }
+            }
+            SupervisorMsg::Restart(persona_id) => {
+                let waiting = state
+                    .children
+                    .get(&persona_id)
+                    .is_some_and(|child| child.health == ChildHealth::Restarting);
+                if waiting {
+                    state.spawn(&me, &persona_id).await;
+                }
+            }
+            SupervisorMsg::StartTick(key, reply) => {
+                match state.find(&key).and_then(|child| child.actor.clone()) {
+                    Some(actor) => {
+                        let _ = actor.cast(PersonaMsg::StartTick(Some(reply)));
+                    }
+                    None => {
+                        let _ = reply.send(Err(format!("no running persona {key}")));
+                    }
+                }
+            }
+            SupervisorMsg::SetPaused(key, paused, reply) => {
+                let answer = match state.find(&key).and_then(|child| child.actor.clone()) {
+                    Some(actor) => {
+                        let _ = actor.cast(if paused {
+                            PersonaMsg::Pause
+                        } else {
+                            PersonaMsg::Resume
+                        });
+                        Ok(())
+                    }
+                    None => Err(format!("no running persona {key}")),
+                };
+                let _ = reply.send(answer);
+            }
+            SupervisorMsg::GetSnapshot(reply) => {
+                let _ = reply.send(state.snapshot());
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        me: ActorRef<Self::Msg>,
+        event: SupervisionEvent,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        // IMPORTANT: overriding this is what keeps the supervisor alive; the
+        // default implementation stops it when any child ends.
+        match event {
+            SupervisionEvent::ActorFailed(cell, error) => {
+                if let Some(persona_id) = state.by_actor.remove(&cell.get_id()) {
+                    state.child_failed(&me, &persona_id, error.to_string());
+                }
+            }
+            SupervisionEvent::ActorTerminated(cell, _, reason) => {
+                if let Some(persona_id) = state.by_actor.remove(&cell.get_id())
+                    && let Some(child) = state.children.get_mut(&persona_id)
+                {
+                    // A persona actor only stops on its own when something is
+                    // wrong; treat it like a failure.
+                    child.actor = None;
+                    let reason = reason.unwrap_or_else(|| "stopped".into());
+                    state.child_failed(&me, &persona_id, reason);
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        me: ActorRef<Self::Msg>,
+        _state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        // Stop children gracefully (their post_stop runs) instead of the
+        // default kill.
+        me.stop_children_and_wait(
+            Some("supervisor stopping".into()),
+            Some(Duration::from_secs(10)),
+        )
+        .await;
+        Ok(())
+    }
+}
+
+impl SupervisorState {
+    fn find(&self, key: &str) -> Option<&Child> {
+        self.children.get(key).or_else(|| {
+            self.children
+                .values()
+                .find(|child| child.seed.profile.email.eq_ignore_ascii_case(key))
+        })
+    }
+
+    async fn spawn(&mut self, me: &ActorRef<SupervisorMsg>, persona_id: &str) {
+        let Some(child) = self.children.get_mut(persona_id) else {
+            return;
+        };
+        let args = PersonaArgs {
+            profile: child.seed.profile.clone(),
+            password: child.seed.password.clone(),
+            paused: child.seed.paused,
+            env: self.env.clone(),
+            supervisor: Some(me.clone()),
+        };
+        match Actor::spawn_linked(None, PersonaActor, args, me.get_cell()).await {
+            Ok((actor, _)) => {
+                self.by_actor.insert(actor.get_id(), persona_id.to_owned());
+                child.actor = Some(actor);
+                child.health = ChildHealth::Running;
+            }
+            Err(error) => {
+                // pre_start failures reach the spawner, not supervision.
+                tracing::error!(%error, persona_id, "starting a persona actor failed");
+                child.actor = None;
+                let reason = error.to_string();
+                self.child_failed(me, persona_id, reason);
+            }
+        }
+    }
+
+    fn child_failed(&mut self, me: &ActorRef<SupervisorMsg>, persona_id: &str, reason: String) {
+        let policy = self.restart;
+        let Some(child) = self.children.get_mut(persona_id) else {
+            return;
+        };
+        child.actor = None;
+        let now = Instant::now();
+        child.failures.push_back(now);
+        while child
+            .failures
+            .front()
+            .is_some_and(|at| now.duration_since(*at) > policy.window)
+        {
+            child.failures.pop_front();
+        }
+        if child.failures.len() > policy.max_restarts {
+            tracing::error!(persona_id, %reason, failures = child.failures.len(), "persona failed too often; left stopped");
+            child.health = ChildHealth::Failed(reason);
+            return;
+        }
+        let exponent = (child.failures.len().saturating_sub(1)).min(16) as u32;
+        let backoff = policy
+            .base_backoff
+            .saturating_mul(2u32.pow(exponent))
+            .min(policy.max_backoff);
+        tracing::warn!(persona_id, %reason, backoff_ms = backoff.as_millis() as u64, "persona actor failed; restarting");
+        child.health = ChildHealth::Restarting;
+        child.restarts += 1;
+        let persona_id = persona_id.to_owned();
+        me.send_after(backoff, move || SupervisorMsg::Restart(persona_id));
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        let mut personas: Vec<PersonaEntry> = self
+            .children
+            .iter()
+            .map(|(persona_id, child)| PersonaEntry {
+                persona_id: persona_id.clone(),
+                email: child.seed.profile.email.clone(),
+                health: child.health.clone(),
+                restarts: child.restarts,
+                status: child.status.clone(),
+            })
+            .collect();
+        personas.sort_by(|a, b| a.email.cmp(&b.email));
+        Snapshot {
+            personas,
+            dispatcher: self.env.gate.status(),
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! The `persona` binary's library: command line, configuration, telemetry,
+//! and the wiring of the actor runtime onto the gateway's store.
+//!
+//! # Layout
+//!
+//! - [`cli`]: one module per subcommand; its doc comment is its help text.
+//! - [`config`]: secrets and settings from the environment; production
+//!   refuses missing secrets and public dev fallbacks.
+//! - [`wiring`]: the store-backed `Sink`, `TickLedger`, `Directory` and the
+//!   per-tick LLM factory.
+//! - [`admin_api`]: the admin API client `seed` and `cleanup` use.
+//! - [`telemetry`], [`shutdown`]: logging and the SIGTERM/SIGINT future.
+
+pub mod admin_api;
+pub mod cli;
+pub mod config;
+pub mod shutdown;
+pub mod telemetry;
+pub mod wiring;

@@ -1,0 +1,114 @@
+//! The runner's side of the actor runtime's traits, over the gateway's store
+//! (the embedded, direct-SQL mode): rows (`Sink`), tick rows (`TickLedger`),
+//! the persona list and due query (`Directory`), and the LLM per tick
+//! (`LlmFactory`).
+
+use actors::runtime::supervisor::{Directory, PersonaSeed};
+use actors::runtime::{TickEnded, TickLedger, TickStarted};
+use actors::sink::{Sink, SinkError};
+use actors::tick::PersonaProfile;
+use async_trait::async_trait;
+use catalog::{ActionRow, FeedbackRow, SeedSecret};
+use gateway::store::{NewTick, PersonaRow, Store, StoreError, TickFinish, now};
+
+/// Writes rows straight into the store.
+pub struct StoreSink(pub Store);
+
+fn sink_error(error: StoreError) -> SinkError {
+    match error {
+        StoreError::NotFound { .. } | StoreError::InvalidRow { .. } | StoreError::BatchTooLarge { .. } => {
+            SinkError::Rejected(error.to_string())
+        }
+        other => SinkError::Unavailable(format!("{other}: {:?}", std::error::Error::source(&other))),
+    }
+}
+
+#[async_trait]
+impl Sink for StoreSink {
+    async fn write_actions(&self, persona_id: &str, rows: &[ActionRow]) -> Result<(), SinkError> {
+        self.0.insert_actions(persona_id, rows, now()).await.map(|_| ()).map_err(sink_error)
+    }
+
+    async fn write_feedback(&self, persona_id: &str, rows: &[FeedbackRow]) -> Result<(), SinkError> {
+        self.0.insert_feedback(persona_id, rows, now()).await.map(|_| ()).map_err(sink_error)
+    }
+}
+
+/// Keeps `persona_ticks` in the store.
+pub struct StoreLedger(pub Store);
+
+#[async_trait]
+impl TickLedger for StoreLedger {
+    async fn tick_started(&self, tick: &TickStarted) -> Result<(), String> {
+        self.0
+            .start_tick(&NewTick {
+                tick_id: tick.tick_id.clone(),
+                persona_id: tick.persona_id.clone(),
+                provider: tick.provider.clone(),
+                model: tick.model.clone(),
+                started_at: tick.started_at,
+            })
+            .await
+            .map_err(|error| error.to_string())
+    }
+
+    async fn tick_ended(&self, tick_id: &str, ended: &TickEnded) -> Result<(), String> {
+        self.0
+            .finish_tick(
+                tick_id,
+                &TickFinish {
+                    status: ended.status,
+                    error: ended.error.clone(),
+                    turns: ended.turns,
+                    tokens: ended.tokens,
+                    summary: ended.summary.clone(),
+                    finished_at: ended.finished_at,
+                },
+            )
+            .await
+            .map(|_| ())
+            .map_err(|error| error.to_string())
+    }
+}
+
+pub fn profile(persona: &PersonaRow) -> PersonaProfile {
+    PersonaProfile {
+        id: persona.user_id.clone(),
+        email: persona.email.clone(),
+        name: persona.name.clone(),
+        archetype: persona.archetype,
+        module_mix: persona.module_mix.clone(),
+        system_prompt: persona.system_prompt.clone(),
+    }
+}
+
+/// Personas and the due query from the store; passwords derived from the
+/// seed secret.
+pub struct StoreDirectory {
+    pub store: Store,
+    pub seed_secret: SeedSecret,
+}
+
+impl StoreDirectory {
+    pub fn seed(&self, persona: &PersonaRow) -> PersonaSeed {
+        PersonaSeed {
+            profile: profile(persona),
+            password: catalog::derive_password(&self.seed_secret, &persona.email),
+            paused: persona.paused,
+        }
+    }
+}
+
+#[async_trait]
+impl Directory for StoreDirectory {
+    async fn personas(&self) -> Result<Vec<PersonaSeed>, String> {
+        let personas = self.store.list_personas(now()).await.map_err(|error| error.to_string())?;
+        Ok(personas.iter().map(|summary| self.seed(&summary.persona)).collect())
+    }
+
+    async fn due(&self) -> Result<Vec<String>, String> {
+        let due = self.store.due_personas(now()).await.map_err(|error| error.to_string())?;
+        Ok(due.into_iter().map(|persona| persona.user_id).collect())
+    }
+}
+

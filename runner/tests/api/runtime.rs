@@ -1,0 +1,297 @@
+//! The actor runtime against a real gateway: restarts under a restart
+//! intensity, inspection while every persona waits on its LLM, rows kept
+//! through a failing sink, and the kill-switch.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use actors::app_client::AppClient;
+use actors::llm::{Block, Llm, LlmError, LlmRequest, LlmResponse, StopReason};
+use actors::runtime::dispatcher::{DispatcherActor, DispatcherArgs, DispatcherMsg, Gate};
+use actors::runtime::persistence::{PersistenceActor, PersistenceArgs, PersistenceMsg};
+use actors::runtime::persona::Activity;
+use actors::runtime::supervisor::{ChildHealth, RestartPolicy, Snapshot, SupervisorActor, SupervisorArgs, SupervisorMsg};
+use actors::runtime::{LlmFactory, RuntimeEnv};
+use actors::sink::{Sink, SinkError};
+use actors::tick::{PersonaProfile, TickSettings};
+use async_trait::async_trait;
+use catalog::{ActionRow, FeedbackRow, SeedSecret, TokenUsage};
+use ractor::{Actor, ActorRef};
+use runner::wiring::{StoreDirectory, StoreLedger, StoreSink};
+use serde_json::json;
+use tokio::sync::watch;
+
+use crate::tick::{Gateway, gateway_with_personas};
+
+/// Stands in for a hosted LLM: lists todos once, ends the day, rates todo.
+/// With `hold`, every request waits until the flag is lowered.
+struct QuickLlm {
+    hold: watch::Receiver<bool>,
+    waiting: AtomicUsize,
+}
+
+#[async_trait]
+impl Llm for QuickLlm {
+    fn provider(&self) -> &'static str {
+        "quick"
+    }
+    fn model(&self) -> &str {
+        "quick"
+    }
+    async fn complete(&self, request: &LlmRequest) -> Result<LlmResponse, LlmError> {
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        let mut hold = self.hold.clone();
+        let _ = hold.wait_for(|held| !held).await;
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        let usage = TokenUsage { input: 10, output: 5, cache_read: 0, cache_write: 0 };
+        let answered = request.messages.last().is_some_and(|message| {
+            message.content.iter().any(|block| matches!(block, Block::ToolResult { .. }))
+        });
+        let (content, stop_reason) = if request.tools.is_empty() {
+            (vec![Block::Text(r#"{"ratings":[{"module":"todo","rating":4,"notes":"ok"}]}"#.into())], StopReason::EndTurn)
+        } else if answered {
+            (vec![Block::Text("Fertig.".into())], StopReason::EndTurn)
+        } else {
+            (vec![Block::ToolUse { id: "toolu_1".into(), name: "todo_list".into(), input: json!({}) }], StopReason::ToolUse)
+        };
+        Ok(LlmResponse { content, stop_reason, usage })
+    }
+}
+
+/// Hands every persona the same LLM, except one whose actor panics when a
+/// tick starts.
+struct Factory {
+    llm: Arc<QuickLlm>,
+    panics_for: Option<String>,
+}
+
+impl LlmFactory for Factory {
+    fn for_tick(&self, persona: &PersonaProfile, _tick_id: &str) -> Arc<dyn Llm> {
+        if self.panics_for.as_deref() == Some(persona.email.as_str()) {
+            panic!("simulated crash of {}", persona.email);
+        }
+        self.llm.clone()
+    }
+}
+
+/// A sink that is down for its first `failures` writes.
+struct FlakySink {
+    inner: StoreSink,
+    failures: AtomicUsize,
+}
+
+#[async_trait]
+impl Sink for FlakySink {
+    async fn write_actions(&self, persona_id: &str, rows: &[ActionRow]) -> Result<(), SinkError> {
+        if self.failures.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| left.checked_sub(1)).is_ok() {
+            return Err(SinkError::Unavailable("simulated outage".into()));
+        }
+        self.inner.write_actions(persona_id, rows).await
+    }
+    async fn write_feedback(&self, persona_id: &str, rows: &[FeedbackRow]) -> Result<(), SinkError> {
+        self.inner.write_feedback(persona_id, rows).await
+    }
+}
+
+struct Runtime {
+    supervisor: ActorRef<SupervisorMsg>,
+    dispatcher: ActorRef<DispatcherMsg>,
+    persistence: ActorRef<PersistenceMsg>,
+    release: watch::Sender<bool>,
+    llm: Arc<QuickLlm>,
+}
+
+async fn start(gateway: &Gateway, panics_for: Option<&str>, sink: Arc<dyn Sink>, held: bool) -> Runtime {
+    let (release, hold) = watch::channel(held);
+    let llm = Arc::new(QuickLlm { hold, waiting: AtomicUsize::new(0) });
+    let (persistence, _) = Actor::spawn(
+        None,
+        PersistenceActor,
+        PersistenceArgs {
+            sink,
+            flush_interval: Duration::from_millis(20),
+            retry_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_millis(40),
+        },
+    )
+    .await
+    .unwrap();
+    let gate = Gate::new(20, 6000, false);
+    let (dispatcher, _) =
+        Actor::spawn(None, DispatcherActor, DispatcherArgs { gate: gate.clone(), persistence: persistence.clone() }).await.unwrap();
+    let env = Arc::new(RuntimeEnv {
+        app: AppClient::new(&gateway.url).unwrap(),
+        mcp_url: format!("{}/mcp", gateway.url),
+        llms: Arc::new(Factory { llm: llm.clone(), panics_for: panics_for.map(str::to_owned) }),
+        ledger: Arc::new(StoreLedger(gateway.store.clone())),
+        gate,
+        dispatcher: dispatcher.clone(),
+        settings: TickSettings::default(),
+        tick_timeout: Duration::from_secs(60),
+        session_margin: Duration::from_secs(60),
+    });
+    let directory = StoreDirectory { store: gateway.store.clone(), seed_secret: SeedSecret::dev_fallback() };
+    let personas = actors::runtime::supervisor::Directory::personas(&directory).await.unwrap();
+    let restart = RestartPolicy {
+        max_restarts: 2,
+        window: Duration::from_secs(60),
+        base_backoff: Duration::from_millis(10),
+        max_backoff: Duration::from_millis(50),
+    };
+    let (supervisor, _) = Actor::spawn(
+        None,
+        SupervisorActor,
+        SupervisorArgs { personas, env, restart, directory: Some(Arc::new(directory)), schedule_every: None },
+    )
+    .await
+    .unwrap();
+    Runtime { supervisor, dispatcher, persistence, release, llm }
+}
+
+async fn snapshot(runtime: &Runtime) -> Snapshot {
+    runtime.supervisor.call(SupervisorMsg::GetSnapshot, Some(Duration::from_secs(5))).await.unwrap().unwrap()
+}
+
+async fn start_tick(runtime: &Runtime, email: &str) -> Result<String, String> {
+    let email = email.to_owned();
+    match runtime.supervisor.call(|reply| SupervisorMsg::StartTick(email, reply), Some(Duration::from_secs(5))).await {
+        Ok(ractor::rpc::CallResult::Success(answer)) => answer,
+        _ => Err("no answer".into()),
+    }
+}
+
+/// Polls `condition` until it holds, failing after `limit`.
+async fn eventually<F, Fut>(limit: Duration, what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    while !condition().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn entry<'a>(snapshot: &'a Snapshot, email: &str) -> &'a actors::runtime::supervisor::PersonaEntry {
+    snapshot.personas.iter().find(|entry| entry.email == email).unwrap()
+}
+
+#[tokio::test]
+async fn a_crashing_persona_is_restarted_then_marked_failed_while_others_keep_ticking() {
+    let gateway = gateway_with_personas().await;
+    let crasher = "gerhard.winkler@mana.test";
+    let steady = "miriam.scholz@mana.test";
+    let runtime = start(&gateway, Some(crasher), Arc::new(StoreSink(gateway.store.clone())), false).await;
+    eventually(Duration::from_secs(10), "all personas reported", || async { snapshot(&runtime).await.personas.iter().all(|e| e.status.is_some()) }).await;
+    assert_eq!(snapshot(&runtime).await.personas.len(), 10);
+
+    for round in 1..=3u32 {
+        let _ = start_tick(&runtime, crasher).await;
+        eventually(Duration::from_secs(10), "the crash was noticed", || async { entry(&snapshot(&runtime).await, crasher).restarts >= round.min(2) || round == 3 }).await;
+        // The other personas are unaffected and keep ticking.
+        let ticks_before = entry(&snapshot(&runtime).await, steady).status.as_ref().map_or(0, |status| status.ticks);
+        eventually(Duration::from_secs(10), "the steady persona ticks", || async { start_tick(&runtime, steady).await.is_ok() }).await;
+        eventually(Duration::from_secs(20), "its tick finished", || async {
+            entry(&snapshot(&runtime).await, steady).status.as_ref().is_some_and(|status| status.ticks > ticks_before && status.activity == Activity::Idle)
+        })
+        .await;
+        if round < 3 {
+            eventually(Duration::from_secs(10), "the crasher is back", || async { entry(&snapshot(&runtime).await, crasher).health == ChildHealth::Running }).await;
+        }
+    }
+    eventually(Duration::from_secs(10), "past the intensity the persona is failed", || async {
+        matches!(&entry(&snapshot(&runtime).await, crasher).health, ChildHealth::Failed(reason) if reason.contains("simulated crash"))
+    })
+    .await;
+    let snapshot = snapshot(&runtime).await;
+    assert_eq!(entry(&snapshot, crasher).restarts, 2);
+    assert!(snapshot.personas.iter().filter(|e| e.email != crasher).all(|e| e.health == ChildHealth::Running));
+    let last = entry(&snapshot, steady).status.as_ref().unwrap().last.clone().unwrap();
+    assert_eq!(last.status, catalog::TickStatus::Ok, "{:?}", last.error);
+    let stored = gateway.store.tick_actions(&last.tick_id).await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(gateway.store.tick(&last.tick_id).await.unwrap().status, catalog::TickStatus::Ok);
+    runtime.supervisor.stop(None);
+}
+
+#[tokio::test]
+async fn inspection_answers_at_once_while_every_persona_waits_on_its_llm() {
+    let gateway = gateway_with_personas().await;
+    let runtime = start(&gateway, None, Arc::new(StoreSink(gateway.store.clone())), true).await;
+    eventually(Duration::from_secs(10), "all personas reported", || async { snapshot(&runtime).await.personas.iter().all(|e| e.status.is_some()) }).await;
+    let emails: Vec<String> = snapshot(&runtime).await.personas.iter().map(|e| e.email.clone()).collect();
+    for email in &emails {
+        start_tick(&runtime, email).await.unwrap();
+    }
+    eventually(Duration::from_secs(20), "every persona is inside an LLM call", || async { runtime.llm.waiting.load(Ordering::SeqCst) == 10 }).await;
+
+    for _ in 0..5 {
+        let asked = Instant::now();
+        let snapshot = snapshot(&runtime).await;
+        assert!(asked.elapsed() < Duration::from_millis(50), "snapshot took {:?}", asked.elapsed());
+        assert!(snapshot.personas.iter().all(|e| e.status.as_ref().is_some_and(|s| s.activity == Activity::Ticking)));
+        assert_eq!(snapshot.dispatcher.permits_in_use, 10);
+    }
+    let asked = Instant::now();
+    let paused = runtime
+        .supervisor
+        .call(|reply| SupervisorMsg::SetPaused(emails[0].clone(), true, reply), Some(Duration::from_secs(1)))
+        .await
+        .unwrap();
+    assert!(matches!(paused, ractor::rpc::CallResult::Success(Ok(()))));
+    assert!(asked.elapsed() < Duration::from_millis(50), "pause took {:?}", asked.elapsed());
+
+    runtime.release.send_replace(false);
+    eventually(Duration::from_secs(30), "every tick finished", || async {
+        snapshot(&runtime).await.personas.iter().all(|e| e.status.as_ref().is_some_and(|s| s.ticks == 1))
+    })
+    .await;
+    let snapshot = snapshot(&runtime).await;
+    assert_eq!(entry(&snapshot, &emails[0]).status.as_ref().unwrap().activity, Activity::Paused);
+    assert!(start_tick(&runtime, &emails[0]).await.unwrap_err().contains("paused"));
+    runtime.supervisor.stop(None);
+}
+
+#[tokio::test]
+async fn rows_survive_a_sink_that_fails_twice_and_are_never_doubled() {
+    let gateway = gateway_with_personas().await;
+    let sink = Arc::new(FlakySink { inner: StoreSink(gateway.store.clone()), failures: AtomicUsize::new(2) });
+    let runtime = start(&gateway, None, sink, false).await;
+    let email = "katrin.lorenz@mana.test";
+    eventually(Duration::from_secs(10), "the persona reported", || async { entry(&snapshot(&runtime).await, email).status.is_some() }).await;
+    let tick_id = start_tick(&runtime, email).await.unwrap();
+    eventually(Duration::from_secs(30), "the tick finished", || async {
+        entry(&snapshot(&runtime).await, email).status.as_ref().is_some_and(|s| s.ticks == 1)
+    })
+    .await;
+    let actions = gateway.store.tick_actions(&tick_id).await.unwrap();
+    assert_eq!(actions.len(), 1, "the row written after two failures, once");
+    assert_eq!(gateway.store.tick_feedback(&tick_id).await.unwrap().len(), 1);
+    let status = runtime.persistence.call(PersistenceMsg::GetStatus, Some(Duration::from_secs(1))).await.unwrap().unwrap();
+    assert_eq!((status.failed_writes, status.pending_actions, status.written_actions), (2, 0, 1));
+    runtime.supervisor.stop(None);
+}
+
+#[tokio::test]
+async fn the_kill_switch_stops_every_new_llm_request() {
+    let gateway = gateway_with_personas().await;
+    let runtime = start(&gateway, None, Arc::new(StoreSink(gateway.store.clone())), false).await;
+    let email = "jonas.richter@mana.test";
+    eventually(Duration::from_secs(10), "the persona reported", || async { entry(&snapshot(&runtime).await, email).status.is_some() }).await;
+    runtime.dispatcher.cast(DispatcherMsg::Pause).unwrap();
+    eventually(Duration::from_secs(5), "paused", || async { snapshot(&runtime).await.dispatcher.paused }).await;
+    start_tick(&runtime, email).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let paused = snapshot(&runtime).await;
+    assert_eq!(paused.dispatcher.llm_requests, 0, "no LLM request while paused");
+    assert_eq!(paused.dispatcher.permits_in_use, 0);
+    runtime.dispatcher.cast(DispatcherMsg::Resume).unwrap();
+    eventually(Duration::from_secs(30), "the tick ran after resume", || async {
+        entry(&snapshot(&runtime).await, email).status.as_ref().is_some_and(|s| s.ticks == 1)
+    })
+    .await;
+    assert!(snapshot(&runtime).await.dispatcher.llm_requests >= 3);
+    runtime.supervisor.stop(None);
+}
