@@ -38,8 +38,9 @@ pub struct PersonaArgs {
 struct RunningTick {
     tick_id: String,
     started_at: DateTime<Utc>,
-    /// Kept so the tick belongs to the actor; dropping it does not cancel.
-    #[allow(dead_code)]
+    /// Shared with the task, so a cancelled tick's rows can still be saved.
+    recorder: TickRecorder,
+    /// Aborted by `CancelTick`; dropping it does not cancel.
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -108,6 +109,9 @@ pub enum PersonaMsg {
     Resume,
     /// Query, answered at once even mid-tick.
     GetStatus(RpcReplyPort<PersonaStatus>),
+    /// Kill-switch with cancellation: abort the running tick, keep the rows
+    /// it made, end it as aborted. Without a running tick it does nothing.
+    CancelTick(String),
 }
 
 impl Actor for PersonaActor {
@@ -167,6 +171,42 @@ impl Actor for PersonaActor {
                     if session.is_some() {
                         state.session = session;
                     }
+                }
+            }
+            PersonaMsg::CancelTick(reason) => {
+                if let Some(running) = state.running.take() {
+                    running.task.abort();
+                    state.ticks += 1;
+                    let summary = TickSummary {
+                        tick_id: running.tick_id.clone(),
+                        status: TickStatus::Aborted,
+                        error: Some(reason.clone()),
+                        actions: running.recorder.action_count(),
+                        failed_actions: 0,
+                        modules_rated: 0,
+                        tokens: TokenUsage::default(),
+                        duration_ms: (Utc::now() - running.started_at).num_milliseconds().max(0)
+                            as u64,
+                        finished_at: Utc::now(),
+                    };
+                    state.last = Some(summary);
+                    let record = running.recorder.take();
+                    let ended = TickEnded {
+                        status: TickStatus::Aborted,
+                        error: Some(reason),
+                        turns: record.turns,
+                        tokens: record.tokens,
+                        summary: record.summary,
+                        finished_at: Utc::now(),
+                    };
+                    tokio::spawn(save_tick(
+                        state.env.clone(),
+                        state.profile.id.clone(),
+                        running.tick_id,
+                        record.actions,
+                        record.feedback,
+                        ended,
+                    ));
                 }
             }
             PersonaMsg::Pause => state.paused = true,
@@ -243,7 +283,9 @@ impl PersonaState {
             gate: self.env.gate.clone(),
         });
         let _ = self.conversation.cast(ConversationMsg::UseLlm(gated));
+        let recorder = TickRecorder::default();
         let task = tokio::spawn(tick_task(TickTask {
+            recorder: recorder.clone(),
             env: self.env.clone(),
             profile: self.profile.clone(),
             password: self.password.clone(),
@@ -255,6 +297,7 @@ impl PersonaState {
         self.running = Some(RunningTick {
             tick_id: tick_id.clone(),
             started_at: Utc::now(),
+            recorder,
             task,
         });
         Ok(tick_id)
@@ -262,6 +305,7 @@ impl PersonaState {
 }
 
 struct TickTask {
+    recorder: TickRecorder,
     env: Arc<RuntimeEnv>,
     profile: PersonaProfile,
     password: String,
@@ -283,6 +327,7 @@ enum TickFailure {
 
 async fn tick_task(task: TickTask) {
     let TickTask {
+        recorder,
         env,
         profile,
         password,
@@ -304,7 +349,6 @@ async fn tick_task(task: TickTask) {
     if let Err(error) = env.ledger.tick_started(&started_row).await {
         tracing::warn!(%error, tick_id, "recording the tick start failed");
     }
-    let recorder = TickRecorder::default();
     let work = async {
         let now = Utc::now();
         let session = match session.filter(|session| session.valid_for(env.session_margin, now)) {
@@ -358,9 +402,42 @@ async fn tick_task(task: TickTask) {
         duration_ms: started.elapsed().as_millis() as u64,
         finished_at: Utc::now(),
     };
-    let (actions, feedback) = (record.actions, record.feedback);
+    let ended = TickEnded {
+        status,
+        error,
+        turns: record.turns,
+        tokens: record.tokens,
+        summary: record.summary,
+        finished_at: summary.finished_at,
+    };
+    save_tick(
+        env,
+        profile.id.clone(),
+        tick_id.clone(),
+        record.actions,
+        record.feedback,
+        ended,
+    )
+    .await;
+    let _ = me.cast(PersonaMsg::TickFinished {
+        tick_id,
+        summary: Box::new(summary),
+        session,
+    });
+}
+
+/// Hands a tick's rows to persistence, waits until they are durable, then
+/// records how the tick ended — in that order, so a finished tick row always
+/// has its rows.
+async fn save_tick(
+    env: Arc<RuntimeEnv>,
+    persona_id: String,
+    tick_id: String,
+    actions: Vec<catalog::ActionRow>,
+    feedback: Vec<catalog::FeedbackRow>,
+    ended: TickEnded,
+) {
     if !actions.is_empty() || !feedback.is_empty() {
-        let persona_id = profile.id.clone();
         let durable = env
             .dispatcher
             .call(
@@ -382,20 +459,7 @@ async fn tick_task(task: TickTask) {
             );
         }
     }
-    let ended = TickEnded {
-        status,
-        error,
-        turns: record.turns,
-        tokens: record.tokens,
-        summary: record.summary,
-        finished_at: summary.finished_at,
-    };
     if let Err(error) = env.ledger.tick_ended(&tick_id, &ended).await {
         tracing::warn!(%error, tick_id, "recording the tick end failed");
     }
-    let _ = me.cast(PersonaMsg::TickFinished {
-        tick_id,
-        summary: Box::new(summary),
-        session,
-    });
 }

@@ -68,6 +68,9 @@ pub struct SupervisorArgs {
     pub directory: Option<Arc<dyn Directory>>,
     /// How often to look for due personas; `None` ticks only on request.
     pub schedule_every: Option<Duration>,
+    /// How often to re-read the persona list (added, removed, paused);
+    /// `None` only on `Refresh`.
+    pub refresh_every: Option<Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -130,6 +133,14 @@ pub enum SupervisorMsg {
     SetPaused(String, bool, RpcReplyPort<Result<(), String>>),
     /// Query, answered from the cache without asking any persona.
     GetSnapshot(RpcReplyPort<Snapshot>),
+    /// Timer or operator: re-read the persona list from the directory.
+    Refresh,
+    /// Sent by the refresh task: spawn new personas, stop removed ones, and
+    /// apply each persona's stored pause flag. Idempotent.
+    Reconcile(Vec<PersonaSeed>),
+    /// Kill-switch with cancellation: abort every running tick (rows made so
+    /// far are kept, the tick ends as aborted).
+    CancelRunning(String),
 }
 
 impl Actor for SupervisorActor {
@@ -167,6 +178,9 @@ impl Actor for SupervisorActor {
         }
         if let Some(every) = args.schedule_every {
             me.send_interval(every, || SupervisorMsg::Schedule);
+        }
+        if let Some(every) = args.refresh_every {
+            me.send_interval(every, || SupervisorMsg::Refresh);
         }
         Ok(state)
     }
@@ -248,6 +262,30 @@ impl Actor for SupervisorActor {
             SupervisorMsg::GetSnapshot(reply) => {
                 let _ = reply.send(state.snapshot());
             }
+            SupervisorMsg::Refresh => {
+                let Some(directory) = state.directory.clone() else {
+                    return Ok(());
+                };
+                let me = me.clone();
+                tokio::spawn(async move {
+                    match directory.personas().await {
+                        Ok(seeds) => {
+                            let _ = me.cast(SupervisorMsg::Reconcile(seeds));
+                        }
+                        Err(error) => tracing::warn!(%error, "reading the persona list failed"),
+                    }
+                });
+            }
+            SupervisorMsg::Reconcile(seeds) => state.reconcile(&me, seeds).await,
+            SupervisorMsg::CancelRunning(reason) => {
+                for actor in state
+                    .children
+                    .values()
+                    .filter_map(|child| child.actor.as_ref())
+                {
+                    let _ = actor.cast(PersonaMsg::CancelTick(reason.clone()));
+                }
+            }
         }
         Ok(())
     }
@@ -305,6 +343,63 @@ impl SupervisorState {
                 .values()
                 .find(|child| child.seed.profile.email.eq_ignore_ascii_case(key))
         })
+    }
+
+    async fn reconcile(&mut self, me: &ActorRef<SupervisorMsg>, seeds: Vec<PersonaSeed>) {
+        let listed: std::collections::HashSet<String> =
+            seeds.iter().map(|seed| seed.profile.id.clone()).collect();
+        let removed: Vec<String> = self
+            .children
+            .keys()
+            .filter(|id| !listed.contains(*id))
+            .cloned()
+            .collect();
+        for persona_id in removed {
+            if let Some(child) = self.children.remove(&persona_id)
+                && let Some(actor) = child.actor
+            {
+                // Removed from `children` first, so its termination is not
+                // mistaken for a failure.
+                self.by_actor.remove(&actor.get_id());
+                actor.stop(Some("persona removed".into()));
+                tracing::info!(persona_id, "persona removed; its actor is stopped");
+            }
+        }
+        for seed in seeds {
+            let persona_id = seed.profile.id.clone();
+            match self.children.get_mut(&persona_id) {
+                Some(child) => {
+                    if let Some(actor) = &child.actor
+                        && child
+                            .status
+                            .as_ref()
+                            .is_some_and(|status| status.paused != seed.paused)
+                    {
+                        let _ = actor.cast(if seed.paused {
+                            PersonaMsg::Pause
+                        } else {
+                            PersonaMsg::Resume
+                        });
+                    }
+                    child.seed = seed;
+                }
+                None => {
+                    tracing::info!(persona_id, "new persona; spawning its actor");
+                    self.children.insert(
+                        persona_id.clone(),
+                        Child {
+                            seed,
+                            actor: None,
+                            failures: VecDeque::new(),
+                            restarts: 0,
+                            health: ChildHealth::Running,
+                            status: None,
+                        },
+                    );
+                    self.spawn(me, &persona_id).await;
+                }
+            }
+        }
     }
 
     async fn spawn(&mut self, me: &ActorRef<SupervisorMsg>, persona_id: &str) {

@@ -11,7 +11,9 @@ use actors::llm::{Block, Llm, LlmError, LlmRequest, LlmResponse, StopReason};
 use actors::runtime::dispatcher::{DispatcherActor, DispatcherArgs, DispatcherMsg, Gate};
 use actors::runtime::persistence::{PersistenceActor, PersistenceArgs, PersistenceMsg};
 use actors::runtime::persona::Activity;
-use actors::runtime::supervisor::{ChildHealth, RestartPolicy, Snapshot, SupervisorActor, SupervisorArgs, SupervisorMsg};
+use actors::runtime::supervisor::{
+    ChildHealth, RestartPolicy, Snapshot, SupervisorActor, SupervisorArgs, SupervisorMsg,
+};
 use actors::runtime::{LlmFactory, RuntimeEnv};
 use actors::sink::{Sink, SinkError};
 use actors::tick::{PersonaProfile, TickSettings};
@@ -29,6 +31,8 @@ use crate::tick::{Gateway, gateway_with_personas};
 struct QuickLlm {
     hold: watch::Receiver<bool>,
     waiting: AtomicUsize,
+    /// Requests answered before `hold` applies.
+    free_requests: AtomicUsize,
 }
 
 #[async_trait]
@@ -40,22 +44,54 @@ impl Llm for QuickLlm {
         "quick"
     }
     async fn complete(&self, request: &LlmRequest) -> Result<LlmResponse, LlmError> {
-        self.waiting.fetch_add(1, Ordering::SeqCst);
-        let mut hold = self.hold.clone();
-        let _ = hold.wait_for(|held| !held).await;
-        self.waiting.fetch_sub(1, Ordering::SeqCst);
-        let usage = TokenUsage { input: 10, output: 5, cache_read: 0, cache_write: 0 };
+        let free = self
+            .free_requests
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                left.checked_sub(1)
+            })
+            .is_ok();
+        if !free {
+            self.waiting.fetch_add(1, Ordering::SeqCst);
+            let mut hold = self.hold.clone();
+            let _ = hold.wait_for(|held| !held).await;
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+        }
+        let usage = TokenUsage {
+            input: 10,
+            output: 5,
+            cache_read: 0,
+            cache_write: 0,
+        };
         let answered = request.messages.last().is_some_and(|message| {
-            message.content.iter().any(|block| matches!(block, Block::ToolResult { .. }))
+            message
+                .content
+                .iter()
+                .any(|block| matches!(block, Block::ToolResult { .. }))
         });
         let (content, stop_reason) = if request.tools.is_empty() {
-            (vec![Block::Text(r#"{"ratings":[{"module":"todo","rating":4,"notes":"ok"}]}"#.into())], StopReason::EndTurn)
+            (
+                vec![Block::Text(
+                    r#"{"ratings":[{"module":"todo","rating":4,"notes":"ok"}]}"#.into(),
+                )],
+                StopReason::EndTurn,
+            )
         } else if answered {
             (vec![Block::Text("Fertig.".into())], StopReason::EndTurn)
         } else {
-            (vec![Block::ToolUse { id: "toolu_1".into(), name: "todo_list".into(), input: json!({}) }], StopReason::ToolUse)
+            (
+                vec![Block::ToolUse {
+                    id: "toolu_1".into(),
+                    name: "todo_list".into(),
+                    input: json!({}),
+                }],
+                StopReason::ToolUse,
+            )
         };
-        Ok(LlmResponse { content, stop_reason, usage })
+        Ok(LlmResponse {
+            content,
+            stop_reason,
+            usage,
+        })
     }
 }
 
@@ -84,12 +120,22 @@ struct FlakySink {
 #[async_trait]
 impl Sink for FlakySink {
     async fn write_actions(&self, persona_id: &str, rows: &[ActionRow]) -> Result<(), SinkError> {
-        if self.failures.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| left.checked_sub(1)).is_ok() {
+        if self
+            .failures
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                left.checked_sub(1)
+            })
+            .is_ok()
+        {
             return Err(SinkError::Unavailable("simulated outage".into()));
         }
         self.inner.write_actions(persona_id, rows).await
     }
-    async fn write_feedback(&self, persona_id: &str, rows: &[FeedbackRow]) -> Result<(), SinkError> {
+    async fn write_feedback(
+        &self,
+        persona_id: &str,
+        rows: &[FeedbackRow],
+    ) -> Result<(), SinkError> {
         self.inner.write_feedback(persona_id, rows).await
     }
 }
@@ -102,9 +148,28 @@ struct Runtime {
     llm: Arc<QuickLlm>,
 }
 
-async fn start(gateway: &Gateway, panics_for: Option<&str>, sink: Arc<dyn Sink>, held: bool) -> Runtime {
+async fn start(
+    gateway: &Gateway,
+    panics_for: Option<&str>,
+    sink: Arc<dyn Sink>,
+    held: bool,
+) -> Runtime {
+    start_with(gateway, panics_for, sink, held, 0).await
+}
+
+async fn start_with(
+    gateway: &Gateway,
+    panics_for: Option<&str>,
+    sink: Arc<dyn Sink>,
+    held: bool,
+    free_requests: usize,
+) -> Runtime {
     let (release, hold) = watch::channel(held);
-    let llm = Arc::new(QuickLlm { hold, waiting: AtomicUsize::new(0) });
+    let llm = Arc::new(QuickLlm {
+        hold,
+        waiting: AtomicUsize::new(0),
+        free_requests: AtomicUsize::new(free_requests),
+    });
     let (persistence, _) = Actor::spawn(
         None,
         PersistenceActor,
@@ -118,12 +183,23 @@ async fn start(gateway: &Gateway, panics_for: Option<&str>, sink: Arc<dyn Sink>,
     .await
     .unwrap();
     let gate = Gate::new(20, 6000, false);
-    let (dispatcher, _) =
-        Actor::spawn(None, DispatcherActor, DispatcherArgs { gate: gate.clone(), persistence: persistence.clone() }).await.unwrap();
+    let (dispatcher, _) = Actor::spawn(
+        None,
+        DispatcherActor,
+        DispatcherArgs {
+            gate: gate.clone(),
+            persistence: persistence.clone(),
+        },
+    )
+    .await
+    .unwrap();
     let env = Arc::new(RuntimeEnv {
         app: AppClient::new(&gateway.url).unwrap(),
         mcp_url: format!("{}/mcp", gateway.url),
-        llms: Arc::new(Factory { llm: llm.clone(), panics_for: panics_for.map(str::to_owned) }),
+        llms: Arc::new(Factory {
+            llm: llm.clone(),
+            panics_for: panics_for.map(str::to_owned),
+        }),
         ledger: Arc::new(StoreLedger(gateway.store.clone())),
         gate,
         dispatcher: dispatcher.clone(),
@@ -131,8 +207,13 @@ async fn start(gateway: &Gateway, panics_for: Option<&str>, sink: Arc<dyn Sink>,
         tick_timeout: Duration::from_secs(60),
         session_margin: Duration::from_secs(60),
     });
-    let directory = StoreDirectory { store: gateway.store.clone(), seed_secret: SeedSecret::dev_fallback() };
-    let personas = actors::runtime::supervisor::Directory::personas(&directory).await.unwrap();
+    let directory = StoreDirectory {
+        store: gateway.store.clone(),
+        seed_secret: SeedSecret::dev_fallback(),
+    };
+    let personas = actors::runtime::supervisor::Directory::personas(&directory)
+        .await
+        .unwrap();
     let restart = RestartPolicy {
         max_restarts: 2,
         window: Duration::from_secs(60),
@@ -142,20 +223,45 @@ async fn start(gateway: &Gateway, panics_for: Option<&str>, sink: Arc<dyn Sink>,
     let (supervisor, _) = Actor::spawn(
         None,
         SupervisorActor,
-        SupervisorArgs { personas, env, restart, directory: Some(Arc::new(directory)), schedule_every: None },
+        SupervisorArgs {
+            personas,
+            env,
+            restart,
+            directory: Some(Arc::new(directory)),
+            schedule_every: None,
+            refresh_every: None,
+        },
     )
     .await
     .unwrap();
-    Runtime { supervisor, dispatcher, persistence, release, llm }
+    Runtime {
+        supervisor,
+        dispatcher,
+        persistence,
+        release,
+        llm,
+    }
 }
 
 async fn snapshot(runtime: &Runtime) -> Snapshot {
-    runtime.supervisor.call(SupervisorMsg::GetSnapshot, Some(Duration::from_secs(5))).await.unwrap().unwrap()
+    runtime
+        .supervisor
+        .call(SupervisorMsg::GetSnapshot, Some(Duration::from_secs(5)))
+        .await
+        .unwrap()
+        .unwrap()
 }
 
 async fn start_tick(runtime: &Runtime, email: &str) -> Result<String, String> {
     let email = email.to_owned();
-    match runtime.supervisor.call(|reply| SupervisorMsg::StartTick(email, reply), Some(Duration::from_secs(5))).await {
+    match runtime
+        .supervisor
+        .call(
+            |reply| SupervisorMsg::StartTick(email, reply),
+            Some(Duration::from_secs(5)),
+        )
+        .await
+    {
         Ok(ractor::rpc::CallResult::Success(answer)) => answer,
         _ => Err("no answer".into()),
     }
@@ -175,7 +281,11 @@ where
 }
 
 fn entry<'a>(snapshot: &'a Snapshot, email: &str) -> &'a actors::runtime::supervisor::PersonaEntry {
-    snapshot.personas.iter().find(|entry| entry.email == email).unwrap()
+    snapshot
+        .personas
+        .iter()
+        .find(|entry| entry.email == email)
+        .unwrap()
 }
 
 #[tokio::test]
@@ -183,22 +293,54 @@ async fn a_crashing_persona_is_restarted_then_marked_failed_while_others_keep_ti
     let gateway = gateway_with_personas().await;
     let crasher = "gerhard.winkler@mana.test";
     let steady = "miriam.scholz@mana.test";
-    let runtime = start(&gateway, Some(crasher), Arc::new(StoreSink(gateway.store.clone())), false).await;
-    eventually(Duration::from_secs(10), "all personas reported", || async { snapshot(&runtime).await.personas.iter().all(|e| e.status.is_some()) }).await;
+    let runtime = start(
+        &gateway,
+        Some(crasher),
+        Arc::new(StoreSink(gateway.store.clone())),
+        false,
+    )
+    .await;
+    eventually(Duration::from_secs(10), "all personas reported", || async {
+        snapshot(&runtime)
+            .await
+            .personas
+            .iter()
+            .all(|e| e.status.is_some())
+    })
+    .await;
     assert_eq!(snapshot(&runtime).await.personas.len(), 10);
 
     for round in 1..=3u32 {
         let _ = start_tick(&runtime, crasher).await;
-        eventually(Duration::from_secs(10), "the crash was noticed", || async { entry(&snapshot(&runtime).await, crasher).restarts >= round.min(2) || round == 3 }).await;
+        eventually(Duration::from_secs(10), "the crash was noticed", || async {
+            entry(&snapshot(&runtime).await, crasher).restarts >= round.min(2) || round == 3
+        })
+        .await;
         // The other personas are unaffected and keep ticking.
-        let ticks_before = entry(&snapshot(&runtime).await, steady).status.as_ref().map_or(0, |status| status.ticks);
-        eventually(Duration::from_secs(10), "the steady persona ticks", || async { start_tick(&runtime, steady).await.is_ok() }).await;
+        let ticks_before = entry(&snapshot(&runtime).await, steady)
+            .status
+            .as_ref()
+            .map_or(0, |status| status.ticks);
+        eventually(
+            Duration::from_secs(10),
+            "the steady persona ticks",
+            || async { start_tick(&runtime, steady).await.is_ok() },
+        )
+        .await;
         eventually(Duration::from_secs(20), "its tick finished", || async {
-            entry(&snapshot(&runtime).await, steady).status.as_ref().is_some_and(|status| status.ticks > ticks_before && status.activity == Activity::Idle)
+            entry(&snapshot(&runtime).await, steady)
+                .status
+                .as_ref()
+                .is_some_and(|status| {
+                    status.ticks > ticks_before && status.activity == Activity::Idle
+                })
         })
         .await;
         if round < 3 {
-            eventually(Duration::from_secs(10), "the crasher is back", || async { entry(&snapshot(&runtime).await, crasher).health == ChildHealth::Running }).await;
+            eventually(Duration::from_secs(10), "the crasher is back", || async {
+                entry(&snapshot(&runtime).await, crasher).health == ChildHealth::Running
+            })
+            .await;
         }
     }
     eventually(Duration::from_secs(10), "past the intensity the persona is failed", || async {
@@ -207,91 +349,351 @@ async fn a_crashing_persona_is_restarted_then_marked_failed_while_others_keep_ti
     .await;
     let snapshot = snapshot(&runtime).await;
     assert_eq!(entry(&snapshot, crasher).restarts, 2);
-    assert!(snapshot.personas.iter().filter(|e| e.email != crasher).all(|e| e.health == ChildHealth::Running));
-    let last = entry(&snapshot, steady).status.as_ref().unwrap().last.clone().unwrap();
+    assert!(
+        snapshot
+            .personas
+            .iter()
+            .filter(|e| e.email != crasher)
+            .all(|e| e.health == ChildHealth::Running)
+    );
+    let last = entry(&snapshot, steady)
+        .status
+        .as_ref()
+        .unwrap()
+        .last
+        .clone()
+        .unwrap();
     assert_eq!(last.status, catalog::TickStatus::Ok, "{:?}", last.error);
     let stored = gateway.store.tick_actions(&last.tick_id).await.unwrap();
     assert_eq!(stored.len(), 1);
-    assert_eq!(gateway.store.tick(&last.tick_id).await.unwrap().status, catalog::TickStatus::Ok);
+    assert_eq!(
+        gateway.store.tick(&last.tick_id).await.unwrap().status,
+        catalog::TickStatus::Ok
+    );
     runtime.supervisor.stop(None);
 }
 
 #[tokio::test]
 async fn inspection_answers_at_once_while_every_persona_waits_on_its_llm() {
     let gateway = gateway_with_personas().await;
-    let runtime = start(&gateway, None, Arc::new(StoreSink(gateway.store.clone())), true).await;
-    eventually(Duration::from_secs(10), "all personas reported", || async { snapshot(&runtime).await.personas.iter().all(|e| e.status.is_some()) }).await;
-    let emails: Vec<String> = snapshot(&runtime).await.personas.iter().map(|e| e.email.clone()).collect();
+    let runtime = start(
+        &gateway,
+        None,
+        Arc::new(StoreSink(gateway.store.clone())),
+        true,
+    )
+    .await;
+    eventually(Duration::from_secs(10), "all personas reported", || async {
+        snapshot(&runtime)
+            .await
+            .personas
+            .iter()
+            .all(|e| e.status.is_some())
+    })
+    .await;
+    let emails: Vec<String> = snapshot(&runtime)
+        .await
+        .personas
+        .iter()
+        .map(|e| e.email.clone())
+        .collect();
     for email in &emails {
         start_tick(&runtime, email).await.unwrap();
     }
-    eventually(Duration::from_secs(20), "every persona is inside an LLM call", || async { runtime.llm.waiting.load(Ordering::SeqCst) == 10 }).await;
+    eventually(
+        Duration::from_secs(20),
+        "every persona is inside an LLM call",
+        || async { runtime.llm.waiting.load(Ordering::SeqCst) == 10 },
+    )
+    .await;
 
     for _ in 0..5 {
         let asked = Instant::now();
         let snapshot = snapshot(&runtime).await;
-        assert!(asked.elapsed() < Duration::from_millis(50), "snapshot took {:?}", asked.elapsed());
-        assert!(snapshot.personas.iter().all(|e| e.status.as_ref().is_some_and(|s| s.activity == Activity::Ticking)));
+        assert!(
+            asked.elapsed() < Duration::from_millis(50),
+            "snapshot took {:?}",
+            asked.elapsed()
+        );
+        assert!(snapshot.personas.iter().all(|e| {
+            e.status
+                .as_ref()
+                .is_some_and(|s| s.activity == Activity::Ticking)
+        }));
         assert_eq!(snapshot.dispatcher.permits_in_use, 10);
     }
     let asked = Instant::now();
     let paused = runtime
         .supervisor
-        .call(|reply| SupervisorMsg::SetPaused(emails[0].clone(), true, reply), Some(Duration::from_secs(1)))
+        .call(
+            |reply| SupervisorMsg::SetPaused(emails[0].clone(), true, reply),
+            Some(Duration::from_secs(1)),
+        )
         .await
         .unwrap();
     assert!(matches!(paused, ractor::rpc::CallResult::Success(Ok(()))));
-    assert!(asked.elapsed() < Duration::from_millis(50), "pause took {:?}", asked.elapsed());
+    assert!(
+        asked.elapsed() < Duration::from_millis(50),
+        "pause took {:?}",
+        asked.elapsed()
+    );
 
     runtime.release.send_replace(false);
     eventually(Duration::from_secs(30), "every tick finished", || async {
-        snapshot(&runtime).await.personas.iter().all(|e| e.status.as_ref().is_some_and(|s| s.ticks == 1))
+        snapshot(&runtime)
+            .await
+            .personas
+            .iter()
+            .all(|e| e.status.as_ref().is_some_and(|s| s.ticks == 1))
     })
     .await;
     let snapshot = snapshot(&runtime).await;
-    assert_eq!(entry(&snapshot, &emails[0]).status.as_ref().unwrap().activity, Activity::Paused);
-    assert!(start_tick(&runtime, &emails[0]).await.unwrap_err().contains("paused"));
+    assert_eq!(
+        entry(&snapshot, &emails[0])
+            .status
+            .as_ref()
+            .unwrap()
+            .activity,
+        Activity::Paused
+    );
+    assert!(
+        start_tick(&runtime, &emails[0])
+            .await
+            .unwrap_err()
+            .contains("paused")
+    );
     runtime.supervisor.stop(None);
 }
 
 #[tokio::test]
 async fn rows_survive_a_sink_that_fails_twice_and_are_never_doubled() {
     let gateway = gateway_with_personas().await;
-    let sink = Arc::new(FlakySink { inner: StoreSink(gateway.store.clone()), failures: AtomicUsize::new(2) });
+    let sink = Arc::new(FlakySink {
+        inner: StoreSink(gateway.store.clone()),
+        failures: AtomicUsize::new(2),
+    });
     let runtime = start(&gateway, None, sink, false).await;
     let email = "katrin.lorenz@mana.test";
-    eventually(Duration::from_secs(10), "the persona reported", || async { entry(&snapshot(&runtime).await, email).status.is_some() }).await;
+    eventually(Duration::from_secs(10), "the persona reported", || async {
+        entry(&snapshot(&runtime).await, email).status.is_some()
+    })
+    .await;
     let tick_id = start_tick(&runtime, email).await.unwrap();
     eventually(Duration::from_secs(30), "the tick finished", || async {
-        entry(&snapshot(&runtime).await, email).status.as_ref().is_some_and(|s| s.ticks == 1)
+        entry(&snapshot(&runtime).await, email)
+            .status
+            .as_ref()
+            .is_some_and(|s| s.ticks == 1)
     })
     .await;
     let actions = gateway.store.tick_actions(&tick_id).await.unwrap();
     assert_eq!(actions.len(), 1, "the row written after two failures, once");
-    assert_eq!(gateway.store.tick_feedback(&tick_id).await.unwrap().len(), 1);
-    let status = runtime.persistence.call(PersistenceMsg::GetStatus, Some(Duration::from_secs(1))).await.unwrap().unwrap();
-    assert_eq!((status.failed_writes, status.pending_actions, status.written_actions), (2, 0, 1));
+    assert_eq!(
+        gateway.store.tick_feedback(&tick_id).await.unwrap().len(),
+        1
+    );
+    let status = runtime
+        .persistence
+        .call(PersistenceMsg::GetStatus, Some(Duration::from_secs(1)))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            status.failed_writes,
+            status.pending_actions,
+            status.written_actions
+        ),
+        (2, 0, 1)
+    );
     runtime.supervisor.stop(None);
 }
 
 #[tokio::test]
 async fn the_kill_switch_stops_every_new_llm_request() {
     let gateway = gateway_with_personas().await;
-    let runtime = start(&gateway, None, Arc::new(StoreSink(gateway.store.clone())), false).await;
+    let runtime = start(
+        &gateway,
+        None,
+        Arc::new(StoreSink(gateway.store.clone())),
+        false,
+    )
+    .await;
     let email = "jonas.richter@mana.test";
-    eventually(Duration::from_secs(10), "the persona reported", || async { entry(&snapshot(&runtime).await, email).status.is_some() }).await;
+    eventually(Duration::from_secs(10), "the persona reported", || async {
+        entry(&snapshot(&runtime).await, email).status.is_some()
+    })
+    .await;
     runtime.dispatcher.cast(DispatcherMsg::Pause).unwrap();
-    eventually(Duration::from_secs(5), "paused", || async { snapshot(&runtime).await.dispatcher.paused }).await;
+    eventually(Duration::from_secs(5), "paused", || async {
+        snapshot(&runtime).await.dispatcher.paused
+    })
+    .await;
     start_tick(&runtime, email).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let paused = snapshot(&runtime).await;
-    assert_eq!(paused.dispatcher.llm_requests, 0, "no LLM request while paused");
+    assert_eq!(
+        paused.dispatcher.llm_requests, 0,
+        "no LLM request while paused"
+    );
     assert_eq!(paused.dispatcher.permits_in_use, 0);
     runtime.dispatcher.cast(DispatcherMsg::Resume).unwrap();
-    eventually(Duration::from_secs(30), "the tick ran after resume", || async {
-        entry(&snapshot(&runtime).await, email).status.as_ref().is_some_and(|s| s.ticks == 1)
-    })
+    eventually(
+        Duration::from_secs(30),
+        "the tick ran after resume",
+        || async {
+            entry(&snapshot(&runtime).await, email)
+                .status
+                .as_ref()
+                .is_some_and(|s| s.ticks == 1)
+        },
+    )
     .await;
     assert!(snapshot(&runtime).await.dispatcher.llm_requests >= 3);
+    runtime.supervisor.stop(None);
+}
+
+#[tokio::test]
+async fn the_supervisor_picks_up_added_removed_and_paused_personas() {
+    let gateway = gateway_with_personas().await;
+    let runtime = start(
+        &gateway,
+        None,
+        Arc::new(StoreSink(gateway.store.clone())),
+        false,
+    )
+    .await;
+    eventually(Duration::from_secs(10), "all personas reported", || async {
+        snapshot(&runtime)
+            .await
+            .personas
+            .iter()
+            .all(|e| e.status.is_some())
+    })
+    .await;
+
+    let removed = gateway
+        .store
+        .persona_by_id_or_email("tom.hartmann@mana.test")
+        .await
+        .unwrap();
+    gateway
+        .store
+        .delete_persona(&removed.user_id)
+        .await
+        .unwrap();
+    let paused = gateway
+        .store
+        .persona_by_id_or_email("lena.vogt@mana.test")
+        .await
+        .unwrap();
+    gateway
+        .store
+        .set_persona_paused(&paused.user_id, true)
+        .await
+        .unwrap();
+    let mut newcomer = catalog::Catalog::shipped(catalog::LoadOptions::default())
+        .unwrap()
+        .personas[0]
+        .clone();
+    newcomer.email = "neu.person@mana.test".into();
+    newcomer.name = "Neu Person".into();
+    newcomer.shared_spaces.clear();
+    gateway::accounts::upsert_persona(
+        &gateway.store,
+        &crate::tick::keyring(),
+        &newcomer,
+        "password-123",
+    )
+    .await
+    .unwrap();
+
+    runtime.supervisor.cast(SupervisorMsg::Refresh).unwrap();
+    eventually(
+        Duration::from_secs(10),
+        "the list was reconciled",
+        || async {
+            let snapshot = snapshot(&runtime).await;
+            let emails: Vec<&str> = snapshot.personas.iter().map(|e| e.email.as_str()).collect();
+            emails.contains(&"neu.person@mana.test")
+                && !emails.contains(&"tom.hartmann@mana.test")
+                && entry(&snapshot, "lena.vogt@mana.test")
+                    .status
+                    .as_ref()
+                    .is_some_and(|s| s.paused)
+                && entry(&snapshot, "neu.person@mana.test").status.is_some()
+        },
+    )
+    .await;
+    assert_eq!(snapshot(&runtime).await.personas.len(), 10);
+    runtime.supervisor.cast(SupervisorMsg::Refresh).unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        snapshot(&runtime)
+            .await
+            .personas
+            .iter()
+            .all(|e| e.health == ChildHealth::Running && e.restarts == 0),
+        "reconciling again changes nothing"
+    );
+    runtime.supervisor.stop(None);
+}
+
+#[tokio::test]
+async fn cancelling_a_running_tick_keeps_its_rows_and_aborts_it() {
+    let gateway = gateway_with_personas().await;
+    // The first LLM request (one tool call) goes through; the next one hangs.
+    let runtime = start_with(
+        &gateway,
+        None,
+        Arc::new(StoreSink(gateway.store.clone())),
+        true,
+        1,
+    )
+    .await;
+    let email = "anna.keller@mana.test";
+    eventually(Duration::from_secs(10), "the persona reported", || async {
+        entry(&snapshot(&runtime).await, email).status.is_some()
+    })
+    .await;
+    let tick_id = start_tick(&runtime, email).await.unwrap();
+    eventually(
+        Duration::from_secs(20),
+        "the tick waits on its second LLM request",
+        || async { runtime.llm.waiting.load(Ordering::SeqCst) == 1 },
+    )
+    .await;
+
+    runtime
+        .supervisor
+        .cast(SupervisorMsg::CancelRunning("kill-switch".into()))
+        .unwrap();
+    eventually(
+        Duration::from_secs(10),
+        "the tick row is aborted",
+        || async {
+            gateway
+                .store
+                .tick(&tick_id)
+                .await
+                .is_ok_and(|tick| tick.status == catalog::TickStatus::Aborted)
+        },
+    )
+    .await;
+    let tick = gateway.store.tick(&tick_id).await.unwrap();
+    assert_eq!(tick.error.as_deref(), Some("kill-switch"));
+    assert_eq!(
+        gateway.store.tick_actions(&tick_id).await.unwrap().len(),
+        1,
+        "the row made before the cancel is kept"
+    );
+    let status = entry(&snapshot(&runtime).await, email)
+        .status
+        .clone()
+        .unwrap();
+    assert_eq!(
+        (status.activity, status.last.unwrap().status),
+        (Activity::Idle, catalog::TickStatus::Aborted)
+    );
     runtime.supervisor.stop(None);
 }
