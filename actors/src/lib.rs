@@ -14,6 +14,8 @@
 //! - [`sink`]: where rows are written (`Sink`; `HttpSink` for the internal API).
 //! - [`tick`]: one tick as a plain async function; [`rating`]: reading the
 //!   rating turn's reply.
+//! - `testing` (feature `test-support`): fake Anthropic and OpenAI servers
+//!   on a loopback port, for tests here and in other crates.
 //!
 //! `actors` depends only on `catalog`; it reaches the app over HTTP and MCP,
 //! never through the gateway crate.
@@ -24,4 +26,6 @@ pub mod mcp_client;
 pub mod rating;
 pub mod runtime;
 pub mod sink;
+#[cfg(feature = "test-support")]
+pub mod testing;
 pub mod tick;

@@ -148,18 +148,19 @@ pub async fn run_tick(
             break;
         }
         let names = &names;
-        let results = futures::future::join_all(calls.iter().map(|(_, llm_name, input)| async move {
-            let started = Instant::now();
-            let result = match names.to_mcp(llm_name) {
-                Some(mcp_name) => tools.call(mcp_name, input.clone()).await,
-                None => crate::mcp_client::ToolCallResult {
-                    is_error: true,
-                    text: format!("unknown tool {llm_name:?}; use one of the listed tools"),
-                },
-            };
-            (result, started.elapsed())
-        }))
-        .await;
+        let results =
+            futures::future::join_all(calls.iter().map(|(_, llm_name, input)| async move {
+                let started = Instant::now();
+                let result = match names.to_mcp(llm_name) {
+                    Some(mcp_name) => tools.call(mcp_name, input.clone()).await,
+                    None => crate::mcp_client::ToolCallResult {
+                        is_error: true,
+                        text: format!("unknown tool {llm_name:?}; use one of the listed tools"),
+                    },
+                };
+                (result, started.elapsed())
+            }))
+            .await;
         let mut tool_results = Vec::with_capacity(calls.len());
         for ((tool_use_id, llm_name, input), (result, latency)) in calls.iter().zip(results) {
             let tool_name = names.to_mcp(llm_name).unwrap_or(llm_name).to_owned();

@@ -2,7 +2,7 @@
 //! password, create and wrap a master key, create the user with their
 //! personal space. Persona upsert builds on it and then stamps the user.
 
-use catalog::PersonaSpec;
+use catalog::{PersonaSpec, SpaceType};
 use registry::crypto::{Keyring, MasterKey};
 
 use crate::password::{hash_password, verify_password};
@@ -140,4 +140,31 @@ pub async fn ensure_admin(
             Ok(store.user(&user.id).await?)
         }
     }
+}
+
+/// Makes sure a shared space named `name` of `space_type` exists with these
+/// members (the first owns it); returns its id and whether anything changed.
+/// Idempotent, so seeding can run any number of times.
+pub async fn ensure_shared_space(
+    store: &Store,
+    name: &str,
+    space_type: SpaceType,
+    member_ids: &[String],
+) -> Result<(String, bool), AccountError> {
+    let Some(owner) = member_ids.first() else {
+        return Err(StoreError::Conflict("a shared space needs at least one member".into()).into());
+    };
+    let existing = store
+        .spaces_of(owner)
+        .await?
+        .into_iter()
+        .find(|space| space.name == name && space.space_type == space_type);
+    let (space, mut changed) = match existing {
+        Some(space) => (space, false),
+        None => (store.create_space(owner, name, space_type).await?, true),
+    };
+    for member in &member_ids[1..] {
+        changed |= store.add_space_member(&space.id, member).await?;
+    }
+    Ok((space.id, changed))
 }

@@ -6,14 +6,19 @@
 //! - [`cli`]: one module per subcommand; its doc comment is its help text.
 //! - [`config`]: secrets and settings from the environment; production
 //!   refuses missing secrets and public dev fallbacks.
+//! - [`llm_choice`]: `--llm anthropic|openai|scripted` and its environment.
 //! - [`wiring`]: the store-backed `Sink`, `TickLedger`, `Directory` and the
 //!   per-tick LLM factory.
+//! - [`system`]: starting the runner's actors over a store, and stopping them
+//!   in the documented order.
 //! - [`admin_api`]: the admin API client `seed` and `cleanup` use.
 //! - [`telemetry`], [`shutdown`]: logging and the SIGTERM/SIGINT future.
 
 pub mod admin_api;
 pub mod cli;
 pub mod config;
+pub mod llm_choice;
 pub mod shutdown;
+pub mod system;
 pub mod telemetry;
 pub mod wiring;

@@ -3,8 +3,12 @@
 //! the persona list and due query (`Directory`), and the LLM per tick
 //! (`LlmFactory`).
 
+use std::sync::Arc;
+
+use actors::llm::Llm;
+use actors::llm::scripted::{ScriptedLlm, ScriptedProfile};
 use actors::runtime::supervisor::{Directory, PersonaSeed};
-use actors::runtime::{TickEnded, TickLedger, TickStarted};
+use actors::runtime::{LlmFactory, TickEnded, TickLedger, TickStarted};
 use actors::sink::{Sink, SinkError};
 use actors::tick::PersonaProfile;
 use async_trait::async_trait;
@@ -16,21 +20,35 @@ pub struct StoreSink(pub Store);
 
 fn sink_error(error: StoreError) -> SinkError {
     match error {
-        StoreError::NotFound { .. } | StoreError::InvalidRow { .. } | StoreError::BatchTooLarge { .. } => {
-            SinkError::Rejected(error.to_string())
+        StoreError::NotFound { .. }
+        | StoreError::InvalidRow { .. }
+        | StoreError::BatchTooLarge { .. } => SinkError::Rejected(error.to_string()),
+        other => {
+            SinkError::Unavailable(format!("{other}: {:?}", std::error::Error::source(&other)))
         }
-        other => SinkError::Unavailable(format!("{other}: {:?}", std::error::Error::source(&other))),
     }
 }
 
 #[async_trait]
 impl Sink for StoreSink {
     async fn write_actions(&self, persona_id: &str, rows: &[ActionRow]) -> Result<(), SinkError> {
-        self.0.insert_actions(persona_id, rows, now()).await.map(|_| ()).map_err(sink_error)
+        self.0
+            .insert_actions(persona_id, rows, now())
+            .await
+            .map(|_| ())
+            .map_err(sink_error)
     }
 
-    async fn write_feedback(&self, persona_id: &str, rows: &[FeedbackRow]) -> Result<(), SinkError> {
-        self.0.insert_feedback(persona_id, rows, now()).await.map(|_| ()).map_err(sink_error)
+    async fn write_feedback(
+        &self,
+        persona_id: &str,
+        rows: &[FeedbackRow],
+    ) -> Result<(), SinkError> {
+        self.0
+            .insert_feedback(persona_id, rows, now())
+            .await
+            .map(|_| ())
+            .map_err(sink_error)
     }
 }
 
@@ -102,13 +120,45 @@ impl StoreDirectory {
 #[async_trait]
 impl Directory for StoreDirectory {
     async fn personas(&self) -> Result<Vec<PersonaSeed>, String> {
-        let personas = self.store.list_personas(now()).await.map_err(|error| error.to_string())?;
-        Ok(personas.iter().map(|summary| self.seed(&summary.persona)).collect())
+        let personas = self
+            .store
+            .list_personas(now())
+            .await
+            .map_err(|error| error.to_string())?;
+        Ok(personas
+            .iter()
+            .map(|summary| self.seed(&summary.persona))
+            .collect())
     }
 
     async fn due(&self) -> Result<Vec<String>, String> {
-        let due = self.store.due_personas(now()).await.map_err(|error| error.to_string())?;
+        let due = self
+            .store
+            .due_personas(now())
+            .await
+            .map_err(|error| error.to_string())?;
         Ok(due.into_iter().map(|persona| persona.user_id).collect())
     }
 }
 
+/// The LLM for each tick: the scripted simulator seeded per tick, or one
+/// shared hosted client.
+pub enum Provider {
+    Scripted,
+    Hosted(Arc<dyn Llm>),
+}
+
+impl LlmFactory for Provider {
+    fn for_tick(&self, persona: &PersonaProfile, tick_id: &str) -> Arc<dyn Llm> {
+        match self {
+            Provider::Scripted => Arc::new(ScriptedLlm::new(
+                ScriptedProfile {
+                    archetype: persona.archetype,
+                    module_mix: persona.module_mix.clone(),
+                },
+                tick_id,
+            )),
+            Provider::Hosted(llm) => llm.clone(),
+        }
+    }
+}

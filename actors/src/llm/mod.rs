@@ -5,8 +5,12 @@
 //! provider translates these to its wire format; tool names are already in
 //! the provider-safe form ([`names::ToolNames`]) by the time they get here.
 
+pub mod anthropic;
+mod http;
 pub mod names;
+pub mod openai;
 pub mod retry;
+pub mod scripted;
 
 use std::fmt;
 use std::time::Duration;

@@ -33,6 +33,18 @@ pub struct Gate {
     limiter: DefaultDirectRateLimiter,
     paused: watch::Sender<bool>,
     llm_requests: AtomicU64,
+    /// Ticks whose rows are on their way to persistence; shutdown waits for
+    /// this to reach zero before stopping the actors that carry them.
+    saves_in_flight: Arc<AtomicU64>,
+}
+
+/// Held while a tick's rows are handed to persistence.
+pub struct SaveGuard(Arc<AtomicU64>);
+
+impl Drop for SaveGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Gate {
@@ -49,6 +61,7 @@ impl Gate {
             limiter: RateLimiter::direct(quota),
             paused: watch::channel(paused).0,
             llm_requests: AtomicU64::new(0),
+            saves_in_flight: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -76,6 +89,15 @@ impl Gate {
         self.wait_until_running().await;
         self.limiter.until_ready().await;
         self.llm_requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn begin_save(&self) -> SaveGuard {
+        self.saves_in_flight.fetch_add(1, Ordering::SeqCst);
+        SaveGuard(self.saves_in_flight.clone())
+    }
+
+    pub fn saves_in_flight(&self) -> u64 {
+        self.saves_in_flight.load(Ordering::SeqCst)
     }
 
     pub fn is_paused(&self) -> bool {

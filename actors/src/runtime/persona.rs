@@ -199,7 +199,9 @@ impl Actor for PersonaActor {
                         summary: record.summary,
                         finished_at: Utc::now(),
                     };
+                    let guard = state.env.gate.begin_save();
                     tokio::spawn(save_tick(
+                        guard,
                         state.env.clone(),
                         state.profile.id.clone(),
                         running.tick_id,
@@ -410,7 +412,9 @@ async fn tick_task(task: TickTask) {
         summary: record.summary,
         finished_at: summary.finished_at,
     };
+    let guard = env.gate.begin_save();
     save_tick(
+        guard,
         env,
         profile.id.clone(),
         tick_id.clone(),
@@ -430,6 +434,7 @@ async fn tick_task(task: TickTask) {
 /// records how the tick ended — in that order, so a finished tick row always
 /// has its rows.
 async fn save_tick(
+    _guard: super::dispatcher::SaveGuard,
     env: Arc<RuntimeEnv>,
     persona_id: String,
     tick_id: String,

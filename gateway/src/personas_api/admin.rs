@@ -130,26 +130,9 @@ pub async fn shared_space(
         let persona = state.store.persona_by_id_or_email(email).await?;
         member_ids.push(persona.user_id);
     }
-    let owner = &member_ids[0];
-    let existing = state
-        .store
-        .spaces_of(owner)
-        .await?
-        .into_iter()
-        .find(|space| space.name == request.name && space.space_type == request.space_type);
-    let (space, mut changed) = match existing {
-        Some(space) => (space, false),
-        None => (
-            state
-                .store
-                .create_space(owner, &request.name, request.space_type)
-                .await?,
-            true,
-        ),
-    };
-    for member in &member_ids[1..] {
-        changed |= state.store.add_space_member(&space.id, member).await?;
-    }
+    let (space_id, changed) =
+        accounts::ensure_shared_space(&state.store, &request.name, request.space_type, &member_ids)
+            .await?;
     let status = if changed {
         StatusCode::CREATED
     } else {
@@ -157,6 +140,6 @@ pub async fn shared_space(
     };
     Ok((
         status,
-        Json(json!({ "id": space.id, "outcome": if changed { "created" } else { "unchanged" } })),
+        Json(json!({ "id": space_id, "outcome": if changed { "created" } else { "unchanged" } })),
     ))
 }

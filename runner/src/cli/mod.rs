@@ -6,6 +6,7 @@ pub mod catalog_check;
 pub mod cleanup;
 pub mod gateway;
 pub mod seed;
+pub mod up;
 
 use std::process::ExitCode;
 
@@ -22,6 +23,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    Up(up::Up),
     Gateway(gateway::Gateway),
     Seed(seed::Seed),
     Cleanup(cleanup::Cleanup),
@@ -46,6 +48,7 @@ enum CatalogCommand {
 impl Cli {
     pub async fn run(self) -> anyhow::Result<ExitCode> {
         match self.command {
+            Command::Up(up) => up.run().await,
             Command::Gateway(gateway) => gateway.run().await,
             Command::Seed(seed) => seed.run().await,
             Command::Cleanup(cleanup) => cleanup.run().await,

@@ -9,4 +9,5 @@ mod runtime;
 mod seed;
 mod tick;
 mod tidy;
+mod up;
 mod workspace_graph;

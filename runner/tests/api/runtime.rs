@@ -170,6 +170,30 @@ async fn start_with(
         waiting: AtomicUsize::new(0),
         free_requests: AtomicUsize::new(free_requests),
     });
+    let factory = Arc::new(Factory {
+        llm: llm.clone(),
+        panics_for: panics_for.map(str::to_owned),
+    });
+    let (supervisor, dispatcher, persistence) = start_actors(gateway, factory, sink).await;
+    Runtime {
+        supervisor,
+        dispatcher,
+        persistence,
+        release,
+        llm,
+    }
+}
+
+/// The persistence, dispatcher and supervisor actors over the gateway.
+async fn start_actors(
+    gateway: &Gateway,
+    llms: Arc<dyn LlmFactory>,
+    sink: Arc<dyn Sink>,
+) -> (
+    ActorRef<SupervisorMsg>,
+    ActorRef<DispatcherMsg>,
+    ActorRef<PersistenceMsg>,
+) {
     let (persistence, _) = Actor::spawn(
         None,
         PersistenceActor,
@@ -196,10 +220,7 @@ async fn start_with(
     let env = Arc::new(RuntimeEnv {
         app: AppClient::new(&gateway.url).unwrap(),
         mcp_url: format!("{}/mcp", gateway.url),
-        llms: Arc::new(Factory {
-            llm: llm.clone(),
-            panics_for: panics_for.map(str::to_owned),
-        }),
+        llms,
         ledger: Arc::new(StoreLedger(gateway.store.clone())),
         gate,
         dispatcher: dispatcher.clone(),
@@ -234,13 +255,7 @@ async fn start_with(
     )
     .await
     .unwrap();
-    Runtime {
-        supervisor,
-        dispatcher,
-        persistence,
-        release,
-        llm,
-    }
+    (supervisor, dispatcher, persistence)
 }
 
 async fn snapshot(runtime: &Runtime) -> Snapshot {
@@ -696,4 +711,215 @@ async fn cancelling_a_running_tick_keeps_its_rows_and_aborts_it() {
         (Activity::Idle, catalog::TickStatus::Aborted)
     );
     runtime.supervisor.stop(None);
+}
+
+/// Every persona gets the same hosted-LLM client.
+struct Hosted(Arc<dyn Llm>);
+
+impl LlmFactory for Hosted {
+    fn for_tick(&self, _persona: &PersonaProfile, _tick_id: &str) -> Arc<dyn Llm> {
+        self.0.clone()
+    }
+}
+
+#[tokio::test]
+async fn a_tick_through_the_fake_anthropic_api_stores_exactly_the_right_rows() {
+    use actors::llm::anthropic::AnthropicLlm;
+    use actors::testing::{Dialect, FakeServer, fast_retry};
+
+    let gateway = gateway_with_personas().await;
+    let fake = FakeServer::start(Dialect::Anthropic, Vec::new())
+        .await
+        .unwrap();
+    let usage = TokenUsage {
+        input: 1000,
+        output: 200,
+        cache_read: 800,
+        cache_write: 100,
+    };
+    fake.push_error(529, "overloaded_error", "Overloaded", None);
+    fake.push_reply(
+        &[
+            Block::Text("Ich plane meinen Tag.".into()),
+            Block::ToolUse {
+                id: "toolu_01".into(),
+                name: "todo_create".into(),
+                input: json!({ "title": "Angebot schreiben" }),
+            },
+            Block::ToolUse {
+                id: "toolu_02".into(),
+                name: "todo_create".into(),
+                input: json!({ "title": "" }),
+            },
+            Block::ToolUse {
+                id: "toolu_03".into(),
+                name: "notes_create".into(),
+                input: json!({ "title": "Kunde", "content": "Rückruf" }),
+            },
+        ],
+        usage,
+    );
+    fake.push_error(
+        429,
+        "rate_limit_error",
+        "Number of request tokens has exceeded your per-minute rate limit",
+        Some(Duration::ZERO),
+    );
+    fake.push_reply(&[Block::Text("Erledigt.".into())], usage);
+    fake.push_reply(
+        &[Block::Text(
+            "Alles super!! Keine Ahnung, was ihr wollt.".into(),
+        )],
+        usage,
+    );
+    let llm = AnthropicLlm::new(
+        "sk-ant-test-key".into(),
+        "claude-test".into(),
+        Some(fake.base_url()),
+        fast_retry(),
+    )
+    .unwrap();
+
+    let sink = Arc::new(FlakySink {
+        inner: StoreSink(gateway.store.clone()),
+        failures: AtomicUsize::new(2),
+    });
+    let (supervisor, _dispatcher, persistence) =
+        start_actors(&gateway, Arc::new(Hosted(Arc::new(llm))), sink).await;
+    let email = "katrin.lorenz@mana.test";
+    let snapshot = || async {
+        supervisor
+            .call(SupervisorMsg::GetSnapshot, Some(Duration::from_secs(5)))
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    eventually(Duration::from_secs(10), "the persona reported", || async {
+        entry(&snapshot().await, email).status.is_some()
+    })
+    .await;
+    let tick_id = match supervisor
+        .call(
+            |reply| SupervisorMsg::StartTick(email.to_owned(), reply),
+            Some(Duration::from_secs(5)),
+        )
+        .await
+        .unwrap()
+    {
+        ractor::rpc::CallResult::Success(Ok(tick_id)) => tick_id,
+        other => panic!("tick not started: {other:?}"),
+    };
+    eventually(Duration::from_secs(30), "the tick finished", || async {
+        entry(&snapshot().await, email)
+            .status
+            .as_ref()
+            .is_some_and(|s| s.ticks == 1)
+    })
+    .await;
+
+    // The exact rows: the error on the right tool_use_id, latency on each.
+    let actions = gateway.store.tick_actions(&tick_id).await.unwrap();
+    let rows: Vec<(&str, Option<&str>, catalog::ActionResult)> = actions
+        .iter()
+        .map(|row| {
+            (
+                row.tool_name.as_str(),
+                row.tool_use_id.as_deref(),
+                row.result,
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            ("todo.create", Some("toolu_01"), catalog::ActionResult::Ok),
+            (
+                "todo.create",
+                Some("toolu_02"),
+                catalog::ActionResult::Error
+            ),
+            ("notes.create", Some("toolu_03"), catalog::ActionResult::Ok),
+        ]
+    );
+    assert!(
+        actions[1]
+            .error_message
+            .as_deref()
+            .unwrap()
+            .contains("title")
+    );
+    assert!(
+        actions.iter().all(|row| row.latency_ms < 60_000)
+            && actions.iter().any(|row| row.latency_ms > 0)
+    );
+    // Garbage ratings become one __parse row with the raw text.
+    let feedback = gateway.store.tick_feedback(&tick_id).await.unwrap();
+    assert_eq!(feedback.len(), 1);
+    assert_eq!(
+        (feedback[0].module.as_str(), feedback[0].rating),
+        (catalog::PARSE_FAILURE_MODULE, None)
+    );
+    assert_eq!(
+        feedback[0].notes,
+        "Alles super!! Keine Ahnung, was ihr wollt."
+    );
+    // The tick row carries the turns and every token, retries included once.
+    let tick = gateway.store.tick(&tick_id).await.unwrap();
+    assert_eq!(
+        (
+            tick.status,
+            tick.turns,
+            tick.provider.as_str(),
+            tick.model.as_str()
+        ),
+        (catalog::TickStatus::Ok, 2, "anthropic", "claude-test")
+    );
+    assert_eq!(
+        tick.tokens,
+        TokenUsage {
+            input: 3000,
+            output: 600,
+            cache_read: 2400,
+            cache_write: 300
+        }
+    );
+    // 529 and 429 were retried: five requests for three answers; the second
+    // turn sent the three results with the error on toolu_02.
+    let bodies = fake.request_bodies();
+    assert_eq!(bodies.len(), 5);
+    let results: Vec<(String, bool)> =
+        bodies[2]["messages"].as_array().unwrap().last().unwrap()["content"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|block| {
+                (
+                    block["tool_use_id"].as_str().unwrap().to_owned(),
+                    block["is_error"].as_bool().unwrap_or(false),
+                )
+            })
+            .collect();
+    assert_eq!(
+        results,
+        vec![
+            ("toolu_01".into(), false),
+            ("toolu_02".into(), true),
+            ("toolu_03".into(), false)
+        ]
+    );
+    // The sink failed twice; nothing was lost or doubled.
+    let status = persistence
+        .call(PersistenceMsg::GetStatus, Some(Duration::from_secs(1)))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            status.failed_writes,
+            status.written_actions,
+            status.pending_actions
+        ),
+        (2, 3, 0)
+    );
+    supervisor.stop(None);
 }

@@ -267,3 +267,83 @@ async fn parallel_calls_are_attributed_by_tool_use_id_and_rows_land_once() {
         2
     );
 }
+
+#[tokio::test]
+async fn every_catalog_persona_runs_a_scripted_tick_against_the_app() {
+    use actors::llm::scripted::{ScriptedLlm, ScriptedProfile};
+    let gateway = gateway_with_personas().await;
+    let app = AppClient::new(&gateway.url).unwrap();
+    let personas = gateway
+        .store
+        .list_personas(chrono::Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(personas.len(), 10);
+    for summary in &personas {
+        let persona = &summary.persona;
+        let password = derive_password(&SeedSecret::dev_fallback(), &persona.email);
+        let session = app.login(&persona.email, &password).await.unwrap();
+        let mcp = McpConnection::open(&format!("{}/mcp", gateway.url), &session)
+            .await
+            .unwrap();
+        let tick_id = uuid::Uuid::now_v7().to_string();
+        let llm = ScriptedLlm::new(
+            ScriptedProfile {
+                archetype: persona.archetype,
+                module_mix: persona.module_mix.clone(),
+            },
+            &tick_id,
+        );
+        let recorder = TickRecorder::default();
+        run_tick(
+            &profile(persona),
+            &tick_id,
+            &llm,
+            &mcp,
+            TickSettings::default(),
+            &recorder,
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+        mcp.close().await;
+        let record = recorder.take();
+        assert!(
+            (3..=8).contains(&record.actions.len()),
+            "{}: {} actions",
+            persona.email,
+            record.actions.len()
+        );
+        let used: std::collections::BTreeSet<&str> = record
+            .actions
+            .iter()
+            .filter_map(|row| row.tool_name.split_once('.').map(|(m, _)| m))
+            .collect();
+        let rated: std::collections::BTreeSet<&str> = record
+            .feedback
+            .iter()
+            .map(|row| row.module.as_str())
+            .collect();
+        assert_eq!(rated, used, "{}: every used module is rated", persona.email);
+        let stored = gateway
+            .store
+            .insert_actions(&persona.user_id, &record.actions, chrono::Utc::now())
+            .await
+            .unwrap();
+        assert_eq!(stored.inserted as usize, record.actions.len());
+        gateway
+            .store
+            .insert_feedback(&persona.user_id, &record.feedback, chrono::Utc::now())
+            .await
+            .unwrap();
+    }
+    // Everyone has been active, so nobody is due any more.
+    assert!(
+        gateway
+            .store
+            .due_personas(chrono::Utc::now())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -1,0 +1,351 @@
+//! Faithful fakes of the hosted LLM APIs, for tests only: each is a real
+//! HTTP server bound to `127.0.0.1:0` (loopback only, the port known before
+//! it serves) that records every request and answers from a queue of canned
+//! responses, error responses included. It refuses what the real API would
+//! refuse (missing headers, a `tool_use` without its `tool_result`, a `tool`
+//! message answering no call) with the real API's error shapes, so a
+//! provider bug shows up as the error it would get in production.
+//!
+//! Built only with the `test-support` feature. To drive a whole tick, start
+//! a [`FakeServer`], point the provider at [`FakeServer::base_url`], queue
+//! one answer per model turn with [`FakeServer::push_reply`] or
+//! [`FakeServer::push_error`], and read what was sent with
+//! [`FakeServer::request_bodies`].
+
+mod fake_anthropic;
+mod fake_openai;
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use catalog::TokenUsage;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+pub use fake_anthropic::{anthropic_error, anthropic_message, anthropic_reply, anthropic_text};
+pub use fake_openai::{openai_completion, openai_error, openai_reply, openai_text};
+
+use crate::llm::Block;
+use crate::llm::retry::RetryPolicy;
+
+/// Retries fast enough for tests: five attempts, milliseconds apart.
+pub fn fast_retry() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 5,
+        base_delay: Duration::from_millis(5),
+        max_delay: Duration::from_millis(50),
+    }
+}
+
+/// Which hosted API a [`FakeServer`] speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// Anthropic Messages: `POST /v1/messages`, `x-api-key`,
+    /// `anthropic-version`.
+    Anthropic,
+    /// OpenAI Chat Completions: `POST /v1/chat/completions` (the base URL
+    /// ends in `/v1`).
+    OpenAi,
+}
+
+/// One scripted answer.
+#[derive(Debug, Clone)]
+pub struct Canned {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+    /// Never answer (the client's timeout has to fire).
+    hang: bool,
+}
+
+impl Canned {
+    /// A JSON body with `content-type: application/json`.
+    pub fn json(status: u16, body: Value) -> Canned {
+        Canned {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: body.to_string(),
+            hang: false,
+        }
+    }
+
+    /// A body sent as is, under whatever content type is given.
+    pub fn raw(status: u16, content_type: &str, body: &str) -> Canned {
+        Canned {
+            status,
+            headers: vec![("content-type".into(), content_type.into())],
+            body: body.into(),
+            hang: false,
+        }
+    }
+
+    /// An answer that never comes.
+    pub fn hang() -> Canned {
+        Canned {
+            status: 200,
+            headers: Vec::new(),
+            body: String::new(),
+            hang: true,
+        }
+    }
+
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// Adds a response header.
+    pub fn header(mut self, name: &str, value: &str) -> Canned {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Adds `retry-after` in seconds (fractions kept, `0` for zero).
+    pub fn retry_after(self, after: Duration) -> Canned {
+        self.header("retry-after", &after.as_secs_f64().to_string())
+    }
+}
+
+/// A request as the server received it.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: Method,
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Recorded {
+    /// A header's value, if present and readable as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|value| value.to_str().ok())
+    }
+
+    /// The body as JSON.
+    pub fn json(&self) -> Result<Value, serde_json::Error> {
+        serde_json::from_str(&self.body)
+    }
+}
+
+struct Shared {
+    dialect: Dialect,
+    queue: Mutex<VecDeque<Canned>>,
+    received: Mutex<Vec<Recorded>>,
+}
+
+/// Locks a mutex, carrying on past a test thread that panicked holding it.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A fake LLM API on a loopback port. It stops accepting connections when
+/// dropped.
+pub struct FakeServer {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    /// Dropping it shuts the server down.
+    _shutdown: oneshot::Sender<()>,
+}
+
+impl std::fmt::Debug for FakeServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeServer")
+            .field("dialect", &self.shared.dialect)
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FakeServer {
+    /// Binds `127.0.0.1:0`, then serves `script` in order, one canned answer
+    /// per request that passes the API's own checks. Once the script runs
+    /// out, every request gets a 500 in the dialect's error shape. Must be
+    /// called inside a Tokio runtime.
+    pub async fn start(dialect: Dialect, script: Vec<Canned>) -> io::Result<FakeServer> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            dialect,
+            queue: Mutex::new(script.into()),
+            received: Mutex::new(Vec::new()),
+        });
+        let app = Router::new()
+            .fallback(handle)
+            .with_state(Arc::clone(&shared));
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    // An error only means the server was dropped.
+                    let _ = stopped.await;
+                })
+                .await;
+            if let Err(error) = served {
+                tracing::warn!(%error, "fake LLM server stopped");
+            }
+        });
+        Ok(FakeServer {
+            addr,
+            shared,
+            _shutdown: shutdown,
+        })
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.shared.dialect
+    }
+
+    /// The loopback address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// What the provider should be given as its base URL.
+    pub fn base_url(&self) -> String {
+        match self.shared.dialect {
+            Dialect::Anthropic => format!("http://{}", self.addr),
+            Dialect::OpenAi => format!("http://{}/v1", self.addr),
+        }
+    }
+
+    /// Queues an answer after those already queued.
+    pub fn push(&self, canned: Canned) {
+        lock(&self.shared.queue).push_back(canned);
+    }
+
+    /// Queues a successful model turn made of `blocks` (text and tool
+    /// uses, in order) with `usage`, in this server's dialect: see
+    /// [`anthropic_reply`] and [`openai_reply`].
+    pub fn push_reply(&self, blocks: &[Block], usage: TokenUsage) {
+        self.push(match self.shared.dialect {
+            Dialect::Anthropic => anthropic_reply(blocks, usage),
+            Dialect::OpenAi => openai_reply(blocks, usage),
+        });
+    }
+
+    /// Queues an error answer in this server's dialect: `kind` is the error
+    /// type (`rate_limit_error`, `overloaded_error`, `insufficient_quota`…),
+    /// and `retry_after`, when given, goes out as the `retry-after` header.
+    pub fn push_error(
+        &self,
+        status: u16,
+        kind: &str,
+        message: &str,
+        retry_after: Option<Duration>,
+    ) {
+        let canned = match self.shared.dialect {
+            Dialect::Anthropic => anthropic_error(status, kind, message),
+            Dialect::OpenAi => openai_error(status, kind, message),
+        };
+        self.push(match retry_after {
+            Some(after) => canned.retry_after(after),
+            None => canned,
+        });
+    }
+
+    /// How many queued answers have not been served yet.
+    pub fn pending(&self) -> usize {
+        lock(&self.shared.queue).len()
+    }
+
+    /// Every request received so far, in order.
+    pub fn requests(&self) -> Vec<Recorded> {
+        lock(&self.shared.received).clone()
+    }
+
+    pub fn request_count(&self) -> usize {
+        lock(&self.shared.received).len()
+    }
+
+    /// The bodies of every request received so far, in order, as JSON; a
+    /// body that is not JSON comes back as a JSON string holding it.
+    pub fn request_bodies(&self) -> Vec<Value> {
+        lock(&self.shared.received)
+            .iter()
+            .map(|request| {
+                request
+                    .json()
+                    .unwrap_or_else(|_| Value::String(request.body.clone()))
+            })
+            .collect()
+    }
+
+    /// The one request the server got.
+    ///
+    /// # Panics
+    ///
+    /// Unless exactly one request was received: this is an assertion.
+    pub fn only_request(&self) -> Recorded {
+        let mut requests = self.requests();
+        assert_eq!(requests.len(), 1, "expected exactly one request");
+        requests.remove(0)
+    }
+}
+
+async fn handle(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let recorded = Recorded {
+        method,
+        path: uri.path().to_owned(),
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    };
+    lock(&shared.received).push(recorded.clone());
+    let refusal = match shared.dialect {
+        Dialect::Anthropic => fake_anthropic::refusal(&recorded),
+        Dialect::OpenAi => fake_openai::refusal(&recorded),
+    };
+    if let Some(refusal) = refusal {
+        return respond(refusal);
+    }
+    let next = lock(&shared.queue).pop_front();
+    match next {
+        Some(canned) if canned.hang => std::future::pending::<Response>().await,
+        Some(canned) => respond(canned),
+        None => {
+            let message = "fake server: the test's script has no response left";
+            respond(match shared.dialect {
+                Dialect::Anthropic => anthropic_error(500, "api_error", message),
+                Dialect::OpenAi => openai_error(500, "server_error", message),
+            })
+        }
+    }
+}
+
+/// A canned answer as an HTTP response; a status or header that HTTP cannot
+/// carry becomes a 500 saying so, so a broken script fails loudly.
+fn respond(canned: Canned) -> Response {
+    let broken = |what: String| {
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("fake server: the test's canned response has {what}"),
+        )
+            .into_response()
+    };
+    let Ok(status) = StatusCode::from_u16(canned.status) else {
+        return broken(format!("an invalid status {}", canned.status));
+    };
+    let mut response = (status, canned.body).into_response();
+    for (name, value) in &canned.headers {
+        let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) else {
+            return broken(format!("an invalid header {name:?}: {value:?}"));
+        };
+        response.headers_mut().insert(name, value);
+    }
+    response
+}

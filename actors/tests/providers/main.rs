@@ -1,0 +1,10 @@
+//! The LLM providers against fake servers (`actors::testing`) that speak
+//! the real wire formats on a loopback port: what each provider sends, what
+//! it reads back, and which failures it retries.
+
+// Test helpers panic on purpose when a fixture cannot be set up.
+#![allow(clippy::unwrap_used)]
+
+mod anthropic;
+mod openai;
+mod testing;

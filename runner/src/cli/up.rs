@@ -1,0 +1,281 @@
+//! `persona up`: the whole system in one process.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal as _;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actors::runtime::persona::TickSummary;
+use actors::tick::TickSettings;
+use anyhow::Context as _;
+use catalog::{Catalog, LoadOptions, TickStatus};
+use gateway::app::{AppState, serve};
+use gateway::config::GatewayConfig;
+use gateway::store::Store;
+use tokio::net::TcpListener;
+
+use super::gateway::DatabaseArgs;
+use crate::config::{DEFAULT_GATEWAY_ADDR, Secrets};
+use crate::llm_choice::LlmArgs;
+use crate::system::{RunnerSystem, SystemSettings};
+
+/// Run the app under test and the persona runner in one process.
+///
+/// The embedded default: a SQLite file, the gateway in-process, and the
+/// offline scripted LLM unless ANTHROPIC_API_KEY is set. Migrates and seeds
+/// the catalog on first start. With --once, every due persona ticks once, a
+/// summary table is printed, and the exit code is 0, or 1 if any tick failed;
+/// without it the personas tick on their cadence until SIGTERM/SIGINT. Exit
+/// code 2: it could not start.
+#[derive(Debug, clap::Args)]
+pub struct Up {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    /// Run every due persona once, print a summary and exit.
+    #[arg(long)]
+    once: bool,
+    /// Where the app under test listens (port 0: any free port).
+    #[arg(long, env = "GATEWAY_ADDR", default_value = DEFAULT_GATEWAY_ADDR)]
+    gateway_addr: SocketAddr,
+    #[command(flatten)]
+    llm: LlmArgs,
+    /// Ticks running at once.
+    #[arg(long, env = "PERSONA_CONCURRENCY", default_value_t = 4)]
+    concurrency: usize,
+    /// LLM requests per minute across all personas.
+    #[arg(long, env = "PERSONA_LLM_RPM", default_value_t = 50)]
+    llm_rpm: u32,
+    /// How often due personas are looked for, in milliseconds.
+    #[arg(long, env = "TICK_INTERVAL_MS", default_value_t = 60_000)]
+    tick_interval_ms: u64,
+    /// A tick running longer than this many seconds ends as failed.
+    #[arg(long, env = "PERSONA_TICK_TIMEOUT_SECS", default_value_t = 600)]
+    tick_timeout_secs: u64,
+    /// LLM rounds per tick at most.
+    #[arg(long, env = "PERSONA_MAX_TURNS", default_value_t = 15)]
+    max_turns: u32,
+    /// Seconds running ticks get to finish on shutdown before they are cancelled.
+    #[arg(long, env = "PERSONA_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
+    shutdown_grace_secs: u64,
+    /// Start with the kill-switch on (no ticks until resumed).
+    #[arg(long, env = "RUNNER_PAUSED")]
+    paused: bool,
+}
+
+impl Up {
+    pub async fn run(self) -> anyhow::Result<ExitCode> {
+        let secrets = Secrets::from_env()?;
+        let provider = self.llm.provider()?;
+        let store = self.database.open().await?;
+        seed_if_empty(&store, &secrets).await?;
+        let config = GatewayConfig {
+            service_key: secrets.service_key.clone(),
+            admin: Some((secrets.admin_email.clone(), secrets.admin_password.clone())),
+            ..GatewayConfig::default()
+        };
+        let state = AppState::build(config, store.clone(), secrets.keyring.clone()).await?;
+        let listener = TcpListener::bind(self.gateway_addr)
+            .await
+            .with_context(|| format!("binding {}", self.gateway_addr))?;
+        let gateway_url = format!("http://{}", listener.local_addr()?);
+        let (stop_gateway, gateway_stopped) = tokio::sync::oneshot::channel::<()>();
+        let gateway = tokio::spawn(serve(listener, state, async {
+            let _ = gateway_stopped.await;
+        }));
+        println!("gateway listening on {gateway_url} (MCP at {gateway_url}/mcp)");
+        // The scripted simulator is local; only hosted models need the rate limit.
+        let llm_per_minute = if matches!(provider, crate::wiring::Provider::Scripted) {
+            1_000_000
+        } else {
+            self.llm_rpm
+        };
+        let settings = SystemSettings {
+            api_url: gateway_url.clone(),
+            mcp_url: format!("{gateway_url}/mcp"),
+            llms: Arc::new(provider),
+            seed_secret: secrets.seed_secret.clone(),
+            concurrency: self.concurrency,
+            llm_per_minute,
+            tick: TickSettings {
+                max_turns: self.max_turns,
+                ..TickSettings::default()
+            },
+            tick_timeout: Duration::from_secs(self.tick_timeout_secs),
+            schedule_every: (!self.once)
+                .then(|| Duration::from_millis(self.tick_interval_ms.max(1000))),
+            paused: self.paused,
+        };
+        let system = RunnerSystem::start(store.clone(), settings).await?;
+        let code = if self.once {
+            run_once(&store, &system).await?
+        } else {
+            println!(
+                "personas tick on their cadence every {} ms; Ctrl-C or SIGTERM stops",
+                self.tick_interval_ms
+            );
+            crate::shutdown::signal().await;
+            ExitCode::SUCCESS
+        };
+        system
+            .shutdown(Duration::from_secs(self.shutdown_grace_secs))
+            .await;
+        let _ = stop_gateway.send(());
+        gateway.await.context("the gateway task failed")??;
+        Ok(code)
+    }
+}
+
+/// Creates the catalog's personas and shared spaces on a database that has none.
+async fn seed_if_empty(store: &Store, secrets: &Secrets) -> anyhow::Result<()> {
+    if !store.list_personas(gateway::store::now()).await?.is_empty() {
+        return Ok(());
+    }
+    let catalog = Catalog::shipped(LoadOptions {
+        known_modules: Some(registry::MODULES),
+        ..LoadOptions::default()
+    })?;
+    println!(
+        "first start: seeding {} personas from the built-in catalog",
+        catalog.personas.len()
+    );
+    let mut ids = BTreeMap::new();
+    for persona in &catalog.personas {
+        let password = catalog::derive_password(&secrets.seed_secret, &persona.email);
+        let upsert = gateway::accounts::upsert_persona(store, &secrets.keyring, persona, &password)
+            .await
+            .with_context(|| format!("seeding {}", persona.email))?;
+        ids.insert(persona.email.to_lowercase(), upsert.user_id);
+    }
+    for persona in &catalog.personas {
+        for space in &persona.shared_spaces {
+            let members: Vec<String> = [&persona.email, &space.partner]
+                .iter()
+                .filter_map(|email| ids.get(&email.to_lowercase()).cloned())
+                .collect();
+            gateway::accounts::ensure_shared_space(store, &space.name, space.space_type, &members)
+                .await
+                .with_context(|| format!("creating the shared space {:?}", space.name))?;
+        }
+    }
+    Ok(())
+}
+
+/// Ticks every due persona once and prints the summary table.
+async fn run_once(store: &Store, system: &RunnerSystem) -> anyhow::Result<ExitCode> {
+    let due = store.due_personas(gateway::store::now()).await?;
+    if due.is_empty() {
+        println!(
+            "nobody is due: every persona ticked within its cadence (hourly, daily, weekdays)"
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut started = Vec::new();
+    for persona in &due {
+        match system.start_tick(&persona.user_id).await {
+            Ok(tick_id) => started.push((persona.email.clone(), tick_id)),
+            Err(error) => eprintln!("{}: not started: {error:#}", persona.email),
+        }
+    }
+    let progress = Progress::new(started.len());
+    let began = Instant::now();
+    let mut finished: BTreeMap<String, TickSummary> = BTreeMap::new();
+    while finished.len() < started.len() {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let snapshot = system.snapshot().await?;
+        for (email, tick_id) in &started {
+            if finished.contains_key(email) {
+                continue;
+            }
+            let entry = snapshot.personas.iter().find(|entry| &entry.email == email);
+            let last = entry
+                .and_then(|entry| entry.status.as_ref())
+                .and_then(|status| status.last.as_ref());
+            if let Some(last) = last.filter(|last| &last.tick_id == tick_id) {
+                progress.finished(email, last);
+                finished.insert(email.clone(), last.clone());
+            }
+        }
+        if began.elapsed() > Duration::from_secs(3600) {
+            anyhow::bail!("ticks did not finish within an hour");
+        }
+    }
+    progress.done();
+    println!();
+    println!(
+        "{:<28} {:>6} {:>7} {:>6} {:>9}  outcome",
+        "persona", "tools", "errors", "rated", "duration"
+    );
+    for (email, summary) in &finished {
+        let outcome = match (&summary.status, &summary.error) {
+            (TickStatus::Ok, _) => "ok".to_owned(),
+            (status, Some(error)) => format!("{}: {error}", status.as_str()),
+            (status, None) => status.as_str().to_owned(),
+        };
+        println!(
+            "{:<28} {:>6} {:>7} {:>6} {:>8.1}s  {}",
+            email,
+            summary.actions,
+            summary.failed_actions,
+            summary.modules_rated,
+            summary.duration_ms as f64 / 1000.0,
+            outcome
+        );
+    }
+    let failed = finished
+        .values()
+        .filter(|summary| summary.status != TickStatus::Ok)
+        .count();
+    let tools: usize = finished.values().map(|summary| summary.actions).sum();
+    println!(
+        "{} ticks, {failed} failed, {tools} tool calls in {:.1}s",
+        finished.len(),
+        began.elapsed().as_secs_f64()
+    );
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// A progress bar on a terminal, plain lines otherwise.
+struct Progress(Option<indicatif::ProgressBar>);
+
+impl Progress {
+    fn new(total: usize) -> Progress {
+        if std::io::stderr().is_terminal() {
+            let bar = indicatif::ProgressBar::new(total as u64);
+            if let Ok(style) =
+                indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} ticks {msg}")
+            {
+                bar.set_style(style);
+            }
+            Progress(Some(bar))
+        } else {
+            Progress(None)
+        }
+    }
+
+    fn finished(&self, email: &str, summary: &TickSummary) {
+        match &self.0 {
+            Some(bar) => {
+                bar.set_message(email.to_owned());
+                bar.inc(1);
+            }
+            None => println!(
+                "tick {} {email}: {} tools, {} errors",
+                summary.status.as_str(),
+                summary.actions,
+                summary.failed_actions
+            ),
+        }
+    }
+
+    fn done(&self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! Starting and stopping the persona runner's actors over a store: the
+//! persistence, dispatcher and supervisor actors, wired to the store-backed
+//! sink, ledger and directory.
+//!
+//! # Shutdown order
+//!
+//! 1. stop claiming: the kill-switch goes on, so no tick and no LLM request
+//!    starts;
+//! 2. running ticks get `grace` to finish; whatever still runs is cancelled
+//!    (its rows are kept and its tick row ends as aborted);
+//! 3. the supervisor stops its persona actors;
+//! 4. the persistence actor drains its queue (its `post_stop` writes until
+//!    the sink took everything).
+//!
+//! HTTP stops after this, in the caller.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actors::app_client::AppClient;
+use actors::runtime::dispatcher::{DispatcherActor, DispatcherArgs, DispatcherMsg, Gate};
+use actors::runtime::persistence::{PersistenceActor, PersistenceArgs, PersistenceMsg};
+use actors::runtime::persona::Activity;
+use actors::runtime::supervisor::{
+    Directory, RestartPolicy, Snapshot, SupervisorActor, SupervisorArgs, SupervisorMsg,
+};
+use actors::runtime::{LlmFactory, RuntimeEnv};
+use actors::tick::TickSettings;
+use anyhow::Context as _;
+use catalog::SeedSecret;
+use gateway::store::Store;
+use ractor::{Actor, ActorRef};
+
+use crate::wiring::{StoreDirectory, StoreLedger, StoreSink};
+
+/// What the runner needs besides the store.
+pub struct SystemSettings {
+    /// The app's base URL (login) and its MCP endpoint.
+    pub api_url: String,
+    pub mcp_url: String,
+    pub llms: Arc<dyn LlmFactory>,
+    pub seed_secret: SeedSecret,
+    /// Ticks running at once.
+    pub concurrency: usize,
+    /// LLM requests per minute across all personas.
+    pub llm_per_minute: u32,
+    pub tick: TickSettings,
+    pub tick_timeout: Duration,
+    /// How often due personas are looked for; `None` only on request.
+    pub schedule_every: Option<Duration>,
+    /// The kill-switch's state at start (`RUNNER_PAUSED`).
+    pub paused: bool,
+}
+
+pub struct RunnerSystem {
+    gate: Arc<Gate>,
+    pub supervisor: ActorRef<SupervisorMsg>,
+    pub dispatcher: ActorRef<DispatcherMsg>,
+    pub persistence: ActorRef<PersistenceMsg>,
+}
+
+impl RunnerSystem {
+    pub async fn start(store: Store, settings: SystemSettings) -> anyhow::Result<RunnerSystem> {
+        let aborted = store
+            .abort_stale_ticks(
+                gateway::store::now(),
+                gateway::store::now(),
+                "the runner stopped while this tick ran",
+            )
+            .await
+            .context("marking ticks a crash left running as aborted")?;
+        if aborted > 0 {
+            tracing::warn!(aborted, "ticks a previous run left running are now aborted");
+        }
+        let (persistence, _) = Actor::spawn(
+            None,
+            PersistenceActor,
+            PersistenceArgs {
+                sink: Arc::new(StoreSink(store.clone())),
+                flush_interval: Duration::from_millis(500),
+                retry_backoff: Duration::from_millis(200),
+                max_backoff: Duration::from_secs(10),
+            },
+        )
+        .await
+        .context("starting the persistence actor")?;
+        let gate = Gate::new(
+            settings.concurrency,
+            settings.llm_per_minute,
+            settings.paused,
+        );
+        let (dispatcher, _) = Actor::spawn(
+            None,
+            DispatcherActor,
+            DispatcherArgs {
+                gate: gate.clone(),
+                persistence: persistence.clone(),
+            },
+        )
+        .await
+        .context("starting the dispatcher")?;
+        let env = Arc::new(RuntimeEnv {
+            app: AppClient::new(&settings.api_url).context("building the app client")?,
+            mcp_url: settings.mcp_url,
+            llms: settings.llms,
+            ledger: Arc::new(StoreLedger(store.clone())),
+            gate: gate.clone(),
+            dispatcher: dispatcher.clone(),
+            settings: settings.tick,
+            tick_timeout: settings.tick_timeout,
+            session_margin: Duration::from_secs(120),
+        });
+        let directory = Arc::new(StoreDirectory {
+            store,
+            seed_secret: settings.seed_secret,
+        });
+        let personas = directory
+            .personas()
+            .await
+            .map_err(anyhow::Error::msg)
+            .context("reading the personas")?;
+        let (supervisor, _) = Actor::spawn(
+            None,
+            SupervisorActor,
+            SupervisorArgs {
+                personas,
+                env,
+                restart: RestartPolicy::default(),
+                directory: Some(directory),
+                schedule_every: settings.schedule_every,
+                refresh_every: settings.schedule_every.map(|_| Duration::from_secs(60)),
+            },
+        )
+        .await
+        .context("starting the supervisor")?;
+        Ok(RunnerSystem {
+            gate,
+            supervisor,
+            dispatcher,
+            persistence,
+        })
+    }
+
+    pub async fn snapshot(&self) -> anyhow::Result<Snapshot> {
+        match self
+            .supervisor
+            .call(SupervisorMsg::GetSnapshot, Some(Duration::from_secs(5)))
+            .await
+        {
+            Ok(ractor::rpc::CallResult::Success(snapshot)) => Ok(snapshot),
+            _ => anyhow::bail!("the supervisor did not answer"),
+        }
+    }
+
+    /// Starts a tick for a persona (id or email); returns the tick id.
+    pub async fn start_tick(&self, persona: &str) -> anyhow::Result<String> {
+        let key = persona.to_owned();
+        match self
+            .supervisor
+            .call(
+                |reply| SupervisorMsg::StartTick(key, reply),
+                Some(Duration::from_secs(5)),
+            )
+            .await
+        {
+            Ok(ractor::rpc::CallResult::Success(Ok(tick_id))) => Ok(tick_id),
+            Ok(ractor::rpc::CallResult::Success(Err(reason))) => anyhow::bail!(reason),
+            _ => anyhow::bail!("the supervisor did not answer"),
+        }
+    }
+
+    /// The shutdown order of this module's doc, with `grace` for running ticks.
+    pub async fn shutdown(self, grace: Duration) {
+        let _ = self.dispatcher.cast(DispatcherMsg::Pause);
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            let ticking = self.snapshot().await.map(|snapshot| {
+                snapshot.personas.iter().any(|entry| {
+                    entry
+                        .status
+                        .as_ref()
+                        .is_some_and(|s| s.activity == Activity::Ticking)
+                })
+            });
+            if !ticking.unwrap_or(false) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let _ = self.supervisor.cast(SupervisorMsg::CancelRunning(
+            "the runner is shutting down".into(),
+        ));
+        // IMPORTANT: cancelled ticks hand their rows over in tasks; stopping
+        // the dispatcher before they are through would drop those rows.
+        let saves_deadline = Instant::now() + Duration::from_secs(30);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        while self.gate.saves_in_flight() > 0 && Instant::now() < saves_deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let _ = self
+            .supervisor
+            .stop_and_wait(Some("shutdown".into()), Some(Duration::from_secs(30)))
+            .await;
+        let _ = self
+            .dispatcher
+            .stop_and_wait(Some("shutdown".into()), Some(Duration::from_secs(5)))
+            .await;
+        let _ = self
+            .persistence
+            .stop_and_wait(Some("shutdown".into()), Some(Duration::from_secs(120)))
+            .await;
+    }
+}
