@@ -182,6 +182,11 @@ pub async fn run_tick(
                 record.actions.len() - 1
             });
             rows_by_tool_use.insert(tool_use_id.clone(), index);
+            let tool = names.to_mcp(llm_name).unwrap_or("unknown").to_owned();
+            let outcome = if result.is_error { "error" } else { "ok" };
+            metrics::counter!("persona_tool_calls_total", "tool" => tool.clone(), "result" => outcome).increment(1);
+            metrics::histogram!("persona_tool_latency_seconds", "tool" => tool)
+                .record(latency.as_secs_f64());
             tool_results.push(Block::ToolResult {
                 tool_use_id: tool_use_id.clone(),
                 content: result.text,

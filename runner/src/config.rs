@@ -19,6 +19,8 @@ pub const DEFAULT_ADMIN_EMAIL: &str = "admin@mana.test";
 const DEV_KEK_ID: &str = "dev";
 /// The default MCP/HTTP address of the gateway.
 pub const DEFAULT_GATEWAY_ADDR: &str = "127.0.0.1:3069";
+/// The default address of the runner's control API.
+pub const DEFAULT_CONTROL_ADDR: &str = "127.0.0.1:3070";
 
 fn var(name: &str) -> Option<String> {
     std::env::var(name)

@@ -4,6 +4,7 @@
 //! # Layout
 //!
 //! - [`cli`]: one module per subcommand; its doc comment is its help text.
+//! - [`control`]: the daemon's inspection and control HTTP API.
 //! - [`config`]: secrets and settings from the environment; production
 //!   refuses missing secrets and public dev fallbacks.
 //! - [`llm_choice`]: `--llm anthropic|openai|scripted` and its environment.
@@ -17,6 +18,7 @@
 pub mod admin_api;
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod llm_choice;
 pub mod shutdown;
 pub mod system;

@@ -4,8 +4,8 @@
 //!
 //! # Shutdown order
 //!
-//! 1. stop claiming: the kill-switch goes on, so no tick and no LLM request
-//!    starts;
+//! 1. stop claiming: the gate drains — no tick starts any more (queued ones
+//!    give up), while running ticks keep their LLM access;
 //! 2. running ticks get `grace` to finish; whatever still runs is cancelled
 //!    (its rows are kept and its tick row ends as aborted);
 //! 3. the supervisor stops its persona actors;
@@ -54,6 +54,12 @@ pub struct SystemSettings {
 
 pub struct RunnerSystem {
     gate: Arc<Gate>,
+    pub handles: RunnerHandles,
+}
+
+/// Cheap, clonable handles to the running actors (the control API holds one).
+#[derive(Clone)]
+pub struct RunnerHandles {
     pub supervisor: ActorRef<SupervisorMsg>,
     pub dispatcher: ActorRef<DispatcherMsg>,
     pub persistence: ActorRef<PersistenceMsg>,
@@ -135,12 +141,70 @@ impl RunnerSystem {
         .context("starting the supervisor")?;
         Ok(RunnerSystem {
             gate,
-            supervisor,
-            dispatcher,
-            persistence,
+            handles: RunnerHandles {
+                supervisor,
+                dispatcher,
+                persistence,
+            },
         })
     }
 
+    pub async fn snapshot(&self) -> anyhow::Result<Snapshot> {
+        self.handles.snapshot().await
+    }
+
+    pub async fn start_tick(&self, persona: &str) -> anyhow::Result<String> {
+        self.handles.start_tick(persona).await
+    }
+
+    /// The shutdown order of this module's doc, with `grace` for running ticks.
+    pub async fn shutdown(self, grace: Duration) {
+        let RunnerHandles {
+            supervisor,
+            dispatcher,
+            persistence,
+        } = self.handles.clone();
+        // Stop claiming: no tick starts any more, but running ticks keep
+        // their LLM access (the kill-switch would stall them) and finish.
+        self.gate.drain();
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            let ticking = self.snapshot().await.map(|snapshot| {
+                snapshot.personas.iter().any(|entry| {
+                    entry
+                        .status
+                        .as_ref()
+                        .is_some_and(|s| s.activity == Activity::Ticking)
+                })
+            });
+            if !ticking.unwrap_or(false) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let _ = supervisor.cast(SupervisorMsg::CancelRunning(
+            "the runner is shutting down".into(),
+        ));
+        // IMPORTANT: cancelled ticks hand their rows over in tasks; stopping
+        // the dispatcher before they are through would drop those rows.
+        let saves_deadline = Instant::now() + Duration::from_secs(30);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        while self.gate.saves_in_flight() > 0 && Instant::now() < saves_deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let _ = supervisor
+            .stop_and_wait(Some("shutdown".into()), Some(Duration::from_secs(30)))
+            .await;
+        let _ = dispatcher
+            .stop_and_wait(Some("shutdown".into()), Some(Duration::from_secs(5)))
+            .await;
+        let _ = persistence
+            .stop_and_wait(Some("shutdown".into()), Some(Duration::from_secs(120)))
+            .await;
+    }
+}
+
+impl RunnerHandles {
     pub async fn snapshot(&self) -> anyhow::Result<Snapshot> {
         match self
             .supervisor
@@ -169,45 +233,33 @@ impl RunnerSystem {
         }
     }
 
-    /// The shutdown order of this module's doc, with `grace` for running ticks.
-    pub async fn shutdown(self, grace: Duration) {
-        let _ = self.dispatcher.cast(DispatcherMsg::Pause);
-        let deadline = Instant::now() + grace;
-        while Instant::now() < deadline {
-            let ticking = self.snapshot().await.map(|snapshot| {
-                snapshot.personas.iter().any(|entry| {
-                    entry
-                        .status
-                        .as_ref()
-                        .is_some_and(|s| s.activity == Activity::Ticking)
-                })
-            });
-            if !ticking.unwrap_or(false) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let _ = self.supervisor.cast(SupervisorMsg::CancelRunning(
-            "the runner is shutting down".into(),
-        ));
-        // IMPORTANT: cancelled ticks hand their rows over in tasks; stopping
-        // the dispatcher before they are through would drop those rows.
-        let saves_deadline = Instant::now() + Duration::from_secs(30);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        while self.gate.saves_in_flight() > 0 && Instant::now() < saves_deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let _ = self
+    /// Pauses or resumes one persona (id or email) in the running actor.
+    pub async fn set_paused(&self, persona: &str, paused: bool) -> anyhow::Result<()> {
+        let key = persona.to_owned();
+        match self
             .supervisor
-            .stop_and_wait(Some("shutdown".into()), Some(Duration::from_secs(30)))
-            .await;
-        let _ = self
-            .dispatcher
-            .stop_and_wait(Some("shutdown".into()), Some(Duration::from_secs(5)))
-            .await;
-        let _ = self
+            .call(
+                |reply| SupervisorMsg::SetPaused(key, paused, reply),
+                Some(Duration::from_secs(5)),
+            )
+            .await
+        {
+            Ok(ractor::rpc::CallResult::Success(Ok(()))) => Ok(()),
+            Ok(ractor::rpc::CallResult::Success(Err(reason))) => anyhow::bail!(reason),
+            _ => anyhow::bail!("the supervisor did not answer"),
+        }
+    }
+
+    pub async fn persistence_status(
+        &self,
+    ) -> anyhow::Result<actors::runtime::persistence::PersistenceStatus> {
+        match self
             .persistence
-            .stop_and_wait(Some("shutdown".into()), Some(Duration::from_secs(120)))
-            .await;
+            .call(PersistenceMsg::GetStatus, Some(Duration::from_secs(5)))
+            .await
+        {
+            Ok(ractor::rpc::CallResult::Success(status)) => Ok(status),
+            _ => anyhow::bail!("the persistence actor did not answer"),
+        }
     }
 }

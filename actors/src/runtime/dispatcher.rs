@@ -32,6 +32,9 @@ pub struct Gate {
     llm_per_minute: u32,
     limiter: DefaultDirectRateLimiter,
     paused: watch::Sender<bool>,
+    /// Shutting down: no tick starts any more (waiting ones give up), but
+    /// running ticks keep their LLM access so they can finish.
+    draining: watch::Sender<bool>,
     llm_requests: AtomicU64,
     /// Ticks whose rows are on their way to persistence; shutdown waits for
     /// this to reach zero before stopping the actors that carry them.
@@ -60,6 +63,7 @@ impl Gate {
             llm_per_minute,
             limiter: RateLimiter::direct(quota),
             paused: watch::channel(paused).0,
+            draining: watch::channel(false).0,
             llm_requests: AtomicU64::new(0),
             saves_in_flight: Arc::new(AtomicU64::new(0)),
         })
@@ -72,16 +76,40 @@ impl Gate {
         let _ = paused.wait_for(|paused| !paused).await;
     }
 
-    /// Waits for the kill-switch to be off and a concurrency permit.
-    pub async fn start_tick(&self) -> OwnedSemaphorePermit {
+    /// Waits for the kill-switch to be off and a concurrency permit; `None`
+    /// once the gate is draining (the tick must not start).
+    pub async fn start_tick(&self) -> Option<OwnedSemaphorePermit> {
+        let mut draining = self.draining.subscribe();
         loop {
-            self.wait_until_running().await;
-            if let Ok(permit) = self.permits.clone().acquire_owned().await
-                && !self.is_paused()
-            {
-                return permit;
+            if self.is_draining() {
+                return None;
+            }
+            let mut paused = self.paused.subscribe();
+            tokio::select! {
+                _ = paused.wait_for(|paused| !paused) => {}
+                _ = draining.wait_for(|draining| *draining) => return None,
+            }
+            tokio::select! {
+                permit = self.permits.clone().acquire_owned() => {
+                    if let Ok(permit) = permit
+                        && !self.is_paused()
+                        && !self.is_draining()
+                    {
+                        return Some(permit);
+                    }
+                }
+                _ = draining.wait_for(|draining| *draining) => return None,
             }
         }
+    }
+
+    /// Shutdown: refuse every tick start from now on.
+    pub fn drain(&self) {
+        self.draining.send_replace(true);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        *self.draining.borrow()
     }
 
     /// Waits for the kill-switch to be off and the rate limiter.
@@ -135,7 +163,22 @@ impl Llm for GatedLlm {
     }
     async fn complete(&self, request: &LlmRequest) -> Result<LlmResponse, LlmError> {
         self.gate.before_llm_request().await;
-        self.inner.complete(request).await
+        let result = self.inner.complete(request).await;
+        let provider = self.inner.provider();
+        let status = if result.is_ok() { "ok" } else { "error" };
+        metrics::counter!("llm_requests_total", "provider" => provider, "status" => status)
+            .increment(1);
+        if let Ok(response) = &result {
+            for (kind, tokens) in [
+                ("input", response.usage.input),
+                ("output", response.usage.output),
+                ("cache_read", response.usage.cache_read),
+                ("cache_write", response.usage.cache_write),
+            ] {
+                metrics::counter!("llm_tokens_total", "kind" => kind).increment(tokens);
+            }
+        }
+        result
     }
 }
 

@@ -176,6 +176,7 @@ impl Actor for PersonaActor {
             PersonaMsg::CancelTick(reason) => {
                 if let Some(running) = state.running.take() {
                     running.task.abort();
+                    metrics::counter!("persona_ticks_total", "outcome" => TickStatus::Aborted.as_str()).increment(1);
                     state.ticks += 1;
                     let summary = TickSummary {
                         tick_id: running.tick_id.clone(),
@@ -338,7 +339,27 @@ async fn tick_task(task: TickTask) {
         llm,
         me,
     } = task;
-    let _permit = env.gate.start_tick().await;
+    let Some(_permit) = env.gate.start_tick().await else {
+        // Shutting down before the tick got a permit: it never started, so
+        // there is no tick row and no rows to save.
+        let summary = TickSummary {
+            tick_id: tick_id.clone(),
+            status: TickStatus::Aborted,
+            error: Some("the runner shut down before this tick started".into()),
+            actions: 0,
+            failed_actions: 0,
+            modules_rated: 0,
+            tokens: TokenUsage::default(),
+            duration_ms: 0,
+            finished_at: Utc::now(),
+        };
+        let _ = me.cast(PersonaMsg::TickFinished {
+            tick_id,
+            summary: Box::new(summary),
+            session,
+        });
+        return;
+    };
     let started = Instant::now();
     let started_at = Utc::now();
     let started_row = TickStarted {
@@ -385,6 +406,8 @@ async fn tick_task(task: TickTask) {
         Ok(Ok(session)) => (TickStatus::Ok, None, Some(session)),
     };
     let record = recorder.take();
+    metrics::counter!("persona_ticks_total", "outcome" => status.as_str()).increment(1);
+    metrics::histogram!("persona_tick_duration_seconds").record(started.elapsed().as_secs_f64());
     let summary = TickSummary {
         tick_id: tick_id.clone(),
         status,

@@ -17,7 +17,8 @@ use gateway::store::Store;
 use tokio::net::TcpListener;
 
 use super::gateway::DatabaseArgs;
-use crate::config::{DEFAULT_GATEWAY_ADDR, Secrets};
+use crate::config::{DEFAULT_CONTROL_ADDR, DEFAULT_GATEWAY_ADDR, Secrets};
+use crate::control::ControlState;
 use crate::llm_choice::LlmArgs;
 use crate::system::{RunnerSystem, SystemSettings};
 
@@ -39,6 +40,12 @@ pub struct Up {
     /// Where the app under test listens (port 0: any free port).
     #[arg(long, env = "GATEWAY_ADDR", default_value = DEFAULT_GATEWAY_ADDR)]
     gateway_addr: SocketAddr,
+    /// Where the runner's control API listens (not with --once).
+    #[arg(long, env = "CONTROL_ADDR", default_value = DEFAULT_CONTROL_ADDR)]
+    control_addr: SocketAddr,
+    /// Bearer token the control API's mutating routes require; required in production.
+    #[arg(long, env = "RUNNER_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
     #[command(flatten)]
     llm: LlmArgs,
     /// Ticks running at once.
@@ -67,6 +74,11 @@ pub struct Up {
 impl Up {
     pub async fn run(self) -> anyhow::Result<ExitCode> {
         let secrets = Secrets::from_env()?;
+        if secrets.production && self.admin_token.is_none() && !self.once {
+            anyhow::bail!(
+                "RUNNER_ADMIN_TOKEN must be set when PERSONA_ENV=production: it guards the control API"
+            );
+        }
         let provider = self.llm.provider()?;
         let store = self.database.open().await?;
         seed_if_empty(&store, &secrets).await?;
@@ -108,22 +120,54 @@ impl Up {
             paused: self.paused,
         };
         let system = RunnerSystem::start(store.clone(), settings).await?;
-        let code = if self.once {
-            run_once(&store, &system).await?
-        } else {
-            println!(
-                "personas tick on their cadence every {} ms; Ctrl-C or SIGTERM stops",
-                self.tick_interval_ms
-            );
-            crate::shutdown::signal().await;
-            ExitCode::SUCCESS
+        if self.once {
+            let code = run_once(&store, &system).await?;
+            system
+                .shutdown(Duration::from_secs(self.shutdown_grace_secs))
+                .await;
+            let _ = stop_gateway.send(());
+            gateway.await.context("the gateway task failed")??;
+            return Ok(code);
+        }
+        let control = ControlState {
+            runner: system.handles.clone(),
+            store: store.clone(),
+            app: actors::app_client::AppClient::new(&gateway_url)?,
+            seed_secret: secrets.seed_secret.clone(),
+            admin_token: self.admin_token.clone(),
+            production: secrets.production,
+            metrics: gateway::metrics::prometheus(),
         };
+        let control_listener = TcpListener::bind(self.control_addr)
+            .await
+            .with_context(|| format!("binding {}", self.control_addr))?;
+        let control_url = format!("http://{}", control_listener.local_addr()?);
+        let (stop_control, control_stopped) = tokio::sync::oneshot::channel::<()>();
+        let control_server = tokio::spawn(async move {
+            axum::serve(control_listener, crate::control::router(Arc::new(control)))
+                .with_graceful_shutdown(async {
+                    let _ = control_stopped.await;
+                })
+                .await
+        });
+        println!("control API listening on {control_url} (GET /supervisor)");
+        println!(
+            "personas tick on their cadence every {} ms; Ctrl-C or SIGTERM stops",
+            self.tick_interval_ms
+        );
+        crate::shutdown::signal().await;
         system
             .shutdown(Duration::from_secs(self.shutdown_grace_secs))
             .await;
+        let _ = stop_control.send(());
+        control_server
+            .await
+            .context("the control API task failed")?
+            .context("serving the control API")?;
         let _ = stop_gateway.send(());
         gateway.await.context("the gateway task failed")??;
-        Ok(code)
+        println!("stopped cleanly: every accepted row is stored");
+        Ok(ExitCode::SUCCESS)
     }
 }
 

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod commands;
+mod daemon;
 mod runtime;
 mod seed;
 mod tick;

@@ -1,0 +1,332 @@
+//! The runner's control API (bound to 127.0.0.1 by default):
+//!
+//! | route | does |
+//! |---|---|
+//! | `GET /health` | up, kill-switch state, persona count |
+//! | `GET /metrics` | Prometheus text: ticks, tool calls, LLM requests and tokens, durations, permits, pending rows |
+//! | `GET /supervisor` | every persona actor (state, current tick, last outcome, restarts), the dispatcher, persistence |
+//! | `GET /personas/{id}` | one persona (`id` is the user id or the email) |
+//! | `POST /personas/{id}/pause`, `…/resume` | stored in the database, so it survives a restart |
+//! | `POST /pause`, `POST /resume` | the kill-switch: no new tick, no new LLM request |
+//! | `POST /personas/{id}/tick` | start a tick now |
+//! | `GET /diag/login?email=`, `POST /diag/tick` | development only (404 in production) |
+//!
+//! Every `POST` needs `Authorization: Bearer $RUNNER_ADMIN_TOKEN` when the
+//! token is set (compared in constant time); production requires it set.
+
+use std::sync::Arc;
+
+use actors::app_client::AppClient;
+use actors::runtime::dispatcher::DispatcherMsg;
+use actors::runtime::persona::{Activity, PersonaStatus, TickSummary};
+use actors::runtime::supervisor::{ChildHealth, PersonaEntry};
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::routing::{get, post};
+use catalog::SeedSecret;
+use gateway::http::ApiError;
+use gateway::store::Store;
+use metrics_exporter_prometheus::PrometheusHandle;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use subtle::ConstantTimeEq;
+
+use crate::system::RunnerHandles;
+
+pub struct ControlState {
+    pub runner: RunnerHandles,
+    pub store: Store,
+    pub app: AppClient,
+    pub seed_secret: SeedSecret,
+    /// `RUNNER_ADMIN_TOKEN`: required on every mutating route when set.
+    pub admin_token: Option<String>,
+    /// Turns the `/diag` routes off.
+    pub production: bool,
+    pub metrics: PrometheusHandle,
+}
+
+pub fn router(state: Arc<ControlState>) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .route("/supervisor", get(supervisor))
+        .route("/personas/{id}", get(persona))
+        .route("/personas/{id}/pause", post(pause_persona))
+        .route("/personas/{id}/resume", post(resume_persona))
+        .route("/personas/{id}/tick", post(tick_persona))
+        .route("/pause", post(pause_all))
+        .route("/resume", post(resume_all))
+        .route("/diag/login", get(diag_login))
+        .route("/diag/tick", post(diag_tick))
+        .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .with_state(state)
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+}
+
+fn authorize(state: &ControlState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(expected) = &state.admin_token else {
+        return Ok(());
+    };
+    let given = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .ok_or_else(|| {
+            ApiError::Unauthorized(
+                "this route needs Authorization: Bearer $RUNNER_ADMIN_TOKEN".into(),
+            )
+        })?;
+    if !bool::from(given.trim().as_bytes().ct_eq(expected.as_bytes())) {
+        return Err(ApiError::Unauthorized("wrong runner admin token".into()));
+    }
+    Ok(())
+}
+
+fn internal(error: anyhow::Error) -> ApiError {
+    ApiError::Internal(error)
+}
+
+async fn health(State(state): State<Arc<ControlState>>) -> Result<Json<Value>, ApiError> {
+    let snapshot = state.runner.snapshot().await.map_err(internal)?;
+    Ok(Json(
+        json!({ "status": "ok", "paused": snapshot.dispatcher.paused, "personas": snapshot.personas.len() }),
+    ))
+}
+
+async fn metrics(State(state): State<Arc<ControlState>>) -> Result<String, ApiError> {
+    let snapshot = state.runner.snapshot().await.map_err(internal)?;
+    let persistence = state.runner.persistence_status().await.map_err(internal)?;
+    metrics::gauge!("dispatcher_permits_in_use").set(snapshot.dispatcher.permits_in_use as f64);
+    metrics::gauge!("dispatcher_paused").set(if snapshot.dispatcher.paused { 1.0 } else { 0.0 });
+    metrics::gauge!("persistence_pending_rows")
+        .set((persistence.pending_actions + persistence.pending_feedback) as f64);
+    let ticking = snapshot
+        .personas
+        .iter()
+        .filter(|e| {
+            e.status
+                .as_ref()
+                .is_some_and(|s| s.activity == Activity::Ticking)
+        })
+        .count();
+    metrics::gauge!("personas_ticking").set(ticking as f64);
+    Ok(state.metrics.render())
+}
+
+fn summary_json(summary: &TickSummary) -> Value {
+    json!({
+        "tickId": summary.tick_id,
+        "status": summary.status.as_str(),
+        "error": summary.error,
+        "actions": summary.actions,
+        "failedActions": summary.failed_actions,
+        "modulesRated": summary.modules_rated,
+        "durationMs": summary.duration_ms,
+        "finishedAt": summary.finished_at,
+        "tokens": summary.tokens,
+    })
+}
+
+fn status_json(status: &PersonaStatus) -> Value {
+    json!({
+        "state": match status.activity { Activity::Idle => "idle", Activity::Ticking => "ticking", Activity::Paused => "paused" },
+        "paused": status.paused,
+        "currentTick": status.current_tick,
+        "currentTickStartedAt": status.current_tick_started_at,
+        "lastOutcome": status.last.as_ref().map(summary_json),
+        "ticks": status.ticks,
+    })
+}
+
+fn entry_json(entry: &PersonaEntry) -> Value {
+    let (health, reason) = match &entry.health {
+        ChildHealth::Running => ("running", None),
+        ChildHealth::Restarting => ("restarting", None),
+        ChildHealth::Failed(reason) => ("failed", Some(reason.clone())),
+    };
+    let mut value = json!({
+        "id": entry.persona_id,
+        "email": entry.email,
+        "actor": health,
+        "failure": reason,
+        "restarts": entry.restarts,
+    });
+    if let (Some(status), Value::Object(map)) = (&entry.status, &mut value) {
+        if let Value::Object(extra) = status_json(status) {
+            map.extend(extra);
+        }
+        map.insert("name".into(), json!(status.name));
+    }
+    value
+}
+
+async fn supervisor(State(state): State<Arc<ControlState>>) -> Result<Json<Value>, ApiError> {
+    let snapshot = state.runner.snapshot().await.map_err(internal)?;
+    let persistence = state.runner.persistence_status().await.map_err(internal)?;
+    let mut due = std::collections::HashSet::new();
+    for persona in state.store.due_personas(gateway::store::now()).await? {
+        due.insert(persona.user_id);
+    }
+    let personas: Vec<Value> = snapshot
+        .personas
+        .iter()
+        .map(|entry| {
+            let mut value = entry_json(entry);
+            value["dueNow"] = json!(due.contains(&entry.persona_id));
+            value
+        })
+        .collect();
+    let dispatcher = &snapshot.dispatcher;
+    Ok(Json(json!({
+        "personas": personas,
+        "dispatcher": {
+            "paused": dispatcher.paused,
+            "concurrency": dispatcher.concurrency,
+            "permitsInUse": dispatcher.permits_in_use,
+            "llmRequestsPerMinute": dispatcher.llm_per_minute,
+            "llmRequests": dispatcher.llm_requests,
+        },
+        "persistence": {
+            "pendingActions": persistence.pending_actions,
+            "pendingFeedback": persistence.pending_feedback,
+            "writtenActions": persistence.written_actions,
+            "writtenFeedback": persistence.written_feedback,
+            "failedWrites": persistence.failed_writes,
+            "rejectedRows": persistence.rejected_rows,
+        },
+    })))
+}
+
+async fn persona(
+    State(state): State<Arc<ControlState>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let snapshot = state.runner.snapshot().await.map_err(internal)?;
+    let entry = snapshot
+        .personas
+        .iter()
+        .find(|entry| entry.persona_id == id || entry.email.eq_ignore_ascii_case(&id))
+        .ok_or_else(|| ApiError::NotFound(format!("no persona {id}")))?;
+    Ok(Json(entry_json(entry)))
+}
+
+async fn set_paused(state: &ControlState, id: &str, paused: bool) -> Result<Json<Value>, ApiError> {
+    let persona = state.store.persona_by_id_or_email(id).await?;
+    // The database first: the flag survives a restart even if the actor is
+    // momentarily unreachable.
+    state
+        .store
+        .set_persona_paused(&persona.user_id, paused)
+        .await?;
+    if let Err(error) = state.runner.set_paused(&persona.user_id, paused).await {
+        tracing::warn!(%error, persona = %persona.email, "the persona actor did not take the pause flag; it applies on the next refresh");
+    }
+    Ok(Json(
+        json!({ "id": persona.user_id, "email": persona.email, "paused": paused }),
+    ))
+}
+
+async fn pause_persona(
+    State(state): State<Arc<ControlState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    authorize(&state, &headers)?;
+    set_paused(&state, &id, true).await
+}
+
+async fn resume_persona(
+    State(state): State<Arc<ControlState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    authorize(&state, &headers)?;
+    set_paused(&state, &id, false).await
+}
+
+async fn tick_persona(
+    State(state): State<Arc<ControlState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    authorize(&state, &headers)?;
+    let persona = state.store.persona_by_id_or_email(&id).await?;
+    match state.runner.start_tick(&persona.user_id).await {
+        Ok(tick_id) => Ok(Json(json!({ "tickId": tick_id, "email": persona.email }))),
+        Err(reason) => Err(ApiError::Conflict(reason.to_string())),
+    }
+}
+
+async fn pause_all(
+    State(state): State<Arc<ControlState>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    authorize(&state, &headers)?;
+    state
+        .runner
+        .dispatcher
+        .cast(DispatcherMsg::Pause)
+        .map_err(|error| ApiError::internal(anyhow::anyhow!("{error}")))?;
+    Ok(Json(json!({ "paused": true })))
+}
+
+async fn resume_all(
+    State(state): State<Arc<ControlState>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    authorize(&state, &headers)?;
+    state
+        .runner
+        .dispatcher
+        .cast(DispatcherMsg::Resume)
+        .map_err(|error| ApiError::internal(anyhow::anyhow!("{error}")))?;
+    Ok(Json(json!({ "paused": false })))
+}
+
+#[derive(Deserialize)]
+struct LoginQuery {
+    email: Option<String>,
+}
+
+async fn diag_login(
+    State(state): State<Arc<ControlState>>,
+    Query(query): Query<LoginQuery>,
+) -> Result<Json<Value>, ApiError> {
+    if state.production {
+        return Err(ApiError::NotFound("no such route".into()));
+    }
+    let email = query
+        .email
+        .filter(|email| !email.trim().is_empty())
+        .ok_or_else(|| ApiError::BadRequest("give ?email=…".into()))?;
+    let password = catalog::derive_password(&state.seed_secret, &email);
+    match state.app.login(&email, &password).await {
+        Ok(session) => Ok(Json(
+            json!({ "userId": session.user_id, "spaceId": session.space_id, "expiresAt": session.expires_at }),
+        )),
+        Err(error) => Err(ApiError::BadRequest(error.to_string())),
+    }
+}
+
+async fn diag_tick(
+    State(state): State<Arc<ControlState>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    if state.production {
+        return Err(ApiError::NotFound("no such route".into()));
+    }
+    authorize(&state, &headers)?;
+    let mut started = Vec::new();
+    let mut skipped = Vec::new();
+    for persona in state.store.due_personas(gateway::store::now()).await? {
+        match state.runner.start_tick(&persona.user_id).await {
+            Ok(tick_id) => started.push(json!({ "email": persona.email, "tickId": tick_id })),
+            Err(reason) => {
+                skipped.push(json!({ "email": persona.email, "reason": reason.to_string() }))
+            }
+        }
+    }
+    Ok(Json(json!({ "started": started, "skipped": skipped })))
+}

@@ -1,0 +1,290 @@
+//! `persona up` as a daemon, driven over its control API: the kill-switch
+//! stops every LLM request, a paused persona stays out while the others
+//! tick (and the flag is stored), and SIGTERM mid-run exits 0 with every
+//! tick finished and its rows stored.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+struct Daemon {
+    child: Child,
+    control: String,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+fn start(envs: &[(&str, &str)]) -> Daemon {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_persona"));
+    command.current_dir(dir.path()).args([
+        "up",
+        "--gateway-addr",
+        "127.0.0.1:0",
+        "--control-addr",
+        "127.0.0.1:0",
+    ]);
+    for name in [
+        "PERSONA_ENV",
+        "PERSONA_SEED_SECRET",
+        "ANTHROPIC_API_KEY",
+        "PERSONA_LLM",
+        "RUNNER_PAUSED",
+        "RUNNER_ADMIN_TOKEN",
+        "DATABASE_URL",
+    ] {
+        command.env_remove(name);
+    }
+    command
+        .env("TICK_INTERVAL_MS", "1000")
+        .env("PERSONA_CONCURRENCY", "1");
+    for (name, value) in envs {
+        command.env(name, value);
+    }
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = sender.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let control = loop {
+        let line = receiver
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("the daemon started");
+        if let Some(rest) = line.strip_prefix("control API listening on ") {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    Daemon {
+        child,
+        control,
+        dir,
+    }
+}
+
+async fn supervisor(http: &reqwest::Client, daemon: &Daemon) -> Value {
+    http.get(format!("{}/supervisor", daemon.control))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+fn persona<'a>(snapshot: &'a Value, email: &str) -> &'a Value {
+    snapshot["personas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["email"] == email)
+        .unwrap()
+}
+
+async fn eventually<F, Fut>(limit: Duration, what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    while !condition().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_kill_switch_and_a_paused_persona_are_honoured_and_stored() {
+    let daemon = start(&[
+        ("RUNNER_PAUSED", "true"),
+        ("RUNNER_ADMIN_TOKEN", "secret-token"),
+    ]);
+    let http = reqwest::Client::new();
+    // Kill-switch on: the schedule runs, but nothing reaches an LLM.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let paused = supervisor(&http, &daemon).await;
+    assert_eq!(paused["dispatcher"]["paused"], true);
+    assert_eq!(
+        paused["dispatcher"]["llmRequests"], 0,
+        "no LLM request while paused"
+    );
+    assert!(
+        paused["personas"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["ticks"] == 0)
+    );
+
+    // Mutating routes need the admin token.
+    let email = "miriam.scholz@mana.test";
+    let refused = http
+        .post(format!("{}/personas/{email}/pause", daemon.control))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    let ok = http
+        .post(format!("{}/personas/{email}/pause", daemon.control))
+        .bearer_auth("secret-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let resumed = http
+        .post(format!("{}/resume", daemon.control))
+        .bearer_auth("secret-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resumed.status(), 200);
+
+    // The others tick; the paused persona does not.
+    eventually(
+        Duration::from_secs(60),
+        "the other due personas ticked",
+        || async {
+            let snapshot = supervisor(&http, &daemon).await;
+            snapshot["personas"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|p| p["email"] != email)
+                .filter(|p| p["ticks"] == 1)
+                .count()
+                >= 6
+        },
+    )
+    .await;
+    let snapshot = supervisor(&http, &daemon).await;
+    assert_eq!(persona(&snapshot, email)["ticks"], 0);
+    assert_eq!(persona(&snapshot, email)["state"], "paused");
+    let detail: Value = http
+        .get(format!("{}/personas/{email}", daemon.control))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(detail["paused"], true);
+    let metrics = http
+        .get(format!("{}/metrics", daemon.control))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for name in [
+        "persona_ticks_total",
+        "persona_tool_calls_total",
+        "llm_requests_total",
+        "dispatcher_permits_in_use",
+        "persistence_pending_rows",
+    ] {
+        assert!(metrics.contains(name), "{name} missing from /metrics");
+    }
+
+    // The pause is in the database.
+    let store = gateway::Store::connect(&format!(
+        "sqlite://{}",
+        daemon.dir.path().join("persona.db").display()
+    ))
+    .await
+    .unwrap();
+    assert!(store.persona_by_id_or_email(email).await.unwrap().paused);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn sigterm_mid_run_exits_zero_and_leaves_every_tick_finished_with_its_rows() {
+    let mut daemon = start(&[]);
+    let http = reqwest::Client::new();
+    eventually(Duration::from_secs(60), "a tick is running", || async {
+        let snapshot = supervisor(&http, &daemon).await;
+        snapshot["personas"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["state"] == "ticking")
+    })
+    .await;
+    let in_flight: Vec<String> = supervisor(&http, &daemon).await["personas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["currentTick"].as_str().map(str::to_owned))
+        .collect();
+    let pid = daemon.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = daemon.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the daemon did not stop");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(status.success(), "{status}");
+
+    let store = gateway::Store::connect(&format!(
+        "sqlite://{}",
+        daemon.dir.path().join("persona.db").display()
+    ))
+    .await
+    .unwrap();
+    // Every tick in flight at the signal either finished with its rows or
+    // never started (it was still waiting for a permit).
+    let mut finished = 0;
+    for tick_id in &in_flight {
+        match store.tick(tick_id).await {
+            Ok(tick) => {
+                assert_eq!(
+                    tick.status,
+                    catalog::TickStatus::Ok,
+                    "{tick_id}: {:?}",
+                    tick.error
+                );
+                assert!(
+                    !store.tick_actions(tick_id).await.unwrap().is_empty(),
+                    "{tick_id} kept its rows"
+                );
+                finished += 1;
+            }
+            Err(gateway::StoreError::NotFound { .. }) => {}
+            Err(error) => panic!("{error}"),
+        }
+    }
+    assert!(
+        finished >= 1,
+        "the running tick finished within the grace period"
+    );
+    // No tick is left running.
+    let aborted = store
+        .abort_stale_ticks(chrono::Utc::now(), chrono::Utc::now(), "probe")
+        .await
+        .unwrap();
+    assert_eq!(aborted, 0, "every tick row was finished before exit");
+    store.close().await;
+}
