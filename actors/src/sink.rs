@@ -75,6 +75,13 @@ impl HttpSink {
             return Ok(());
         }
         let message = response.text().await.unwrap_or_default();
+        if status.as_u16() == 401 || status.as_u16() == 403 {
+            // A wrong key is an operator's fix away; keep the rows queued
+            // rather than dropping them as rejected.
+            return Err(SinkError::Unavailable(format!(
+                "HTTP {status}: the app refused the service key; check MANA_SERVICE_KEY ({message})"
+            )));
+        }
         if status.is_server_error() || status.as_u16() == 429 {
             Err(SinkError::Unavailable(format!("HTTP {status}: {message}")))
         } else {

@@ -185,15 +185,22 @@ async fn start_with(
 }
 
 /// The persistence, dispatcher and supervisor actors over the gateway.
-async fn start_actors(
-    gateway: &Gateway,
-    llms: Arc<dyn LlmFactory>,
-    sink: Arc<dyn Sink>,
-) -> (
+type Actors = (
     ActorRef<SupervisorMsg>,
     ActorRef<DispatcherMsg>,
     ActorRef<PersistenceMsg>,
-) {
+);
+
+async fn start_actors(gateway: &Gateway, llms: Arc<dyn LlmFactory>, sink: Arc<dyn Sink>) -> Actors {
+    start_actors_with_timeout(gateway, llms, sink, Duration::from_secs(60)).await
+}
+
+async fn start_actors_with_timeout(
+    gateway: &Gateway,
+    llms: Arc<dyn LlmFactory>,
+    sink: Arc<dyn Sink>,
+    tick_timeout: Duration,
+) -> Actors {
     let (persistence, _) = Actor::spawn(
         None,
         PersistenceActor,
@@ -225,7 +232,7 @@ async fn start_actors(
         gate,
         dispatcher: dispatcher.clone(),
         settings: TickSettings::default(),
-        tick_timeout: Duration::from_secs(60),
+        tick_timeout,
         session_margin: Duration::from_secs(60),
     });
     let directory = StoreDirectory {
@@ -920,6 +927,72 @@ async fn a_tick_through_the_fake_anthropic_api_stores_exactly_the_right_rows() {
             status.pending_actions
         ),
         (2, 3, 0)
+    );
+    supervisor.stop(None);
+}
+
+#[tokio::test]
+async fn a_tick_over_its_timeout_fails_with_the_reason_and_keeps_its_rows() {
+    let gateway = gateway_with_personas().await;
+    // One LLM request (a tool call) goes through, the next one hangs past the timeout.
+    let (_release, hold) = watch::channel(true);
+    let llm = Arc::new(QuickLlm {
+        hold,
+        waiting: AtomicUsize::new(0),
+        free_requests: AtomicUsize::new(1),
+    });
+    let factory = Arc::new(Factory {
+        llm: llm.clone(),
+        panics_for: None,
+    });
+    let (supervisor, _dispatcher, _persistence) = start_actors_with_timeout(
+        &gateway,
+        factory,
+        Arc::new(StoreSink(gateway.store.clone())),
+        Duration::from_secs(2),
+    )
+    .await;
+    let email = "ben.keller@mana.test";
+    let snapshot = || async {
+        supervisor
+            .call(SupervisorMsg::GetSnapshot, Some(Duration::from_secs(5)))
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    eventually(Duration::from_secs(10), "the persona reported", || async {
+        entry(&snapshot().await, email).status.is_some()
+    })
+    .await;
+    let tick_id = match supervisor
+        .call(
+            |reply| SupervisorMsg::StartTick(email.to_owned(), reply),
+            Some(Duration::from_secs(5)),
+        )
+        .await
+        .unwrap()
+    {
+        ractor::rpc::CallResult::Success(Ok(tick_id)) => tick_id,
+        other => panic!("tick not started: {other:?}"),
+    };
+    eventually(Duration::from_secs(20), "the tick timed out", || async {
+        gateway
+            .store
+            .tick(&tick_id)
+            .await
+            .is_ok_and(|tick| tick.status == catalog::TickStatus::Failed)
+    })
+    .await;
+    let tick = gateway.store.tick(&tick_id).await.unwrap();
+    assert!(
+        tick.error.as_deref().unwrap().contains("timed out"),
+        "{:?}",
+        tick.error
+    );
+    assert_eq!(
+        gateway.store.tick_actions(&tick_id).await.unwrap().len(),
+        1,
+        "the row made before the timeout is kept"
     );
     supervisor.stop(None);
 }

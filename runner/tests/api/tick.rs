@@ -347,3 +347,55 @@ async fn every_catalog_persona_runs_a_scripted_tick_against_the_app() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn the_http_sink_writes_through_the_internal_api_idempotently() {
+    use actors::sink::{HttpSink, Sink, SinkError};
+    let gateway = gateway_with_personas().await;
+    let persona = gateway
+        .store
+        .persona_by_id_or_email("anna.keller@mana.test")
+        .await
+        .unwrap();
+    let now = chrono::Utc::now();
+    let row = catalog::ActionRow {
+        tick_id: "http-tick".into(),
+        action_idx: 0,
+        tool_use_id: Some("toolu_x".into()),
+        tool_name: "todo.list".into(),
+        input_hash: "0123456789abcdef".into(),
+        result: ActionResult::Ok,
+        error_message: None,
+        latency_ms: 3,
+        created_at: now,
+    };
+    let sink = HttpSink::new(&gateway.url, "key".into()).unwrap();
+    sink.write_actions(&persona.user_id, std::slice::from_ref(&row))
+        .await
+        .unwrap();
+    sink.write_actions(&persona.user_id, std::slice::from_ref(&row))
+        .await
+        .unwrap();
+    assert_eq!(
+        gateway.store.tick_actions("http-tick").await.unwrap().len(),
+        1,
+        "re-sent, stored once"
+    );
+    let unknown = sink
+        .write_actions("no-such-persona", std::slice::from_ref(&row))
+        .await
+        .unwrap_err();
+    assert!(matches!(unknown, SinkError::Rejected(_)), "{unknown:?}");
+    let wrong_key = HttpSink::new(&gateway.url, "guess".into()).unwrap();
+    assert!(matches!(
+        wrong_key
+            .write_actions(&persona.user_id, std::slice::from_ref(&row))
+            .await,
+        Err(SinkError::Unavailable(_))
+    ));
+    let down = HttpSink::new("http://127.0.0.1:9", "key".into()).unwrap();
+    assert!(matches!(
+        down.write_actions(&persona.user_id, &[row]).await,
+        Err(SinkError::Unavailable(_))
+    ));
+}
