@@ -5,6 +5,8 @@ pub mod audit;
 pub mod catalog_check;
 pub mod cleanup;
 pub mod gateway;
+pub mod runner;
+pub mod runner_options;
 pub mod seed;
 pub mod up;
 
@@ -25,6 +27,7 @@ pub struct Cli {
 enum Command {
     Up(up::Up),
     Gateway(gateway::Gateway),
+    Runner(runner::Runner),
     Seed(seed::Seed),
     Cleanup(cleanup::Cleanup),
     /// Work with the persona catalog.
@@ -50,6 +53,7 @@ impl Cli {
         match self.command {
             Command::Up(up) => up.run().await,
             Command::Gateway(gateway) => gateway.run().await,
+            Command::Runner(runner) => runner.run().await,
             Command::Seed(seed) => seed.run().await,
             Command::Cleanup(cleanup) => cleanup.run().await,
             Command::Catalog(CatalogCommand::Check(check)) => check.run(),

@@ -4,11 +4,9 @@ use std::collections::BTreeMap;
 use std::io::IsTerminal as _;
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actors::runtime::persona::TickSummary;
-use actors::tick::TickSettings;
 use anyhow::Context as _;
 use catalog::{Catalog, LoadOptions, TickStatus};
 use gateway::app::{AppState, serve};
@@ -17,10 +15,10 @@ use gateway::store::Store;
 use tokio::net::TcpListener;
 
 use super::gateway::DatabaseArgs;
+use super::runner_options::RunnerOptions;
 use crate::config::{DEFAULT_CONTROL_ADDR, DEFAULT_GATEWAY_ADDR, Secrets};
 use crate::control::ControlState;
-use crate::llm_choice::LlmArgs;
-use crate::system::{RunnerSystem, SystemSettings};
+use crate::system::RunnerSystem;
 
 /// Run the app under test and the persona runner in one process.
 ///
@@ -43,43 +41,19 @@ pub struct Up {
     /// Where the runner's control API listens (not with --once).
     #[arg(long, env = "CONTROL_ADDR", default_value = DEFAULT_CONTROL_ADDR)]
     control_addr: SocketAddr,
-    /// Bearer token the control API's mutating routes require; required in production.
-    #[arg(long, env = "RUNNER_ADMIN_TOKEN", hide_env_values = true)]
-    admin_token: Option<String>,
     #[command(flatten)]
-    llm: LlmArgs,
-    /// Ticks running at once.
-    #[arg(long, env = "PERSONA_CONCURRENCY", default_value_t = 4)]
-    concurrency: usize,
-    /// LLM requests per minute across all personas.
-    #[arg(long, env = "PERSONA_LLM_RPM", default_value_t = 50)]
-    llm_rpm: u32,
-    /// How often due personas are looked for, in milliseconds.
-    #[arg(long, env = "TICK_INTERVAL_MS", default_value_t = 60_000)]
-    tick_interval_ms: u64,
-    /// A tick running longer than this many seconds ends as failed.
-    #[arg(long, env = "PERSONA_TICK_TIMEOUT_SECS", default_value_t = 600)]
-    tick_timeout_secs: u64,
-    /// LLM rounds per tick at most.
-    #[arg(long, env = "PERSONA_MAX_TURNS", default_value_t = 15)]
-    max_turns: u32,
-    /// Seconds running ticks get to finish on shutdown before they are cancelled.
-    #[arg(long, env = "PERSONA_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
-    shutdown_grace_secs: u64,
-    /// Start with the kill-switch on (no ticks until resumed).
-    #[arg(long, env = "RUNNER_PAUSED")]
-    paused: bool,
+    runner: RunnerOptions,
 }
 
 impl Up {
     pub async fn run(self) -> anyhow::Result<ExitCode> {
         let secrets = Secrets::from_env()?;
-        if secrets.production && self.admin_token.is_none() && !self.once {
-            anyhow::bail!(
-                "RUNNER_ADMIN_TOKEN must be set when PERSONA_ENV=production: it guards the control API"
-            );
+        if !self.once {
+            self.runner
+                .require_token_in_production(secrets.production)?;
         }
-        let provider = self.llm.provider()?;
+        // Fail on a bad LLM configuration before touching the database.
+        self.runner.llm.provider()?;
         let store = self.database.open().await?;
         seed_if_empty(&store, &secrets).await?;
         let config = GatewayConfig {
@@ -97,33 +71,17 @@ impl Up {
             let _ = gateway_stopped.await;
         }));
         println!("gateway listening on {gateway_url} (MCP at {gateway_url}/mcp)");
-        // The scripted simulator is local; only hosted models need the rate limit.
-        let llm_per_minute = if matches!(provider, crate::wiring::Provider::Scripted) {
-            1_000_000
-        } else {
-            self.llm_rpm
-        };
-        let settings = SystemSettings {
-            api_url: gateway_url.clone(),
-            mcp_url: format!("{gateway_url}/mcp"),
-            llms: Arc::new(provider),
-            seed_secret: secrets.seed_secret.clone(),
-            concurrency: self.concurrency,
-            llm_per_minute,
-            tick: TickSettings {
-                max_turns: self.max_turns,
-                ..TickSettings::default()
-            },
-            tick_timeout: Duration::from_secs(self.tick_timeout_secs),
-            schedule_every: (!self.once)
-                .then(|| Duration::from_millis(self.tick_interval_ms.max(1000))),
-            paused: self.paused,
-        };
+        let settings = self.runner.settings(
+            gateway_url.clone(),
+            format!("{gateway_url}/mcp"),
+            secrets.seed_secret.clone(),
+            self.once,
+        )?;
         let system = RunnerSystem::start(store.clone(), settings).await?;
         if self.once {
             let code = run_once(&store, &system).await?;
             system
-                .shutdown(Duration::from_secs(self.shutdown_grace_secs))
+                .shutdown(Duration::from_secs(self.runner.shutdown_grace_secs))
                 .await;
             let _ = stop_gateway.send(());
             gateway.await.context("the gateway task failed")??;
@@ -134,36 +92,13 @@ impl Up {
             store: store.clone(),
             app: actors::app_client::AppClient::new(&gateway_url)?,
             seed_secret: secrets.seed_secret.clone(),
-            admin_token: self.admin_token.clone(),
+            admin_token: self.runner.admin_token.clone(),
             production: secrets.production,
             metrics: gateway::metrics::prometheus(),
         };
-        let control_listener = TcpListener::bind(self.control_addr)
-            .await
-            .with_context(|| format!("binding {}", self.control_addr))?;
-        let control_url = format!("http://{}", control_listener.local_addr()?);
-        let (stop_control, control_stopped) = tokio::sync::oneshot::channel::<()>();
-        let control_server = tokio::spawn(async move {
-            axum::serve(control_listener, crate::control::router(Arc::new(control)))
-                .with_graceful_shutdown(async {
-                    let _ = control_stopped.await;
-                })
-                .await
-        });
-        println!("control API listening on {control_url} (GET /supervisor)");
-        println!(
-            "personas tick on their cadence every {} ms; Ctrl-C or SIGTERM stops",
-            self.tick_interval_ms
-        );
-        crate::shutdown::signal().await;
-        system
-            .shutdown(Duration::from_secs(self.shutdown_grace_secs))
-            .await;
-        let _ = stop_control.send(());
-        control_server
-            .await
-            .context("the control API task failed")?
-            .context("serving the control API")?;
+        self.runner
+            .serve_until_signal(system, control, self.control_addr)
+            .await?;
         let _ = stop_gateway.send(());
         gateway.await.context("the gateway task failed")??;
         println!("stopped cleanly: every accepted row is stored");

@@ -288,3 +288,122 @@ async fn sigterm_mid_run_exits_zero_and_leaves_every_tick_finished_with_its_rows
     assert_eq!(aborted, 0, "every tick row was finished before exit");
     store.close().await;
 }
+
+#[tokio::test]
+async fn the_runner_alone_drives_a_separate_gateway() {
+    let dir = tempfile::tempdir().unwrap();
+    let clean = |command: &mut Command| {
+        for name in [
+            "PERSONA_ENV",
+            "PERSONA_SEED_SECRET",
+            "ANTHROPIC_API_KEY",
+            "PERSONA_LLM",
+            "RUNNER_PAUSED",
+            "RUNNER_ADMIN_TOKEN",
+            "DATABASE_URL",
+            "MANA_API_URL",
+            "MANA_MCP_URL",
+        ] {
+            command.env_remove(name);
+        }
+    };
+    let read_line = |child: &mut Child, prefix: &'static str| {
+        let stdout = child.stdout.take().unwrap();
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix(prefix) {
+                    let _ = sender.send(
+                        rest.split_whitespace()
+                            .next()
+                            .unwrap_or_default()
+                            .to_owned(),
+                    );
+                }
+            }
+        });
+        receiver
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the process printed its address")
+    };
+    let mut gateway = Command::new(env!("CARGO_BIN_EXE_persona"));
+    clean(&mut gateway);
+    let mut gateway = gateway
+        .current_dir(dir.path())
+        .args([
+            "gateway",
+            "--addr",
+            "127.0.0.1:0",
+            "--db",
+            "sqlite://shared.db",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let app_url = read_line(&mut gateway, "gateway listening on ");
+    let mut seed = Command::new(env!("CARGO_BIN_EXE_persona"));
+    clean(&mut seed);
+    assert!(
+        seed.current_dir(dir.path())
+            .args(["seed", "--api", &app_url])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+
+    let mut runner = Command::new(env!("CARGO_BIN_EXE_persona"));
+    clean(&mut runner);
+    let mut runner = runner
+        .current_dir(dir.path())
+        .args([
+            "runner",
+            "--db",
+            "sqlite://shared.db",
+            "--app-url",
+            &app_url,
+            "--addr",
+            "127.0.0.1:0",
+        ])
+        .env("TICK_INTERVAL_MS", "1000")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let control = read_line(&mut runner, "control API listening on ");
+    let http = reqwest::Client::new();
+    eventually(
+        Duration::from_secs(60),
+        "the due personas ticked through the separate gateway",
+        || async {
+            let snapshot: Value = http
+                .get(format!("{control}/supervisor"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let ticked = snapshot["personas"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|p| p["lastOutcome"]["status"] == "ok")
+                .count();
+            ticked >= 7
+        },
+    )
+    .await;
+    for child in [&mut runner, &mut gateway] {
+        let pid = child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        assert!(child.wait().unwrap().success());
+    }
+}

@@ -1,0 +1,127 @@
+//! The options `persona up` and `persona runner` share: the LLM, limits,
+//! cadence, shutdown grace and the control API's token; and the daemon loop
+//! both run until SIGTERM/SIGINT.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actors::tick::TickSettings;
+use anyhow::Context as _;
+use catalog::SeedSecret;
+use tokio::net::TcpListener;
+
+use crate::control::ControlState;
+use crate::llm_choice::LlmArgs;
+use crate::system::{RunnerSystem, SystemSettings};
+use crate::wiring::Provider;
+
+#[derive(Debug, clap::Args)]
+pub struct RunnerOptions {
+    #[command(flatten)]
+    pub llm: LlmArgs,
+    /// Ticks running at once.
+    #[arg(long, env = "PERSONA_CONCURRENCY", default_value_t = 4)]
+    pub concurrency: usize,
+    /// LLM requests per minute across all personas.
+    #[arg(long, env = "PERSONA_LLM_RPM", default_value_t = 50)]
+    pub llm_rpm: u32,
+    /// How often due personas are looked for, in milliseconds.
+    #[arg(long, env = "TICK_INTERVAL_MS", default_value_t = 60_000)]
+    pub tick_interval_ms: u64,
+    /// A tick running longer than this many seconds ends as failed.
+    #[arg(long, env = "PERSONA_TICK_TIMEOUT_SECS", default_value_t = 600)]
+    pub tick_timeout_secs: u64,
+    /// LLM rounds per tick at most.
+    #[arg(long, env = "PERSONA_MAX_TURNS", default_value_t = 15)]
+    pub max_turns: u32,
+    /// Seconds running ticks get to finish on shutdown before they are cancelled.
+    #[arg(long, env = "PERSONA_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
+    pub shutdown_grace_secs: u64,
+    /// Start with the kill-switch on (no ticks until resumed).
+    #[arg(long, env = "RUNNER_PAUSED")]
+    pub paused: bool,
+    /// Bearer token the control API's mutating routes require; required in production.
+    #[arg(long, env = "RUNNER_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+}
+
+impl RunnerOptions {
+    /// The runner's settings for an app at `api_url` serving MCP at `mcp_url`.
+    pub fn settings(
+        &self,
+        api_url: String,
+        mcp_url: String,
+        seed_secret: SeedSecret,
+        once: bool,
+    ) -> anyhow::Result<SystemSettings> {
+        let provider = self.llm.provider()?;
+        // The scripted simulator is local; only hosted models need the rate limit.
+        let llm_per_minute = if matches!(provider, Provider::Scripted) {
+            1_000_000
+        } else {
+            self.llm_rpm
+        };
+        Ok(SystemSettings {
+            api_url,
+            mcp_url,
+            llms: Arc::new(provider),
+            seed_secret,
+            concurrency: self.concurrency,
+            llm_per_minute,
+            tick: TickSettings {
+                max_turns: self.max_turns,
+                ..TickSettings::default()
+            },
+            tick_timeout: Duration::from_secs(self.tick_timeout_secs),
+            schedule_every: (!once).then(|| Duration::from_millis(self.tick_interval_ms.max(1000))),
+            paused: self.paused,
+        })
+    }
+
+    pub fn require_token_in_production(&self, production: bool) -> anyhow::Result<()> {
+        if production && self.admin_token.is_none() {
+            anyhow::bail!(
+                "RUNNER_ADMIN_TOKEN must be set when PERSONA_ENV=production: it guards the control API"
+            );
+        }
+        Ok(())
+    }
+
+    /// Serves the control API on `addr` until SIGTERM/SIGINT, then shuts the
+    /// runner down in order and stops the control API last.
+    pub async fn serve_until_signal(
+        &self,
+        system: RunnerSystem,
+        control: ControlState,
+        addr: SocketAddr,
+    ) -> anyhow::Result<()> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding {addr}"))?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            axum::serve(listener, crate::control::router(Arc::new(control)))
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        println!("control API listening on {url} (GET /supervisor)");
+        println!(
+            "personas tick on their cadence every {} ms; Ctrl-C or SIGTERM stops",
+            self.tick_interval_ms
+        );
+        crate::shutdown::signal().await;
+        system
+            .shutdown(Duration::from_secs(self.shutdown_grace_secs))
+            .await;
+        let _ = stop.send(());
+        server
+            .await
+            .context("the control API task failed")?
+            .context("serving the control API")?;
+        Ok(())
+    }
+}
