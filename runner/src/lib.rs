@@ -4,6 +4,7 @@
 //! # Layout
 //!
 //! - [`cli`]: one module per subcommand; its doc comment is its help text.
+//! - [`config_file`]: the optional TOML file (file < environment < flags).
 //! - [`control`]: the daemon's inspection and control HTTP API.
 //! - [`config`]: secrets and settings from the environment; production
 //!   refuses missing secrets and public dev fallbacks.
@@ -18,6 +19,7 @@
 pub mod admin_api;
 pub mod cli;
 pub mod config;
+pub mod config_file;
 pub mod control;
 pub mod llm_choice;
 pub mod shutdown;

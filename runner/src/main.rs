@@ -3,11 +3,24 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use runner::{cli, telemetry};
+use clap::{CommandFactory, FromArgMatches};
+use runner::{cli, config_file, telemetry};
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let matches = match config_file::parse(cli::Cli::command(), std::env::args().collect()) {
+        Ok(matches) => matches,
+        Err(failure) => {
+            eprint!("{}", failure.message);
+            return ExitCode::from(u8::try_from(failure.exit_code).unwrap_or(2));
+        }
+    };
+    let cli = match cli::Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(error) => {
+            eprintln!("{error}");
+            return ExitCode::from(2);
+        }
+    };
     telemetry::init();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,

@@ -19,6 +19,10 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "persona", version, about)]
 pub struct Cli {
+    /// A TOML file of settings keyed by their environment variable names
+    /// (lowest precedence: file < environment < flags; secrets: environment only).
+    #[arg(long, global = true, env = "PERSONA_CONFIG")]
+    config: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
