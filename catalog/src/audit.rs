@@ -178,6 +178,27 @@ impl TickStatus {
     }
 }
 
+/// A tick that is starting (its `persona_ticks` row, status `running`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTick {
+    pub tick_id: String,
+    pub persona_id: String,
+    pub provider: String,
+    pub model: String,
+    pub started_at: DateTime<Utc>,
+}
+
+/// How a tick ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TickFinish {
+    pub status: TickStatus,
+    pub error: Option<String>,
+    pub turns: u32,
+    pub tokens: TokenUsage,
+    pub summary: Option<String>,
+    pub finished_at: DateTime<Utc>,
+}
+
 /// Tokens an LLM reported for one tick.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

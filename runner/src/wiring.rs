@@ -8,12 +8,13 @@ use std::sync::Arc;
 use actors::llm::Llm;
 use actors::llm::scripted::{ScriptedLlm, ScriptedProfile};
 use actors::runtime::supervisor::{Directory, PersonaSeed};
-use actors::runtime::{LlmFactory, TickEnded, TickLedger, TickStarted};
+use actors::runtime::{LlmFactory, TickLedger};
 use actors::sink::{Sink, SinkError};
 use actors::tick::PersonaProfile;
 use async_trait::async_trait;
 use catalog::{ActionRow, FeedbackRow, SeedSecret};
-use gateway::store::{NewTick, PersonaRow, Store, StoreError, TickFinish, now};
+use catalog::{NewTick, TickFinish};
+use gateway::store::{PersonaRow, Store, StoreError, now};
 
 /// Writes rows straight into the store.
 pub struct StoreSink(pub Store);
@@ -57,32 +58,16 @@ pub struct StoreLedger(pub Store);
 
 #[async_trait]
 impl TickLedger for StoreLedger {
-    async fn tick_started(&self, tick: &TickStarted) -> Result<(), String> {
+    async fn tick_started(&self, tick: &NewTick) -> Result<(), String> {
         self.0
-            .start_tick(&NewTick {
-                tick_id: tick.tick_id.clone(),
-                persona_id: tick.persona_id.clone(),
-                provider: tick.provider.clone(),
-                model: tick.model.clone(),
-                started_at: tick.started_at,
-            })
+            .start_tick(tick)
             .await
             .map_err(|error| error.to_string())
     }
 
-    async fn tick_ended(&self, tick_id: &str, ended: &TickEnded) -> Result<(), String> {
+    async fn tick_ended(&self, tick_id: &str, ended: &TickFinish) -> Result<(), String> {
         self.0
-            .finish_tick(
-                tick_id,
-                &TickFinish {
-                    status: ended.status,
-                    error: ended.error.clone(),
-                    turns: ended.turns,
-                    tokens: ended.tokens,
-                    summary: ended.summary.clone(),
-                    finished_at: ended.finished_at,
-                },
-            )
+            .finish_tick(tick_id, ended)
             .await
             .map(|_| ())
             .map_err(|error| error.to_string())

@@ -17,7 +17,7 @@ use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::http::{self, Failure, RetryKind, quote};
+use super::http::{self, Failure, quote};
 use super::retry::RetryPolicy;
 use super::{Block, Llm, LlmError, LlmRequest, LlmResponse, Message, Role, StopReason};
 
@@ -133,25 +133,7 @@ impl AnthropicLlm {
         if error.is_spend_limit(status) {
             return Failure::Fatal(LlmError::SpendLimit(message));
         }
-        match status.as_u16() {
-            401 => Failure::Fatal(LlmError::Unauthorized(message)),
-            429 => Failure::Retry {
-                kind: RetryKind::RateLimited,
-                retry_after,
-                detail: message,
-            },
-            // 529 is Anthropic's "overloaded"; the rest are the gateway and
-            // server errors every HTTP service has on a bad day.
-            code @ (500..=599) => Failure::Retry {
-                kind: RetryKind::Unavailable(code),
-                retry_after,
-                detail: message,
-            },
-            code => Failure::Fatal(LlmError::BadRequest {
-                status: code,
-                message,
-            }),
-        }
+        http::classify_status(status, retry_after, message)
     }
 
     /// Removes the key from text that came from elsewhere (a proxy may echo

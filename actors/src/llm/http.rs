@@ -201,6 +201,33 @@ pub(crate) fn error_chain(error: &reqwest::Error) -> String {
     text
 }
 
+/// What an error status means once the provider has ruled out a spend
+/// limit: 401 is fatal, 429 and every 5xx (529 is Anthropic's "overloaded")
+/// are retried, any other status is a bad request.
+pub(crate) fn classify_status(
+    status: StatusCode,
+    retry_after: Option<Duration>,
+    message: String,
+) -> Failure {
+    match status.as_u16() {
+        401 => Failure::Fatal(LlmError::Unauthorized(message)),
+        429 => Failure::Retry {
+            kind: RetryKind::RateLimited,
+            retry_after,
+            detail: message,
+        },
+        code @ (500..=599) => Failure::Retry {
+            kind: RetryKind::Unavailable(code),
+            retry_after,
+            detail: message,
+        },
+        code => Failure::Fatal(LlmError::BadRequest {
+            status: code,
+            message,
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,7 +22,7 @@ use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::http::{self, Failure, RetryKind, quote};
+use super::http::{self, Failure, quote};
 use super::retry::RetryPolicy;
 use super::{Block, Llm, LlmError, LlmRequest, LlmResponse, Role, StopReason};
 
@@ -140,23 +140,7 @@ impl OpenAiLlm {
         if error.is_quota_exhausted() {
             return Failure::Fatal(LlmError::SpendLimit(message));
         }
-        match status.as_u16() {
-            401 => Failure::Fatal(LlmError::Unauthorized(message)),
-            429 => Failure::Retry {
-                kind: RetryKind::RateLimited,
-                retry_after,
-                detail: message,
-            },
-            code @ (500..=599) => Failure::Retry {
-                kind: RetryKind::Unavailable(code),
-                retry_after,
-                detail: message,
-            },
-            code => Failure::Fatal(LlmError::BadRequest {
-                status: code,
-                message,
-            }),
-        }
+        http::classify_status(status, retry_after, message)
     }
 
     /// Removes the key from text that came from elsewhere (OpenAI quotes

@@ -25,8 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use catalog::{TickStatus, TokenUsage};
-use chrono::{DateTime, Utc};
+use catalog::{NewTick, TickFinish};
 
 use crate::app_client::AppClient;
 use crate::llm::Llm;
@@ -38,32 +37,11 @@ pub trait LlmFactory: Send + Sync + 'static {
     fn for_tick(&self, persona: &PersonaProfile, tick_id: &str) -> Arc<dyn Llm>;
 }
 
-/// A tick that is starting, for the tick ledger.
-#[derive(Debug, Clone)]
-pub struct TickStarted {
-    pub tick_id: String,
-    pub persona_id: String,
-    pub provider: String,
-    pub model: String,
-    pub started_at: DateTime<Utc>,
-}
-
-/// How a tick ended, for the tick ledger.
-#[derive(Debug, Clone)]
-pub struct TickEnded {
-    pub status: TickStatus,
-    pub error: Option<String>,
-    pub turns: u32,
-    pub tokens: TokenUsage,
-    pub summary: Option<String>,
-    pub finished_at: DateTime<Utc>,
-}
-
 /// Where tick rows (`persona_ticks`) are kept.
 #[async_trait]
 pub trait TickLedger: Send + Sync + 'static {
-    async fn tick_started(&self, tick: &TickStarted) -> Result<(), String>;
-    async fn tick_ended(&self, tick_id: &str, ended: &TickEnded) -> Result<(), String>;
+    async fn tick_started(&self, tick: &NewTick) -> Result<(), String>;
+    async fn tick_ended(&self, tick_id: &str, ended: &TickFinish) -> Result<(), String>;
 }
 
 /// What every persona actor shares.

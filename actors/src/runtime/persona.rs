@@ -14,14 +14,15 @@ use catalog::{ActionResult, TickStatus, TokenUsage};
 use chrono::{DateTime, Utc};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
+use super::RuntimeEnv;
 use super::conversation::{ConversationActor, ConversationHandle, ConversationMsg};
 use super::dispatcher::{DispatcherMsg, GatedLlm};
 use super::persistence::PersistenceMsg;
 use super::supervisor::SupervisorMsg;
-use super::{RuntimeEnv, TickEnded, TickStarted};
 use crate::app_client::{LoginError, Session};
 use crate::mcp_client::{McpConnection, McpError};
 use crate::tick::{PersonaProfile, TickError, TickRecorder, run_tick};
+use catalog::{NewTick, TickFinish};
 
 pub struct PersonaActor;
 
@@ -192,7 +193,7 @@ impl Actor for PersonaActor {
                     };
                     state.last = Some(summary);
                     let record = running.recorder.take();
-                    let ended = TickEnded {
+                    let ended = TickFinish {
                         status: TickStatus::Aborted,
                         error: Some(reason),
                         turns: record.turns,
@@ -362,7 +363,7 @@ async fn tick_task(task: TickTask) {
     };
     let started = Instant::now();
     let started_at = Utc::now();
-    let started_row = TickStarted {
+    let started_row = NewTick {
         tick_id: tick_id.clone(),
         persona_id: profile.id.clone(),
         provider: llm.provider.to_owned(),
@@ -427,7 +428,7 @@ async fn tick_task(task: TickTask) {
         duration_ms: started.elapsed().as_millis() as u64,
         finished_at: Utc::now(),
     };
-    let ended = TickEnded {
+    let ended = TickFinish {
         status,
         error,
         turns: record.turns,
@@ -463,7 +464,7 @@ async fn save_tick(
     tick_id: String,
     actions: Vec<catalog::ActionRow>,
     feedback: Vec<catalog::FeedbackRow>,
-    ended: TickEnded,
+    ended: TickFinish,
 ) {
     if !actions.is_empty() || !feedback.is_empty() {
         let durable = env

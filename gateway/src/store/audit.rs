@@ -7,8 +7,8 @@
 //! therefore inserts nothing and reports the rows as duplicates.
 
 use catalog::{
-    ActionResult, ActionRow, FeedbackRow, MAX_ACTIONS_PER_BATCH, MAX_FEEDBACK_PER_BATCH,
-    TickStatus, TokenUsage,
+    ActionResult, ActionRow, FeedbackRow, MAX_ACTIONS_PER_BATCH, MAX_FEEDBACK_PER_BATCH, NewTick,
+    TickFinish, TickStatus, TokenUsage,
 };
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, QueryBuilder};
@@ -22,27 +22,6 @@ pub struct BatchOutcome {
     pub inserted: u64,
     /// Rows that were already stored under the same id.
     pub duplicates: u64,
-}
-
-/// A tick that is starting.
-#[derive(Debug, Clone)]
-pub struct NewTick {
-    pub tick_id: String,
-    pub persona_id: String,
-    pub provider: String,
-    pub model: String,
-    pub started_at: DateTime<Utc>,
-}
-
-/// How a tick ended.
-#[derive(Debug, Clone)]
-pub struct TickFinish {
-    pub status: TickStatus,
-    pub error: Option<String>,
-    pub turns: u32,
-    pub tokens: TokenUsage,
-    pub summary: Option<String>,
-    pub finished_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

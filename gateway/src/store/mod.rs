@@ -32,7 +32,8 @@ use std::fmt;
 use chrono::{DateTime, SubsecRound, Utc};
 use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 
-pub use audit::{BatchOutcome, NewTick, TickFinish, TickRow};
+pub use audit::{BatchOutcome, TickRow};
+pub use catalog::{NewTick, TickFinish};
 pub use keys::SigningKeyRow;
 pub use personas::{
     ModuleRating, PersonaDetail, PersonaRow, PersonaSummary, RECENT_ACTIONS_IN_DETAIL,
