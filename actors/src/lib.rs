@@ -11,7 +11,9 @@
 //!   and space header) behind the `ToolSurface` trait.
 //! - [`runtime`]: the ractor actors — supervisor, persona, conversation,
 //!   dispatcher, persistence.
-//! - [`sink`]: where rows are written (`Sink`; `HttpSink` for the internal API).
+//! - [`sink`]: where rows are written (`Sink`).
+//! - [`internal_api`]: the app's internal personas API as `Sink`, `TickLedger`
+//!   and `Directory`, for a runner without a database.
 //! - [`tick`]: one tick as a plain async function; [`rating`]: reading the
 //!   rating turn's reply.
 //! - `testing` (feature `test-support`): fake Anthropic and OpenAI servers
@@ -21,6 +23,7 @@
 //! never through the gateway crate.
 
 pub mod app_client;
+pub mod internal_api;
 pub mod llm;
 pub mod mcp_client;
 pub mod rating;

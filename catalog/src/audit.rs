@@ -179,7 +179,8 @@ impl TickStatus {
 }
 
 /// A tick that is starting (its `persona_ticks` row, status `running`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct NewTick {
     pub tick_id: String,
     pub persona_id: String,
@@ -189,7 +190,8 @@ pub struct NewTick {
 }
 
 /// How a tick ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct TickFinish {
     pub status: TickStatus,
     pub error: Option<String>,

@@ -43,6 +43,26 @@ pub fn router(state: Arc<AppState>, cancel: CancellationToken) -> Router {
             post(internal::feedback),
         )
         .route(
+            "/api/v1/personas/internal/personas",
+            get(internal::personas),
+        )
+        .route(
+            "/api/v1/personas/internal/{id}/paused",
+            post(internal::set_paused),
+        )
+        .route(
+            "/api/v1/personas/internal/{id}/ticks",
+            post(internal::start_tick),
+        )
+        .route(
+            "/api/v1/personas/internal/ticks/{tick_id}/finish",
+            post(internal::finish_tick),
+        )
+        .route(
+            "/api/v1/personas/internal/ticks/abort-stale",
+            post(internal::abort_stale_ticks),
+        )
+        .route(
             "/api/v1/personas/admin",
             post(admin::upsert).get(admin::list),
         )

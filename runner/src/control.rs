@@ -19,7 +19,7 @@ use std::sync::Arc;
 use actors::app_client::AppClient;
 use actors::runtime::dispatcher::DispatcherMsg;
 use actors::runtime::persona::{Activity, PersonaStatus, TickSummary};
-use actors::runtime::supervisor::{ChildHealth, PersonaEntry};
+use actors::runtime::supervisor::{ChildHealth, Directory, PersonaEntry};
 use axum::Json;
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -27,7 +27,6 @@ use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use catalog::SeedSecret;
 use gateway::http::ApiError;
-use gateway::store::Store;
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -37,7 +36,8 @@ use crate::system::RunnerHandles;
 
 pub struct ControlState {
     pub runner: RunnerHandles,
-    pub store: Store,
+    /// Where pause flags are stored and the due list comes from.
+    pub directory: Arc<dyn Directory>,
     pub app: AppClient,
     pub seed_secret: SeedSecret,
     /// `RUNNER_ADMIN_TOKEN`: required on every mutating route when set.
@@ -165,10 +165,13 @@ fn entry_json(entry: &PersonaEntry) -> Value {
 async fn supervisor(State(state): State<Arc<ControlState>>) -> Result<Json<Value>, ApiError> {
     let snapshot = state.runner.snapshot().await.map_err(internal)?;
     let persistence = state.runner.persistence_status().await.map_err(internal)?;
-    let mut due = std::collections::HashSet::new();
-    for persona in state.store.due_personas(gateway::store::now()).await? {
-        due.insert(persona.user_id);
-    }
+    let due: std::collections::HashSet<String> = state
+        .directory
+        .due()
+        .await
+        .map_err(|error| internal(anyhow::anyhow!(error)))?
+        .into_iter()
+        .collect();
     let personas: Vec<Value> = snapshot
         .personas
         .iter()
@@ -213,18 +216,24 @@ async fn persona(
 }
 
 async fn set_paused(state: &ControlState, id: &str, paused: bool) -> Result<Json<Value>, ApiError> {
-    let persona = state.store.persona_by_id_or_email(id).await?;
-    // The database first: the flag survives a restart even if the actor is
+    // The stored flag first: it survives a restart even if the actor is
     // momentarily unreachable.
-    state
-        .store
-        .set_persona_paused(&persona.user_id, paused)
-        .await?;
-    if let Err(error) = state.runner.set_paused(&persona.user_id, paused).await {
+    let persona = state
+        .directory
+        .set_paused(id, paused)
+        .await
+        .map_err(|error| {
+            if error.contains("not found") {
+                ApiError::NotFound(error)
+            } else {
+                internal(anyhow::anyhow!(error))
+            }
+        })?;
+    if let Err(error) = state.runner.set_paused(&persona.id, paused).await {
         tracing::warn!(%error, persona = %persona.email, "the persona actor did not take the pause flag; it applies on the next refresh");
     }
     Ok(Json(
-        json!({ "id": persona.user_id, "email": persona.email, "paused": paused }),
+        json!({ "id": persona.id, "email": persona.email, "paused": paused }),
     ))
 }
 
@@ -252,9 +261,11 @@ async fn tick_persona(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     authorize(&state, &headers)?;
-    let persona = state.store.persona_by_id_or_email(&id).await?;
-    match state.runner.start_tick(&persona.user_id).await {
-        Ok(tick_id) => Ok(Json(json!({ "tickId": tick_id, "email": persona.email }))),
+    match state.runner.start_tick(&id).await {
+        Ok(tick_id) => Ok(Json(json!({ "tickId": tick_id, "persona": id }))),
+        Err(reason) if reason.to_string().starts_with("no running persona") => {
+            Err(ApiError::NotFound(reason.to_string()))
+        }
         Err(reason) => Err(ApiError::Conflict(reason.to_string())),
     }
 }
@@ -320,11 +331,16 @@ async fn diag_tick(
     authorize(&state, &headers)?;
     let mut started = Vec::new();
     let mut skipped = Vec::new();
-    for persona in state.store.due_personas(gateway::store::now()).await? {
-        match state.runner.start_tick(&persona.user_id).await {
-            Ok(tick_id) => started.push(json!({ "email": persona.email, "tickId": tick_id })),
+    let due = state
+        .directory
+        .due()
+        .await
+        .map_err(|error| internal(anyhow::anyhow!(error)))?;
+    for persona_id in due {
+        match state.runner.start_tick(&persona_id).await {
+            Ok(tick_id) => started.push(json!({ "persona": persona_id, "tickId": tick_id })),
             Err(reason) => {
-                skipped.push(json!({ "email": persona.email, "reason": reason.to_string() }))
+                skipped.push(json!({ "persona": persona_id, "reason": reason.to_string() }))
             }
         }
     }

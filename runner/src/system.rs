@@ -24,7 +24,8 @@ use actors::runtime::persona::Activity;
 use actors::runtime::supervisor::{
     Directory, RestartPolicy, Snapshot, SupervisorActor, SupervisorArgs, SupervisorMsg,
 };
-use actors::runtime::{LlmFactory, RuntimeEnv};
+use actors::runtime::{LlmFactory, RuntimeEnv, TickLedger};
+use actors::sink::Sink;
 use actors::tick::TickSettings;
 use anyhow::Context as _;
 use catalog::SeedSecret;
@@ -52,6 +53,16 @@ pub struct SystemSettings {
     pub paused: bool,
 }
 
+/// Why `start` marks leftover running ticks as aborted.
+pub const STALE_TICK_REASON: &str = "the runner stopped while this tick ran";
+
+/// Where the runner reads personas and writes rows and tick rows.
+pub struct Backend {
+    pub sink: Arc<dyn Sink>,
+    pub ledger: Arc<dyn TickLedger>,
+    pub directory: Arc<dyn Directory>,
+}
+
 pub struct RunnerSystem {
     gate: Arc<Gate>,
     pub handles: RunnerHandles,
@@ -66,23 +77,39 @@ pub struct RunnerHandles {
 }
 
 impl RunnerSystem {
+    /// Starts the actors over a store (direct SQL), first marking ticks a
+    /// crash left running as aborted.
     pub async fn start(store: Store, settings: SystemSettings) -> anyhow::Result<RunnerSystem> {
         let aborted = store
             .abort_stale_ticks(
                 gateway::store::now(),
                 gateway::store::now(),
-                "the runner stopped while this tick ran",
+                STALE_TICK_REASON,
             )
             .await
             .context("marking ticks a crash left running as aborted")?;
         if aborted > 0 {
             tracing::warn!(aborted, "ticks a previous run left running are now aborted");
         }
+        let seed_secret = settings.seed_secret.clone();
+        let backend = Backend {
+            sink: Arc::new(StoreSink(store.clone())),
+            ledger: Arc::new(StoreLedger(store.clone())),
+            directory: Arc::new(StoreDirectory { store, seed_secret }),
+        };
+        RunnerSystem::start_with(backend, settings).await
+    }
+
+    /// Starts the actors over any backend (the store, or the app's internal API).
+    pub async fn start_with(
+        backend: Backend,
+        settings: SystemSettings,
+    ) -> anyhow::Result<RunnerSystem> {
         let (persistence, _) = Actor::spawn(
             None,
             PersistenceActor,
             PersistenceArgs {
-                sink: Arc::new(StoreSink(store.clone())),
+                sink: backend.sink,
                 flush_interval: Duration::from_millis(500),
                 retry_backoff: Duration::from_millis(200),
                 max_backoff: Duration::from_secs(10),
@@ -109,17 +136,14 @@ impl RunnerSystem {
             app: AppClient::new(&settings.api_url).context("building the app client")?,
             mcp_url: settings.mcp_url,
             llms: settings.llms,
-            ledger: Arc::new(StoreLedger(store.clone())),
+            ledger: backend.ledger,
             gate: gate.clone(),
             dispatcher: dispatcher.clone(),
             settings: settings.tick,
             tick_timeout: settings.tick_timeout,
             session_margin: Duration::from_secs(120),
         });
-        let directory = Arc::new(StoreDirectory {
-            store,
-            seed_secret: settings.seed_secret,
-        });
+        let directory = backend.directory;
         let personas = directory
             .personas()
             .await

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use actors::llm::Llm;
 use actors::llm::scripted::{ScriptedLlm, ScriptedProfile};
-use actors::runtime::supervisor::{Directory, PersonaSeed};
+use actors::runtime::supervisor::{Directory, PersonaRef, PersonaSeed};
 use actors::runtime::{LlmFactory, TickLedger};
 use actors::sink::{Sink, SinkError};
 use actors::tick::PersonaProfile;
@@ -123,6 +123,22 @@ impl Directory for StoreDirectory {
             .await
             .map_err(|error| error.to_string())?;
         Ok(due.into_iter().map(|persona| persona.user_id).collect())
+    }
+
+    async fn set_paused(&self, key: &str, paused: bool) -> Result<PersonaRef, String> {
+        let persona = self
+            .store
+            .persona_by_id_or_email(key)
+            .await
+            .map_err(|error| error.to_string())?;
+        self.store
+            .set_persona_paused(&persona.user_id, paused)
+            .await
+            .map_err(|error| error.to_string())?;
+        Ok(PersonaRef {
+            id: persona.user_id,
+            email: persona.email,
+        })
     }
 }
 

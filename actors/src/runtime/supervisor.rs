@@ -31,12 +31,22 @@ pub struct PersonaSeed {
     pub paused: bool,
 }
 
-/// Where the supervisor learns which personas exist and which are due.
+/// A persona named by an operator, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonaRef {
+    pub id: String,
+    pub email: String,
+}
+
+/// Where the supervisor learns which personas exist and which are due, and
+/// where pause flags are stored so they survive a restart.
 #[async_trait]
 pub trait Directory: Send + Sync + 'static {
     async fn personas(&self) -> Result<Vec<PersonaSeed>, String>;
     /// Ids of the personas due now, in the order to serve them.
     async fn due(&self) -> Result<Vec<String>, String>;
+    /// Stores the pause flag of a persona named by id or email.
+    async fn set_paused(&self, key: &str, paused: bool) -> Result<PersonaRef, String>;
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -26,6 +26,87 @@ pub async fn due(
     ))
 }
 
+/// Every persona (paused ones too), for a runner that has no database.
+pub async fn personas(
+    State(state): State<Arc<AppState>>,
+    _: ServiceKey,
+) -> Result<Json<Value>, ApiError> {
+    let personas = state.store.list_personas(now()).await?;
+    Ok(Json(
+        json!({ "personas": personas.iter().map(|summary| persona_json(&summary.persona)).collect::<Vec<_>>() }),
+    ))
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct PausedRequest {
+    paused: bool,
+}
+
+/// Stores a persona's pause flag (`id` is the user id or the email).
+pub async fn set_paused(
+    State(state): State<Arc<AppState>>,
+    _: ServiceKey,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<PausedRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let persona = state.store.persona_by_id_or_email(&id).await?;
+    state
+        .store
+        .set_persona_paused(&persona.user_id, request.paused)
+        .await?;
+    Ok(Json(
+        json!({ "id": persona.user_id, "email": persona.email, "paused": request.paused }),
+    ))
+}
+
+/// Records a tick's start (status `running`).
+pub async fn start_tick(
+    State(state): State<Arc<AppState>>,
+    _: ServiceKey,
+    Path(persona_id): Path<String>,
+    ApiJson(tick): ApiJson<catalog::NewTick>,
+) -> Result<(axum::http::StatusCode, Json<Value>), ApiError> {
+    if tick.persona_id != persona_id {
+        return Err(ApiError::BadRequest(
+            "personaId in the body differs from the path".into(),
+        ));
+    }
+    state.store.start_tick(&tick).await?;
+    Ok((
+        axum::http::StatusCode::CREATED,
+        Json(json!({ "tickId": tick.tick_id })),
+    ))
+}
+
+/// Records how a tick ended; a tick that is no longer running is left alone.
+pub async fn finish_tick(
+    State(state): State<Arc<AppState>>,
+    _: ServiceKey,
+    Path(tick_id): Path<String>,
+    ApiJson(finish): ApiJson<catalog::TickFinish>,
+) -> Result<Json<Value>, ApiError> {
+    let finished = state.store.finish_tick(&tick_id, &finish).await?;
+    Ok(Json(json!({ "finished": finished })))
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct AbortStaleRequest {
+    reason: String,
+}
+
+/// Marks ticks still `running` as aborted: a runner that crashed left them.
+pub async fn abort_stale_ticks(
+    State(state): State<Arc<AppState>>,
+    _: ServiceKey,
+    ApiJson(request): ApiJson<AbortStaleRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let aborted = state
+        .store
+        .abort_stale_ticks(now(), now(), &request.reason)
+        .await?;
+    Ok(Json(json!({ "aborted": aborted })))
+}
+
 pub fn persona_json(persona: &PersonaRow) -> Value {
     json!({
         "id": persona.user_id,

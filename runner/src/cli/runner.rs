@@ -3,29 +3,41 @@
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::Arc;
 
-use super::gateway::DatabaseArgs;
+use actors::internal_api::InternalApi;
+use actors::runtime::supervisor::Directory;
+use anyhow::Context as _;
+use gateway::store::{Store, redact_url};
+
 use super::runner_options::RunnerOptions;
-use crate::config::{DEFAULT_CONTROL_ADDR, DEFAULT_GATEWAY_ADDR, Secrets};
+use crate::config::{DEFAULT_CONTROL_ADDR, Secrets};
 use crate::control::ControlState;
-use crate::system::RunnerSystem;
+use crate::system::{Backend, RunnerSystem, STALE_TICK_REASON};
+use crate::wiring::StoreDirectory;
 
-/// Run the persona daemon alone: personas log in to the app at --app-url and
-/// use its MCP endpoint; personas, ticks and rows live in the database the
-/// app uses (--db).
+/// Run the persona daemon alone, against a gateway that runs elsewhere.
 ///
-/// Ticks personas on their cadence every TICK_INTERVAL_MS (an overlapping
-/// pass is skipped, not queued), serves the control API on --addr, and on
+/// With --api URL it needs nothing but the app: personas, due list, pause
+/// flags, tick rows and audit rows all go through the app's internal API
+/// (X-Service-Key = MANA_SERVICE_KEY). With --db URL it shares the app's
+/// database instead (direct SQL) and logs personas in at --app-url. Ticks
+/// personas on their cadence every TICK_INTERVAL_MS (an overlapping pass is
+/// skipped, not queued), serves the control API on --addr, and on
 /// SIGTERM/SIGINT stops claiming, lets running ticks finish, drains
 /// persistence and exits 0. Exit code 2: it could not start.
 #[derive(Debug, clap::Args)]
 pub struct Runner {
-    #[command(flatten)]
-    database: DatabaseArgs,
-    /// The app's base URL (login and spaces).
-    #[arg(long, env = "MANA_API_URL", default_value_t = format!("http://{DEFAULT_GATEWAY_ADDR}"))]
-    app_url: String,
-    /// The MCP endpoint; default: {app-url}/mcp.
+    /// The app's base URL; personas, ticks and rows go through its internal API.
+    #[arg(long, env = "MANA_API_URL", conflicts_with = "db")]
+    api: Option<String>,
+    /// Share the app's database instead: sqlite://FILE or postgres://USER@HOST/DB.
+    #[arg(long, env = "DATABASE_URL")]
+    db: Option<String>,
+    /// With --db: the app's base URL for logins (default http://127.0.0.1:3069).
+    #[arg(long, env = "MANA_APP_URL")]
+    app_url: Option<String>,
+    /// The MCP endpoint personas use; default: {app}/mcp.
     #[arg(long, env = "MANA_MCP_URL")]
     mcp_url: Option<String>,
     /// Where the control API listens.
@@ -40,8 +52,65 @@ impl Runner {
         let secrets = Secrets::from_env()?;
         self.runner
             .require_token_in_production(secrets.production)?;
-        let store = self.database.open().await?;
-        let app_url = self.app_url.trim_end_matches('/').to_owned();
+        let (app_url, backend, directory): (String, Backend, Arc<dyn Directory>) = match (
+            &self.api, &self.db,
+        ) {
+            (Some(api), _) => {
+                let api_url = api.trim_end_matches('/').to_owned();
+                let internal = Arc::new(
+                    InternalApi::new(
+                        &api_url,
+                        secrets.service_key.clone(),
+                        secrets.seed_secret.clone(),
+                    )
+                    .context("building the internal API client")?,
+                );
+                let aborted = internal
+                    .abort_stale_ticks(STALE_TICK_REASON)
+                    .await
+                    .with_context(|| format!("reaching the app's internal API at {api_url} (is MANA_SERVICE_KEY right?)"))?;
+                if aborted > 0 {
+                    tracing::warn!(aborted, "ticks a previous run left running are now aborted");
+                }
+                let backend = Backend {
+                    sink: internal.clone(),
+                    ledger: internal.clone(),
+                    directory: internal.clone(),
+                };
+                (api_url, backend, internal)
+            }
+            (None, db) => {
+                let url = db.clone().unwrap_or_else(|| "sqlite://persona.db".into());
+                let store = Store::connect(&url)
+                    .await
+                    .with_context(|| format!("opening the database {}", redact_url(&url)))?;
+                let aborted = store
+                    .abort_stale_ticks(
+                        gateway::store::now(),
+                        gateway::store::now(),
+                        STALE_TICK_REASON,
+                    )
+                    .await
+                    .context("marking ticks a crash left running as aborted")?;
+                if aborted > 0 {
+                    tracing::warn!(aborted, "ticks a previous run left running are now aborted");
+                }
+                let directory = Arc::new(StoreDirectory {
+                    store: store.clone(),
+                    seed_secret: secrets.seed_secret.clone(),
+                });
+                let backend = Backend {
+                    sink: Arc::new(crate::wiring::StoreSink(store.clone())),
+                    ledger: Arc::new(crate::wiring::StoreLedger(store)),
+                    directory: directory.clone(),
+                };
+                let app_url = self
+                    .app_url
+                    .clone()
+                    .unwrap_or_else(|| format!("http://{}", crate::config::DEFAULT_GATEWAY_ADDR));
+                (app_url.trim_end_matches('/').to_owned(), backend, directory)
+            }
+        };
         let mcp_url = self
             .mcp_url
             .clone()
@@ -52,14 +121,14 @@ impl Runner {
             secrets.seed_secret.clone(),
             false,
         )?;
-        let system = RunnerSystem::start(store.clone(), settings).await?;
+        let system = RunnerSystem::start_with(backend, settings).await?;
         println!(
             "runner driving {mcp_url} with {} personas",
             system.snapshot().await?.personas.len()
         );
         let control = ControlState {
             runner: system.handles.clone(),
-            store,
+            directory,
             app: actors::app_client::AppClient::new(&app_url)?,
             seed_secret: secrets.seed_secret.clone(),
             admin_token: self.runner.admin_token.clone(),

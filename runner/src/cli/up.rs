@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::io::IsTerminal as _;
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actors::runtime::persona::TickSummary;
@@ -89,7 +90,10 @@ impl Up {
         }
         let control = ControlState {
             runner: system.handles.clone(),
-            store: store.clone(),
+            directory: Arc::new(crate::wiring::StoreDirectory {
+                store: store.clone(),
+                seed_secret: secrets.seed_secret.clone(),
+            }),
             app: actors::app_client::AppClient::new(&gateway_url)?,
             seed_secret: secrets.seed_secret.clone(),
             admin_token: self.runner.admin_token.clone(),

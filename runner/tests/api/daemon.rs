@@ -291,6 +291,12 @@ async fn sigterm_mid_run_exits_zero_and_leaves_every_tick_finished_with_its_rows
 
 #[tokio::test]
 async fn the_runner_alone_drives_a_separate_gateway() {
+    for mode in ["--api", "--db"] {
+        runner_alone(mode).await;
+    }
+}
+
+async fn runner_alone(mode: &str) {
     let dir = tempfile::tempdir().unwrap();
     let clean = |command: &mut Command| {
         for name in [
@@ -395,6 +401,35 @@ async fn the_runner_alone_drives_a_separate_gateway() {
         },
     )
     .await;
+    // Every finished tick's row is stored (through the internal API in --api mode).
+    let snapshot: Value = http
+        .get(format!("{control}/supervisor"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let store = gateway::Store::connect(&format!(
+        "sqlite://{}",
+        dir.path().join("shared.db").display()
+    ))
+    .await
+    .unwrap();
+    for persona in snapshot["personas"].as_array().unwrap() {
+        if let Some(tick_id) = persona["lastOutcome"]["tickId"].as_str() {
+            let tick = store
+                .tick(tick_id)
+                .await
+                .unwrap_or_else(|error| panic!("{mode}: tick row {tick_id}: {error}"));
+            assert_eq!(tick.status, catalog::TickStatus::Ok, "{mode}");
+            assert!(
+                !store.tick_actions(tick_id).await.unwrap().is_empty(),
+                "{mode}: rows of {tick_id}"
+            );
+        }
+    }
+    store.close().await;
     for child in [&mut runner, &mut gateway] {
         let pid = child.id().to_string();
         assert!(

@@ -349,8 +349,11 @@ async fn every_catalog_persona_runs_a_scripted_tick_against_the_app() {
 }
 
 #[tokio::test]
-async fn the_http_sink_writes_through_the_internal_api_idempotently() {
-    use actors::sink::{HttpSink, Sink, SinkError};
+async fn the_internal_api_client_writes_rows_and_ticks_idempotently() {
+    use actors::internal_api::InternalApi;
+    use actors::runtime::TickLedger;
+    use actors::runtime::supervisor::Directory;
+    use actors::sink::{Sink, SinkError};
     let gateway = gateway_with_personas().await;
     let persona = gateway
         .store
@@ -369,7 +372,7 @@ async fn the_http_sink_writes_through_the_internal_api_idempotently() {
         latency_ms: 3,
         created_at: now,
     };
-    let sink = HttpSink::new(&gateway.url, "key".into()).unwrap();
+    let sink = InternalApi::new(&gateway.url, "key".into(), SeedSecret::dev_fallback()).unwrap();
     sink.write_actions(&persona.user_id, std::slice::from_ref(&row))
         .await
         .unwrap();
@@ -386,16 +389,78 @@ async fn the_http_sink_writes_through_the_internal_api_idempotently() {
         .await
         .unwrap_err();
     assert!(matches!(unknown, SinkError::Rejected(_)), "{unknown:?}");
-    let wrong_key = HttpSink::new(&gateway.url, "guess".into()).unwrap();
+    let wrong_key =
+        InternalApi::new(&gateway.url, "guess".into(), SeedSecret::dev_fallback()).unwrap();
     assert!(matches!(
         wrong_key
             .write_actions(&persona.user_id, std::slice::from_ref(&row))
             .await,
         Err(SinkError::Unavailable(_))
     ));
-    let down = HttpSink::new("http://127.0.0.1:9", "key".into()).unwrap();
+    let down = InternalApi::new(
+        "http://127.0.0.1:9",
+        "key".into(),
+        SeedSecret::dev_fallback(),
+    )
+    .unwrap();
     assert!(matches!(
         down.write_actions(&persona.user_id, &[row]).await,
         Err(SinkError::Unavailable(_))
     ));
+
+    // Tick rows, the persona list, the due list and the pause flag.
+    let tick = catalog::NewTick {
+        tick_id: "http-tick".into(),
+        persona_id: persona.user_id.clone(),
+        provider: "scripted".into(),
+        model: "scripted-v1".into(),
+        started_at: now,
+    };
+    sink.tick_started(&tick).await.unwrap();
+    let finish = catalog::TickFinish {
+        status: catalog::TickStatus::Ok,
+        error: None,
+        turns: 2,
+        tokens: TokenUsage::default(),
+        summary: Some("ok".into()),
+        finished_at: now,
+    };
+    sink.tick_ended("http-tick", &finish).await.unwrap();
+    assert_eq!(
+        gateway.store.tick("http-tick").await.unwrap().status,
+        catalog::TickStatus::Ok
+    );
+    let personas = sink.personas().await.unwrap();
+    assert_eq!(personas.len(), 10);
+    let anna = personas
+        .iter()
+        .find(|seed| seed.profile.email == persona.email)
+        .unwrap();
+    assert_eq!(
+        anna.password,
+        derive_password(&SeedSecret::dev_fallback(), &persona.email)
+    );
+    assert!(
+        !sink.due().await.unwrap().contains(&persona.user_id),
+        "active just now, not due"
+    );
+    let paused = sink
+        .set_paused("anna.keller@mana.test", true)
+        .await
+        .unwrap();
+    assert_eq!(paused.id, persona.user_id);
+    assert!(
+        gateway
+            .store
+            .persona(&persona.user_id)
+            .await
+            .unwrap()
+            .paused
+    );
+    assert!(
+        sink.set_paused("nobody@mana.test", true)
+            .await
+            .unwrap_err()
+            .contains("not found")
+    );
 }
