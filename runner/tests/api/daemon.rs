@@ -442,3 +442,60 @@ async fn runner_alone(mode: &str) {
         assert!(child.wait().unwrap().success());
     }
 }
+
+#[tokio::test]
+async fn production_needs_the_admin_token_and_hides_the_diag_routes() {
+    let production = [
+        ("PERSONA_ENV", "production"),
+        ("PERSONA_SEED_SECRET", "a-real-seed-secret"),
+        ("MANA_SERVICE_KEY", "a-real-service-key"),
+        ("MANA_KEK", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="),
+        ("MANA_ADMIN_PASSWORD", "a-real-admin-password"),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_persona"));
+    command.current_dir(dir.path()).args([
+        "up",
+        "--gateway-addr",
+        "127.0.0.1:0",
+        "--control-addr",
+        "127.0.0.1:0",
+    ]);
+    command.env_remove("RUNNER_ADMIN_TOKEN");
+    for (name, value) in production {
+        command.env(name, value);
+    }
+    let output = command.output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("RUNNER_ADMIN_TOKEN must be set"));
+
+    let mut envs = production.to_vec();
+    envs.push(("RUNNER_ADMIN_TOKEN", "a-real-admin-token"));
+    envs.push(("RUNNER_PAUSED", "true"));
+    let daemon = start(&envs);
+    let http = reqwest::Client::new();
+    let login = http
+        .get(format!(
+            "{}/diag/login?email=anna.keller@mana.test",
+            daemon.control
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 404);
+    let tick = http
+        .post(format!("{}/diag/tick", daemon.control))
+        .bearer_auth("a-real-admin-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tick.status(), 404);
+    assert_eq!(
+        http.get(format!("{}/health", daemon.control))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
