@@ -266,8 +266,11 @@ async fn start_actors_with_timeout(
 }
 
 async fn snapshot(runtime: &Runtime) -> Snapshot {
-    runtime
-        .supervisor
+    snapshot_of(&runtime.supervisor).await
+}
+
+async fn snapshot_of(supervisor: &ActorRef<SupervisorMsg>) -> Snapshot {
+    supervisor
         .call(SupervisorMsg::GetSnapshot, Some(Duration::from_secs(5)))
         .await
         .unwrap()
@@ -275,9 +278,12 @@ async fn snapshot(runtime: &Runtime) -> Snapshot {
 }
 
 async fn start_tick(runtime: &Runtime, email: &str) -> Result<String, String> {
+    tick_now(&runtime.supervisor, email).await
+}
+
+async fn tick_now(supervisor: &ActorRef<SupervisorMsg>, email: &str) -> Result<String, String> {
     let email = email.to_owned();
-    match runtime
-        .supervisor
+    match supervisor
         .call(
             |reply| SupervisorMsg::StartTick(email, reply),
             Some(Duration::from_secs(5)),
@@ -794,28 +800,12 @@ async fn a_tick_through_the_fake_anthropic_api_stores_exactly_the_right_rows() {
     let (supervisor, _dispatcher, persistence) =
         start_actors(&gateway, Arc::new(Hosted(Arc::new(llm))), sink).await;
     let email = "katrin.lorenz@mana.test";
-    let snapshot = || async {
-        supervisor
-            .call(SupervisorMsg::GetSnapshot, Some(Duration::from_secs(5)))
-            .await
-            .unwrap()
-            .unwrap()
-    };
+    let snapshot = || snapshot_of(&supervisor);
     eventually(Duration::from_secs(10), "the persona reported", || async {
         entry(&snapshot().await, email).status.is_some()
     })
     .await;
-    let tick_id = match supervisor
-        .call(
-            |reply| SupervisorMsg::StartTick(email.to_owned(), reply),
-            Some(Duration::from_secs(5)),
-        )
-        .await
-        .unwrap()
-    {
-        ractor::rpc::CallResult::Success(Ok(tick_id)) => tick_id,
-        other => panic!("tick not started: {other:?}"),
-    };
+    let tick_id = tick_now(&supervisor, email).await.unwrap();
     eventually(Duration::from_secs(30), "the tick finished", || async {
         entry(&snapshot().await, email)
             .status
@@ -953,28 +943,12 @@ async fn a_tick_over_its_timeout_fails_with_the_reason_and_keeps_its_rows() {
     )
     .await;
     let email = "ben.keller@mana.test";
-    let snapshot = || async {
-        supervisor
-            .call(SupervisorMsg::GetSnapshot, Some(Duration::from_secs(5)))
-            .await
-            .unwrap()
-            .unwrap()
-    };
+    let snapshot = || snapshot_of(&supervisor);
     eventually(Duration::from_secs(10), "the persona reported", || async {
         entry(&snapshot().await, email).status.is_some()
     })
     .await;
-    let tick_id = match supervisor
-        .call(
-            |reply| SupervisorMsg::StartTick(email.to_owned(), reply),
-            Some(Duration::from_secs(5)),
-        )
-        .await
-        .unwrap()
-    {
-        ractor::rpc::CallResult::Success(Ok(tick_id)) => tick_id,
-        other => panic!("tick not started: {other:?}"),
-    };
+    let tick_id = tick_now(&supervisor, email).await.unwrap();
     eventually(Duration::from_secs(20), "the tick timed out", || async {
         gateway
             .store
