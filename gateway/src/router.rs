@@ -80,7 +80,7 @@ pub fn router(state: Arc<AppState>, cancel: CancellationToken) -> Router {
 
 async fn health(State(state): State<Arc<AppState>>) -> Result<axum::Json<Value>, ApiError> {
     let tools = state.registry.public_tools().count();
-    state.store.is_space_member("", "").await?;
+    state.store.ping().await?;
     Ok(axum::Json(
         json!({ "status": "ok", "database": state.store.backend().to_string(), "tools": tools }),
     ))

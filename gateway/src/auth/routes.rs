@@ -101,8 +101,10 @@ pub async fn login(
         .await
         .map_err(ApiError::internal)?;
     let Some(user) = user.filter(|_| verified) else {
+        metrics::counter!(crate::metrics::LOGINS_TOTAL, "outcome" => "refused").increment(1);
         return Err(ApiError::Unauthorized("invalid email or password".into()));
     };
+    metrics::counter!(crate::metrics::LOGINS_TOTAL, "outcome" => "ok").increment(1);
     let (token, expires_at) = state.jwt.issue(&user).map_err(ApiError::internal)?;
     Ok(Json(LoginResponse {
         token,

@@ -200,6 +200,14 @@ impl Store {
         }
     }
 
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        with_pool!(self, |pool| {
+            sqlx::query("SELECT 1").execute(pool).await?;
+        });
+        Ok(())
+    }
+
     /// Closes every connection; later calls fail.
     pub async fn close(&self) {
         with_pool!(self, |pool| pool.close().await)
