@@ -147,6 +147,29 @@ impl Sink for InternalApi {
 
 #[async_trait]
 impl TickLedger for InternalApi {
+    async fn claim(&self, persona_id: &str, owner: &str, lease: Duration) -> Result<bool, String> {
+        let body = self
+            .send(
+                self.http
+                    .post(self.url(&format!("/{persona_id}/lease")))
+                    .json(&json!({ "owner": owner, "seconds": lease.as_secs().max(1) })),
+            )
+            .await
+            .map_err(|error| error.to_string())?;
+        Ok(body["claimed"].as_bool().unwrap_or(false))
+    }
+
+    async fn release(&self, persona_id: &str, owner: &str) -> Result<(), String> {
+        self.send(
+            self.http
+                .post(self.url(&format!("/{persona_id}/lease/release")))
+                .json(&json!({ "owner": owner })),
+        )
+        .await
+        .map(|_| ())
+        .map_err(|error| error.to_string())
+    }
+
     async fn tick_started(&self, tick: &NewTick) -> Result<(), String> {
         self.send(
             self.http

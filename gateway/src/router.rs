@@ -43,6 +43,14 @@ pub fn router(state: Arc<AppState>, cancel: CancellationToken) -> Router {
             post(internal::feedback),
         )
         .route(
+            "/api/v1/personas/internal/{id}/lease",
+            post(internal::claim_lease),
+        )
+        .route(
+            "/api/v1/personas/internal/{id}/lease/release",
+            post(internal::release_lease),
+        )
+        .route(
             "/api/v1/personas/internal/personas",
             get(internal::personas),
         )

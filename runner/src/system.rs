@@ -142,6 +142,8 @@ impl RunnerSystem {
             settings: settings.tick,
             tick_timeout: settings.tick_timeout,
             session_margin: Duration::from_secs(120),
+            replica_id: format!("runner-{}", uuid::Uuid::new_v4()),
+            lease: settings.tick_timeout.max(Duration::from_secs(3)) + Duration::from_secs(60),
         });
         let directory = backend.directory;
         let personas = directory

@@ -58,6 +58,27 @@ pub struct StoreLedger(pub Store);
 
 #[async_trait]
 impl TickLedger for StoreLedger {
+    async fn claim(
+        &self,
+        persona_id: &str,
+        owner: &str,
+        lease: std::time::Duration,
+    ) -> Result<bool, String> {
+        let now = now();
+        let until = now + chrono::TimeDelta::from_std(lease).map_err(|error| error.to_string())?;
+        self.0
+            .claim_lease(persona_id, owner, until, now)
+            .await
+            .map_err(|error| error.to_string())
+    }
+
+    async fn release(&self, persona_id: &str, owner: &str) -> Result<(), String> {
+        self.0
+            .release_lease(persona_id, owner)
+            .await
+            .map_err(|error| error.to_string())
+    }
+
     async fn tick_started(&self, tick: &NewTick) -> Result<(), String> {
         self.0
             .start_tick(tick)

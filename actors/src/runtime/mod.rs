@@ -40,6 +40,11 @@ pub trait LlmFactory: Send + Sync + 'static {
 /// Where tick rows (`persona_ticks`) are kept.
 #[async_trait]
 pub trait TickLedger: Send + Sync + 'static {
+    /// Takes or renews the lease on a persona for this replica until
+    /// `lease` from now; `false` when another replica holds it.
+    async fn claim(&self, persona_id: &str, owner: &str, lease: Duration) -> Result<bool, String>;
+    /// Gives the lease back (only the owner's is released).
+    async fn release(&self, persona_id: &str, owner: &str) -> Result<(), String>;
     async fn tick_started(&self, tick: &NewTick) -> Result<(), String>;
     async fn tick_ended(&self, tick_id: &str, ended: &TickFinish) -> Result<(), String>;
 }
@@ -57,4 +62,10 @@ pub struct RuntimeEnv {
     pub tick_timeout: Duration,
     /// Log in again when the token expires within this margin.
     pub session_margin: Duration,
+    /// This process's name on leases, unique per replica.
+    pub replica_id: String,
+    /// How long a lease lasts; a ticking persona renews it every third of
+    /// this, so a crashed replica's personas are free again after at most
+    /// this long.
+    pub lease: Duration,
 }

@@ -202,7 +202,9 @@ impl Actor for PersonaActor {
                         finished_at: Utc::now(),
                     };
                     let guard = state.env.gate.begin_save();
-                    tokio::spawn(save_tick(
+                    let env = state.env.clone();
+                    let persona_id = state.profile.id.clone();
+                    let save = save_tick(
                         guard,
                         state.env.clone(),
                         state.profile.id.clone(),
@@ -210,7 +212,13 @@ impl Actor for PersonaActor {
                         record.actions,
                         record.feedback,
                         ended,
-                    ));
+                    );
+                    tokio::spawn(async move {
+                        save.await;
+                        if let Err(error) = env.ledger.release(&persona_id, &env.replica_id).await {
+                            tracing::warn!(%error, "releasing the lease failed; it expires by itself");
+                        }
+                    });
                 }
             }
             PersonaMsg::Pause => state.paused = true,
@@ -361,6 +369,40 @@ async fn tick_task(task: TickTask) {
         });
         return;
     };
+    // IMPORTANT: the lease is what keeps two replicas from running one
+    // persona at once; no tick row or call happens without it.
+    match env
+        .ledger
+        .claim(&profile.id, &env.replica_id, env.lease)
+        .await
+    {
+        Ok(true) => {}
+        outcome => {
+            let reason = match outcome {
+                Ok(_) => "another runner holds this persona's lease".to_owned(),
+                Err(error) => format!("the lease could not be taken: {error}"),
+            };
+            let summary = TickSummary {
+                tick_id: tick_id.clone(),
+                status: TickStatus::Aborted,
+                error: Some(reason),
+                actions: 0,
+                failed_actions: 0,
+                modules_rated: 0,
+                tokens: TokenUsage::default(),
+                duration_ms: 0,
+                finished_at: Utc::now(),
+            };
+            let _ = me.cast(PersonaMsg::TickFinished {
+                tick_id,
+                summary: Box::new(summary),
+                session,
+            });
+            return;
+        }
+    }
+    // Dropped when the tick ends or its task is aborted (cancelled).
+    let renewal = AbortOnDrop(tokio::spawn(renew_lease(env.clone(), profile.id.clone())));
     let started = Instant::now();
     let started_at = Utc::now();
     let started_row = NewTick {
@@ -439,7 +481,7 @@ async fn tick_task(task: TickTask) {
     let guard = env.gate.begin_save();
     save_tick(
         guard,
-        env,
+        env.clone(),
         profile.id.clone(),
         tick_id.clone(),
         record.actions,
@@ -447,11 +489,47 @@ async fn tick_task(task: TickTask) {
         ended,
     )
     .await;
+    drop(renewal);
+    if let Err(error) = env.ledger.release(&profile.id, &env.replica_id).await {
+        tracing::warn!(%error, tick_id, "releasing the lease failed; it expires by itself");
+    }
     let _ = me.cast(PersonaMsg::TickFinished {
         tick_id,
         summary: Box::new(summary),
         session,
     });
+}
+
+/// Aborts the task when dropped, so a renewal never outlives its tick.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Keeps the lease of a ticking persona alive until aborted.
+async fn renew_lease(env: Arc<RuntimeEnv>, persona_id: String) {
+    let mut every = tokio::time::interval(env.lease / 3);
+    // IMPORTANT: Skip, so a stalled process does not renew in a burst.
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    every.tick().await;
+    loop {
+        every.tick().await;
+        match env
+            .ledger
+            .claim(&persona_id, &env.replica_id, env.lease)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => tracing::error!(
+                persona_id,
+                "another runner took this persona's lease mid-tick"
+            ),
+            Err(error) => tracing::warn!(%error, persona_id, "renewing the lease failed"),
+        }
+    }
 }
 
 /// Hands a tick's rows to persistence, waits until they are durable, then

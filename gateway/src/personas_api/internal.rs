@@ -107,6 +107,48 @@ pub async fn abort_stale_ticks(
     Ok(Json(json!({ "aborted": aborted })))
 }
 
+#[derive(Debug, serde::Deserialize)]
+pub struct LeaseRequest {
+    owner: String,
+    #[serde(default)]
+    seconds: u64,
+}
+
+/// Takes or renews a runner's lease on a persona (`{"claimed": bool}`).
+pub async fn claim_lease(
+    State(state): State<Arc<AppState>>,
+    _: ServiceKey,
+    Path(persona_id): Path<String>,
+    ApiJson(request): ApiJson<LeaseRequest>,
+) -> Result<Json<Value>, ApiError> {
+    if request.owner.trim().is_empty() || !(1..=86_400).contains(&request.seconds) {
+        return Err(ApiError::BadRequest(
+            "give an owner and seconds between 1 and 86400".into(),
+        ));
+    }
+    let now = now();
+    let until = now + chrono::TimeDelta::seconds(request.seconds as i64);
+    let claimed = state
+        .store
+        .claim_lease(&persona_id, &request.owner, until, now)
+        .await?;
+    Ok(Json(json!({ "claimed": claimed })))
+}
+
+/// Gives a lease back; only its owner's is released.
+pub async fn release_lease(
+    State(state): State<Arc<AppState>>,
+    _: ServiceKey,
+    Path(persona_id): Path<String>,
+    ApiJson(request): ApiJson<LeaseRequest>,
+) -> Result<Json<Value>, ApiError> {
+    state
+        .store
+        .release_lease(&persona_id, &request.owner)
+        .await?;
+    Ok(Json(json!({ "released": true })))
+}
+
 pub fn persona_json(persona: &PersonaRow) -> Value {
     json!({
         "id": persona.user_id,

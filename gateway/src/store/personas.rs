@@ -289,6 +289,47 @@ impl Store {
         Ok(())
     }
 
+    /// Takes (or renews) the lease on a persona for `owner` until `until`:
+    /// free, expired, or already this owner's. Returns whether `owner` holds
+    /// it now. One conditional UPDATE, so two replicas can never both win.
+    pub async fn claim_lease(
+        &self,
+        persona_id: &str,
+        owner: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let claimed = with_pool!(self, |pool| {
+            sqlx::query(
+                "UPDATE personas SET lease_owner = $1, lease_until = $2 \
+                 WHERE user_id = $3 AND (lease_until IS NULL OR lease_until <= $4 OR lease_owner = $1)",
+            )
+            .bind(owner)
+            .bind(until)
+            .bind(persona_id)
+            .bind(now)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(claimed == 1)
+    }
+
+    /// Gives a lease back; only its owner can.
+    pub async fn release_lease(&self, persona_id: &str, owner: &str) -> Result<(), StoreError> {
+        with_pool!(self, |pool| {
+            sqlx::query(
+                "UPDATE personas SET lease_owner = NULL, lease_until = NULL \
+                 WHERE user_id = $1 AND lease_owner = $2",
+            )
+            .bind(persona_id)
+            .bind(owner)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
     /// Personas due at `now` (the rules of `catalog::due`), never-run first,
     /// then the longest-waiting; paused personas and those whose lease is
     /// held by a running tick are left out.

@@ -234,6 +234,8 @@ async fn start_actors_with_timeout(
         settings: TickSettings::default(),
         tick_timeout,
         session_margin: Duration::from_secs(60),
+        replica_id: "test-runner".into(),
+        lease: Duration::from_secs(30),
     });
     let directory = StoreDirectory {
         store: gateway.store.clone(),
@@ -969,4 +971,92 @@ async fn a_tick_over_its_timeout_fails_with_the_reason_and_keeps_its_rows() {
         "the row made before the timeout is kept"
     );
     supervisor.stop(None);
+}
+
+#[tokio::test]
+async fn a_persona_leased_by_another_runner_does_not_tick_here() {
+    let gateway = gateway_with_personas().await;
+    let runtime = start(
+        &gateway,
+        None,
+        Arc::new(StoreSink(gateway.store.clone())),
+        false,
+    )
+    .await;
+    let email = "sofia.hartmann@mana.test";
+    let persona = gateway.store.persona_by_id_or_email(email).await.unwrap();
+    eventually(Duration::from_secs(10), "the persona reported", || async {
+        entry(&snapshot(&runtime).await, email).status.is_some()
+    })
+    .await;
+    let now = gateway::store::now();
+    assert!(
+        gateway
+            .store
+            .claim_lease(
+                &persona.user_id,
+                "other-replica",
+                now + chrono::TimeDelta::minutes(5),
+                now
+            )
+            .await
+            .unwrap()
+    );
+
+    let blocked = start_tick(&runtime, email).await.unwrap();
+    eventually(Duration::from_secs(10), "the tick gave up", || async {
+        entry(&snapshot(&runtime).await, email)
+            .status
+            .as_ref()
+            .and_then(|s| s.last.clone())
+            .is_some_and(|last| last.tick_id == blocked)
+    })
+    .await;
+    let last = entry(&snapshot(&runtime).await, email)
+        .status
+        .clone()
+        .unwrap()
+        .last
+        .unwrap();
+    assert_eq!(last.status, catalog::TickStatus::Aborted);
+    assert!(last.error.unwrap().contains("another runner"));
+    assert!(
+        gateway.store.tick(&blocked).await.is_err(),
+        "no tick row without the lease"
+    );
+    assert_eq!(runtime.llm.waiting.load(Ordering::SeqCst), 0);
+
+    gateway
+        .store
+        .release_lease(&persona.user_id, "other-replica")
+        .await
+        .unwrap();
+    let ran = start_tick(&runtime, email).await.unwrap();
+    eventually(Duration::from_secs(20), "the tick ran", || async {
+        gateway
+            .store
+            .tick(&ran)
+            .await
+            .is_ok_and(|tick| tick.status == catalog::TickStatus::Ok)
+    })
+    .await;
+    eventually(
+        Duration::from_secs(5),
+        "the lease was given back",
+        || async {
+            let now = gateway::store::now();
+            gateway
+                .store
+                .claim_lease(
+                    &persona.user_id,
+                    "third-replica",
+                    now + chrono::TimeDelta::minutes(1),
+                    now,
+                )
+                .await
+                .unwrap()
+        },
+    )
+    .await;
+    runtime.supervisor.stop(None);
 }

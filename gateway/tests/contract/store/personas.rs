@@ -326,3 +326,69 @@ async fn list_counts_seven_days_and_detail_aggregates_ratings() {
         db.finish().await;
     }
 }
+
+#[tokio::test]
+async fn a_lease_has_one_holder_until_it_expires_or_is_released() {
+    for db in backends().await {
+        let store = &db.store;
+        let at = now();
+        let anna = persona(store, "Anna", Cadence::Hourly).await;
+        let minute = TimeDelta::minutes(1);
+        assert!(
+            store
+                .claim_lease(&anna, "replica-a", at + minute, at)
+                .await
+                .unwrap(),
+            "{}",
+            db.label
+        );
+        assert!(
+            !store
+                .claim_lease(&anna, "replica-b", at + minute, at)
+                .await
+                .unwrap(),
+            "held by a"
+        );
+        assert!(
+            store
+                .claim_lease(&anna, "replica-a", at + minute * 2, at)
+                .await
+                .unwrap(),
+            "renewal"
+        );
+        assert!(
+            store.due_personas(at).await.unwrap().is_empty(),
+            "a held persona is not due"
+        );
+        // A dead replica's lease expires and another replica takes over.
+        let later = at + minute * 3;
+        assert!(
+            store
+                .claim_lease(&anna, "replica-b", later + minute, later)
+                .await
+                .unwrap()
+        );
+        store.release_lease(&anna, "replica-a").await.unwrap();
+        assert!(
+            !store
+                .claim_lease(&anna, "replica-a", later + minute, later)
+                .await
+                .unwrap(),
+            "a cannot release b's lease"
+        );
+        store.release_lease(&anna, "replica-b").await.unwrap();
+        assert!(
+            store
+                .claim_lease(&anna, "replica-a", later + minute, later)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .claim_lease("nobody", "replica-a", later + minute, later)
+                .await
+                .unwrap()
+        );
+        db.finish().await;
+    }
+}
