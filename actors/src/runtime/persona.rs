@@ -50,7 +50,9 @@ pub struct PersonaState {
     password: String,
     env: Arc<RuntimeEnv>,
     supervisor: Option<ActorRef<SupervisorMsg>>,
-    conversation: ActorRef<ConversationMsg>,
+    /// Alive only while a tick runs: an idle persona holds no LLM endpoint,
+    /// which keeps thousands of idle personas cheap.
+    conversation: Option<ActorRef<ConversationMsg>>,
     session: Option<Session>,
     paused: bool,
     running: Option<RunningTick>,
@@ -122,17 +124,15 @@ impl Actor for PersonaActor {
 
     async fn pre_start(
         &self,
-        me: ActorRef<Self::Msg>,
+        _me: ActorRef<Self::Msg>,
         args: PersonaArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
-        let (conversation, _) =
-            Actor::spawn_linked(None, ConversationActor, (), me.get_cell()).await?;
         let state = PersonaState {
             profile: args.profile,
             password: args.password,
             env: args.env,
             supervisor: args.supervisor,
-            conversation,
+            conversation: None,
             session: None,
             paused: args.paused,
             running: None,
@@ -151,7 +151,7 @@ impl Actor for PersonaActor {
     ) -> Result<(), ActorProcessingErr> {
         match message {
             PersonaMsg::StartTick(reply) => {
-                let answer = state.start_tick(&me);
+                let answer = state.start_tick(&me).await;
                 if let Some(reply) = reply {
                     let _ = reply.send(answer);
                 }
@@ -167,6 +167,7 @@ impl Actor for PersonaActor {
                     .is_some_and(|running| running.tick_id == tick_id)
                 {
                     state.running = None;
+                    state.end_conversation();
                     state.ticks += 1;
                     state.last = Some(*summary);
                     if session.is_some() {
@@ -176,6 +177,7 @@ impl Actor for PersonaActor {
             }
             PersonaMsg::CancelTick(reason) => {
                 if let Some(running) = state.running.take() {
+                    state.end_conversation();
                     running.task.abort();
                     metrics::counter!("persona_ticks_total", "outcome" => TickStatus::Aborted.as_str()).increment(1);
                     state.ticks += 1;
@@ -232,6 +234,21 @@ impl Actor for PersonaActor {
         Ok(())
     }
 
+    async fn handle_supervisor_evt(
+        &self,
+        _me: ActorRef<Self::Msg>,
+        event: ractor::SupervisionEvent,
+        _state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        // IMPORTANT: the conversation actor stops after every tick; the
+        // default handler would stop this actor with it. Its failure, though,
+        // means this persona's state is in doubt: let the supervisor restart it.
+        match event {
+            ractor::SupervisionEvent::ActorFailed(_, error) => Err(error),
+            _ => Ok(()),
+        }
+    }
+
     async fn post_stop(
         &self,
         _me: ActorRef<Self::Msg>,
@@ -247,6 +264,12 @@ impl Actor for PersonaActor {
 }
 
 impl PersonaState {
+    fn end_conversation(&mut self) {
+        if let Some(conversation) = self.conversation.take() {
+            conversation.stop(Some("tick over".into()));
+        }
+    }
+
     fn status(&self) -> PersonaStatus {
         PersonaStatus {
             persona_id: self.profile.id.clone(),
@@ -273,7 +296,7 @@ impl PersonaState {
         }
     }
 
-    fn start_tick(&mut self, me: &ActorRef<PersonaMsg>) -> Result<String, String> {
+    async fn start_tick(&mut self, me: &ActorRef<PersonaMsg>) -> Result<String, String> {
         if self.paused {
             return Err(format!("{} is paused", self.profile.email));
         }
@@ -285,8 +308,21 @@ impl PersonaState {
         }
         let tick_id = uuid::Uuid::now_v7().to_string();
         let llm = self.env.llms.for_tick(&self.profile, &tick_id);
+        let conversation = match &self.conversation {
+            Some(conversation) => conversation.clone(),
+            None => {
+                let (conversation, _) =
+                    Actor::spawn_linked(None, ConversationActor, (), me.get_cell())
+                        .await
+                        .map_err(|error| {
+                            format!("the conversation actor did not start: {error}")
+                        })?;
+                self.conversation = Some(conversation.clone());
+                conversation
+            }
+        };
         let handle = ConversationHandle {
-            actor: self.conversation.clone(),
+            actor: conversation.clone(),
             provider: llm.provider(),
             model: llm.model().to_owned(),
         };
@@ -294,7 +330,7 @@ impl PersonaState {
             inner: llm,
             gate: self.env.gate.clone(),
         });
-        let _ = self.conversation.cast(ConversationMsg::UseLlm(gated));
+        let _ = conversation.cast(ConversationMsg::UseLlm(gated));
         let recorder = TickRecorder::default();
         let task = tokio::spawn(tick_task(TickTask {
             recorder: recorder.clone(),
