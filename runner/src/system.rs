@@ -63,6 +63,38 @@ pub struct Backend {
     pub directory: Arc<dyn Directory>,
 }
 
+impl Backend {
+    /// The store as sink, ledger and directory, after marking ticks a crash
+    /// left running as aborted. The directory is returned too, for the
+    /// control API.
+    pub async fn over_store(
+        store: Store,
+        seed_secret: SeedSecret,
+    ) -> anyhow::Result<(Backend, Arc<StoreDirectory>)> {
+        let aborted = store
+            .abort_stale_ticks(
+                gateway::store::now(),
+                gateway::store::now(),
+                STALE_TICK_REASON,
+            )
+            .await
+            .context("marking ticks a crash left running as aborted")?;
+        if aborted > 0 {
+            tracing::warn!(aborted, "ticks a previous run left running are now aborted");
+        }
+        let directory = Arc::new(StoreDirectory {
+            store: store.clone(),
+            seed_secret,
+        });
+        let backend = Backend {
+            sink: Arc::new(StoreSink(store.clone())),
+            ledger: Arc::new(StoreLedger(store)),
+            directory: directory.clone(),
+        };
+        Ok((backend, directory))
+    }
+}
+
 pub struct RunnerSystem {
     gate: Arc<Gate>,
     pub handles: RunnerHandles,
@@ -80,23 +112,7 @@ impl RunnerSystem {
     /// Starts the actors over a store (direct SQL), first marking ticks a
     /// crash left running as aborted.
     pub async fn start(store: Store, settings: SystemSettings) -> anyhow::Result<RunnerSystem> {
-        let aborted = store
-            .abort_stale_ticks(
-                gateway::store::now(),
-                gateway::store::now(),
-                STALE_TICK_REASON,
-            )
-            .await
-            .context("marking ticks a crash left running as aborted")?;
-        if aborted > 0 {
-            tracing::warn!(aborted, "ticks a previous run left running are now aborted");
-        }
-        let seed_secret = settings.seed_secret.clone();
-        let backend = Backend {
-            sink: Arc::new(StoreSink(store.clone())),
-            ledger: Arc::new(StoreLedger(store.clone())),
-            directory: Arc::new(StoreDirectory { store, seed_secret }),
-        };
+        let (backend, _) = Backend::over_store(store, settings.seed_secret.clone()).await?;
         RunnerSystem::start_with(backend, settings).await
     }
 

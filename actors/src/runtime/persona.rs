@@ -387,22 +387,12 @@ async fn tick_task(task: TickTask) {
     let Some(_permit) = env.gate.start_tick().await else {
         // Shutting down before the tick got a permit: it never started, so
         // there is no tick row and no rows to save.
-        let summary = TickSummary {
-            tick_id: tick_id.clone(),
-            status: TickStatus::Aborted,
-            error: Some("the runner shut down before this tick started".into()),
-            actions: 0,
-            failed_actions: 0,
-            modules_rated: 0,
-            tokens: TokenUsage::default(),
-            duration_ms: 0,
-            finished_at: Utc::now(),
-        };
-        let _ = me.cast(PersonaMsg::TickFinished {
+        not_started(
+            &me,
             tick_id,
-            summary: Box::new(summary),
             session,
-        });
+            "the runner shut down before this tick started".into(),
+        );
         return;
     };
     // IMPORTANT: the lease is what keeps two replicas from running one
@@ -418,22 +408,7 @@ async fn tick_task(task: TickTask) {
                 Ok(_) => "another runner holds this persona's lease".to_owned(),
                 Err(error) => format!("the lease could not be taken: {error}"),
             };
-            let summary = TickSummary {
-                tick_id: tick_id.clone(),
-                status: TickStatus::Aborted,
-                error: Some(reason),
-                actions: 0,
-                failed_actions: 0,
-                modules_rated: 0,
-                tokens: TokenUsage::default(),
-                duration_ms: 0,
-                finished_at: Utc::now(),
-            };
-            let _ = me.cast(PersonaMsg::TickFinished {
-                tick_id,
-                summary: Box::new(summary),
-                session,
-            });
+            not_started(&me, tick_id, session, reason);
             return;
         }
     }
@@ -566,6 +541,32 @@ async fn renew_lease(env: Arc<RuntimeEnv>, persona_id: String) {
             Err(error) => tracing::warn!(%error, persona_id, "renewing the lease failed"),
         }
     }
+}
+
+/// Reports a tick that never started (no permit, no lease): aborted, with
+/// no tick row and nothing to save.
+fn not_started(
+    me: &ActorRef<PersonaMsg>,
+    tick_id: String,
+    session: Option<Session>,
+    reason: String,
+) {
+    let summary = TickSummary {
+        tick_id: tick_id.clone(),
+        status: TickStatus::Aborted,
+        error: Some(reason),
+        actions: 0,
+        failed_actions: 0,
+        modules_rated: 0,
+        tokens: TokenUsage::default(),
+        duration_ms: 0,
+        finished_at: Utc::now(),
+    };
+    let _ = me.cast(PersonaMsg::TickFinished {
+        tick_id,
+        summary: Box::new(summary),
+        session,
+    });
 }
 
 /// Hands a tick's rows to persistence, waits until they are durable, then

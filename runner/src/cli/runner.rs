@@ -14,7 +14,6 @@ use super::runner_options::RunnerOptions;
 use crate::config::{DEFAULT_CONTROL_ADDR, Secrets};
 use crate::control::ControlState;
 use crate::system::{Backend, RunnerSystem, STALE_TICK_REASON};
-use crate::wiring::StoreDirectory;
 
 /// Run the persona daemon alone, against a gateway that runs elsewhere.
 ///
@@ -84,26 +83,8 @@ impl Runner {
                 let store = Store::connect(&url)
                     .await
                     .with_context(|| format!("opening the database {}", redact_url(&url)))?;
-                let aborted = store
-                    .abort_stale_ticks(
-                        gateway::store::now(),
-                        gateway::store::now(),
-                        STALE_TICK_REASON,
-                    )
-                    .await
-                    .context("marking ticks a crash left running as aborted")?;
-                if aborted > 0 {
-                    tracing::warn!(aborted, "ticks a previous run left running are now aborted");
-                }
-                let directory = Arc::new(StoreDirectory {
-                    store: store.clone(),
-                    seed_secret: secrets.seed_secret.clone(),
-                });
-                let backend = Backend {
-                    sink: Arc::new(crate::wiring::StoreSink(store.clone())),
-                    ledger: Arc::new(crate::wiring::StoreLedger(store)),
-                    directory: directory.clone(),
-                };
+                let (backend, directory) =
+                    Backend::over_store(store, secrets.seed_secret.clone()).await?;
                 let app_url = self
                     .app_url
                     .clone()

@@ -34,7 +34,7 @@ pub struct Seed {
 }
 
 /// A shared space with its members, once per space however many personas list it.
-fn shared_spaces(catalog: &Catalog) -> Vec<(String, catalog::SpaceType, Vec<String>)> {
+pub(crate) fn shared_spaces(catalog: &Catalog) -> Vec<(String, catalog::SpaceType, Vec<String>)> {
     let mut seen = BTreeSet::new();
     let mut spaces = Vec::new();
     for persona in &catalog.personas {

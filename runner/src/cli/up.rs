@@ -131,16 +131,14 @@ async fn seed_if_empty(store: &Store, secrets: &Secrets) -> anyhow::Result<()> {
             .with_context(|| format!("seeding {}", persona.email))?;
         ids.insert(persona.email.to_lowercase(), upsert.user_id);
     }
-    for persona in &catalog.personas {
-        for space in &persona.shared_spaces {
-            let members: Vec<String> = [&persona.email, &space.partner]
-                .iter()
-                .filter_map(|email| ids.get(&email.to_lowercase()).cloned())
-                .collect();
-            gateway::accounts::ensure_shared_space(store, &space.name, space.space_type, &members)
-                .await
-                .with_context(|| format!("creating the shared space {:?}", space.name))?;
-        }
+    for (name, space_type, emails) in super::seed::shared_spaces(&catalog) {
+        let members: Vec<String> = emails
+            .iter()
+            .filter_map(|email| ids.get(email).cloned())
+            .collect();
+        gateway::accounts::ensure_shared_space(store, &name, space_type, &members)
+            .await
+            .with_context(|| format!("creating the shared space {name:?}"))?;
     }
     Ok(())
 }

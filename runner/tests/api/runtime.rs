@@ -310,6 +310,18 @@ where
     }
 }
 
+/// Waits until every persona actor has reported its first status.
+async fn all_reported(runtime: &Runtime) {
+    eventually(Duration::from_secs(10), "all personas reported", || async {
+        snapshot(runtime)
+            .await
+            .personas
+            .iter()
+            .all(|e| e.status.is_some())
+    })
+    .await;
+}
+
 fn entry<'a>(snapshot: &'a Snapshot, email: &str) -> &'a actors::runtime::supervisor::PersonaEntry {
     snapshot
         .personas
@@ -330,14 +342,7 @@ async fn a_crashing_persona_is_restarted_then_marked_failed_while_others_keep_ti
         false,
     )
     .await;
-    eventually(Duration::from_secs(10), "all personas reported", || async {
-        snapshot(&runtime)
-            .await
-            .personas
-            .iter()
-            .all(|e| e.status.is_some())
-    })
-    .await;
+    all_reported(&runtime).await;
     assert_eq!(snapshot(&runtime).await.personas.len(), 10);
 
     for round in 1..=3u32 {
@@ -413,14 +418,7 @@ async fn inspection_answers_at_once_while_every_persona_waits_on_its_llm() {
         true,
     )
     .await;
-    eventually(Duration::from_secs(10), "all personas reported", || async {
-        snapshot(&runtime)
-            .await
-            .personas
-            .iter()
-            .all(|e| e.status.is_some())
-    })
-    .await;
+    all_reported(&runtime).await;
     let emails: Vec<String> = snapshot(&runtime)
         .await
         .personas
@@ -593,14 +591,7 @@ async fn the_supervisor_picks_up_added_removed_and_paused_personas() {
         false,
     )
     .await;
-    eventually(Duration::from_secs(10), "all personas reported", || async {
-        snapshot(&runtime)
-            .await
-            .personas
-            .iter()
-            .all(|e| e.status.is_some())
-    })
-    .await;
+    all_reported(&runtime).await;
 
     let removed = gateway
         .store
