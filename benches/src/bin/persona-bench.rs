@@ -1,0 +1,39 @@
+//! `persona-bench`: the measurements of BENCHMARKS.md, one subcommand each.
+//! Every one prints figures and ratios; `--quick` is the short version.
+//!
+//! ```sh
+//! cargo run --release -p benches --bin persona-bench -- persistence
+//! cargo run --release -p benches --bin persona-bench -- actors
+//! ```
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "persona-bench",
+    about = "Benchmarks of the persona runner and its gateway"
+)]
+struct Cli {
+    #[command(subcommand)]
+    bench: Bench,
+    /// The short version (seconds instead of minutes).
+    #[arg(long, global = true)]
+    quick: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Bench {
+    /// Action rows/s at batch 1, 100 and 500 (SQLite; PostgreSQL with TEST_POSTGRES_URL).
+    Persistence,
+    /// Memory of 1,000 and 10,000 idle persona actors; snapshot latency.
+    Actors,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.bench {
+        Bench::Persistence => benches::persistence::run(cli.quick).await,
+        Bench::Actors => benches::idle_actors::run(cli.quick).await,
+    }
+}

@@ -1,0 +1,11 @@
+//! The measurements behind BENCHMARKS.md, one module per benchmark, and the
+//! helpers they share. `persona-bench <name>` runs one; every benchmark
+//! prints figures and ratios measured side by side in the same run, and
+//! takes `--quick` for the short version `benches/quick.sh` runs.
+//!
+//! Nothing here asserts a time: a benchmark reports, the reader judges.
+//! Loads and fakes only ever bind or target `127.0.0.1`.
+
+pub mod idle_actors;
+pub mod measure;
+pub mod persistence;

@@ -1,0 +1,90 @@
+//! What every benchmark measures with: latency percentiles, the process's
+//! resident memory and CPU time.
+
+use std::time::Duration;
+
+/// Latencies, sorted once, read as percentiles.
+#[derive(Debug, Default, Clone)]
+pub struct Latencies(Vec<Duration>);
+
+impl Latencies {
+    pub fn new(mut samples: Vec<Duration>) -> Latencies {
+        samples.sort_unstable();
+        Latencies(samples)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The `p`-th percentile (0–100) in milliseconds; 0 without samples.
+    pub fn percentile_ms(&self, p: f64) -> f64 {
+        if self.0.is_empty() {
+            return 0.0;
+        }
+        let rank = ((p / 100.0) * (self.0.len() - 1) as f64).round() as usize;
+        self.0[rank.min(self.0.len() - 1)].as_secs_f64() * 1e3
+    }
+}
+
+/// The resident set of this process in bytes (Linux `/proc/self/statm`; 0
+/// elsewhere).
+pub fn resident_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|text| {
+            text.split_whitespace()
+                .nth(1)
+                .and_then(|pages| pages.parse::<u64>().ok())
+        })
+        .map_or(0, |pages| pages * 4096)
+}
+
+/// User plus system CPU time this process has used so far (Linux
+/// `/proc/self/stat`, in clock ticks of 1/100 s; zero elsewhere).
+pub fn cpu_time() -> Duration {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return Duration::ZERO;
+    };
+    // The command name may hold spaces; fields count from after its ')'.
+    let Some(after) = stat.rfind(')').map(|at| &stat[at + 1..]) else {
+        return Duration::ZERO;
+    };
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the full line, 12 and 13 here.
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|&index| {
+            fields
+                .get(index)
+                .and_then(|field| field.parse::<u64>().ok())
+        })
+        .sum();
+    Duration::from_millis(ticks * 10)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_pick_ranked_samples() {
+        let latencies = Latencies::new((1..=100).rev().map(Duration::from_millis).collect());
+        assert_eq!(latencies.percentile_ms(50.0), 51.0);
+        assert_eq!(latencies.percentile_ms(99.0), 99.0);
+        assert_eq!(latencies.percentile_ms(0.0), 1.0);
+        assert_eq!(Latencies::default().percentile_ms(50.0), 0.0);
+    }
+
+    #[test]
+    fn this_process_has_memory_and_cpu_time() {
+        assert!(resident_bytes() > 0);
+        let spin = std::time::Instant::now();
+        while spin.elapsed() < Duration::from_millis(30) {}
+        assert!(cpu_time() > Duration::ZERO);
+    }
+}
