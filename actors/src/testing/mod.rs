@@ -14,6 +14,7 @@
 
 mod fake_anthropic;
 mod fake_openai;
+mod model;
 
 use std::collections::VecDeque;
 use std::io;
@@ -32,6 +33,7 @@ use tokio::sync::oneshot;
 
 pub use fake_anthropic::{anthropic_error, anthropic_message, anthropic_reply, anthropic_text};
 pub use fake_openai::{openai_completion, openai_error, openai_reply, openai_text};
+pub use model::{FakeModel, Fault, IssuedToolUse, ModelOptions, ModelStats, parse_request};
 
 use crate::llm::Block;
 use crate::llm::retry::RetryPolicy;
@@ -134,9 +136,20 @@ impl Recorded {
     }
 }
 
+/// Answers requests as they come, instead of from a queue: a model that
+/// plays along ([`FakeModel`]).
+#[async_trait::async_trait]
+pub trait Respond: Send + Sync {
+    async fn respond(&self, request: &Recorded) -> Canned;
+}
+
 struct Shared {
     dialect: Dialect,
     queue: Mutex<VecDeque<Canned>>,
+    responder: Option<Arc<dyn Respond>>,
+    /// Whether to keep every request (a long benchmark would grow without
+    /// bound).
+    record: bool,
     received: Mutex<Vec<Recorded>>,
 }
 
@@ -169,13 +182,34 @@ impl FakeServer {
     /// out, every request gets a 500 in the dialect's error shape. Must be
     /// called inside a Tokio runtime.
     pub async fn start(dialect: Dialect, script: Vec<Canned>) -> io::Result<FakeServer> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared {
+        FakeServer::serve(Shared {
             dialect,
             queue: Mutex::new(script.into()),
+            responder: None,
+            record: true,
             received: Mutex::new(Vec::new()),
-        });
+        })
+        .await
+    }
+
+    /// Binds `127.0.0.1:0` and answers every request that passes the API's
+    /// own checks with `responder`, in the Anthropic dialect. Requests are
+    /// not recorded: the responder keeps what it needs.
+    pub async fn start_model(responder: Arc<dyn Respond>) -> io::Result<FakeServer> {
+        FakeServer::serve(Shared {
+            dialect: Dialect::Anthropic,
+            queue: Mutex::new(VecDeque::new()),
+            responder: Some(responder),
+            record: false,
+            received: Mutex::new(Vec::new()),
+        })
+        .await
+    }
+
+    async fn serve(shared: Shared) -> io::Result<FakeServer> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(shared);
         let app = Router::new()
             .fallback(handle)
             .with_state(Arc::clone(&shared));
@@ -302,13 +336,18 @@ async fn handle(
         headers,
         body: String::from_utf8_lossy(&body).into_owned(),
     };
-    lock(&shared.received).push(recorded.clone());
+    if shared.record {
+        lock(&shared.received).push(recorded.clone());
+    }
     let refusal = match shared.dialect {
         Dialect::Anthropic => fake_anthropic::refusal(&recorded),
         Dialect::OpenAi => fake_openai::refusal(&recorded),
     };
     if let Some(refusal) = refusal {
         return respond(refusal);
+    }
+    if let Some(responder) = &shared.responder {
+        return respond(responder.respond(&recorded).await);
     }
     let next = lock(&shared.queue).pop_front();
     match next {

@@ -6,5 +6,6 @@
 #![allow(clippy::unwrap_used)]
 
 mod anthropic;
+mod model;
 mod openai;
 mod testing;
