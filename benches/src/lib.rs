@@ -7,5 +7,9 @@
 //! Loads and fakes only ever bind or target `127.0.0.1`.
 
 pub mod idle_actors;
+pub mod in_process;
 pub mod measure;
 pub mod persistence;
+pub mod rate_limit;
+pub mod scratch_db;
+pub mod whole_loop;

@@ -2,8 +2,10 @@
 //! Every one prints figures and ratios; `--quick` is the short version.
 //!
 //! ```sh
+//! cargo run --release -p benches --bin persona-bench -- loop
 //! cargo run --release -p benches --bin persona-bench -- persistence
 //! cargo run --release -p benches --bin persona-bench -- actors
+//! cargo run --release -p benches --bin persona-bench -- rate-limit
 //! ```
 
 use clap::{Parser, Subcommand};
@@ -23,8 +25,12 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Bench {
+    /// The whole loop: personas x scripted LLM x in-process gateway, SQLite and PostgreSQL.
+    Loop,
     /// Action rows/s at batch 1, 100 and 500 (SQLite; PostgreSQL with TEST_POSTGRES_URL).
     Persistence,
+    /// Requests/min achieved and 429s against a fake LLM limited to 60/min.
+    RateLimit,
     /// Memory of 1,000 and 10,000 idle persona actors; snapshot latency.
     Actors,
 }
@@ -33,6 +39,8 @@ enum Bench {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.bench {
+        Bench::Loop => benches::whole_loop::run(cli.quick).await,
+        Bench::RateLimit => benches::rate_limit::run(cli.quick).await,
         Bench::Persistence => benches::persistence::run(cli.quick).await,
         Bench::Actors => benches::idle_actors::run(cli.quick).await,
     }

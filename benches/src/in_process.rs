@@ -1,0 +1,113 @@
+//! The app under test in the benchmark's own process: a store, N personas
+//! cloned from the shipped catalog, and the gateway on a loopback port.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actors::runtime::LlmFactory;
+use actors::tick::TickSettings;
+use anyhow::Context as _;
+use catalog::{Catalog, LoadOptions};
+use gateway::app::{AppState, serve};
+use gateway::config::GatewayConfig;
+use gateway::store::Store;
+use runner::config::Secrets;
+use runner::system::SystemSettings;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub struct InProcessApp {
+    pub store: Store,
+    pub secrets: Secrets,
+    pub gateway_url: String,
+    pub persona_ids: Vec<String>,
+    stop_gateway: oneshot::Sender<()>,
+    gateway: JoinHandle<anyhow::Result<()>>,
+}
+
+impl InProcessApp {
+    /// Opens `url`, seeds `personas` personas (development secrets) and
+    /// starts the gateway on `127.0.0.1:0`.
+    pub async fn start(url: &str, personas: usize) -> anyhow::Result<InProcessApp> {
+        let store = Store::connect(url).await.context("opening the store")?;
+        let secrets = Secrets::from_env()?;
+        let persona_ids = seed(&store, &secrets, personas).await?;
+        let state = AppState::build(
+            GatewayConfig {
+                service_key: secrets.service_key.clone(),
+                ..GatewayConfig::default()
+            },
+            store.clone(),
+            secrets.keyring.clone(),
+        )
+        .await?;
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let gateway_url = format!("http://{}", listener.local_addr()?);
+        let (stop_gateway, stopped) = oneshot::channel::<()>();
+        let gateway = tokio::spawn(serve(listener, state, async {
+            let _ = stopped.await;
+        }));
+        Ok(InProcessApp {
+            store,
+            secrets,
+            gateway_url,
+            persona_ids,
+            stop_gateway,
+            gateway,
+        })
+    }
+
+    /// Runner settings against this app: no schedule (the benchmark starts
+    /// ticks), the default tick settings.
+    pub fn settings(
+        &self,
+        llms: Arc<dyn LlmFactory>,
+        concurrency: usize,
+        llm_per_minute: u32,
+    ) -> SystemSettings {
+        SystemSettings {
+            api_url: self.gateway_url.clone(),
+            mcp_url: format!("{}/mcp", self.gateway_url),
+            llms,
+            seed_secret: self.secrets.seed_secret.clone(),
+            concurrency,
+            llm_per_minute,
+            tick: TickSettings::default(),
+            tick_timeout: Duration::from_secs(300),
+            schedule_every: None,
+            paused: false,
+        }
+    }
+
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop_gateway.send(());
+        self.gateway.await.context("the gateway task failed")??;
+        self.store.close().await;
+        Ok(())
+    }
+}
+
+/// `count` personas cloned from the shipped catalog under fresh emails,
+/// without shared spaces; returns their ids.
+async fn seed(store: &Store, secrets: &Secrets, count: usize) -> anyhow::Result<Vec<String>> {
+    let catalog = Catalog::shipped(LoadOptions {
+        known_modules: Some(registry::MODULES),
+        ..LoadOptions::default()
+    })?;
+    let mut ids = Vec::with_capacity(count);
+    for index in 0..count {
+        let mut spec = catalog.personas[index % catalog.personas.len()].clone();
+        let (local, domain) = spec
+            .email
+            .split_once('@')
+            .context("a catalog email without @")?;
+        spec.email = format!("{local}+{index}@{domain}");
+        spec.shared_spaces.clear();
+        let password = catalog::derive_password(&secrets.seed_secret, &spec.email);
+        let upsert =
+            gateway::accounts::upsert_persona(store, &secrets.keyring, &spec, &password).await?;
+        ids.push(upsert.user_id);
+    }
+    Ok(ids)
+}

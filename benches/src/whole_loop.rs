@@ -1,0 +1,165 @@
+//! The whole loop: N personas × the scripted LLM × the in-process gateway,
+//! on SQLite and on PostgreSQL. Every persona ticks R rounds, started all at
+//! once through the supervisor; the figures are tool calls/s, ticks/s, the
+//! p50/p99 tool latency the runner recorded, and the process's CPU seconds
+//! (runner and gateway together) per 1,000 tool calls.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actors::runtime::persona::TickSummary;
+use anyhow::bail;
+use catalog::TickStatus;
+use runner::system::RunnerSystem;
+use runner::wiring::Provider;
+
+use crate::in_process::InProcessApp;
+use crate::measure::{Latencies, cpu_time};
+use crate::scratch_db::ScratchPostgres;
+
+/// Ticks running at once (the default `PERSONA_CONCURRENCY` is lower; the
+/// scripted LLM answers at once, so more ticks keep both cores busy).
+const CONCURRENCY: usize = 16;
+
+struct Figures {
+    ticks: usize,
+    failed: usize,
+    tool_calls: usize,
+    elapsed: Duration,
+    cpu: Duration,
+    latencies: Latencies,
+}
+
+/// `quick`: 20 personas × 2 rounds instead of 100 × 5.
+pub async fn run(quick: bool) -> anyhow::Result<()> {
+    let (personas, rounds) = if quick { (20, 2) } else { (100, 5) };
+    println!(
+        "whole loop: {personas} personas x {rounds} rounds, scripted LLM, in-process gateway, {CONCURRENCY} ticks at once"
+    );
+    println!(
+        "{:<9} {:>6} {:>7} {:>11} {:>8} {:>16} {:>16}",
+        "backend", "ticks", "failed", "tool calls", "calls/s", "ticks/s", "p50/p99 tool ms"
+    );
+    let dir = tempfile::tempdir()?;
+    let sqlite_url = format!("sqlite://{}", dir.path().join("loop.db").display());
+    let sqlite = measure(&sqlite_url, personas, rounds).await?;
+    print_row("sqlite", &sqlite);
+    let postgres = match std::env::var("TEST_POSTGRES_URL") {
+        Ok(url) => {
+            let scratch = ScratchPostgres::create(&url).await?;
+            let figures = measure(scratch.url(), personas, rounds).await;
+            scratch.drop_database().await?;
+            let figures = figures?;
+            print_row("postgres", &figures);
+            Some(figures)
+        }
+        Err(_) => {
+            println!("postgres: TEST_POSTGRES_URL is not set, skipped");
+            None
+        }
+    };
+    println!(
+        "CPU seconds per 1,000 tool calls: sqlite {:.2}{}",
+        cpu_per_thousand(&sqlite),
+        postgres
+            .as_ref()
+            .map(|pg| format!(", postgres {:.2}", cpu_per_thousand(pg)))
+            .unwrap_or_default()
+    );
+    if let Some(pg) = &postgres {
+        println!(
+            "postgres / sqlite: {:.2}x tool calls/s",
+            rate(pg.tool_calls, pg.elapsed) / rate(sqlite.tool_calls, sqlite.elapsed)
+        );
+    }
+    Ok(())
+}
+
+fn rate(count: usize, elapsed: Duration) -> f64 {
+    count as f64 / elapsed.as_secs_f64().max(1e-9)
+}
+
+fn cpu_per_thousand(figures: &Figures) -> f64 {
+    figures.cpu.as_secs_f64() * 1000.0 / figures.tool_calls.max(1) as f64
+}
+
+fn print_row(label: &str, figures: &Figures) {
+    println!(
+        "{label:<9} {:>6} {:>7} {:>11} {:>8.0} {:>16.1} {:>9.0}/{:.0}",
+        figures.ticks,
+        figures.failed,
+        figures.tool_calls,
+        rate(figures.tool_calls, figures.elapsed),
+        rate(figures.ticks, figures.elapsed),
+        figures.latencies.percentile_ms(50.0),
+        figures.latencies.percentile_ms(99.0),
+    );
+}
+
+async fn measure(url: &str, personas: usize, rounds: usize) -> anyhow::Result<Figures> {
+    let app = InProcessApp::start(url, personas).await?;
+    let system = RunnerSystem::start(
+        app.store.clone(),
+        app.settings(Arc::new(Provider::Scripted), CONCURRENCY, 1_000_000),
+    )
+    .await?;
+    let cpu_before = cpu_time();
+    let began = Instant::now();
+    let mut summaries = Vec::new();
+    for _ in 0..rounds {
+        summaries.extend(one_round(&system, &app.persona_ids).await?);
+    }
+    let elapsed = began.elapsed();
+    let cpu = cpu_time().saturating_sub(cpu_before);
+    system.shutdown(Duration::from_secs(10)).await;
+    let mut samples = Vec::new();
+    for summary in &summaries {
+        for action in app.store.tick_actions(&summary.tick_id).await? {
+            samples.push(Duration::from_millis(u64::from(action.latency_ms)));
+        }
+    }
+    app.stop().await?;
+    Ok(Figures {
+        ticks: summaries.len(),
+        failed: summaries
+            .iter()
+            .filter(|summary| summary.status != TickStatus::Ok)
+            .count(),
+        tool_calls: summaries.iter().map(|summary| summary.actions).sum(),
+        elapsed,
+        cpu,
+        latencies: Latencies::new(samples),
+    })
+}
+
+/// Starts a tick for every persona and waits until each has finished.
+async fn one_round(system: &RunnerSystem, ids: &[String]) -> anyhow::Result<Vec<TickSummary>> {
+    let mut waiting: HashMap<String, String> = HashMap::new();
+    for id in ids {
+        waiting.insert(id.clone(), system.start_tick(id).await?);
+    }
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let mut finished = Vec::new();
+    while !waiting.is_empty() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let snapshot = system.snapshot().await?;
+        for entry in &snapshot.personas {
+            let Some(tick_id) = waiting.get(&entry.persona_id) else {
+                continue;
+            };
+            let last = entry
+                .status
+                .as_ref()
+                .and_then(|status| status.last.as_ref());
+            if let Some(last) = last.filter(|last| &last.tick_id == tick_id) {
+                finished.push(last.clone());
+                waiting.remove(&entry.persona_id);
+            }
+        }
+        if Instant::now() > deadline {
+            bail!("{} ticks did not finish within 10 minutes", waiting.len());
+        }
+    }
+    Ok(finished)
+}
