@@ -53,6 +53,7 @@ async fn main() -> anyhow::Result<()> {
             llm_per_minute: 100_000,
             tick: TickSettings::default(),
             tick_timeout: Duration::from_secs(120),
+            lease: Duration::from_secs(30),
             schedule_every: None,
             paused: false,
         },

@@ -75,6 +75,7 @@ impl InProcessApp {
             llm_per_minute,
             tick: TickSettings::default(),
             tick_timeout: Duration::from_secs(300),
+            lease: Duration::from_secs(30),
             schedule_every: None,
             paused: false,
         }

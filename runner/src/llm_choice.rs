@@ -3,6 +3,7 @@
 //! scripted simulator otherwise.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use actors::llm::anthropic::{self, AnthropicLlm};
 use actors::llm::openai::OpenAiLlm;
@@ -29,6 +30,9 @@ pub struct LlmArgs {
     /// The model name (anthropic default: claude-sonnet-4-5; required for openai).
     #[arg(long, env = "PERSONA_MODEL")]
     pub model: Option<String>,
+    /// Seconds one LLM request may take before it is retried (default 120).
+    #[arg(long, env = "PERSONA_LLM_TIMEOUT_SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub llm_timeout_secs: Option<u64>,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -45,6 +49,10 @@ impl LlmArgs {
         } else {
             LlmKind::Scripted
         })
+    }
+
+    fn timeout(&self) -> Option<Duration> {
+        self.llm_timeout_secs.map(Duration::from_secs)
     }
 
     pub fn provider(&self) -> anyhow::Result<Provider> {
@@ -64,6 +72,10 @@ impl LlmArgs {
                     RetryPolicy::default(),
                 )
                 .context("configuring the Anthropic provider")?;
+                let llm = match self.timeout() {
+                    Some(timeout) => llm.with_timeout(timeout),
+                    None => llm,
+                };
                 Provider::Hosted(Arc::new(llm))
             }
             LlmKind::Openai => {
@@ -84,6 +96,10 @@ impl LlmArgs {
                     RetryPolicy::default(),
                 )
                 .context("configuring the OpenAI-compatible provider")?;
+                let llm = match self.timeout() {
+                    Some(timeout) => llm.with_timeout(timeout),
+                    None => llm,
+                };
                 Provider::Hosted(Arc::new(llm))
             }
         })

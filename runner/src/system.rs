@@ -47,6 +47,10 @@ pub struct SystemSettings {
     pub llm_per_minute: u32,
     pub tick: TickSettings,
     pub tick_timeout: Duration,
+    /// How long a persona's lease lasts unless renewed (a third of it is the
+    /// renewal period). After a SIGKILL, the personas this runner was
+    /// ticking wait this long before any runner may tick them again.
+    pub lease: Duration,
     /// How often due personas are looked for; `None` only on request.
     pub schedule_every: Option<Duration>,
     /// The kill-switch's state at start (`RUNNER_PAUSED`).
@@ -159,7 +163,7 @@ impl RunnerSystem {
             tick_timeout: settings.tick_timeout,
             session_margin: Duration::from_secs(120),
             replica_id: format!("runner-{}", uuid::Uuid::new_v4()),
-            lease: settings.tick_timeout.max(Duration::from_secs(3)) + Duration::from_secs(60),
+            lease: settings.lease.max(Duration::from_secs(3)),
         });
         let directory = backend.directory;
         let personas = directory

@@ -57,6 +57,11 @@ struct TickDbRow {
     finished_at: Option<DateTime<Utc>>,
 }
 
+/// Why a tick still marked running is ended when its persona's next tick
+/// starts.
+pub const ORPHANED_TICK_REASON: &str =
+    "the runner running this tick stopped (its persona's next tick started)";
+
 impl TryFrom<TickDbRow> for TickRow {
     type Error = StoreError;
     fn try_from(row: TickDbRow) -> Result<TickRow, StoreError> {
@@ -325,8 +330,23 @@ impl Store {
             .collect()
     }
 
-    /// Records that a tick started (status `running`).
+    /// Records that a tick started (status `running`), first ending as
+    /// `aborted` any tick of the same persona still marked running: a tick
+    /// starts only under the persona's lease, so such a tick belongs to a
+    /// runner that died holding it (SIGKILL) and will never finish it.
     pub async fn start_tick(&self, tick: &NewTick) -> Result<(), StoreError> {
+        with_pool!(self, |pool| {
+            sqlx::query(
+                "UPDATE persona_ticks SET status = 'aborted', error = $1, finished_at = $2 \
+                 WHERE persona_id = $3 AND status = 'running' AND tick_id <> $4",
+            )
+            .bind(ORPHANED_TICK_REASON)
+            .bind(tick.started_at)
+            .bind(&tick.persona_id)
+            .bind(&tick.tick_id)
+            .execute(pool)
+            .await?;
+        });
         let result = with_pool!(self, |pool| {
             sqlx::query(
                 "INSERT INTO persona_ticks (tick_id, persona_id, started_at, status, provider, model) \
@@ -391,7 +411,9 @@ impl Store {
     }
 
     /// Marks ticks still `running` that started before `started_before` as
-    /// `aborted`: the runner that ran them is gone. Returns how many.
+    /// `aborted` when no runner holds their persona's lease: the runner that
+    /// ran them is gone. A tick whose persona is leased is left alone, since
+    /// another replica may be running it. Returns how many.
     pub async fn abort_stale_ticks(
         &self,
         started_before: DateTime<Utc>,
@@ -401,7 +423,8 @@ impl Store {
         let aborted = with_pool!(self, |pool| {
             sqlx::query(
                 "UPDATE persona_ticks SET status = 'aborted', error = $1, finished_at = $2 \
-                 WHERE status = 'running' AND started_at < $3",
+                 WHERE status = 'running' AND started_at < $3 AND persona_id IN \
+                 (SELECT user_id FROM personas WHERE lease_until IS NULL OR lease_until <= $2)",
             )
             .bind(reason)
             .bind(now)

@@ -32,7 +32,7 @@ use std::fmt;
 use chrono::{DateTime, SubsecRound, Utc};
 use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 
-pub use audit::{BatchOutcome, TickRow};
+pub use audit::{BatchOutcome, ORPHANED_TICK_REASON, TickRow};
 pub use catalog::{NewTick, TickFinish};
 pub use keys::SigningKeyRow;
 pub use personas::{

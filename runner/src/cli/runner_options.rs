@@ -32,6 +32,10 @@ pub struct RunnerOptions {
     /// A tick running longer than this many seconds ends as failed.
     #[arg(long, env = "PERSONA_TICK_TIMEOUT_SECS", default_value_t = 600)]
     pub tick_timeout_secs: u64,
+    /// Seconds a persona's lease lasts unless renewed; after a crash its
+    /// personas wait this long before another runner may tick them.
+    #[arg(long, env = "PERSONA_LEASE_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(3..))]
+    pub lease_secs: u64,
     /// LLM rounds per tick at most.
     #[arg(long, env = "PERSONA_MAX_TURNS", default_value_t = 15)]
     pub max_turns: u32,
@@ -74,6 +78,7 @@ impl RunnerOptions {
                 ..TickSettings::default()
             },
             tick_timeout: Duration::from_secs(self.tick_timeout_secs),
+            lease: Duration::from_secs(self.lease_secs),
             schedule_every: (!once).then(|| Duration::from_millis(self.tick_interval_ms.max(1000))),
             paused: self.paused,
         })

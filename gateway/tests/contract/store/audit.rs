@@ -230,22 +230,24 @@ async fn tick_lifecycle_and_stale_ticks() {
         let store = &db.store;
         let at = now();
         let anna = persona(store, "Anna", catalog::Cadence::Daily).await;
-        let tick = |tick_id: &str, started_at| NewTick {
+        let ben = persona(store, "Ben", catalog::Cadence::Daily).await;
+        let carl = persona(store, "Carl", catalog::Cadence::Daily).await;
+        let tick = |tick_id: &str, persona_id: &str, started_at| NewTick {
             tick_id: tick_id.into(),
-            persona_id: anna.clone(),
+            persona_id: persona_id.into(),
             provider: "scripted".into(),
             model: "scripted-v1".into(),
             started_at,
         };
-        store.start_tick(&tick("done", at)).await.unwrap();
+        store.start_tick(&tick("done", &anna, at)).await.unwrap();
         store
-            .start_tick(&tick("stale", at - TimeDelta::hours(2)))
+            .start_tick(&tick("stale", &ben, at - TimeDelta::hours(2)))
             .await
             .unwrap();
-        store.start_tick(&tick("fresh", at)).await.unwrap();
+        store.start_tick(&tick("fresh", &carl, at)).await.unwrap();
         assert!(
             matches!(
-                store.start_tick(&tick("done", at)).await,
+                store.start_tick(&tick("done", &anna, at)).await,
                 Err(StoreError::Conflict(_))
             ),
             "{}",
@@ -253,7 +255,7 @@ async fn tick_lifecycle_and_stale_ticks() {
         );
         let orphan = NewTick {
             persona_id: "nobody".into(),
-            ..tick("orphan", at)
+            ..tick("orphan", &anna, at)
         };
         assert!(
             matches!(
@@ -304,6 +306,69 @@ async fn tick_lifecycle_and_stale_ticks() {
         assert_eq!(
             store.tick("fresh").await.unwrap().status,
             TickStatus::Running
+        );
+        db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn a_dead_runners_tick_ends_when_its_persona_ticks_again_and_leased_ticks_are_left_alone() {
+    for db in backends().await {
+        let store = &db.store;
+        let at = now();
+        let anna = persona(store, "Anna", catalog::Cadence::Daily).await;
+        let ben = persona(store, "Ben", catalog::Cadence::Daily).await;
+        let tick = |tick_id: &str, persona_id: &str| NewTick {
+            tick_id: tick_id.into(),
+            persona_id: persona_id.into(),
+            provider: "scripted".into(),
+            model: "scripted-v1".into(),
+            started_at: at - TimeDelta::minutes(5),
+        };
+        // A runner died mid-tick; the next tick of the persona (which runs
+        // only under the lease) ends the dead one as aborted.
+        store.start_tick(&tick("killed", &anna)).await.unwrap();
+        store.start_tick(&tick("next", &anna)).await.unwrap();
+        let killed = store.tick("killed").await.unwrap();
+        assert_eq!(killed.status, TickStatus::Aborted, "{}", db.label);
+        assert_eq!(
+            killed.error.as_deref(),
+            Some(gateway::store::ORPHANED_TICK_REASON)
+        );
+        assert_eq!(
+            store.tick("next").await.unwrap().status,
+            TickStatus::Running
+        );
+
+        // Ben's tick runs under another replica's live lease: a starting
+        // runner must not abort it; once the lease lapses, it may.
+        store.start_tick(&tick("elsewhere", &ben)).await.unwrap();
+        assert!(
+            store
+                .claim_lease(&ben, "replica-b", at + TimeDelta::seconds(30), at)
+                .await
+                .unwrap()
+        );
+        store.release_lease(&anna, "nobody").await.unwrap();
+        let aborted = store.abort_stale_ticks(at, at, "restart").await.unwrap();
+        assert_eq!(aborted, 1, "only Anna's unleased tick, {}", db.label);
+        assert_eq!(
+            store.tick("elsewhere").await.unwrap().status,
+            TickStatus::Running
+        );
+        let later = at + TimeDelta::seconds(31);
+        assert_eq!(
+            store
+                .abort_stale_ticks(later, later, "restart")
+                .await
+                .unwrap(),
+            1,
+            "{}",
+            db.label
+        );
+        assert_eq!(
+            store.tick("elsewhere").await.unwrap().status,
+            TickStatus::Aborted
         );
         db.finish().await;
     }
