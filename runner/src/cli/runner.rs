@@ -39,8 +39,8 @@ pub struct Runner {
     /// The MCP endpoint personas use; default: {app}/mcp.
     #[arg(long, env = "MANA_MCP_URL")]
     mcp_url: Option<String>,
-    /// Where the control API listens.
-    #[arg(long, env = "CONTROL_ADDR", default_value = DEFAULT_CONTROL_ADDR)]
+    /// Where the control API listens (`--control-addr` as in `persona up`).
+    #[arg(long, visible_alias = "control-addr", env = "CONTROL_ADDR", default_value = DEFAULT_CONTROL_ADDR)]
     addr: SocketAddr,
     #[command(flatten)]
     runner: RunnerOptions,

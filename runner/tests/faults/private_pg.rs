@@ -1,0 +1,162 @@
+//! A private PostgreSQL instance for the fault suite: its own data
+//! directory and port, started and stopped by the suite, so restarting it
+//! never disturbs a shared server. Needs the server binaries (Debian's
+//! `postgresql` package); as root it runs them as the `postgres` user.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+pub struct PrivatePostgres {
+    bin: PathBuf,
+    data: tempfile::TempDir,
+    pub port: u16,
+    as_postgres: bool,
+}
+
+/// Where Debian keeps the newest server's binaries, if any.
+fn server_binaries() -> Option<PathBuf> {
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|entry| entry.ok().map(|entry| entry.path().join("bin")))
+        .filter(|bin| bin.join("pg_ctl").exists())
+        .collect();
+    versions.sort();
+    versions.pop()
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
+}
+
+impl PrivatePostgres {
+    /// Initialises and starts an instance; `None` when no server binaries
+    /// are installed.
+    pub fn start() -> Option<PrivatePostgres> {
+        let bin = server_binaries()?;
+        let data = tempfile::Builder::new()
+            .prefix("persona-faults-pg")
+            .tempdir()
+            .unwrap();
+        let as_postgres = is_root();
+        if as_postgres {
+            let status = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(data.path())
+                .status()
+                .unwrap();
+            assert!(status.success(), "chown of the private cluster's directory");
+        }
+        let port = free_port();
+        let instance = PrivatePostgres {
+            bin,
+            data,
+            port,
+            as_postgres,
+        };
+        let pgdata = instance.pgdata();
+        instance.run(
+            "initdb",
+            &["-D", &pgdata, "-U", "postgres", "--auth=trust", "--no-sync"],
+        );
+        instance.pg_ctl_start();
+        Some(instance)
+    }
+
+    fn pgdata(&self) -> String {
+        self.data.path().join("data").display().to_string()
+    }
+
+    fn run(&self, tool: &str, args: &[&str]) {
+        let program = self.bin.join(tool);
+        let output = if self.as_postgres {
+            Command::new("runuser")
+                .args(["-u", "postgres", "--"])
+                .arg(&program)
+                .args(args)
+                .output()
+        } else {
+            Command::new(&program).args(args).output()
+        }
+        .unwrap();
+        assert!(
+            output.status.success(),
+            "{tool} {args:?} failed: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    fn pg_ctl_start(&self) {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1",
+            self.port,
+            self.data.path().display()
+        );
+        let log = self.data.path().join("server.log").display().to_string();
+        self.run(
+            "pg_ctl",
+            &[
+                "-D",
+                &self.pgdata(),
+                "-o",
+                &options,
+                "-l",
+                &log,
+                "-w",
+                "start",
+            ],
+        );
+    }
+
+    /// The superuser's URL on loopback.
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Stops the server as a crash would (`immediate`: no checkpoint, so
+    /// the restart replays the WAL), waits `down`, and starts it again.
+    pub fn crash_and_restart(&self, down: Duration) {
+        self.run(
+            "pg_ctl",
+            &["-D", &self.pgdata(), "-m", "immediate", "-w", "stop"],
+        );
+        std::thread::sleep(down);
+        self.pg_ctl_start();
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        let pgdata = self.pgdata();
+        let program = self.bin.join("pg_ctl");
+        let args = ["-D", pgdata.as_str(), "-m", "immediate", "stop"];
+        let _ = if self.as_postgres {
+            Command::new("runuser")
+                .args(["-u", "postgres", "--"])
+                .arg(&program)
+                .args(args)
+                .output()
+        } else {
+            Command::new(&program).args(args).output()
+        };
+    }
+}
+
+/// A loopback port nothing listens on right now (the OS picks it).
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// Waits until something accepts connections on `port`.
+pub fn wait_for_port(port: u16, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
