@@ -71,10 +71,13 @@ impl Process {
         loop {
             let line = receiver
                 .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                .unwrap_or_else(|_| {
-                    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-                    panic!("{name} did not print {ready:?} within 60 s; its log:\n{log}")
-                });
+                .ok();
+            let Some(line) = line else {
+                let _ = child.kill();
+                let _ = child.wait();
+                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                panic!("{name} did not print {ready:?} within 60 s; its log:\n{log}")
+            };
             if let Some(rest) = line.strip_prefix(ready) {
                 return (Process { child, name }, rest.trim().to_owned());
             }
