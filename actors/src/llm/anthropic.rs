@@ -121,7 +121,7 @@ impl AnthropicLlm {
         let answer = http::exchange(request, Some(&self.api_key)).await?;
         if answer.status.is_success() {
             return parse_response(&answer.body)
-                .map_err(|error| Failure::Fatal(self.scrub_error(error)));
+                .map_err(|error| http::unreadable(self.scrub_error(error)));
         }
         Err(self.classify(answer.status, answer.retry_after, &answer.body))
     }

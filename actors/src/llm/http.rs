@@ -30,6 +30,9 @@ pub(crate) enum RetryKind {
     Unavailable(u16),
     Timeout,
     Transport,
+    /// A success status with a body that does not read as a response: in
+    /// practice a body cut short on the way, which the next attempt cures.
+    Unreadable,
 }
 
 impl RetryKind {
@@ -39,6 +42,7 @@ impl RetryKind {
             RetryKind::RateLimited => 429,
             RetryKind::Unavailable(status) => status,
             RetryKind::Timeout | RetryKind::Transport => 0,
+            RetryKind::Unreadable => 200,
         }
     }
 
@@ -58,6 +62,9 @@ impl RetryKind {
             RetryKind::Timeout => LlmError::Timeout { attempts },
             RetryKind::Transport => {
                 LlmError::Transport(format!("{detail} (after {attempts} attempts)"))
+            }
+            RetryKind::Unreadable => {
+                LlmError::Malformed(format!("{detail} (after {attempts} attempts)"))
             }
         }
     }
@@ -103,6 +110,19 @@ where
                 number += 1;
             }
         }
+    }
+}
+
+/// A success answer whose body did not read as a response: retried, and
+/// reported as [`LlmError::Malformed`] once the attempts are used up.
+pub(crate) fn unreadable(error: LlmError) -> Failure {
+    match error {
+        LlmError::Malformed(detail) => Failure::Retry {
+            kind: RetryKind::Unreadable,
+            retry_after: None,
+            detail,
+        },
+        other => Failure::Fatal(other),
     }
 }
 

@@ -126,7 +126,7 @@ impl OpenAiLlm {
         }
         let answer = http::exchange(request, self.api_key.as_deref()).await?;
         if answer.status.is_success() {
-            return self.parse_response(&answer.body).map_err(Failure::Fatal);
+            return self.parse_response(&answer.body).map_err(http::unreadable);
         }
         Err(self.classify(answer.status, answer.retry_after, &answer.body))
     }
