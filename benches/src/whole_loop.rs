@@ -116,7 +116,7 @@ async fn measure(url: &str, personas: usize, rounds: usize) -> anyhow::Result<Fi
     let mut samples = Vec::new();
     for summary in &summaries {
         for action in app.store.tick_actions(&summary.tick_id).await? {
-            samples.push(Duration::from_millis(u64::from(action.latency_ms)));
+            samples.push(Duration::from_millis(action.latency_ms));
         }
     }
     app.stop().await?;
