@@ -2,8 +2,7 @@
 # The quick version of every benchmark and of the fault suite, one after the
 # other, in under five minutes once built (a cold release build takes about
 # nine minutes on 2 cores). PostgreSQL figures need TEST_POSTGRES_URL; the
-# gateway comparison needs node and npm; the fault suite needs PostgreSQL's
-# server binaries for its private instance.
+# fault suite needs PostgreSQL's server binaries for its private instance.
 #
 #   TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres benches/quick.sh
 set -euo pipefail
@@ -25,7 +24,6 @@ started=$SECONDS
 bench persistence
 bench actors
 bench loop
-bench gateway
 bench rate-limit
 echo
 echo "==> fault suite (quick)"
