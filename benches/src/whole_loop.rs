@@ -143,20 +143,8 @@ async fn one_round(system: &RunnerSystem, ids: &[String]) -> anyhow::Result<Vec<
     let mut finished = Vec::new();
     while !waiting.is_empty() {
         tokio::time::sleep(Duration::from_millis(20)).await;
-        let snapshot = system.snapshot().await?;
-        for entry in &snapshot.personas {
-            let Some(tick_id) = waiting.get(&entry.persona_id) else {
-                continue;
-            };
-            let last = entry
-                .status
-                .as_ref()
-                .and_then(|status| status.last.as_ref());
-            if let Some(last) = last.filter(|last| &last.tick_id == tick_id) {
-                finished.push(last.clone());
-                waiting.remove(&entry.persona_id);
-            }
-        }
+        let done = system.take_finished(&mut waiting).await?;
+        finished.extend(done.into_iter().map(|(_, summary)| summary));
         if Instant::now() > deadline {
             bail!("{} ticks did not finish within 10 minutes", waiting.len());
         }

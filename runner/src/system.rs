@@ -14,13 +14,14 @@
 //!
 //! HTTP stops after this, in the caller.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actors::app_client::AppClient;
 use actors::runtime::dispatcher::{DispatcherActor, DispatcherArgs, DispatcherMsg, Gate};
 use actors::runtime::persistence::{PersistenceActor, PersistenceArgs, PersistenceMsg};
-use actors::runtime::persona::Activity;
+use actors::runtime::persona::{Activity, TickSummary};
 use actors::runtime::supervisor::{
     Directory, RestartPolicy, Snapshot, SupervisorActor, SupervisorArgs, SupervisorMsg,
 };
@@ -201,6 +202,27 @@ impl RunnerSystem {
 
     pub async fn start_tick(&self, persona: &str) -> anyhow::Result<String> {
         self.handles.start_tick(persona).await
+    }
+
+    /// Of the ticks in `waiting` (persona id → tick id), those that have
+    /// finished, with their summaries, taken out of `waiting`; one snapshot.
+    pub async fn take_finished(
+        &self,
+        waiting: &mut HashMap<String, String>,
+    ) -> anyhow::Result<Vec<(String, TickSummary)>> {
+        let snapshot = self.snapshot().await?;
+        let mut finished = Vec::new();
+        for entry in snapshot.personas {
+            let Some(tick_id) = waiting.get(&entry.persona_id) else {
+                continue;
+            };
+            let last = entry.status.and_then(|status| status.last);
+            if let Some(last) = last.filter(|last| &last.tick_id == tick_id) {
+                waiting.remove(&entry.persona_id);
+                finished.push((entry.persona_id, last));
+            }
+        }
+        Ok(finished)
     }
 
     /// The shutdown order of this module's doc, with `grace` for running ticks.

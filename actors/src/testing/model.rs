@@ -241,7 +241,9 @@ impl Respond for FakeModel {
                 return anthropic_error(400, "invalid_request_error", &problem);
             }
         };
-        let (fault, conversation) = {
+        // The state lock is released before the fault's or the simulator's
+        // await; a fault goes out instead of the conversation.
+        let conversation = {
             let mut state = lock(&self.state);
             state.stats.requests += 1;
             for message in &request.messages {
@@ -263,20 +265,18 @@ impl Respond for FakeModel {
             match self.draw_fault(&mut state) {
                 Some(fault) => {
                     *state.stats.faults.entry(fault).or_default() += 1;
-                    (Some(fault), None)
+                    Err(fault)
                 }
                 None => {
                     state.stats.answered += 1;
                     state.stats.accepted_at.push(arrived);
-                    (None, Some(self.conversation(&mut state, &request)))
+                    Ok(self.conversation(&mut state, &request))
                 }
             }
         };
-        if let Some(fault) = fault {
-            return self.fault(fault).await;
-        }
-        let Some(conversation) = conversation else {
-            return anthropic_error(500, "api_error", "fake model: no conversation");
+        let conversation = match conversation {
+            Ok(conversation) => conversation,
+            Err(fault) => return self.fault(fault).await,
         };
         let response = match conversation.llm.complete(&request).await {
             Ok(response) => response,

@@ -1,6 +1,6 @@
 //! `persona up`: the whole system in one process.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::IsTerminal as _;
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -152,31 +152,27 @@ async fn run_once(store: &Store, system: &RunnerSystem) -> anyhow::Result<ExitCo
         );
         return Ok(ExitCode::SUCCESS);
     }
-    let mut started = Vec::new();
+    // persona id → tick id while running; the email names it in the output.
+    let mut waiting = HashMap::new();
+    let mut emails = HashMap::new();
     for persona in &due {
         match system.start_tick(&persona.user_id).await {
-            Ok(tick_id) => started.push((persona.email.clone(), tick_id)),
+            Ok(tick_id) => {
+                waiting.insert(persona.user_id.clone(), tick_id);
+                emails.insert(persona.user_id.clone(), persona.email.clone());
+            }
             Err(error) => eprintln!("{}: not started: {error:#}", persona.email),
         }
     }
-    let progress = Progress::new(started.len());
+    let progress = Progress::new(waiting.len());
     let began = Instant::now();
     let mut finished: BTreeMap<String, TickSummary> = BTreeMap::new();
-    while finished.len() < started.len() {
+    while !waiting.is_empty() {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let snapshot = system.snapshot().await?;
-        for (email, tick_id) in &started {
-            if finished.contains_key(email) {
-                continue;
-            }
-            let entry = snapshot.personas.iter().find(|entry| &entry.email == email);
-            let last = entry
-                .and_then(|entry| entry.status.as_ref())
-                .and_then(|status| status.last.as_ref());
-            if let Some(last) = last.filter(|last| &last.tick_id == tick_id) {
-                progress.finished(email, last);
-                finished.insert(email.clone(), last.clone());
-            }
+        for (persona_id, summary) in system.take_finished(&mut waiting).await? {
+            let email = emails.remove(&persona_id).unwrap_or(persona_id);
+            progress.finished(&email, &summary);
+            finished.insert(email, summary);
         }
         if began.elapsed() > Duration::from_secs(3600) {
             anyhow::bail!("ticks did not finish within an hour");
