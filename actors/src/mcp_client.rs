@@ -53,24 +53,49 @@ pub const SPACE_HEADER: &str = "x-mana-space";
 /// rmcp has no per-request timeout; every call gets this one.
 const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
-pub struct McpConnection {
-    client: RunningService<RoleClient, ClientConfig>,
+/// The app's MCP endpoint and the one HTTP client every connection to it
+/// shares. rmcp's own transport builds a client per connection with pooling
+/// off, so each tick paid for a fresh client and each request for a fresh TCP
+/// connection; sharing one pooled client keeps connections warm across ticks.
+#[derive(Clone)]
+pub struct McpEndpoint {
+    url: String,
+    http: reqwest::Client,
 }
 
-impl McpConnection {
-    pub async fn open(mcp_url: &str, session: &Session) -> Result<McpConnection, McpError> {
+impl McpEndpoint {
+    pub fn new(url: impl Into<String>) -> Result<McpEndpoint, McpError> {
+        let url = url.into();
+        let http = reqwest::Client::builder()
+            // The gateway never redirects; a redirect would replay the token
+            // and the session id elsewhere.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|error| McpError::Connect {
+                url: url.clone(),
+                message: error.to_string(),
+            })?;
+        Ok(McpEndpoint { url, http })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Opens an MCP session as `session`'s user in its space.
+    pub async fn open(&self, session: &Session) -> Result<McpConnection, McpError> {
         let connect_error = |message: String| McpError::Connect {
-            url: mcp_url.to_owned(),
+            url: self.url.clone(),
             message,
         };
         let mut headers = HashMap::new();
         let value = http::HeaderValue::from_str(&session.space_id)
             .map_err(|error| connect_error(error.to_string()))?;
         headers.insert(http::HeaderName::from_static(SPACE_HEADER), value);
-        let config = StreamableHttpClientTransportConfig::with_uri(mcp_url.to_owned())
+        let config = StreamableHttpClientTransportConfig::with_uri(self.url.clone())
             .auth_header(session.token.clone())
             .custom_headers(headers);
-        let transport = StreamableHttpClientTransport::from_config(config);
+        let transport = StreamableHttpClientTransport::with_client(self.http.clone(), config);
         let info = ClientConfig::new(
             ClientCapabilities::default(),
             Implementation::new("persona-runner", env!("CARGO_PKG_VERSION")),
@@ -80,6 +105,18 @@ impl McpConnection {
             .map_err(|_| connect_error("initialize timed out".into()))?
             .map_err(|error| connect_error(error.to_string()))?;
         Ok(McpConnection { client })
+    }
+}
+
+pub struct McpConnection {
+    client: RunningService<RoleClient, ClientConfig>,
+}
+
+impl McpConnection {
+    /// Opens one session on its own client; ticks go through a shared
+    /// [`McpEndpoint`] instead.
+    pub async fn open(mcp_url: &str, session: &Session) -> Result<McpConnection, McpError> {
+        McpEndpoint::new(mcp_url)?.open(session).await
     }
 
     /// Ends the session (DELETE), so the server can free it at once.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actors::app_client::AppClient;
+use actors::mcp_client::McpEndpoint;
 use actors::runtime::RuntimeEnv;
 use actors::runtime::dispatcher::{DispatcherActor, DispatcherArgs, Gate};
 use actors::runtime::persistence::{PersistenceActor, PersistenceArgs};
@@ -87,7 +88,7 @@ async fn spawn_idle(
     .await?;
     let env = Arc::new(RuntimeEnv {
         app: AppClient::new("http://127.0.0.1:9")?,
-        mcp_url: "http://127.0.0.1:9/mcp".into(),
+        mcp: McpEndpoint::new("http://127.0.0.1:9/mcp")?,
         // Idle actors never ask for an LLM.
         llms: Arc::new(Provider::Scripted),
         ledger: Arc::new(StoreLedger(store.clone())),

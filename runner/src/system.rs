@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actors::app_client::AppClient;
+use actors::mcp_client::McpEndpoint;
 use actors::runtime::dispatcher::{DispatcherActor, DispatcherArgs, DispatcherMsg, Gate};
 use actors::runtime::persistence::{PersistenceActor, PersistenceArgs, PersistenceMsg};
 use actors::runtime::persona::{Activity, TickSummary};
@@ -155,7 +156,7 @@ impl RunnerSystem {
         .context("starting the dispatcher")?;
         let env = Arc::new(RuntimeEnv {
             app: AppClient::new(&settings.api_url).context("building the app client")?,
-            mcp_url: settings.mcp_url,
+            mcp: McpEndpoint::new(settings.mcp_url).context("building the MCP client")?,
             llms: settings.llms,
             ledger: backend.ledger,
             gate: gate.clone(),

@@ -52,7 +52,7 @@ pub trait TickLedger: Send + Sync + 'static {
 /// What every persona actor shares.
 pub struct RuntimeEnv {
     pub app: AppClient,
-    pub mcp_url: String,
+    pub mcp: crate::mcp_client::McpEndpoint,
     pub llms: Arc<dyn LlmFactory>,
     pub ledger: Arc<dyn TickLedger>,
     pub gate: Arc<dispatcher::Gate>,

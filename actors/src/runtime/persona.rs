@@ -20,7 +20,7 @@ use super::dispatcher::{DispatcherMsg, GatedLlm};
 use super::persistence::PersistenceMsg;
 use super::supervisor::SupervisorMsg;
 use crate::app_client::{LoginError, Session};
-use crate::mcp_client::{McpConnection, McpError};
+use crate::mcp_client::McpError;
 use crate::tick::{PersonaProfile, TickError, TickRecorder, run_tick};
 use catalog::{NewTick, TickFinish};
 
@@ -432,13 +432,12 @@ async fn tick_task(task: TickTask) {
             Some(session) => session,
             None => env.app.login(&profile.email, &password).await?,
         };
-        let mcp_url = env.mcp_url.clone();
         // A rejected token (revoked, key rotated) gets one fresh login.
-        let (session, mcp) = match McpConnection::open(&mcp_url, &session).await {
+        let (session, mcp) = match env.mcp.open(&session).await {
             Ok(mcp) => (session, mcp),
             Err(_) => {
                 let session = env.app.login(&profile.email, &password).await?;
-                let mcp = McpConnection::open(&mcp_url, &session).await?;
+                let mcp = env.mcp.open(&session).await?;
                 (session, mcp)
             }
         };

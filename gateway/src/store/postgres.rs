@@ -18,7 +18,11 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub(super) async fn open(url: &str) -> Result<Store, StoreError> {
     let options = PgConnectOptions::from_str(url)?;
-    if !plaintext_by_default(url, std::env::var_os("PGSSLMODE").is_some(), options.get_host()) {
+    if !plaintext_by_default(
+        url,
+        std::env::var_os("PGSSLMODE").is_some(),
+        options.get_host(),
+    ) {
         return open_with(options).await;
     }
     match open_with(options.clone().ssl_mode(PgSslMode::Disable)).await {

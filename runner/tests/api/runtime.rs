@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use actors::app_client::AppClient;
 use actors::llm::{Block, Llm, LlmError, LlmRequest, LlmResponse, StopReason};
+use actors::mcp_client::McpEndpoint;
 use actors::runtime::dispatcher::{DispatcherActor, DispatcherArgs, DispatcherMsg, Gate};
 use actors::runtime::persistence::{PersistenceActor, PersistenceArgs, PersistenceMsg};
 use actors::runtime::persona::Activity;
@@ -226,7 +227,7 @@ async fn start_actors_with_timeout(
     .unwrap();
     let env = Arc::new(RuntimeEnv {
         app: AppClient::new(&gateway.url).unwrap(),
-        mcp_url: format!("{}/mcp", gateway.url),
+        mcp: McpEndpoint::new(format!("{}/mcp", gateway.url)).unwrap(),
         llms,
         ledger: Arc::new(StoreLedger(gateway.store.clone())),
         gate,
