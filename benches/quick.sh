@@ -2,7 +2,8 @@
 # The quick version of every benchmark and of the fault suite, one after the
 # other, in under five minutes once built (a cold release build takes about
 # nine minutes on 2 cores). PostgreSQL figures need TEST_POSTGRES_URL; the
-# fault suite needs PostgreSQL's server binaries for its private instance.
+# fault suite needs PostgreSQL's server binaries for its private instance; the
+# gateway comparison needs Node.js and npm (it runs `npm ci` in benches/peers/).
 #
 #   TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres benches/quick.sh
 set -euo pipefail
@@ -25,6 +26,7 @@ bench persistence
 bench actors
 bench loop
 bench rate-limit
+bench gateway
 echo
 echo "==> fault suite (quick)"
 cargo test --release --quiet -p runner --test faults -- --nocapture 2>&1 | grep -v '^$'

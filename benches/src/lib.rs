@@ -4,8 +4,12 @@
 //! takes `--quick` for the short version `benches/quick.sh` runs.
 //!
 //! Nothing here asserts a time: a benchmark reports, the reader judges.
-//! Loads and fakes only ever bind or target `127.0.0.1`.
+//! Loads and fakes only ever bind or target `127.0.0.1`. `gateway_peers`
+//! is the one benchmark with servers in processes of their own (this
+//! binary's hidden `serve-peer` subcommand, and node for the TypeScript
+//! SDK's peer under `benches/peers/`).
 
+pub mod gateway_peers;
 pub mod idle_actors;
 pub mod in_process;
 pub mod measure;

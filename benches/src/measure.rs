@@ -1,5 +1,5 @@
 //! What every benchmark measures with: latency percentiles, the process's
-//! resident memory and CPU time.
+//! resident memory and CPU time, and a child process's CPU time.
 
 use std::time::Duration;
 
@@ -47,9 +47,23 @@ pub fn resident_bytes() -> u64 {
 /// User plus system CPU time this process has used so far (Linux
 /// `/proc/self/stat`, in clock ticks of 1/100 s; zero elsewhere).
 pub fn cpu_time() -> Duration {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return Duration::ZERO;
-    };
+    cpu_time_in("/proc/self/stat")
+}
+
+/// The same for another process (all its threads), such as a server the
+/// benchmark started as a child; zero once it has exited.
+pub fn cpu_time_of(pid: u32) -> Duration {
+    cpu_time_in(&format!("/proc/{pid}/stat"))
+}
+
+fn cpu_time_in(stat_path: &str) -> Duration {
+    std::fs::read_to_string(stat_path)
+        .map(|stat| parse_cpu_time(&stat))
+        .unwrap_or(Duration::ZERO)
+}
+
+/// utime plus stime of a `/proc/<pid>/stat` line.
+fn parse_cpu_time(stat: &str) -> Duration {
     // The command name may hold spaces; fields count from after its ')'.
     let Some(after) = stat.rfind(')').map(|at| &stat[at + 1..]) else {
         return Duration::ZERO;
@@ -86,5 +100,13 @@ mod tests {
         let spin = std::time::Instant::now();
         while spin.elapsed() < Duration::from_millis(30) {}
         assert!(cpu_time() > Duration::ZERO);
+        assert!(cpu_time_of(std::process::id()) > Duration::ZERO);
+    }
+
+    #[test]
+    fn cpu_time_reads_utime_and_stime_after_the_command_name() {
+        let stat = "42 (a (strange) name) S 1 42 42 0 -1 4194560 10 0 0 0 150 50 0 0 20 0 1";
+        assert_eq!(parse_cpu_time(stat), Duration::from_secs(2));
+        assert_eq!(parse_cpu_time("garbage"), Duration::ZERO);
     }
 }

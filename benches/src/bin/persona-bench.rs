@@ -6,7 +6,11 @@
 //! cargo run --release -p benches --bin persona-bench -- persistence
 //! cargo run --release -p benches --bin persona-bench -- actors
 //! cargo run --release -p benches --bin persona-bench -- rate-limit
+//! cargo run --release -p benches --bin persona-bench -- gateway
 //! ```
+//!
+//! `gateway` also needs node and npm: it installs its TypeScript peer with
+//! `npm ci` the first time.
 
 use clap::{Parser, Subcommand};
 
@@ -33,6 +37,14 @@ enum Bench {
     RateLimit,
     /// Memory of 1,000 and 10,000 idle persona actors; snapshot latency.
     Actors,
+    /// MCP tools/call at 1, 10 and 50 clients: the gateway vs the TypeScript SDK and bare rmcp.
+    Gateway,
+    /// One server of the `gateway` benchmark, run by it as a child process.
+    #[command(hide = true)]
+    ServePeer {
+        #[command(subcommand)]
+        peer: benches::gateway_peers::serve::Peer,
+    },
 }
 
 #[tokio::main]
@@ -43,5 +55,7 @@ async fn main() -> anyhow::Result<()> {
         Bench::RateLimit => benches::rate_limit::run(cli.quick).await,
         Bench::Persistence => benches::persistence::run(cli.quick).await,
         Bench::Actors => benches::idle_actors::run(cli.quick).await,
+        Bench::Gateway => benches::gateway_peers::run(cli.quick).await,
+        Bench::ServePeer { peer } => benches::gateway_peers::serve::serve_peer(peer).await,
     }
 }
