@@ -6,13 +6,26 @@
 //! with `TickFinished`. So `GetStatus`, `Pause` and shutdown are answered
 //! while an LLM call is in flight. A finished message for a tick that is not
 //! the running one is stale and ignored.
+//!
+//! # Memory
+//!
+//! Thousands of these idle at once, so an idle one is kept small: its
+//! identity is one allocation shared with the supervisor, the session, the
+//! running tick (with its conversation actor) and the last summary sit
+//! behind pointers, the message enum boxes its large variants, and starting
+//! a tick is a boxed future so the handler's future, which ractor's task
+//! holds inline for the actor's whole life, stays small. The supervisor
+//! caches a [`PersonaReport`], not a [`PersonaStatus`]. The `size_of`
+//! bounds are tests below.
 
+use std::fmt;
 use std::sync::Arc;
 use std::time::Instant;
 
 use catalog::{ActionResult, TickStatus, TokenUsage};
 use chrono::{DateTime, Utc};
-use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort};
+use tracing::Instrument as _;
 
 use super::RuntimeEnv;
 use super::conversation::{ConversationActor, ConversationHandle, ConversationMsg};
@@ -26,10 +39,48 @@ use catalog::{NewTick, TickFinish};
 
 pub struct PersonaActor;
 
-pub struct PersonaArgs {
+/// Who a persona is and how it logs in: one allocation per persona, shared
+/// by the supervisor, the persona's actor and its ticks (a system prompt is
+/// about 1.5 KB; held twice, that is 15 MB at 10,000 personas).
+pub struct PersonaIdentity {
     pub profile: PersonaProfile,
     /// The derived login password.
     pub password: String,
+}
+
+impl PersonaIdentity {
+    /// Whether `profile` and `password` describe this identity exactly.
+    pub fn matches(&self, profile: &PersonaProfile, password: &str) -> bool {
+        // Destructured without `..`: a new profile field must be compared.
+        let PersonaProfile {
+            id,
+            email,
+            name,
+            archetype,
+            module_mix,
+            system_prompt,
+        } = profile;
+        let mine = &self.profile;
+        mine.id == *id
+            && mine.email == *email
+            && mine.name == *name
+            && mine.archetype == *archetype
+            && mine.module_mix == *module_mix
+            && mine.system_prompt == *system_prompt
+            && self.password == password
+    }
+}
+
+impl fmt::Debug for PersonaIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PersonaIdentity")
+            .field("profile", &self.profile)
+            .finish_non_exhaustive()
+    }
+}
+
+pub struct PersonaArgs {
+    pub identity: Arc<PersonaIdentity>,
     pub paused: bool,
     pub env: Arc<RuntimeEnv>,
     /// Told about every status change, so its snapshot never has to ask.
@@ -43,20 +94,22 @@ struct RunningTick {
     recorder: TickRecorder,
     /// Aborted by `CancelTick`; dropping it does not cancel.
     task: tokio::task::JoinHandle<()>,
+    /// The tick's LLM endpoint, stopped when the tick ends: an idle persona
+    /// holds no conversation actor, which keeps thousands of them cheap.
+    conversation: ActorRef<ConversationMsg>,
 }
 
+/// Held inline by the actor's task for its whole life, so everything that
+/// only some personas have some of the time is behind a pointer.
 pub struct PersonaState {
-    profile: PersonaProfile,
-    password: String,
+    identity: Arc<PersonaIdentity>,
     env: Arc<RuntimeEnv>,
     supervisor: Option<ActorRef<SupervisorMsg>>,
-    /// Alive only while a tick runs: an idle persona holds no LLM endpoint,
-    /// which keeps thousands of idle personas cheap.
-    conversation: Option<ActorRef<ConversationMsg>>,
-    session: Option<Session>,
+    session: Option<Box<Session>>,
     paused: bool,
-    running: Option<RunningTick>,
-    last: Option<TickSummary>,
+    running: Option<Box<RunningTick>>,
+    /// Shared with the supervisor's cache.
+    last: Option<Arc<TickSummary>>,
     ticks: u64,
 }
 
@@ -81,6 +134,8 @@ pub enum Activity {
     Paused,
 }
 
+/// The operator's view of one persona, built on demand (by `GetStatus`, and
+/// by the supervisor's snapshot from a [`PersonaReport`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PersonaStatus {
     pub persona_id: String,
@@ -94,6 +149,44 @@ pub struct PersonaStatus {
     pub ticks: u64,
 }
 
+/// What a persona actor tells its supervisor on every change, and all the
+/// supervisor keeps of it: a few words while idle. Who the persona is, the
+/// supervisor already holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PersonaReport {
+    pub activity: Activity,
+    pub paused: bool,
+    pub ticks: u64,
+    pub current: Option<Box<CurrentTick>>,
+    pub last: Option<Arc<TickSummary>>,
+}
+
+/// The tick a persona is running.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CurrentTick {
+    pub tick_id: String,
+    pub started_at: DateTime<Utc>,
+}
+
+impl PersonaReport {
+    /// The operator's view of the persona `profile` describes.
+    pub fn status(&self, profile: &PersonaProfile) -> PersonaStatus {
+        PersonaStatus {
+            persona_id: profile.id.clone(),
+            email: profile.email.clone(),
+            name: profile.name.clone(),
+            activity: self.activity,
+            paused: self.paused,
+            current_tick: self.current.as_ref().map(|tick| tick.tick_id.clone()),
+            current_tick_started_at: self.current.as_ref().map(|tick| tick.started_at),
+            last: self.last.as_deref().cloned(),
+            ticks: self.ticks,
+        }
+    }
+}
+
+/// Large variants are boxed: ractor boxes every message anyway, but the
+/// handler's future holds one inline for the actor's whole life.
 pub enum PersonaMsg {
     /// Supervisor schedule or operator: start a tick now. Replies with the
     /// tick id, or why not (paused, already ticking). A repeat while ticking
@@ -103,8 +196,8 @@ pub enum PersonaMsg {
     /// Stale (another tick id) is ignored.
     TickFinished {
         tick_id: String,
-        summary: Box<TickSummary>,
-        session: Option<Session>,
+        summary: Arc<TickSummary>,
+        session: Option<Box<Session>>,
     },
     /// Operator: no new ticks; a running tick finishes. Repeats are harmless.
     Pause,
@@ -124,22 +217,20 @@ impl Actor for PersonaActor {
 
     async fn pre_start(
         &self,
-        _me: ActorRef<Self::Msg>,
+        me: ActorRef<Self::Msg>,
         args: PersonaArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
         let state = PersonaState {
-            profile: args.profile,
-            password: args.password,
+            identity: args.identity,
             env: args.env,
             supervisor: args.supervisor,
-            conversation: None,
             session: None,
             paused: args.paused,
             running: None,
             last: None,
             ticks: 0,
         };
-        state.report();
+        state.report(me.get_id());
         Ok(state)
     }
 
@@ -151,7 +242,9 @@ impl Actor for PersonaActor {
     ) -> Result<(), ActorProcessingErr> {
         match message {
             PersonaMsg::StartTick(reply) => {
-                let answer = state.start_tick(&me).await;
+                // Boxed: spawning the conversation actor is a large future,
+                // and inline it would size the handler's future for good.
+                let answer = Box::pin(state.start_tick(&me)).await;
                 if let Some(reply) = reply {
                     let _ = reply.send(answer);
                 }
@@ -166,18 +259,16 @@ impl Actor for PersonaActor {
                     .as_ref()
                     .is_some_and(|running| running.tick_id == tick_id)
                 {
-                    state.running = None;
-                    state.end_conversation();
+                    state.end_tick();
                     state.ticks += 1;
-                    state.last = Some(*summary);
+                    state.last = Some(summary);
                     if session.is_some() {
                         state.session = session;
                     }
                 }
             }
             PersonaMsg::CancelTick(reason) => {
-                if let Some(running) = state.running.take() {
-                    state.end_conversation();
+                if let Some(running) = state.end_tick() {
                     running.task.abort();
                     metrics::counter!("persona_ticks_total", "outcome" => TickStatus::Aborted.as_str()).increment(1);
                     state.ticks += 1;
@@ -193,7 +284,7 @@ impl Actor for PersonaActor {
                             as u64,
                         finished_at: Utc::now(),
                     };
-                    state.last = Some(summary);
+                    state.last = Some(Arc::new(summary));
                     let record = running.recorder.take();
                     let ended = TickFinish {
                         status: TickStatus::Aborted,
@@ -205,11 +296,11 @@ impl Actor for PersonaActor {
                     };
                     let guard = state.env.gate.begin_save();
                     let env = state.env.clone();
-                    let persona_id = state.profile.id.clone();
+                    let persona_id = state.identity.profile.id.clone();
                     let save = save_tick(
                         guard,
                         state.env.clone(),
-                        state.profile.id.clone(),
+                        persona_id.clone(),
                         running.tick_id,
                         record.actions,
                         record.feedback,
@@ -226,11 +317,11 @@ impl Actor for PersonaActor {
             PersonaMsg::Pause => state.paused = true,
             PersonaMsg::Resume => state.paused = false,
             PersonaMsg::GetStatus(reply) => {
-                let _ = reply.send(state.status());
+                let _ = reply.send(state.report_now().status(&state.identity.profile));
                 return Ok(());
             }
         }
-        state.report();
+        state.report(me.get_id());
         Ok(())
     }
 
@@ -257,24 +348,22 @@ impl Actor for PersonaActor {
         // A running tick keeps going: its task writes its own rows and tick
         // row, so stopping the actor never loses what the tick produced.
         if let Some(running) = &state.running {
-            tracing::info!(persona = %state.profile.email, tick_id = %running.tick_id, "persona actor stopped while ticking");
+            tracing::info!(persona = %state.identity.profile.email, tick_id = %running.tick_id, "persona actor stopped while ticking");
         }
         Ok(())
     }
 }
 
 impl PersonaState {
-    fn end_conversation(&mut self) {
-        if let Some(conversation) = self.conversation.take() {
-            conversation.stop(Some("tick over".into()));
-        }
+    /// Takes the running tick out and stops its conversation actor.
+    fn end_tick(&mut self) -> Option<Box<RunningTick>> {
+        let running = self.running.take()?;
+        running.conversation.stop(Some("tick over".into()));
+        Some(running)
     }
 
-    fn status(&self) -> PersonaStatus {
-        PersonaStatus {
-            persona_id: self.profile.id.clone(),
-            email: self.profile.email.clone(),
-            name: self.profile.name.clone(),
+    fn report_now(&self) -> PersonaReport {
+        PersonaReport {
             activity: if self.running.is_some() {
                 Activity::Ticking
             } else if self.paused {
@@ -283,44 +372,40 @@ impl PersonaState {
                 Activity::Idle
             },
             paused: self.paused,
-            current_tick: self.running.as_ref().map(|running| running.tick_id.clone()),
-            current_tick_started_at: self.running.as_ref().map(|running| running.started_at),
-            last: self.last.clone(),
             ticks: self.ticks,
+            current: self.running.as_ref().map(|running| {
+                Box::new(CurrentTick {
+                    tick_id: running.tick_id.clone(),
+                    started_at: running.started_at,
+                })
+            }),
+            last: self.last.clone(),
         }
     }
 
-    fn report(&self) {
+    /// Tells the supervisor, which knows this actor by `me`.
+    fn report(&self, me: ActorId) {
         if let Some(supervisor) = &self.supervisor {
-            let _ = supervisor.cast(SupervisorMsg::PersonaChanged(Box::new(self.status())));
+            let _ = supervisor.cast(SupervisorMsg::PersonaChanged(me, self.report_now()));
         }
     }
 
     async fn start_tick(&mut self, me: &ActorRef<PersonaMsg>) -> Result<String, String> {
+        let email = &self.identity.profile.email;
         if self.paused {
-            return Err(format!("{} is paused", self.profile.email));
+            return Err(format!("{email} is paused"));
         }
         if let Some(running) = &self.running {
             return Err(format!(
-                "{} is already running tick {}",
-                self.profile.email, running.tick_id
+                "{email} is already running tick {}",
+                running.tick_id
             ));
         }
         let tick_id = uuid::Uuid::now_v7().to_string();
-        let llm = self.env.llms.for_tick(&self.profile, &tick_id);
-        let conversation = match &self.conversation {
-            Some(conversation) => conversation.clone(),
-            None => {
-                let (conversation, _) =
-                    Actor::spawn_linked(None, ConversationActor, (), me.get_cell())
-                        .await
-                        .map_err(|error| {
-                            format!("the conversation actor did not start: {error}")
-                        })?;
-                self.conversation = Some(conversation.clone());
-                conversation
-            }
-        };
+        let llm = self.env.llms.for_tick(&self.identity.profile, &tick_id);
+        let (conversation, _) = Actor::spawn_linked(None, ConversationActor, (), me.get_cell())
+            .await
+            .map_err(|error| format!("the conversation actor did not start: {error}"))?;
         let handle = ConversationHandle {
             actor: conversation.clone(),
             provider: llm.provider(),
@@ -332,22 +417,28 @@ impl PersonaState {
         });
         let _ = conversation.cast(ConversationMsg::UseLlm(gated));
         let recorder = TickRecorder::default();
-        let task = tokio::spawn(tick_task(TickTask {
-            recorder: recorder.clone(),
-            env: self.env.clone(),
-            profile: self.profile.clone(),
-            password: self.password.clone(),
-            session: self.session.clone(),
-            tick_id: tick_id.clone(),
-            llm: handle,
-            me: me.clone(),
-        }));
-        self.running = Some(RunningTick {
+        // The tick's logs carry who ticks: a spawned task starts outside any
+        // span, and ractor does not pass the sender's span to handlers here.
+        let span = tracing::info_span!("tick", persona = %email, tick_id = %tick_id);
+        let task = tokio::spawn(
+            tick_task(TickTask {
+                recorder: recorder.clone(),
+                env: self.env.clone(),
+                identity: self.identity.clone(),
+                session: self.session.clone(),
+                tick_id: tick_id.clone(),
+                llm: handle,
+                me: me.clone(),
+            })
+            .instrument(span),
+        );
+        self.running = Some(Box::new(RunningTick {
             tick_id: tick_id.clone(),
             started_at: Utc::now(),
             recorder,
             task,
-        });
+            conversation,
+        }));
         Ok(tick_id)
     }
 }
@@ -355,9 +446,8 @@ impl PersonaState {
 struct TickTask {
     recorder: TickRecorder,
     env: Arc<RuntimeEnv>,
-    profile: PersonaProfile,
-    password: String,
-    session: Option<Session>,
+    identity: Arc<PersonaIdentity>,
+    session: Option<Box<Session>>,
     tick_id: String,
     llm: ConversationHandle,
     me: ActorRef<PersonaMsg>,
@@ -377,13 +467,13 @@ async fn tick_task(task: TickTask) {
     let TickTask {
         recorder,
         env,
-        profile,
-        password,
+        identity,
         session,
         tick_id,
         llm,
         me,
     } = task;
+    let PersonaIdentity { profile, password } = &*identity;
     let Some(_permit) = env.gate.start_tick().await else {
         // Shutting down before the tick got a permit: it never started, so
         // there is no tick row and no rows to save.
@@ -429,19 +519,19 @@ async fn tick_task(task: TickTask) {
     let work = async {
         let now = Utc::now();
         let session = match session.filter(|session| session.valid_for(env.session_margin, now)) {
-            Some(session) => session,
-            None => env.app.login(&profile.email, &password).await?,
+            Some(session) => *session,
+            None => env.app.login(&profile.email, password).await?,
         };
         // A rejected token (revoked, key rotated) gets one fresh login.
         let (session, mcp) = match env.mcp.open(&session).await {
             Ok(mcp) => (session, mcp),
             Err(_) => {
-                let session = env.app.login(&profile.email, &password).await?;
+                let session = env.app.login(&profile.email, password).await?;
                 let mcp = env.mcp.open(&session).await?;
                 (session, mcp)
             }
         };
-        let result = run_tick(&profile, &tick_id, &llm, &mcp, env.settings, &recorder, now).await;
+        let result = run_tick(profile, &tick_id, &llm, &mcp, env.settings, &recorder, now).await;
         mcp.close().await;
         result?;
         Ok::<Session, TickFailure>(session)
@@ -456,7 +546,7 @@ async fn tick_task(task: TickTask) {
             None,
         ),
         Ok(Err(failure)) => (TickStatus::Failed, Some(failure.to_string()), None),
-        Ok(Ok(session)) => (TickStatus::Ok, None, Some(session)),
+        Ok(Ok(session)) => (TickStatus::Ok, None, Some(Box::new(session))),
     };
     let record = recorder.take();
     metrics::counter!("persona_ticks_total", "outcome" => status.as_str()).increment(1);
@@ -505,7 +595,7 @@ async fn tick_task(task: TickTask) {
     }
     let _ = me.cast(PersonaMsg::TickFinished {
         tick_id,
-        summary: Box::new(summary),
+        summary: Arc::new(summary),
         session,
     });
 }
@@ -547,7 +637,7 @@ async fn renew_lease(env: Arc<RuntimeEnv>, persona_id: String) {
 fn not_started(
     me: &ActorRef<PersonaMsg>,
     tick_id: String,
-    session: Option<Session>,
+    session: Option<Box<Session>>,
     reason: String,
 ) {
     let summary = TickSummary {
@@ -563,7 +653,7 @@ fn not_started(
     };
     let _ = me.cast(PersonaMsg::TickFinished {
         tick_id,
-        summary: Box::new(summary),
+        summary: Arc::new(summary),
         session,
     });
 }
@@ -604,5 +694,40 @@ async fn save_tick(
     }
     if let Err(error) = env.ledger.tick_ended(&tick_id, &ended).await {
         tracing::warn!(%error, tick_id, "recording the tick end failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::mem::size_of;
+
+    use super::*;
+
+    fn future_size<A, B, C, D, F: Future>(_: impl FnOnce(A, B, C, D) -> F) -> usize {
+        size_of::<F>()
+    }
+
+    fn future_size3<A, B, C, F: Future>(_: impl FnOnce(A, B, C) -> F) -> usize {
+        size_of::<F>()
+    }
+
+    /// ractor's task holds the state and the largest handler future inline
+    /// for as long as the actor lives: these are an idle persona's own bytes
+    /// (x86_64: state 64, message 40 — 120 with the session inline — report
+    /// 32, `handle`'s future 160 with the tick start boxed).
+    #[test]
+    fn an_idle_persona_stays_small() {
+        assert!(size_of::<PersonaState>() <= 64);
+        assert!(size_of::<PersonaMsg>() <= 40);
+        assert!(size_of::<PersonaReport>() <= 32);
+        let handle = future_size(<PersonaActor as Actor>::handle);
+        assert!(handle <= 192, "handle's future is {handle} bytes");
+        for other in [
+            future_size3(<PersonaActor as Actor>::pre_start),
+            future_size3(<PersonaActor as Actor>::post_stop),
+            future_size(<PersonaActor as Actor>::handle_supervisor_evt),
+        ] {
+            assert!(other <= handle, "{other} bytes");
+        }
     }
 }
