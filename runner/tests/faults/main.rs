@@ -31,7 +31,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actors::testing::{FakeModel, FakeServer, ModelOptions};
-use sqlx::Connection as _;
 
 use oracle::Outcome;
 use private_pg::{PrivatePostgres, free_port, wait_for_port};
@@ -141,14 +140,9 @@ async fn scenario(
     seed: u64,
 ) -> Outcome {
     let database = format!("faults_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = sqlx::PgConnection::connect(&postgres.url()).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "CREATE DATABASE \"{database}\""
-    )))
-    .execute(&mut admin)
-    .await
-    .unwrap();
-    drop(admin);
+    postgres
+        .execute(format!("CREATE DATABASE \"{database}\""))
+        .await;
     let database_url = format!("postgres://postgres@127.0.0.1:{}/{database}", postgres.port);
 
     let model = Arc::new(
@@ -286,13 +280,11 @@ async fn scenario(
         process.kill();
     }
     let outcome = oracle::count(&database_url, &model).await;
-    let mut admin = sqlx::PgConnection::connect(&postgres.url()).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"
-    )))
-    .execute(&mut admin)
-    .await
-    .unwrap();
+    postgres
+        .execute(format!(
+            "DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"
+        ))
+        .await;
     outcome
 }
 

@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use sqlx::Connection as _;
+
 pub struct PrivatePostgres {
     bin: PathBuf,
     data: tempfile::TempDir,
@@ -70,18 +72,23 @@ impl PrivatePostgres {
         self.data.path().join("data").display().to_string()
     }
 
-    fn run(&self, tool: &str, args: &[&str]) {
+    /// One of the server's tools, run as `postgres` when the suite is root
+    /// (the server refuses to run as root).
+    fn tool(&self, tool: &str, args: &[&str]) -> Command {
         let program = self.bin.join(tool);
-        let output = if self.as_postgres {
-            Command::new("runuser")
-                .args(["-u", "postgres", "--"])
-                .arg(&program)
-                .args(args)
-                .output()
+        let mut command = if self.as_postgres {
+            let mut runuser = Command::new("runuser");
+            runuser.args(["-u", "postgres", "--"]).arg(program);
+            runuser
         } else {
-            Command::new(&program).args(args).output()
-        }
-        .unwrap();
+            Command::new(program)
+        };
+        command.args(args);
+        command
+    }
+
+    fn run(&self, tool: &str, args: &[&str]) {
+        let output = self.tool(tool, args).output().unwrap();
         assert!(
             output.status.success(),
             "{tool} {args:?} failed: {}{}",
@@ -117,6 +124,16 @@ impl PrivatePostgres {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
     }
 
+    /// Runs one statement as the superuser (creating and dropping the
+    /// scenarios' databases).
+    pub async fn execute(&self, statement: String) {
+        let mut admin = sqlx::PgConnection::connect(&self.url()).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(statement))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+    }
+
     /// Stops the server as a crash would (`immediate`: no checkpoint, so
     /// the restart replays the WAL), waits `down`, and starts it again.
     pub fn crash_and_restart(&self, down: Duration) {
@@ -132,17 +149,9 @@ impl PrivatePostgres {
 impl Drop for PrivatePostgres {
     fn drop(&mut self) {
         let pgdata = self.pgdata();
-        let program = self.bin.join("pg_ctl");
-        let args = ["-D", pgdata.as_str(), "-m", "immediate", "stop"];
-        let _ = if self.as_postgres {
-            Command::new("runuser")
-                .args(["-u", "postgres", "--"])
-                .arg(&program)
-                .args(args)
-                .output()
-        } else {
-            Command::new(&program).args(args).output()
-        };
+        let _ = self
+            .tool("pg_ctl", &["-D", &pgdata, "-m", "immediate", "stop"])
+            .output();
     }
 }
 
