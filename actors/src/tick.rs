@@ -121,7 +121,7 @@ pub async fn run_tick(
     let mut request = LlmRequest {
         system: persona.system_prompt.clone(),
         messages: vec![Message::user_text(day_prompt(persona, now))],
-        tools: tool_defs,
+        tools: tool_defs.into(),
         max_tokens: settings.max_tokens,
     };
     // tool_use_id → index of its action row, for this tick only.
@@ -219,7 +219,7 @@ pub async fn run_tick(
     let rating_request = LlmRequest {
         system: persona.system_prompt.clone(),
         messages: vec![Message::user_text(rating_prompt(&used_modules))],
-        tools: Vec::new(),
+        tools: Arc::from([]),
         max_tokens: 1024,
     };
     let response = llm.complete(&rating_request).await?;

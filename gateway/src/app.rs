@@ -87,7 +87,7 @@ pub async fn serve(
     let cancel = CancellationToken::new();
     let router = crate::router::router(state.clone(), cancel.clone());
     let maintenance = tokio::spawn(maintenance(state));
-    let result = axum::serve(listener, router)
+    let result = axum::serve(crate::http::without_nagle(listener), router)
         .with_graceful_shutdown(async move {
             shutdown.await;
             // Ends open MCP streams so graceful shutdown does not wait on them.

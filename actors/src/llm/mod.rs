@@ -13,6 +13,7 @@ pub mod retry;
 pub mod scripted;
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -69,8 +70,10 @@ impl Message {
 pub struct LlmRequest {
     pub system: String,
     pub messages: Vec<Message>,
-    /// Empty for a turn that must answer in text (the rating turn).
-    pub tools: Vec<ToolDef>,
+    /// Empty for a turn that must answer in text (the rating turn). Shared:
+    /// every round of a tick sends the same tools, and a request is cloned
+    /// on its way to the conversation actor.
+    pub tools: Arc<[ToolDef]>,
     pub max_tokens: u32,
 }
 

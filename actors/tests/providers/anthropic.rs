@@ -1,6 +1,7 @@
 //! `AnthropicLlm` against a fake Messages API: the request it sends, the
 //! response it reads, and which failures it retries.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use actors::llm::anthropic::{AnthropicLlm, DEFAULT_MODEL};
@@ -43,7 +44,7 @@ fn hello() -> LlmRequest {
     LlmRequest {
         system: "You are Ada, a busy engineer.".into(),
         messages: vec![Message::user_text("Plan your day.")],
-        tools: vec![tool("todo_list"), tool("todo_create")],
+        tools: Arc::from([tool("todo_list"), tool("todo_create")]),
         max_tokens: 1024,
     }
 }
@@ -183,7 +184,7 @@ async fn request_carries_headers_cache_breakpoints_and_tool_results() {
 async fn a_turn_without_tools_sends_no_tools_field() {
     let (server, llm) = server(vec![anthropic_text("4")]).await;
     let mut request = hello();
-    request.tools.clear();
+    request.tools = Arc::from([]);
 
     let response = llm.complete(&request).await.unwrap();
 

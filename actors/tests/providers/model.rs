@@ -52,7 +52,7 @@ fn opening() -> LlmRequest {
     LlmRequest {
         system: "Du bist Ada.".into(),
         messages: vec![Message::user_text("Dein Tag beginnt.")],
-        tools: todo_tools(),
+        tools: todo_tools().into(),
         max_tokens: 1024,
     }
 }

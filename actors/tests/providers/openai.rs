@@ -2,6 +2,7 @@
 //! OpenAI/vLLM (arguments as a JSON string) and Ollama/llama.cpp (arguments
 //! as an object, ids sometimes missing).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use actors::llm::openai::OpenAiLlm;
@@ -47,7 +48,7 @@ fn hello() -> LlmRequest {
     LlmRequest {
         system: "You are Ada, a busy engineer.".into(),
         messages: vec![Message::user_text("Plan your day.")],
-        tools: vec![tool("todo_list"), tool("todo_create")],
+        tools: Arc::from([tool("todo_list"), tool("todo_create")]),
         max_tokens: 512,
     }
 }
@@ -261,7 +262,7 @@ async fn tool_results_go_out_as_tool_messages_with_matching_ids() {
 async fn an_assistant_turn_of_only_tool_calls_sends_null_content_and_no_tools_when_none() {
     let (server, llm) = server(vec![openai_text("ok")]).await;
     let mut request = hello();
-    request.tools.clear();
+    request.tools = Arc::from([]);
     request.messages.push(Message {
         role: Role::Assistant,
         content: vec![Block::ToolUse {

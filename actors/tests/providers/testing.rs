@@ -3,6 +3,7 @@
 //! queued errors are the errors the providers classify, and the recorded
 //! bodies are what was sent.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use actors::llm::anthropic::{AnthropicLlm, DEFAULT_MODEL};
@@ -18,7 +19,7 @@ fn request(text: &str) -> LlmRequest {
     LlmRequest {
         system: "You are Ada.".into(),
         messages: vec![Message::user_text(text)],
-        tools: Vec::new(),
+        tools: Arc::from([]),
         max_tokens: 256,
     }
 }

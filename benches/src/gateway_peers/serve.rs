@@ -67,7 +67,7 @@ pub async fn serve_peer(peer: Peer) -> anyhow::Result<()> {
             // No graceful shutdown: open SSE streams would hold it up, and
             // nothing is left to save.
             tokio::select! {
-                served = axum::serve(listener, router).into_future() => served.context("serving HTTP"),
+                served = axum::serve(gateway::http::without_nagle(listener), router).into_future() => served.context("serving HTTP"),
                 () = stdin_closed() => Ok(()),
             }
         }

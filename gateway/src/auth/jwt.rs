@@ -1,7 +1,8 @@
 //! JWTs signed with Ed25519 (EdDSA). The signing key is created on first
 //! start and stored in the database sealed by the server's key-encryption
 //! key, so tokens stay valid across restarts and replicas share one key.
-//! `aud`, `iss` and `exp` are checked on every token.
+//! `aud`, `iss` and `exp` are checked on every token: the signature, audience
+//! and issuer once per token ([`super::verified`]), the expiry on every use.
 
 use std::time::Duration;
 
@@ -15,12 +16,17 @@ use registry::crypto::{Keyring, MasterKey, WrappedMasterKey};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::verified::VerifiedTokens;
 use crate::store::{SigningKeyRow, Store, User};
 
 /// The audience every token is issued for and checked against.
 pub const AUDIENCE: &str = "mana";
 /// The issuer every token names.
 pub const ISSUER: &str = "mana-gateway";
+/// Seconds of clock skew allowed on `exp`.
+const LEEWAY_SECS: i64 = 5;
+/// Verified tokens remembered at most (a few hundred bytes each).
+const VERIFIED_TOKENS: usize = 16_384;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Claims {
@@ -54,6 +60,7 @@ pub struct JwtKeys {
     public_key: [u8; 32],
     validation: Validation,
     token_ttl: Duration,
+    verified: VerifiedTokens,
 }
 
 impl JwtKeys {
@@ -104,7 +111,7 @@ impl JwtKeys {
         validation.set_audience(&[AUDIENCE]);
         validation.set_issuer(&[ISSUER]);
         validation.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
-        validation.leeway = 5;
+        validation.leeway = LEEWAY_SECS as u64;
         Ok(JwtKeys {
             kid: row.kid,
             encoding: EncodingKey::from_ed_der(der.as_bytes()),
@@ -112,6 +119,7 @@ impl JwtKeys {
             public_key,
             validation,
             token_ttl,
+            verified: VerifiedTokens::new(VERIFIED_TOKENS),
         })
     }
 
@@ -142,7 +150,26 @@ impl JwtKeys {
 
     /// Checks signature, audience, issuer and expiry.
     pub fn verify(&self, token: &str) -> Result<Claims, JwtError> {
-        Ok(jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)?.claims)
+        self.verify_at(token, Utc::now().timestamp())
+    }
+
+    /// [`Self::verify`] with the expiry judged at `now` (Unix seconds) for a
+    /// token verified before; a new token is checked in full against the
+    /// system clock.
+    pub fn verify_at(&self, token: &str, now: i64) -> Result<Claims, JwtError> {
+        if let Some(claims) = self.verified.get(token) {
+            // The same rule jsonwebtoken applies to a new token.
+            if claims.exp < now - LEEWAY_SECS {
+                return Err(JwtError::Invalid(
+                    jsonwebtoken::errors::ErrorKind::ExpiredSignature.into(),
+                ));
+            }
+            return Ok(claims);
+        }
+        let claims =
+            jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)?.claims;
+        self.verified.insert(token, claims.clone(), now);
+        Ok(claims)
     }
 
     /// The public keys as a JWK set.

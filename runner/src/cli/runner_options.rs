@@ -107,11 +107,14 @@ impl RunnerOptions {
         let url = format!("http://{}", listener.local_addr()?);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(async move {
-            axum::serve(listener, crate::control::router(Arc::new(control)))
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await
+            axum::serve(
+                gateway::http::without_nagle(listener),
+                crate::control::router(Arc::new(control)),
+            )
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await
         });
         println!("control API listening on {url} (GET /supervisor)");
         println!(

@@ -800,7 +800,7 @@ fn request_chars(request: &LlmRequest) -> usize {
         .map(|tool| {
             tool.name.chars().count()
                 + tool.description.chars().count()
-                + tool.input_schema.to_string().chars().count()
+                + json_chars(&tool.input_schema)
         })
         .sum();
     let messages: usize = request
@@ -812,11 +812,31 @@ fn request_chars(request: &LlmRequest) -> usize {
     request.system.chars().count() + tools + messages
 }
 
+/// The characters of `value` as compact JSON, counted without building the
+/// string: every round of a tick counts the same tool schemas again.
+fn json_chars(value: &Value) -> usize {
+    struct CharCounter(usize);
+    impl std::io::Write for CharCounter {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            // UTF-8 continuation bytes do not start a character.
+            self.0 += bytes.iter().filter(|byte| **byte & 0xC0 != 0x80).count();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = CharCounter(0);
+    // Writing a `Value` into a writer that never fails cannot fail.
+    let _ = serde_json::to_writer(&mut counter, value);
+    counter.0
+}
+
 fn block_chars(block: &Block) -> usize {
     match block {
         Block::Text(text) => text.chars().count(),
         Block::ToolUse { id, name, input } => {
-            id.chars().count() + name.chars().count() + input.to_string().chars().count()
+            id.chars().count() + name.chars().count() + json_chars(input)
         }
         Block::ToolResult {
             tool_use_id,

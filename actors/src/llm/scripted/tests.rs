@@ -2,6 +2,7 @@
 //! schemas and a small fake app that keeps records by id.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use chrono::{NaiveDate, TimeZone};
 use serde_json::json;
@@ -447,7 +448,7 @@ async fn run(llm: &ScriptedLlm, tools: &[ToolDef], app: &mut FakeApp) -> Transcr
     let mut request = LlmRequest {
         system: "Du bist eine Persona.".to_owned(),
         messages: vec![Message::user_text("Verbringe einen Tag mit der App.")],
-        tools: tools.to_vec(),
+        tools: tools.into(),
         max_tokens: 2048,
     };
     let mut calls = Vec::new();
@@ -490,7 +491,7 @@ async fn run(llm: &ScriptedLlm, tools: &[ToolDef], app: &mut FakeApp) -> Transcr
     let rating_request = LlmRequest {
         system: "Du bist eine Persona.".to_owned(),
         messages: vec![Message::user_text("Bewerte die Bereiche.")],
-        tools: Vec::new(),
+        tools: Arc::from([]),
         max_tokens: 1024,
     };
     let rating = llm.complete(&rating_request).await.unwrap();
@@ -708,7 +709,7 @@ async fn reuses_an_id_from_a_create_result() {
                     }],
                 },
             ],
-            tools: tools.clone(),
+            tools: tools.clone().into(),
             max_tokens: 2048,
         };
         let response = llm.complete(&request).await.unwrap();
@@ -971,7 +972,7 @@ async fn rating_reply_is_sometimes_fenced_and_empty_without_a_main_turn() {
         .complete(&LlmRequest {
             system: String::new(),
             messages: vec![Message::user_text("Bewerte die Bereiche.")],
-            tools: Vec::new(),
+            tools: Arc::from([]),
             max_tokens: 1024,
         })
         .await
@@ -1039,4 +1040,10 @@ fn ids_are_harvested_recursively_except_from_archived_records() {
         parse_json("Ergebnis: {\"id\": \"x\"} fertig"),
         Some(json!({"id": "x"}))
     );
+}
+
+#[test]
+fn json_chars_counts_like_the_serialized_string() {
+    let value = json!({ "titel": "Straße fegen", "n": [1, 2.5, null], "ok": true, "q": "\"ä\"\n" });
+    assert_eq!(json_chars(&value), value.to_string().chars().count());
 }

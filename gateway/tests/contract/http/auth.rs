@@ -93,6 +93,17 @@ async fn tampered_expired_and_foreign_audience_tokens_are_401() {
     );
 
     let claims = app.state.jwt.verify(&user.token).unwrap();
+    // A token verified before is remembered, but its expiry still counts.
+    assert_eq!(
+        app.state.jwt.verify_at(&user.token, claims.exp).unwrap(),
+        claims
+    );
+    let late = app
+        .state
+        .jwt
+        .verify_at(&user.token, claims.exp + 6)
+        .unwrap_err();
+    assert!(late.to_string().contains("xpired"), "{late}");
     let now = chrono::Utc::now().timestamp();
     let expired = Claims {
         iat: now - 7200,
