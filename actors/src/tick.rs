@@ -27,7 +27,7 @@ use crate::llm::{Block, Llm, LlmError, LlmRequest, Message, Role, ToolDef};
 use crate::mcp_client::{McpError, ToolSurface};
 
 /// Who is ticking.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PersonaProfile {
     pub id: String,
     pub email: String,

@@ -253,27 +253,18 @@ async fn grow_personas(
     let store = Store::open_sqlite_file(&dir.path().join("bench.db")).await?;
     let base = resident_bytes();
     let supervisor = spawn_idle(&store).await?;
-    let mut at = Vec::new();
-    for count in [small, large] {
-        supervisor.cast(SupervisorMsg::Reconcile((0..count).map(&seed).collect()))?;
-        let deadline = Instant::now() + GROW_DEADLINE;
-        loop {
+    let [at_small, at_large] = resident_while_growing(
+        [small, large],
+        |count| Ok(supervisor.cast(SupervisorMsg::Reconcile((0..count).map(&seed).collect()))?),
+        async |count| {
             let census = supervisor
                 .call(SupervisorMsg::GetCensus, Some(GROW_DEADLINE))
                 .await?
                 .success_or_else(|| anyhow::anyhow!("the census was not answered"))?;
-            if census.personas == count && census.reported == count {
-                break;
-            }
-            anyhow::ensure!(
-                Instant::now() < deadline,
-                "{census:?} after {} s",
-                GROW_DEADLINE.as_secs()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        at.push(resident_bytes());
-    }
+            Ok(census.personas == count && census.reported == count)
+        },
+    )
+    .await?;
     let mut samples = Vec::with_capacity(SNAPSHOTS);
     for _ in 0..SNAPSHOTS {
         let asked = Instant::now();
@@ -290,10 +281,35 @@ async fn grow_personas(
         .await?;
     Ok(Measured {
         base,
-        at_small: at[0],
-        at_large: at[1],
+        at_small,
+        at_large,
         snapshot_ms: Some((latencies.percentile_ms(50.0), latencies.percentile_ms(99.0))),
     })
+}
+
+/// Grows a parent to each of `counts` children with `grow(count)` and reads
+/// the resident set once `all_started(count)` says every child has reported:
+/// the one protocol every row follows, so rows compare.
+async fn resident_while_growing(
+    counts: [usize; 2],
+    mut grow: impl FnMut(usize) -> anyhow::Result<()>,
+    mut all_started: impl AsyncFnMut(usize) -> anyhow::Result<bool>,
+) -> anyhow::Result<[u64; 2]> {
+    let mut at = [0; 2];
+    for (resident, count) in at.iter_mut().zip(counts) {
+        grow(count)?;
+        let deadline = Instant::now() + GROW_DEADLINE;
+        while !all_started(count).await? {
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "{count} children did not all start within {} s",
+                GROW_DEADLINE.as_secs()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        *resident = resident_bytes();
+    }
+    Ok(at)
 }
 
 /// The profile earlier runs measured with: short strings throughout.
@@ -389,28 +405,25 @@ async fn spawn_idle(store: &Store) -> anyhow::Result<ractor::ActorRef<Supervisor
 async fn grow_bare(small: usize, large: usize) -> anyhow::Result<Measured> {
     let base = resident_bytes();
     let (parent, _) = Actor::spawn(None, BareParent, ()).await?;
-    let mut at = Vec::new();
-    for count in [small, large] {
-        parent.cast(BareParentMsg::Grow(count))?;
-        let deadline = Instant::now() + GROW_DEADLINE;
-        while parent
-            .call(BareParentMsg::GetStarted, Some(GROW_DEADLINE))
-            .await?
-            .success_or_else(|| anyhow::anyhow!("the count was not answered"))?
-            < count
-        {
-            anyhow::ensure!(Instant::now() < deadline, "bare actors did not start");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        at.push(resident_bytes());
-    }
+    let [at_small, at_large] = resident_while_growing(
+        [small, large],
+        |count| Ok(parent.cast(BareParentMsg::Grow(count))?),
+        async |count| {
+            let started = parent
+                .call(BareParentMsg::GetStarted, Some(GROW_DEADLINE))
+                .await?
+                .success_or_else(|| anyhow::anyhow!("the count was not answered"))?;
+            Ok(started >= count)
+        },
+    )
+    .await?;
     parent
         .stop_and_wait(None, Some(Duration::from_secs(60)))
         .await?;
     Ok(Measured {
         base,
-        at_small: at[0],
-        at_large: at[1],
+        at_small,
+        at_large,
         snapshot_ms: None,
     })
 }

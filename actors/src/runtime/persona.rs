@@ -51,23 +51,7 @@ pub struct PersonaIdentity {
 impl PersonaIdentity {
     /// Whether `profile` and `password` describe this identity exactly.
     pub fn matches(&self, profile: &PersonaProfile, password: &str) -> bool {
-        // Destructured without `..`: a new profile field must be compared.
-        let PersonaProfile {
-            id,
-            email,
-            name,
-            archetype,
-            module_mix,
-            system_prompt,
-        } = profile;
-        let mine = &self.profile;
-        mine.id == *id
-            && mine.email == *email
-            && mine.name == *name
-            && mine.archetype == *archetype
-            && mine.module_mix == *module_mix
-            && mine.system_prompt == *system_prompt
-            && self.password == password
+        self.profile == *profile && self.password == password
     }
 }
 
