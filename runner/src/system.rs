@@ -32,7 +32,7 @@ use actors::tick::TickSettings;
 use anyhow::Context as _;
 use catalog::SeedSecret;
 use gateway::store::Store;
-use ractor::{Actor, ActorRef};
+use ractor::{Actor, ActorRef, RpcReplyPort};
 
 use crate::wiring::{StoreDirectory, StoreLedger, StoreSink};
 
@@ -206,21 +206,22 @@ impl RunnerSystem {
     }
 
     /// Of the ticks in `waiting` (persona id → tick id), those that have
-    /// finished, with their summaries, taken out of `waiting`; one snapshot.
+    /// finished, with their summaries, taken out of `waiting`; one question
+    /// to the supervisor about just these personas.
     pub async fn take_finished(
         &self,
         waiting: &mut HashMap<String, String>,
     ) -> anyhow::Result<Vec<(String, TickSummary)>> {
-        let snapshot = self.snapshot().await?;
+        let asked = waiting.keys().cloned().collect();
+        let last_ticks = self
+            .handles
+            .ask_supervisor(|reply| SupervisorMsg::GetLastTicks(asked, reply))
+            .await?;
         let mut finished = Vec::new();
-        for entry in snapshot.personas {
-            let Some(tick_id) = waiting.get(&entry.persona_id) else {
-                continue;
-            };
-            let last = entry.status.and_then(|status| status.last);
-            if let Some(last) = last.filter(|last| &last.tick_id == tick_id) {
-                waiting.remove(&entry.persona_id);
-                finished.push((entry.persona_id, last));
+        for (persona_id, last) in last_ticks {
+            if waiting.get(&persona_id) == Some(&last.tick_id) {
+                waiting.remove(&persona_id);
+                finished.push((persona_id, TickSummary::clone(&last)));
             }
         }
         Ok(finished)
@@ -274,49 +275,39 @@ impl RunnerSystem {
 }
 
 impl RunnerHandles {
-    pub async fn snapshot(&self) -> anyhow::Result<Snapshot> {
+    /// One question to the supervisor, answered within 5 s.
+    async fn ask_supervisor<T: Send + 'static>(
+        &self,
+        question: impl FnOnce(RpcReplyPort<T>) -> SupervisorMsg,
+    ) -> anyhow::Result<T> {
         match self
             .supervisor
-            .call(SupervisorMsg::GetSnapshot, Some(Duration::from_secs(5)))
+            .call(question, Some(Duration::from_secs(5)))
             .await
         {
-            Ok(ractor::rpc::CallResult::Success(snapshot)) => Ok(snapshot),
+            Ok(ractor::rpc::CallResult::Success(answer)) => Ok(answer),
             _ => anyhow::bail!("the supervisor did not answer"),
         }
+    }
+
+    pub async fn snapshot(&self) -> anyhow::Result<Snapshot> {
+        self.ask_supervisor(SupervisorMsg::GetSnapshot).await
     }
 
     /// Starts a tick for a persona (id or email); returns the tick id.
     pub async fn start_tick(&self, persona: &str) -> anyhow::Result<String> {
         let key = persona.to_owned();
-        match self
-            .supervisor
-            .call(
-                |reply| SupervisorMsg::StartTick(key, reply),
-                Some(Duration::from_secs(5)),
-            )
-            .await
-        {
-            Ok(ractor::rpc::CallResult::Success(Ok(tick_id))) => Ok(tick_id),
-            Ok(ractor::rpc::CallResult::Success(Err(reason))) => anyhow::bail!(reason),
-            _ => anyhow::bail!("the supervisor did not answer"),
-        }
+        self.ask_supervisor(|reply| SupervisorMsg::StartTick(key, reply))
+            .await?
+            .map_err(anyhow::Error::msg)
     }
 
     /// Pauses or resumes one persona (id or email) in the running actor.
     pub async fn set_paused(&self, persona: &str, paused: bool) -> anyhow::Result<()> {
         let key = persona.to_owned();
-        match self
-            .supervisor
-            .call(
-                |reply| SupervisorMsg::SetPaused(key, paused, reply),
-                Some(Duration::from_secs(5)),
-            )
-            .await
-        {
-            Ok(ractor::rpc::CallResult::Success(Ok(()))) => Ok(()),
-            Ok(ractor::rpc::CallResult::Success(Err(reason))) => anyhow::bail!(reason),
-            _ => anyhow::bail!("the supervisor did not answer"),
-        }
+        self.ask_supervisor(|reply| SupervisorMsg::SetPaused(key, paused, reply))
+            .await?
+            .map_err(anyhow::Error::msg)
     }
 
     pub async fn persistence_status(

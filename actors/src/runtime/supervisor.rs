@@ -26,6 +26,7 @@ use super::RuntimeEnv;
 use super::dispatcher::DispatcherStatus;
 use super::persona::{
     PersonaActor, PersonaArgs, PersonaIdentity, PersonaMsg, PersonaReport, PersonaStatus,
+    TickSummary,
 };
 use crate::tick::PersonaProfile;
 
@@ -181,6 +182,10 @@ pub enum SupervisorMsg {
     /// Query: how many personas there are and how many have reported,
     /// counted without building a snapshot (cheap to poll at thousands).
     GetCensus(RpcReplyPort<Census>),
+    /// Query: the last finished tick of each of these personas that has
+    /// one, straight from the cache (polled by whoever waits for ticks, so
+    /// it builds no statuses).
+    GetLastTicks(Vec<String>, RpcReplyPort<Vec<(String, Arc<TickSummary>)>>),
     /// Timer or operator: re-read the persona list from the directory.
     Refresh,
     /// Sent by the refresh task: spawn new personas, stop removed ones, and
@@ -304,6 +309,17 @@ impl Actor for SupervisorActor {
             }
             SupervisorMsg::GetCensus(reply) => {
                 let _ = reply.send(state.census());
+            }
+            SupervisorMsg::GetLastTicks(persona_ids, reply) => {
+                let last = persona_ids
+                    .into_iter()
+                    .filter_map(|persona_id| {
+                        let child = state.children.get(&persona_id)?;
+                        let last = child.report.as_ref()?.last.clone()?;
+                        Some((persona_id, last))
+                    })
+                    .collect();
+                let _ = reply.send(last);
             }
             SupervisorMsg::Refresh => {
                 let Some(directory) = state.directory.clone() else {
