@@ -36,6 +36,10 @@ pub struct Up {
     /// Run every due persona once, print a summary and exit.
     #[arg(long)]
     once: bool,
+    /// With --once: tick only these personas (by email; repeat the flag for
+    /// several), if they are due.
+    #[arg(long = "persona", value_name = "EMAIL", requires = "once")]
+    personas: Vec<String>,
     /// Where the app under test listens (port 0: any free port).
     #[arg(long, env = "GATEWAY_ADDR", default_value = DEFAULT_GATEWAY_ADDR)]
     gateway_addr: SocketAddr,
@@ -80,7 +84,7 @@ impl Up {
         )?;
         let system = RunnerSystem::start(store.clone(), settings).await?;
         if self.once {
-            let code = run_once(&store, &system).await?;
+            let code = run_once(&store, &system, &self.personas).await?;
             system
                 .shutdown(Duration::from_secs(self.runner.shutdown_grace_secs))
                 .await;
@@ -144,8 +148,27 @@ async fn seed_if_empty(store: &Store, secrets: &Secrets) -> anyhow::Result<()> {
 }
 
 /// Ticks every due persona once and prints the summary table.
-async fn run_once(store: &Store, system: &RunnerSystem) -> anyhow::Result<ExitCode> {
-    let due = store.due_personas(gateway::store::now()).await?;
+async fn run_once(
+    store: &Store,
+    system: &RunnerSystem,
+    only: &[String],
+) -> anyhow::Result<ExitCode> {
+    let mut due = store.due_personas(gateway::store::now()).await?;
+    if !only.is_empty() {
+        let known = store.list_personas(gateway::store::now()).await?;
+        for email in only {
+            if !known
+                .iter()
+                .any(|known| known.persona.email.eq_ignore_ascii_case(email))
+            {
+                anyhow::bail!("--persona {email}: no such persona");
+            }
+        }
+        due.retain(|persona| {
+            only.iter()
+                .any(|email| persona.email.eq_ignore_ascii_case(email))
+        });
+    }
     if due.is_empty() {
         println!(
             "nobody is due: every persona ticked within its cadence (hourly, daily, weekdays)"
