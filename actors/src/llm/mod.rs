@@ -44,6 +44,18 @@ pub enum Block {
         name: String,
         input: Value,
     },
+    /// A tool call whose arguments were not a JSON object, even read
+    /// leniently. The tick answers it with a tool error naming `error`
+    /// without calling the app, and records it as the agent's mistake; the
+    /// provider echoes `arguments` back verbatim in the history.
+    InvalidToolUse {
+        id: String,
+        name: String,
+        /// The arguments exactly as the model wrote them.
+        arguments: String,
+        /// Why they are not usable, for the model and the action row.
+        error: String,
+    },
     ToolResult {
         tool_use_id: String,
         content: String,
@@ -66,14 +78,28 @@ impl Message {
     }
 }
 
+/// What the model may, or must, do with the request's tools.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ToolChoice {
+    /// The model decides. Sent explicitly: some servers (llama-cpp-python)
+    /// treat a request without a choice as "none" and leave the tools out
+    /// of the prompt.
+    Auto,
+    /// The model must call the tool of this (LLM-side) name: structured
+    /// output, as in the rating turn's `submit_ratings`.
+    Tool(String),
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct LlmRequest {
     pub system: String,
     pub messages: Vec<Message>,
-    /// Empty for a turn that must answer in text (the rating turn). Shared:
-    /// every round of a tick sends the same tools, and a request is cloned
-    /// on its way to the conversation actor.
+    /// Empty for a turn that must answer in text. Shared: every round of a
+    /// tick sends the same tools, and a request is cloned on its way to the
+    /// conversation actor.
     pub tools: Arc<[ToolDef]>,
+    /// Ignored when `tools` is empty.
+    pub tool_choice: ToolChoice,
     pub max_tokens: u32,
 }
 
@@ -94,7 +120,7 @@ pub struct LlmResponse {
 }
 
 impl LlmResponse {
-    /// The tool calls of this response.
+    /// The tool calls of this response whose arguments were usable.
     pub fn tool_uses(&self) -> impl Iterator<Item = (&str, &str, &Value)> {
         self.content.iter().filter_map(|block| match block {
             Block::ToolUse { id, name, input } => Some((id.as_str(), name.as_str(), input)),
@@ -127,10 +153,21 @@ pub enum LlmError {
         attempts: u32,
         retry_after: Option<Duration>,
     },
-    #[error("the LLM API is overloaded (HTTP {status}) after {attempts} attempts")]
-    Unavailable { status: u16, attempts: u32 },
+    #[error("the LLM API is unavailable (HTTP {status}) after {attempts} attempts: {message}")]
+    Unavailable {
+        status: u16,
+        attempts: u32,
+        /// The server's own words (truncated, secrets scrubbed).
+        message: String,
+    },
+    /// The request itself is wrong: retrying the same bytes cannot help.
+    /// Also a 5xx whose body is a validation error, or one that repeats
+    /// word for word.
     #[error("the LLM API rejected the request (HTTP {status}): {message}")]
     BadRequest { status: u16, message: String },
+    /// The prompt and the requested output do not fit the model's context.
+    #[error("the conversation no longer fits the model's context window: {message}")]
+    ContextOverflow { message: String },
     #[error("the LLM request timed out after {attempts} attempts")]
     Timeout { attempts: u32 },
     #[error("the LLM API could not be reached: {0}")]
@@ -145,6 +182,12 @@ pub trait Llm: Send + Sync {
     /// `anthropic`, `openai` or `scripted`.
     fn provider(&self) -> &'static str;
     fn model(&self) -> &str;
+    /// The model's context window in tokens, prompt and output together,
+    /// when known (configured, or read from the server); the tick sizes
+    /// `max_tokens` and trims old tool results to fit it.
+    async fn context_window(&self) -> Option<u32> {
+        None
+    }
     async fn complete(&self, request: &LlmRequest) -> Result<LlmResponse, LlmError>;
 }
 
