@@ -23,6 +23,7 @@
 //! never through the gateway crate.
 
 pub mod app_client;
+pub mod context;
 pub mod internal_api;
 pub mod llm;
 pub mod mcp_client;

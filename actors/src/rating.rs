@@ -1,7 +1,10 @@
-//! Turning the rating turn's reply into feedback rows.
+//! The rating turn's structured output and turning its reply into feedback
+//! rows.
 //!
-//! Tolerant of what models do: whitespace, Markdown fences, prose around the
-//! object. Ratings are clamped to 1–5, modules the persona did not use are
+//! The turn forces the [`RATING_TOOL`] tool, whose schema names exactly the
+//! modules used and ratings 1–5, so a model (or a grammar-constrained local
+//! server) answers with an object. A model that answers in text anyway is
+//! read tolerantly: whitespace, Markdown fences, prose around the object. Ratings are clamped to 1–5, modules the persona did not use are
 //! dropped, and a reply that cannot be read becomes one `__parse` row with
 //! the raw text, so operators see the failure instead of silence.
 
@@ -9,10 +12,74 @@ use std::collections::BTreeSet;
 
 use catalog::{FeedbackRow, PARSE_FAILURE_MODULE, Rating};
 use chrono::{DateTime, Utc};
-use serde_json::Value;
+use serde_json::{Value, json};
+
+use crate::llm::{Block, LlmResponse, ToolDef};
 
 /// The longest raw reply kept in a `__parse` row.
 const MAX_RAW_LEN: usize = 4000;
+/// The tool the rating turn forces.
+pub const RATING_TOOL: &str = "submit_ratings";
+/// The longest note the schema asks for: a grammar-constrained model cannot
+/// ramble past it.
+const MAX_NOTE_LEN: u32 = 400;
+
+/// The `submit_ratings` tool for these modules.
+pub fn rating_tool(used_modules: &BTreeSet<String>) -> ToolDef {
+    let modules: Vec<&str> = used_modules.iter().map(String::as_str).collect();
+    ToolDef {
+        name: RATING_TOOL.to_owned(),
+        description: "Submit your rating of each app module you used today.".to_owned(),
+        input_schema: json!({
+            "type": "object",
+            "properties": {
+                "ratings": {
+                    "type": "array",
+                    "minItems": 1,
+                    "maxItems": modules.len(),
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "module": {"type": "string", "enum": modules},
+                            "rating": {"type": "integer", "minimum": Rating::MIN, "maximum": Rating::MAX},
+                            "notes": {"type": "string", "maxLength": MAX_NOTE_LEN},
+                        },
+                        "required": ["module", "rating", "notes"],
+                    },
+                },
+            },
+            "required": ["ratings"],
+        }),
+    }
+}
+
+/// Feedback rows from the rating turn's answer: the `submit_ratings` call's
+/// input when the model made one, else its text (or the raw arguments of a
+/// call that was not valid JSON) through the tolerant parser.
+pub fn parse_rating_response(
+    response: &LlmResponse,
+    used_modules: &BTreeSet<String>,
+    tick_id: &str,
+    now: DateTime<Utc>,
+) -> Vec<FeedbackRow> {
+    for block in &response.content {
+        match block {
+            Block::ToolUse { name, input, .. } if name == RATING_TOOL => {
+                if let Some(ratings) = input.get("ratings").and_then(Value::as_array) {
+                    return rows_from(ratings, used_modules, tick_id, now);
+                }
+                return vec![parse_failure(&input.to_string(), tick_id, now)];
+            }
+            Block::InvalidToolUse {
+                name, arguments, ..
+            } if name == RATING_TOOL => {
+                return parse_ratings(arguments, used_modules, tick_id, now);
+            }
+            _ => {}
+        }
+    }
+    parse_ratings(&response.text(), used_modules, tick_id, now)
+}
 
 pub fn parse_ratings(
     reply: &str,
@@ -25,6 +92,17 @@ pub fn parse_ratings(
     let Some(ratings) = parsed else {
         return vec![parse_failure(reply, tick_id, now)];
     };
+    rows_from(&ratings, used_modules, tick_id, now)
+}
+
+/// Rows from a `ratings` array: clamped, modules not used dropped, one per
+/// module.
+fn rows_from(
+    ratings: &[Value],
+    used_modules: &BTreeSet<String>,
+    tick_id: &str,
+    now: DateTime<Utc>,
+) -> Vec<FeedbackRow> {
     let mut seen = BTreeSet::new();
     let mut rows = Vec::new();
     for rating in ratings {

@@ -7,8 +7,18 @@
 //!    Every tool_use becomes an action row (measured latency, input hash);
 //!    the calls of one round run concurrently, and a tool_result with
 //!    `is_error` flips exactly the row with that tool_use_id;
-//! 3. rating turn: a fresh request without tools asking for JSON ratings of
-//!    the modules used ([`crate::rating`]).
+//!    A call the model botched (arguments that are not JSON, a tool that
+//!    does not exist) is answered with a tool error and never reaches the
+//!    app; its row is the agent's failure, not the app's. Before each round
+//!    the request is fitted into the model's context window
+//!    ([`crate::context`]);
+//! 3. rating turn: a fresh request forcing the `submit_ratings` tool, so the
+//!    ratings come back structured ([`crate::rating`]).
+//!
+//! [`TickEnd::verdict`] turns how the turns ended into an honest status:
+//! `ok` only when tools were used, the day ran to its end and the modules
+//! were rated; `idle` without a tool call; `incomplete` when turns, tokens
+//! or the context ran out or the ratings could not be read.
 //!
 //! Rows go into a [`TickRecorder`] as they are produced, so a tick cut off
 //! by its timeout still hands over every row it made.
@@ -17,13 +27,18 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use catalog::{ActionResult, ActionRow, Archetype, FeedbackRow, ModuleMix, TokenUsage};
+use catalog::{
+    ActionResult, ActionRow, Archetype, FailedBy, FeedbackRow, ModuleMix, TickStatus, TokenUsage,
+};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::context::{ContextBudget, Fit};
 use crate::llm::names::ToolNames;
-use crate::llm::{Block, Llm, LlmError, LlmRequest, Message, Role, ToolDef};
+use crate::llm::{
+    Block, Llm, LlmError, LlmRequest, LlmResponse, Message, Role, StopReason, ToolChoice, ToolDef,
+};
 use crate::mcp_client::{McpError, ToolSurface};
 
 /// Who is ticking.
@@ -41,7 +56,11 @@ pub struct PersonaProfile {
 pub struct TickSettings {
     /// LLM rounds in the main turn at most.
     pub max_turns: u32,
+    /// Output tokens one main-turn answer may use at most; less when the
+    /// model's context window has less room left.
     pub max_tokens: u32,
+    /// Output tokens the rating answer may use at most.
+    pub rating_max_tokens: u32,
 }
 
 impl Default for TickSettings {
@@ -49,6 +68,7 @@ impl Default for TickSettings {
         TickSettings {
             max_turns: 15,
             max_tokens: 2048,
+            rating_max_tokens: 1024,
         }
     }
 }
@@ -61,10 +81,31 @@ pub struct TickRecord {
     pub turns: u32,
     pub tokens: TokenUsage,
     pub summary: Option<String>,
+    /// Why the last main-turn answer ended.
+    pub finish_reason: Option<String>,
+    /// Who the tick is waiting on right now: the LLM (a request in flight)
+    /// or the app (tool calls in flight); names the culprit of a timeout.
+    pub waiting_on: Option<FailedBy>,
 }
 
+/// A tick's record, shared between the tick and whoever watches it. Two
+/// recorders are equal when they are the same record.
 #[derive(Debug, Clone, Default)]
 pub struct TickRecorder(Arc<Mutex<TickRecord>>);
+
+impl PartialEq for TickRecorder {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+/// How far a running tick has got, for progress lines and `/supervisor`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TickProgress {
+    /// LLM rounds answered so far.
+    pub turns: u32,
+    pub tool_calls: usize,
+}
 
 impl TickRecorder {
     fn with<T>(&self, change: impl FnOnce(&mut TickRecord) -> T) -> T {
@@ -85,6 +126,18 @@ impl TickRecorder {
     pub fn action_count(&self) -> usize {
         self.with(|record| record.actions.len())
     }
+
+    pub fn progress(&self) -> TickProgress {
+        self.with(|record| TickProgress {
+            turns: record.turns,
+            tool_calls: record.actions.len(),
+        })
+    }
+
+    /// Who the tick is waiting on, if anyone.
+    pub fn waiting_on(&self) -> Option<FailedBy> {
+        self.with(|record| record.waiting_on)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +146,87 @@ pub enum TickError {
     Llm(#[from] LlmError),
     #[error(transparent)]
     Mcp(#[from] McpError),
+}
+
+impl TickError {
+    /// Whose failure this is.
+    pub fn failed_by(&self) -> FailedBy {
+        match self {
+            TickError::Llm(_) => FailedBy::Llm,
+            TickError::Mcp(_) => FailedBy::App,
+        }
+    }
+}
+
+/// How the main turn ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DayEnd {
+    /// The model answered without calling a tool: its day is done.
+    Finished,
+    /// It was still calling tools after `max_turns` rounds.
+    OutOfTurns { max_turns: u32 },
+    /// Its answer was cut off at `max_tokens` with nothing to act on.
+    CutOff { max_tokens: u32 },
+    /// The conversation no longer fits the model's context window.
+    ContextFull(String),
+}
+
+/// How the rating turn ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RatingEnd {
+    /// No module was used, so there was nothing to rate.
+    NotAsked,
+    /// This many modules were rated.
+    Rated(usize),
+    /// The reply could not be read; it is kept as a `__parse` row.
+    Unreadable { cut_off: bool },
+}
+
+/// How a tick that ran to its end went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TickEnd {
+    pub day: DayEnd,
+    pub rating: RatingEnd,
+}
+
+impl TickEnd {
+    /// The tick's status and, unless it is `ok`, why: `ok` only when tools
+    /// were used, the day ran to its end and the ratings were stored.
+    pub fn verdict(&self, tool_calls: usize) -> (TickStatus, Option<String>) {
+        let day = match &self.day {
+            DayEnd::Finished => None,
+            DayEnd::OutOfTurns { max_turns } => Some(format!(
+                "the model was still calling tools after {max_turns} rounds (PERSONA_MAX_TURNS)"
+            )),
+            DayEnd::CutOff { max_tokens } => Some(format!(
+                "the model's answer was cut off at {max_tokens} output tokens (finish_reason length)"
+            )),
+            DayEnd::ContextFull(why) => Some(why.clone()),
+        };
+        if tool_calls == 0 {
+            let reason = match day {
+                Some(day) => format!("the model used no tool: {day}"),
+                None => "the model used no tool".to_owned(),
+            };
+            return (TickStatus::Idle, Some(reason));
+        }
+        let rating = match self.rating {
+            RatingEnd::Rated(0) => Some("the ratings named none of the modules used".to_owned()),
+            RatingEnd::Unreadable { cut_off: false } => Some(
+                "the rating reply could not be read (kept as a __parse feedback row)".to_owned(),
+            ),
+            RatingEnd::Unreadable { cut_off: true } => Some(
+                "the rating reply was cut off at max_tokens and could not be read (kept as a __parse feedback row)"
+                    .to_owned(),
+            ),
+            RatingEnd::Rated(_) | RatingEnd::NotAsked => None,
+        };
+        match (day, rating) {
+            (None, None) => (TickStatus::Ok, None),
+            (Some(day), Some(rating)) => (TickStatus::Incomplete, Some(format!("{day}; {rating}"))),
+            (Some(reason), None) | (None, Some(reason)) => (TickStatus::Incomplete, Some(reason)),
+        }
+    }
 }
 
 /// Runs the main and rating turns. Rows land in `recorder` as they happen;
@@ -105,7 +239,8 @@ pub async fn run_tick(
     settings: TickSettings,
     recorder: &TickRecorder,
     now: DateTime<Utc>,
-) -> Result<(), TickError> {
+) -> Result<TickEnd, TickError> {
+    recorder.with(|record| record.waiting_on = Some(FailedBy::App));
     let listed = tools.list_tools().await?;
     let names = ToolNames::new(listed.iter().map(|tool| tool.name.as_str()));
     let tool_defs: Vec<ToolDef> = listed
@@ -118,82 +253,119 @@ pub async fn run_tick(
             })
         })
         .collect();
+    let mut budget = ContextBudget::new(llm.context_window().await);
     let mut request = LlmRequest {
         system: persona.system_prompt.clone(),
         messages: vec![Message::user_text(day_prompt(persona, now))],
         tools: tool_defs.into(),
+        tool_choice: ToolChoice::Auto,
         max_tokens: settings.max_tokens,
     };
     // tool_use_id → index of its action row, for this tick only.
     let mut rows_by_tool_use: HashMap<String, usize> = HashMap::new();
     let mut used_modules = BTreeSet::new();
+    let mut day = DayEnd::OutOfTurns {
+        max_turns: settings.max_turns,
+    };
     for _ in 0..settings.max_turns {
-        let response = llm.complete(&request).await?;
+        if let Fit::Full {
+            estimated_prompt,
+            window,
+        } = budget.fit(&mut request, settings.max_tokens)
+        {
+            day = DayEnd::ContextFull(format!(
+                "the conversation (about {estimated_prompt} tokens) leaves no room for an answer \
+                 in the model's {window}-token context window, even with older tool results shortened"
+            ));
+            break;
+        }
+        let response = match ask(llm, &request, recorder).await {
+            Ok(response) => response,
+            Err(LlmError::ContextOverflow { message }) => {
+                day = DayEnd::ContextFull(format!("the LLM server said the context is full: {message}"));
+                break;
+            }
+            Err(error) => return Err(error.into()),
+        };
+        budget.observe(
+            crate::context::request_chars(&request),
+            response.usage.input + response.usage.cache_read + response.usage.cache_write,
+        );
         recorder.with(|record| {
             record.turns += 1;
             add_tokens(&mut record.tokens, response.usage);
+            record.finish_reason = Some(response.stop_reason.as_str().to_owned());
         });
         request.messages.push(Message {
             role: Role::Assistant,
             content: response.content.clone(),
         });
-        let calls: Vec<(String, String, Value)> = response
-            .tool_uses()
-            .map(|(id, name, input)| (id.to_owned(), name.to_owned(), input.clone()))
-            .collect();
+        let calls: Vec<Call> = response.content.iter().filter_map(Call::from_block).collect();
         if calls.is_empty() {
             recorder.with(|record| {
                 record.summary = Some(response.text()).filter(|text| !text.trim().is_empty())
             });
+            day = if response.stop_reason == StopReason::MaxTokens {
+                DayEnd::CutOff {
+                    max_tokens: request.max_tokens,
+                }
+            } else {
+                DayEnd::Finished
+            };
             break;
         }
+        recorder.with(|record| record.waiting_on = Some(FailedBy::App));
         let names = &names;
-        let results =
-            futures::future::join_all(calls.iter().map(|(_, llm_name, input)| async move {
+        let results = futures::future::join_all(
+            calls.iter().map(|call| async move {
                 let started = Instant::now();
-                let result = match names.to_mcp(llm_name) {
-                    Some(mcp_name) => tools.call(mcp_name, input.clone()).await,
-                    None => crate::mcp_client::ToolCallResult {
-                        is_error: true,
-                        text: format!("unknown tool {llm_name:?}; use one of the listed tools"),
-                    },
-                };
-                (result, started.elapsed())
-            }))
-            .await;
+                let outcome = call.run(names, tools).await;
+                (outcome, started.elapsed())
+            }),
+        )
+        .await;
         let mut tool_results = Vec::with_capacity(calls.len());
-        for ((tool_use_id, llm_name, input), (result, latency)) in calls.iter().zip(results) {
-            let tool_name = names.to_mcp(llm_name).unwrap_or(llm_name).to_owned();
-            if let Some((module, _)) = tool_name.split_once('.') {
+        for (call, (outcome, latency)) in calls.iter().zip(results) {
+            let tool_name = names.to_mcp(&call.llm_name).unwrap_or(&call.llm_name).to_owned();
+            if outcome.failed_by != Some(FailedBy::Agent)
+                && let Some((module, _)) = tool_name.split_once('.')
+            {
                 used_modules.insert(module.to_owned());
             }
             let index = recorder.with(|record| {
                 record.actions.push(ActionRow {
                     tick_id: tick_id.to_owned(),
                     action_idx: record.actions.len() as u32,
-                    tool_use_id: Some(tool_use_id.clone()),
-                    tool_name,
-                    input_hash: input_hash(input),
+                    tool_use_id: Some(call.id.clone()),
+                    tool_name: tool_name.clone(),
+                    input_hash: call.input_hash(),
                     result: ActionResult::Ok,
                     error_message: None,
+                    failed_by: None,
                     latency_ms: latency.as_millis() as u64,
                     created_at: Utc::now(),
                 });
                 record.actions.len() - 1
             });
-            rows_by_tool_use.insert(tool_use_id.clone(), index);
-            let tool = names.to_mcp(llm_name).unwrap_or("unknown").to_owned();
-            let outcome = if result.is_error { "error" } else { "ok" };
-            metrics::counter!("persona_tool_calls_total", "tool" => tool.clone(), "result" => outcome).increment(1);
-            metrics::histogram!("persona_tool_latency_seconds", "tool" => tool)
+            rows_by_tool_use.insert(call.id.clone(), index);
+            let result_label = match outcome.failed_by {
+                None => "ok",
+                Some(FailedBy::Agent) => "agent_error",
+                Some(_) => "error",
+            };
+            metrics::counter!("persona_tool_calls_total", "tool" => tool_name.clone(), "result" => result_label).increment(1);
+            metrics::histogram!("persona_tool_latency_seconds", "tool" => tool_name)
                 .record(latency.as_secs_f64());
-            tool_results.push(Block::ToolResult {
-                tool_use_id: tool_use_id.clone(),
-                content: result.text,
-                is_error: result.is_error,
-            });
+            tool_results.push((
+                Block::ToolResult {
+                    tool_use_id: call.id.clone(),
+                    content: outcome.text,
+                    is_error: outcome.failed_by.is_some(),
+                },
+                outcome.failed_by,
+            ));
         }
-        for block in &tool_results {
+        for (block, failed_by) in &tool_results {
             if let Block::ToolResult {
                 tool_use_id,
                 content,
@@ -205,31 +377,150 @@ pub async fn run_tick(
                     let row = &mut record.actions[*index];
                     row.result = ActionResult::Error;
                     row.error_message = Some(content.chars().take(1000).collect());
+                    row.failed_by = *failed_by;
                 });
             }
         }
         request.messages.push(Message {
             role: Role::User,
-            content: tool_results,
+            content: tool_results.into_iter().map(|(block, _)| block).collect(),
         });
     }
     if used_modules.is_empty() {
-        return Ok(());
+        recorder.with(|record| record.waiting_on = None);
+        return Ok(TickEnd {
+            day,
+            rating: RatingEnd::NotAsked,
+        });
     }
-    let rating_request = LlmRequest {
+    let rating = rate_modules(persona, tick_id, llm, settings, &budget, &used_modules, recorder).await?;
+    recorder.with(|record| record.waiting_on = None);
+    Ok(TickEnd { day, rating })
+}
+
+/// One LLM round, marked as waiting on the LLM while in flight.
+async fn ask(
+    llm: &dyn Llm,
+    request: &LlmRequest,
+    recorder: &TickRecorder,
+) -> Result<LlmResponse, LlmError> {
+    recorder.with(|record| record.waiting_on = Some(FailedBy::Llm));
+    llm.complete(request).await
+}
+
+/// The rating turn: a fresh request forcing the `submit_ratings` tool, so
+/// the answer is structured; a text answer is read by the tolerant parser.
+async fn rate_modules(
+    persona: &PersonaProfile,
+    tick_id: &str,
+    llm: &dyn Llm,
+    settings: TickSettings,
+    budget: &ContextBudget,
+    used_modules: &BTreeSet<String>,
+    recorder: &TickRecorder,
+) -> Result<RatingEnd, TickError> {
+    let tool = crate::rating::rating_tool(used_modules);
+    let mut request = LlmRequest {
         system: persona.system_prompt.clone(),
-        messages: vec![Message::user_text(rating_prompt(&used_modules))],
-        tools: Arc::from([]),
-        max_tokens: 1024,
+        messages: vec![Message::user_text(rating_prompt(used_modules))],
+        tool_choice: ToolChoice::Tool(tool.name.clone()),
+        tools: Arc::from([tool]),
+        max_tokens: settings.rating_max_tokens,
     };
-    let response = llm.complete(&rating_request).await?;
-    let feedback =
-        crate::rating::parse_ratings(&response.text(), &used_modules, tick_id, Utc::now());
+    // The rating request is small; if even it does not fit, the server's
+    // answer says so and the tick fails with that reason.
+    let _ = budget.fit(&mut request, settings.rating_max_tokens);
+    let response = ask(llm, &request, recorder).await?;
+    let feedback = crate::rating::parse_rating_response(&response, used_modules, tick_id, Utc::now());
+    let rating = if feedback.iter().any(FeedbackRow::is_parse_failure) {
+        RatingEnd::Unreadable {
+            cut_off: response.stop_reason == StopReason::MaxTokens,
+        }
+    } else {
+        RatingEnd::Rated(feedback.len())
+    };
     recorder.with(|record| {
         add_tokens(&mut record.tokens, response.usage);
         record.feedback = feedback;
     });
-    Ok(())
+    Ok(rating)
+}
+
+/// A tool call the model asked for, usable or not.
+struct Call {
+    id: String,
+    llm_name: String,
+    input: Result<Value, String>,
+}
+
+/// What a call came to.
+struct CallOutcome {
+    text: String,
+    /// `None` when the call succeeded.
+    failed_by: Option<FailedBy>,
+}
+
+impl Call {
+    fn from_block(block: &Block) -> Option<Call> {
+        match block {
+            Block::ToolUse { id, name, input } => Some(Call {
+                id: id.clone(),
+                llm_name: name.clone(),
+                input: Ok(input.clone()),
+            }),
+            Block::InvalidToolUse {
+                id,
+                name,
+                arguments,
+                error,
+            } => Some(Call {
+                id: id.clone(),
+                llm_name: name.clone(),
+                input: Err(format!(
+                    "your arguments were not valid JSON: {error}. You sent: {}",
+                    arguments.chars().take(300).collect::<String>()
+                )),
+            }),
+            _ => None,
+        }
+    }
+
+    /// Calls the app, unless the call cannot be made: then the model is told
+    /// why and the app never sees it (the agent's mistake, not the app's).
+    async fn run(&self, names: &ToolNames, tools: &dyn ToolSurface) -> CallOutcome {
+        let input = match &self.input {
+            Ok(input) => input,
+            Err(why) => {
+                return CallOutcome {
+                    text: why.clone(),
+                    failed_by: Some(FailedBy::Agent),
+                };
+            }
+        };
+        let Some(mcp_name) = names.to_mcp(&self.llm_name) else {
+            return CallOutcome {
+                text: format!(
+                    "there is no tool called {:?}; use one of the listed tools",
+                    self.llm_name
+                ),
+                failed_by: Some(FailedBy::Agent),
+            };
+        };
+        let result = tools.call(mcp_name, input.clone()).await;
+        CallOutcome {
+            failed_by: result.is_error.then_some(FailedBy::App),
+            text: result.text,
+        }
+    }
+
+    /// The input hash of the action row; for arguments that were not JSON,
+    /// the hash of the raw text as a JSON string.
+    fn input_hash(&self) -> String {
+        match &self.input {
+            Ok(input) => input_hash(input),
+            Err(why) => input_hash(&Value::String(why.clone())),
+        }
+    }
 }
 
 fn add_tokens(total: &mut TokenUsage, more: TokenUsage) {
@@ -279,14 +570,17 @@ pub fn day_prompt(persona: &PersonaProfile, now: DateTime<Utc>) -> String {
     )
 }
 
-/// The rating turn's prompt: ask for strict JSON about the modules used.
+/// The rating turn's prompt: rate every module used, through the
+/// `submit_ratings` tool (or, from a model that answers in text, as the same
+/// JSON).
 pub fn rating_prompt(used_modules: &BTreeSet<String>) -> String {
     let modules: Vec<&str> = used_modules.iter().map(String::as_str).collect();
     format!(
         "Du hast heute diese Bereiche der App benutzt: {}. Bewerte jeden davon aus deiner Sicht mit 1 (furchtbar) bis 5 \
-         (großartig) und einer kurzen Begründung. Antworte ausschließlich mit JSON in genau dieser Form: \
-         {{\"ratings\":[{{\"module\":\"todo\",\"rating\":4,\"notes\":\"…\"}}]}}",
-        modules.join(", ")
+         (großartig) und einer kurzen Begründung. Rufe dafür das Werkzeug {} auf, oder antworte ausschließlich mit JSON \
+         in genau dieser Form: {{\"ratings\":[{{\"module\":\"todo\",\"rating\":4,\"notes\":\"…\"}}]}}",
+        modules.join(", "),
+        crate::rating::RATING_TOOL
     )
 }
 

@@ -93,6 +93,39 @@ impl ActionResult {
     }
 }
 
+/// Who a failure is down to: the app under test, the agent (the model made
+/// a call that could not be made: arguments that are not JSON, a tool that
+/// does not exist), or the LLM service itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailedBy {
+    App,
+    Agent,
+    Llm,
+}
+
+impl FailedBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailedBy::App => "app",
+            FailedBy::Agent => "agent",
+            FailedBy::Llm => "llm",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<FailedBy> {
+        [FailedBy::App, FailedBy::Agent, FailedBy::Llm]
+            .into_iter()
+            .find(|who| who.as_str() == text)
+    }
+}
+
+impl fmt::Display for FailedBy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One tool call made during a tick.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -109,6 +142,10 @@ pub struct ActionRow {
     pub result: ActionResult,
     #[serde(default)]
     pub error_message: Option<String>,
+    /// Whose failure an error row is: `App` for the app's error result,
+    /// `Agent` for a call the tick refused to make. `None` on ok rows.
+    #[serde(default)]
+    pub failed_by: Option<FailedBy>,
     pub latency_ms: u64,
     pub created_at: DateTime<Utc>,
 }
@@ -145,36 +182,50 @@ impl FeedbackRow {
     }
 }
 
-/// Where a tick row stands.
+/// Where a tick row stands. Only `Ok` is a success: tools used and
+/// ratings stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TickStatus {
     Running,
+    /// Tools were used and the modules rated.
     Ok,
+    /// The day ended without a single tool call.
+    Idle,
+    /// Tools were used, but the day was cut short (turns, output tokens or
+    /// the context ran out) or its ratings could not be read.
+    Incomplete,
+    /// The tick could not go on; `error` says why and `failed_by` who.
     Failed,
-    /// The runner stopped (crash, restart) while the tick was running.
+    /// The runner stopped (cancelled, crash, restart) while the tick was running.
     Aborted,
 }
 
 impl TickStatus {
+    pub const ALL: [TickStatus; 6] = [
+        TickStatus::Running,
+        TickStatus::Ok,
+        TickStatus::Idle,
+        TickStatus::Incomplete,
+        TickStatus::Failed,
+        TickStatus::Aborted,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             TickStatus::Running => "running",
             TickStatus::Ok => "ok",
+            TickStatus::Idle => "idle",
+            TickStatus::Incomplete => "incomplete",
             TickStatus::Failed => "failed",
             TickStatus::Aborted => "aborted",
         }
     }
 
     pub fn parse(text: &str) -> Option<TickStatus> {
-        [
-            TickStatus::Running,
-            TickStatus::Ok,
-            TickStatus::Failed,
-            TickStatus::Aborted,
-        ]
-        .into_iter()
-        .find(|status| status.as_str() == text)
+        TickStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str() == text)
     }
 }
 
@@ -195,6 +246,13 @@ pub struct NewTick {
 pub struct TickFinish {
     pub status: TickStatus,
     pub error: Option<String>,
+    /// Who a failed tick is down to.
+    #[serde(default)]
+    pub failed_by: Option<FailedBy>,
+    /// Why the model's last main-turn answer ended, as the provider said it
+    /// (`end_turn`, `tool_use`, `max_tokens`, …).
+    #[serde(default)]
+    pub finish_reason: Option<String>,
     pub turns: u32,
     pub tokens: TokenUsage,
     pub summary: Option<String>,
@@ -247,6 +305,7 @@ mod tests {
             input_hash: "0123456789abcdef".into(),
             result: ActionResult::Ok,
             error_message: None,
+            failed_by: None,
             latency_ms: 12,
             created_at: now,
         };
@@ -263,13 +322,11 @@ mod tests {
 
     #[test]
     fn statuses_round_trip() {
-        for status in [
-            TickStatus::Running,
-            TickStatus::Ok,
-            TickStatus::Failed,
-            TickStatus::Aborted,
-        ] {
+        for status in TickStatus::ALL {
             assert_eq!(TickStatus::parse(status.as_str()), Some(status));
+        }
+        for who in [FailedBy::App, FailedBy::Agent, FailedBy::Llm] {
+            assert_eq!(FailedBy::parse(who.as_str()), Some(who));
         }
         assert_eq!(ActionResult::parse("error"), Some(ActionResult::Error));
         assert_eq!(ActionResult::parse("boom"), None);

@@ -22,8 +22,8 @@ pub mod password;
 pub mod spec;
 
 pub use audit::{
-    ActionResult, ActionRow, FeedbackRow, MAX_ACTIONS_PER_BATCH, MAX_FEEDBACK_PER_BATCH, NewTick,
-    PARSE_FAILURE_MODULE, Rating, RatingOutOfRange, TickFinish, TickStatus, TokenUsage,
+    ActionResult, ActionRow, FailedBy, FeedbackRow, MAX_ACTIONS_PER_BATCH, MAX_FEEDBACK_PER_BATCH,
+    NewTick, PARSE_FAILURE_MODULE, Rating, RatingOutOfRange, TickFinish, TickStatus, TokenUsage,
 };
 pub use due::{due_order, is_due};
 pub use load::{

@@ -256,6 +256,14 @@ fn wire_block(block: &Block) -> Option<Value> {
             "name": name,
             "input": input,
         })),
+        // The Messages API always sends an input object; a call it could
+        // not have made is echoed with an empty one.
+        Block::InvalidToolUse { id, name, .. } => Some(json!({
+            "type": "tool_use",
+            "id": id,
+            "name": name,
+            "input": {},
+        })),
         Block::ToolResult {
             tool_use_id,
             content,

@@ -58,7 +58,11 @@ impl RetryKind {
                 attempts,
                 retry_after,
             },
-            RetryKind::Unavailable(status) => LlmError::Unavailable { status, attempts },
+            RetryKind::Unavailable(status) => LlmError::Unavailable {
+                status,
+                attempts,
+                message: detail,
+            },
             RetryKind::Timeout => LlmError::Timeout { attempts },
             RetryKind::Transport => {
                 LlmError::Transport(format!("{detail} (after {attempts} attempts)"))

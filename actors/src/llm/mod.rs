@@ -111,6 +111,19 @@ pub enum StopReason {
     Other(String),
 }
 
+impl StopReason {
+    /// The reason in the words the tick row keeps (`end_turn`, `tool_use`,
+    /// `max_tokens`, or what the provider said).
+    pub fn as_str(&self) -> &str {
+        match self {
+            StopReason::EndTurn => "end_turn",
+            StopReason::ToolUse => "tool_use",
+            StopReason::MaxTokens => "max_tokens",
+            StopReason::Other(other) => other,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct LlmResponse {
     /// Text and tool-use blocks, in the order the model produced them.

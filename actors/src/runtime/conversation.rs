@@ -2,12 +2,18 @@
 //! provider for the current tick and counts requests and tokens; each
 //! request runs in a task it spawns, so its mailbox never waits on the
 //! network. [`ConversationHandle`] makes it usable wherever an `Llm` is.
+//!
+//! The request tasks belong to the actor: when it stops (the tick ended,
+//! timed out or was cancelled) they are aborted, which drops their HTTP
+//! requests, so a model server that streams stops generating for a tick
+//! nobody waits on any more.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use catalog::TokenUsage;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use tokio::task::JoinSet;
 
 use crate::llm::{Llm, LlmError, LlmRequest, LlmResponse};
 
@@ -16,6 +22,8 @@ pub struct ConversationActor;
 pub struct ConversationState {
     llm: Option<Arc<dyn Llm>>,
     status: ConversationStatus,
+    /// The request tasks; dropped with the state, which aborts them.
+    requests: JoinSet<()>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -51,7 +59,19 @@ impl Actor for ConversationActor {
         Ok(ConversationState {
             llm: None,
             status: ConversationStatus::default(),
+            requests: JoinSet::new(),
         })
+    }
+
+    async fn post_stop(
+        &self,
+        _me: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        // IMPORTANT: without this, a request of a tick that timed out or was
+        // cancelled keeps running, and its model server keeps generating.
+        state.requests.abort_all();
+        Ok(())
     }
 
     async fn handle(
@@ -74,7 +94,7 @@ impl Actor for ConversationActor {
                 };
                 state.status.requests += 1;
                 state.status.in_flight += 1;
-                tokio::spawn(async move {
+                state.requests.spawn(async move {
                     let result = llm.complete(&request).await;
                     let usage = result.as_ref().ok().map(|response| response.usage);
                     let _ = reply.send(result);
@@ -82,6 +102,8 @@ impl Actor for ConversationActor {
                 });
             }
             ConversationMsg::Completed { usage } => {
+                // Reaps finished tasks, so the set holds only live requests.
+                while state.requests.try_join_next().is_some() {}
                 state.status.in_flight = state.status.in_flight.saturating_sub(1);
                 if let Some(usage) = usage {
                     state.status.tokens.input += usage.input;
@@ -103,6 +125,10 @@ pub struct ConversationHandle {
     pub actor: ActorRef<ConversationMsg>,
     pub provider: &'static str,
     pub model: String,
+    /// The provider itself, asked only for what is not a request (its
+    /// context window; discovering it may take one HTTP call, made by the
+    /// tick, never by an actor's handler).
+    pub source: Arc<dyn Llm>,
 }
 
 #[async_trait]
@@ -112,6 +138,9 @@ impl Llm for ConversationHandle {
     }
     fn model(&self) -> &str {
         &self.model
+    }
+    async fn context_window(&self) -> Option<u32> {
+        self.source.context_window().await
     }
     async fn complete(&self, request: &LlmRequest) -> Result<LlmResponse, LlmError> {
         let request = Box::new(request.clone());

@@ -176,6 +176,9 @@ impl Llm for GatedLlm {
     fn model(&self) -> &str {
         self.inner.model()
     }
+    async fn context_window(&self) -> Option<u32> {
+        self.inner.context_window().await
+    }
     async fn complete(&self, request: &LlmRequest) -> Result<LlmResponse, LlmError> {
         self.gate.before_llm_request().await;
         let result = self.inner.complete(request).await;

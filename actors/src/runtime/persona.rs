@@ -22,7 +22,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Instant;
 
-use catalog::{ActionResult, TickStatus, TokenUsage};
+use catalog::{ActionResult, FailedBy, TickStatus, TokenUsage};
 use chrono::{DateTime, Utc};
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tracing::Instrument as _;
@@ -34,7 +34,7 @@ use super::persistence::PersistenceMsg;
 use super::supervisor::SupervisorMsg;
 use crate::app_client::{LoginError, Session};
 use crate::mcp_client::McpError;
-use crate::tick::{PersonaProfile, TickError, TickRecorder, run_tick};
+use crate::tick::{PersonaProfile, TickEnd, TickError, TickProgress, TickRecorder, run_tick};
 use catalog::{NewTick, TickFinish};
 
 pub struct PersonaActor;
@@ -102,13 +102,65 @@ pub struct PersonaState {
 pub struct TickSummary {
     pub tick_id: String,
     pub status: TickStatus,
+    /// Why the tick is not `ok`.
     pub error: Option<String>,
+    /// Who a failed tick is down to.
+    pub failed_by: Option<FailedBy>,
+    /// LLM rounds answered in the main turn.
+    pub turns: u32,
     pub actions: usize,
+    /// Calls the app answered with an error.
     pub failed_actions: usize,
+    /// Calls the model botched (arguments not JSON, no such tool); the app
+    /// never saw them.
+    pub agent_errors: usize,
     pub modules_rated: usize,
     pub tokens: TokenUsage,
     pub duration_ms: u64,
     pub finished_at: DateTime<Utc>,
+}
+
+impl TickSummary {
+    /// One log line per finished tick: `ok` at info, anything else at warn,
+    /// with the reason.
+    fn log(&self) {
+        let reason = self.error.as_deref().unwrap_or("");
+        let failed_by = self.failed_by.map(FailedBy::as_str).unwrap_or("");
+        if self.status == TickStatus::Ok {
+            tracing::info!(
+                tick_id = %self.tick_id,
+                status = self.status.as_str(),
+                tools = self.actions,
+                errors = self.failed_actions,
+                agent_errors = self.agent_errors,
+                rated = self.modules_rated,
+                turns = self.turns,
+                duration_ms = self.duration_ms,
+                "tick finished"
+            );
+        } else {
+            tracing::warn!(
+                tick_id = %self.tick_id,
+                status = self.status.as_str(),
+                failed_by,
+                reason,
+                tools = self.actions,
+                errors = self.failed_actions,
+                agent_errors = self.agent_errors,
+                rated = self.modules_rated,
+                turns = self.turns,
+                duration_ms = self.duration_ms,
+                "tick finished"
+            );
+        }
+    }
+}
+
+fn count_failed(actions: &[catalog::ActionRow], by: FailedBy) -> usize {
+    actions
+        .iter()
+        .filter(|row| row.result == ActionResult::Error && row.failed_by.unwrap_or(FailedBy::App) == by)
+        .count()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,6 +181,8 @@ pub struct PersonaStatus {
     pub paused: bool,
     pub current_tick: Option<String>,
     pub current_tick_started_at: Option<DateTime<Utc>>,
+    /// How far the running tick has got.
+    pub current_progress: Option<TickProgress>,
     pub last: Option<TickSummary>,
     pub ticks: u64,
 }
@@ -150,6 +204,8 @@ pub struct PersonaReport {
 pub struct CurrentTick {
     pub tick_id: String,
     pub started_at: DateTime<Utc>,
+    /// The running tick's record, read for live progress.
+    pub recorder: TickRecorder,
 }
 
 impl PersonaReport {
@@ -163,6 +219,7 @@ impl PersonaReport {
             paused: self.paused,
             current_tick: self.current.as_ref().map(|tick| tick.tick_id.clone()),
             current_tick_started_at: self.current.as_ref().map(|tick| tick.started_at),
+            current_progress: self.current.as_ref().map(|tick| tick.recorder.progress()),
             last: self.last.as_deref().cloned(),
             ticks: self.ticks,
         }
@@ -260,8 +317,11 @@ impl Actor for PersonaActor {
                         tick_id: running.tick_id.clone(),
                         status: TickStatus::Aborted,
                         error: Some(reason.clone()),
+                        failed_by: None,
+                        turns: running.recorder.progress().turns,
                         actions: running.recorder.action_count(),
                         failed_actions: 0,
+                        agent_errors: 0,
                         modules_rated: 0,
                         tokens: TokenUsage::default(),
                         duration_ms: (Utc::now() - running.started_at).num_milliseconds().max(0)
@@ -273,6 +333,8 @@ impl Actor for PersonaActor {
                     let ended = TickFinish {
                         status: TickStatus::Aborted,
                         error: Some(reason),
+                        failed_by: None,
+                        finish_reason: record.finish_reason,
                         turns: record.turns,
                         tokens: record.tokens,
                         summary: record.summary,
@@ -361,6 +423,7 @@ impl PersonaState {
                 Box::new(CurrentTick {
                     tick_id: running.tick_id.clone(),
                     started_at: running.started_at,
+                    recorder: running.recorder.clone(),
                 })
             }),
             last: self.last.clone(),
@@ -394,6 +457,7 @@ impl PersonaState {
             actor: conversation.clone(),
             provider: llm.provider(),
             model: llm.model().to_owned(),
+            source: llm.clone(),
         };
         let gated = Arc::new(GatedLlm {
             inner: llm,
@@ -445,6 +509,17 @@ enum TickFailure {
     Mcp(#[from] McpError),
     #[error(transparent)]
     Tick(#[from] TickError),
+}
+
+impl TickFailure {
+    /// Whose failure this is: logging in and the MCP connection are the
+    /// app's side.
+    fn failed_by(&self) -> FailedBy {
+        match self {
+            TickFailure::Login(_) | TickFailure::Mcp(_) => FailedBy::App,
+            TickFailure::Tick(error) => error.failed_by(),
+        }
+    }
 }
 
 async fn tick_task(task: TickTask) {
@@ -517,34 +592,57 @@ async fn tick_task(task: TickTask) {
         };
         let result = run_tick(profile, &tick_id, &llm, &mcp, env.settings, &recorder, now).await;
         mcp.close().await;
-        result?;
-        Ok::<Session, TickFailure>(session)
+        Ok::<(Session, TickEnd), TickFailure>((session, result?))
     };
-    let (status, error, session) = match tokio::time::timeout(env.tick_timeout, work).await {
-        Err(_) => (
-            TickStatus::Failed,
-            Some(format!(
-                "the tick timed out after {} s",
-                env.tick_timeout.as_secs()
-            )),
-            None,
-        ),
-        Ok(Err(failure)) => (TickStatus::Failed, Some(failure.to_string()), None),
-        Ok(Ok(session)) => (TickStatus::Ok, None, Some(Box::new(session))),
-    };
+    let (status, error, failed_by, session) =
+        match tokio::time::timeout(env.tick_timeout, work).await {
+            Err(_) => {
+                let waiting_on = recorder.waiting_on();
+                let on = match waiting_on {
+                    Some(FailedBy::Llm) => " waiting on the LLM",
+                    Some(FailedBy::App) => " waiting on the app",
+                    _ => "",
+                };
+                (
+                    TickStatus::Failed,
+                    Some(format!(
+                        "the tick timed out after {} s{on} (PERSONA_TICK_TIMEOUT_SECS)",
+                        env.tick_timeout.as_secs()
+                    )),
+                    waiting_on,
+                    None,
+                )
+            }
+            Ok(Err(failure)) => (
+                TickStatus::Failed,
+                Some(failure.to_string()),
+                Some(failure.failed_by()),
+                None,
+            ),
+            Ok(Ok((session, end))) => {
+                let (status, reason) = end.verdict(recorder.action_count());
+                (status, reason, None, Some(Box::new(session)))
+            }
+        };
     let record = recorder.take();
     metrics::counter!("persona_ticks_total", "outcome" => status.as_str()).increment(1);
     metrics::histogram!("persona_tick_duration_seconds").record(started.elapsed().as_secs_f64());
+    if record
+        .feedback
+        .iter()
+        .any(catalog::FeedbackRow::is_parse_failure)
+    {
+        metrics::counter!("persona_rating_parse_failures_total").increment(1);
+    }
     let summary = TickSummary {
         tick_id: tick_id.clone(),
         status,
         error: error.clone(),
+        failed_by,
+        turns: record.turns,
         actions: record.actions.len(),
-        failed_actions: record
-            .actions
-            .iter()
-            .filter(|row| row.result == ActionResult::Error)
-            .count(),
+        failed_actions: count_failed(&record.actions, FailedBy::App),
+        agent_errors: count_failed(&record.actions, FailedBy::Agent),
         modules_rated: record
             .feedback
             .iter()
@@ -554,9 +652,12 @@ async fn tick_task(task: TickTask) {
         duration_ms: started.elapsed().as_millis() as u64,
         finished_at: Utc::now(),
     };
+    summary.log();
     let ended = TickFinish {
         status,
         error,
+        failed_by,
+        finish_reason: record.finish_reason,
         turns: record.turns,
         tokens: record.tokens,
         summary: record.summary,
@@ -628,8 +729,11 @@ fn not_started(
         tick_id: tick_id.clone(),
         status: TickStatus::Aborted,
         error: Some(reason),
+        failed_by: None,
+        turns: 0,
         actions: 0,
         failed_actions: 0,
+        agent_errors: 0,
         modules_rated: 0,
         tokens: TokenUsage::default(),
         duration_ms: 0,

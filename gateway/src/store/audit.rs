@@ -7,7 +7,7 @@
 //! therefore inserts nothing and reports the rows as duplicates.
 
 use catalog::{
-    ActionResult, ActionRow, FeedbackRow, MAX_ACTIONS_PER_BATCH, MAX_FEEDBACK_PER_BATCH, NewTick,
+    ActionResult, ActionRow, FailedBy, FeedbackRow, MAX_ACTIONS_PER_BATCH, MAX_FEEDBACK_PER_BATCH, NewTick,
     TickFinish, TickStatus, TokenUsage,
 };
 use chrono::{DateTime, Utc};
@@ -30,6 +30,8 @@ pub struct TickRow {
     pub persona_id: String,
     pub status: TickStatus,
     pub error: Option<String>,
+    pub failed_by: Option<FailedBy>,
+    pub finish_reason: Option<String>,
     pub provider: String,
     pub model: String,
     pub turns: u64,
@@ -45,6 +47,8 @@ struct TickDbRow {
     persona_id: String,
     status: String,
     error: Option<String>,
+    failed_by: Option<String>,
+    finish_reason: Option<String>,
     provider: String,
     model: String,
     turns: i64,
@@ -68,6 +72,8 @@ impl TryFrom<TickDbRow> for TickRow {
         Ok(TickRow {
             status: TickStatus::parse(&row.status)
                 .ok_or_else(|| StoreError::Corrupt(format!("tick status {:?}", row.status)))?,
+            failed_by: parse_failed_by(row.failed_by.as_deref())?,
+            finish_reason: row.finish_reason,
             turns: to_u64(row.turns, "turns")?,
             tokens: TokenUsage {
                 input: to_u64(row.input_tokens, "input tokens")?,
@@ -97,8 +103,16 @@ pub(super) struct ActionDbRow {
     input_hash: String,
     result: String,
     error_message: Option<String>,
+    failed_by: Option<String>,
     latency_ms: i64,
     created_at: DateTime<Utc>,
+}
+
+fn parse_failed_by(text: Option<&str>) -> Result<Option<FailedBy>, StoreError> {
+    text.map(|text| {
+        FailedBy::parse(text).ok_or_else(|| StoreError::Corrupt(format!("failed_by {text:?}")))
+    })
+    .transpose()
 }
 
 impl TryFrom<ActionDbRow> for ActionRow {
@@ -110,6 +124,7 @@ impl TryFrom<ActionDbRow> for ActionRow {
             result: ActionResult::parse(&row.result)
                 .ok_or_else(|| StoreError::Corrupt(format!("action result {:?}", row.result)))?,
             latency_ms: to_u64(row.latency_ms, "latency")?,
+            failed_by: parse_failed_by(row.failed_by.as_deref())?,
             tick_id: row.tick_id,
             tool_use_id: row.tool_use_id,
             tool_name: row.tool_name,
@@ -197,7 +212,7 @@ impl Store {
             if !rows.is_empty() {
                 let mut insert = QueryBuilder::new(
                     "INSERT INTO persona_actions (id, persona_id, tick_id, action_idx, tool_use_id, \
-                     tool_name, input_hash, result, error_message, latency_ms, created_at) ",
+                     tool_name, input_hash, result, error_message, failed_by, latency_ms, created_at) ",
                 );
                 insert.push_values(rows, |mut values, row| {
                     values
@@ -210,6 +225,7 @@ impl Store {
                         .push_bind(&row.input_hash)
                         .push_bind(row.result.as_str())
                         .push_bind(&row.error_message)
+                        .push_bind(row.failed_by.map(FailedBy::as_str))
                         // Checked above: fits.
                         .push_bind(i64::try_from(row.latency_ms).unwrap_or(i64::MAX))
                         .push_bind(row.created_at);
@@ -283,7 +299,7 @@ impl Store {
         let rows: Vec<ActionDbRow> = with_pool!(self, |pool| {
             sqlx::query_as(
                 "SELECT tick_id, action_idx, tool_use_id, tool_name, input_hash, result, \
-                     error_message, latency_ms, created_at \
+                     error_message, failed_by, latency_ms, created_at \
                  FROM persona_actions WHERE tick_id = $1 ORDER BY action_idx",
             )
             .bind(tick_id)
@@ -390,7 +406,7 @@ impl Store {
             sqlx::query(
                 "UPDATE persona_ticks SET status = $1, error = $2, turns = $3, input_tokens = $4, \
                      output_tokens = $5, cache_read_tokens = $6, cache_write_tokens = $7, \
-                     summary = $8, finished_at = $9 \
+                     summary = $8, finished_at = $9, failed_by = $11, finish_reason = $12 \
                  WHERE tick_id = $10 AND status = 'running'",
             )
             .bind(finish.status.as_str())
@@ -403,6 +419,8 @@ impl Store {
             .bind(&finish.summary)
             .bind(finish.finished_at)
             .bind(tick_id)
+            .bind(finish.failed_by.map(FailedBy::as_str))
+            .bind(&finish.finish_reason)
             .execute(pool)
             .await?
             .rows_affected()
@@ -439,9 +457,10 @@ impl Store {
     pub async fn tick(&self, tick_id: &str) -> Result<TickRow, StoreError> {
         let row: Option<TickDbRow> = with_pool!(self, |pool| {
             sqlx::query_as(
-                "SELECT tick_id, persona_id, status, error, provider, model, turns, input_tokens, \
-                     output_tokens, cache_read_tokens, cache_write_tokens, summary, started_at, \
-                     finished_at FROM persona_ticks WHERE tick_id = $1",
+                "SELECT tick_id, persona_id, status, error, failed_by, finish_reason, provider, \
+                     model, turns, input_tokens, output_tokens, cache_read_tokens, \
+                     cache_write_tokens, summary, started_at, finished_at \
+                 FROM persona_ticks WHERE tick_id = $1",
             )
             .bind(tick_id)
             .fetch_optional(pool)

@@ -221,7 +221,7 @@ impl Store {
             |pool| {
                 let actions = sqlx::query_as(
                     "SELECT tick_id, action_idx, tool_use_id, tool_name, input_hash, result, \
-                     error_message, latency_ms, created_at \
+                     error_message, failed_by, latency_ms, created_at \
                  FROM persona_actions WHERE persona_id = $1 \
                  ORDER BY created_at DESC, tick_id DESC, action_idx DESC LIMIT $2",
                 )

@@ -16,9 +16,10 @@
 //!   overwhelmed newbie spoils about 30 % of its calls on purpose
 //!   (`mistakes`); other archetypes only now and then use an id that names
 //!   nothing.
-//! * Rating turn (no tools): exactly the JSON the tick asks for, one rating
-//!   per module it called, lowered by the errors it saw; some seeds wrap it
-//!   in a Markdown fence to exercise the reply parser.
+//! * Rating turn (a forced tool, or no tools): one rating per module it
+//!   called, lowered by the errors it saw, as the forced tool's input; asked
+//!   without a tool, the same JSON as text, some seeds wrapping it in a
+//!   Markdown fence to exercise the reply parser.
 //!
 //! Same profile, seed and clock, same requests → same responses. The clock is
 //! read once, at construction, and cut to the minute; [`ScriptedLlm::with_now`]
@@ -50,7 +51,9 @@ use sha2::{Digest, Sha256};
 
 use self::mistakes::Mistake;
 use self::rng::Rng;
-use super::{Block, Llm, LlmError, LlmRequest, LlmResponse, Role, StopReason, ToolDef};
+use super::{
+    Block, Llm, LlmError, LlmRequest, LlmResponse, Role, StopReason, ToolChoice, ToolDef,
+};
 
 /// The provider name of the simulator.
 pub const PROVIDER: &str = "scripted";
@@ -277,7 +280,7 @@ impl ScriptedLlm {
     }
 
     /// `{"ratings":[…]}` for every module called in the main turn.
-    fn rating_reply(&self, memory: &mut Memory) -> String {
+    fn ratings(&self, memory: &Memory) -> Value {
         let mut seen: BTreeMap<&str, ModuleRecord> = BTreeMap::new();
         for call in &memory.calls {
             let record = seen.entry(call.module.as_str()).or_default();
@@ -293,7 +296,7 @@ impl ScriptedLlm {
             }
         }
         if seen.is_empty() {
-            return json!({ "ratings": [] }).to_string();
+            return json!({ "ratings": [] });
         }
         let ratings: Vec<Value> = seen
             .iter()
@@ -305,7 +308,12 @@ impl ScriptedLlm {
                 })
             })
             .collect();
-        let body = json!({ "ratings": ratings }).to_string();
+        json!({ "ratings": ratings })
+    }
+
+    /// The ratings as a text reply, sometimes fenced.
+    fn rating_reply(&self, memory: &mut Memory) -> String {
+        let body = self.ratings(memory).to_string();
         if memory.rating_rng.chance(FENCE_RATE) {
             format!("```json\n{body}\n```")
         } else {
@@ -329,7 +337,14 @@ impl Llm for ScriptedLlm {
             // A panic under the lock leaves at worst one half-read turn
             // behind; answering the rest of the tick beats failing it.
             let mut memory = self.memory.lock().unwrap_or_else(PoisonError::into_inner);
-            if request.tools.is_empty() {
+            if let (ToolChoice::Tool(forced), false) = (&request.tool_choice, request.tools.is_empty()) {
+                let call = Block::ToolUse {
+                    id: format!("toolu_rating_{}", memory.calls.len()),
+                    name: forced.clone(),
+                    input: self.ratings(&memory),
+                };
+                (vec![call], StopReason::ToolUse)
+            } else if request.tools.is_empty() {
                 let reply = self.rating_reply(&mut memory);
                 (vec![Block::Text(reply)], StopReason::EndTurn)
             } else {
@@ -838,6 +853,12 @@ fn block_chars(block: &Block) -> usize {
         Block::ToolUse { id, name, input } => {
             id.chars().count() + name.chars().count() + json_chars(input)
         }
+        Block::InvalidToolUse {
+            id,
+            name,
+            arguments,
+            ..
+        } => id.chars().count() + name.chars().count() + arguments.chars().count(),
         Block::ToolResult {
             tool_use_id,
             content,
