@@ -228,7 +228,7 @@ mod tests {
 
     #[test]
     fn old_results_are_shortened_oldest_first_and_the_newest_kept() {
-        let mut budget = ContextBudget::new(Some(8192));
+        let mut budget = ContextBudget::new(Some(6000));
         budget.observe(4000, 1000);
         let mut request = request_with_results(&[20_000, 20_000, 5_000]);
         let Fit::Fits { shortened, .. } = budget.fit(&mut request, 2048) else {

@@ -83,6 +83,7 @@ fn row(tick_id: &str, action_idx: u32) -> ActionRow {
         input_hash: "0123456789abcdef".into(),
         result: ActionResult::Ok,
         error_message: None,
+        failed_by: None,
         latency_ms: 12,
         created_at: gateway::store::now(),
     }

@@ -30,9 +30,14 @@ pub struct LlmArgs {
     /// The model name (anthropic default: claude-sonnet-4-5; required for openai).
     #[arg(long, env = "PERSONA_MODEL")]
     pub model: Option<String>,
-    /// Seconds one LLM request may take before it is retried (default 120).
+    /// Seconds one LLM request may take before it is given up (default 120).
     #[arg(long, env = "PERSONA_LLM_TIMEOUT_SECS", value_parser = clap::value_parser!(u64).range(1..))]
     pub llm_timeout_secs: Option<u64>,
+    /// The model's context window in tokens (prompt and answer together).
+    /// Default: what the server says (llama.cpp's /props, vLLM's /models),
+    /// 200000 for Claude; unknown otherwise, and then nothing is trimmed.
+    #[arg(long, env = "PERSONA_LLM_CONTEXT_TOKENS", value_parser = clap::value_parser!(u32).range(512..))]
+    pub llm_context_tokens: Option<u32>,
 }
 
 fn var(name: &str) -> Option<String> {

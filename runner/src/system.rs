@@ -205,6 +205,15 @@ impl RunnerSystem {
         self.handles.start_tick(persona).await
     }
 
+    /// Cancels every running tick: each ends as aborted with `reason`, its
+    /// rows kept.
+    pub fn cancel_running(&self, reason: &str) {
+        let _ = self
+            .handles
+            .supervisor
+            .cast(SupervisorMsg::CancelRunning(reason.to_owned()));
+    }
+
     /// Of the ticks in `waiting` (persona id → tick id), those that have
     /// finished, with their summaries, taken out of `waiting`; one question
     /// to the supervisor about just these personas.

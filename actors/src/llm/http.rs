@@ -285,7 +285,8 @@ mod tests {
             RetryKind::Unavailable(529).into_error(2, None, String::new()),
             LlmError::Unavailable {
                 status: 529,
-                attempts: 2
+                attempts: 2,
+                message: String::new()
             }
         );
         assert_eq!(RetryKind::RateLimited.status(), 429);

@@ -57,6 +57,12 @@ pub fn anthropic_reply(blocks: &[Block], usage: TokenUsage) -> Canned {
                 "name": name,
                 "input": input,
             }),
+            Block::InvalidToolUse { id, name, .. } => json!({
+                "type": "tool_use",
+                "id": id,
+                "name": name,
+                "input": {},
+            }),
             Block::ToolResult {
                 tool_use_id,
                 content,

@@ -21,7 +21,7 @@ use serde_json::Value;
 
 use super::{Canned, Recorded, Respond, anthropic_error, anthropic_reply, lock};
 use crate::llm::scripted::{ScriptedLlm, ScriptedProfile};
-use crate::llm::{Block, Llm as _, LlmRequest, Message, Role, ToolDef};
+use crate::llm::{Block, Llm as _, LlmRequest, Message, Role, ToolChoice, ToolDef};
 
 /// How the fake model behaves.
 #[derive(Debug, Clone)]
@@ -354,10 +354,18 @@ pub fn parse_request(body: &Value) -> Result<LlmRequest, String> {
             parse_message(message).map_err(|e| format!("messages.{index}: {e}"))
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let tool_choice = match (
+        body["tool_choice"]["type"].as_str(),
+        body["tool_choice"]["name"].as_str(),
+    ) {
+        (Some("tool"), Some(name)) => ToolChoice::Tool(name.to_owned()),
+        _ => ToolChoice::Auto,
+    };
     Ok(LlmRequest {
         system,
         messages,
         tools,
+        tool_choice,
         max_tokens,
     })
 }

@@ -145,6 +145,7 @@ pub fn action(tick_id: &str, action_idx: u32, tool_name: &str, at: DateTime<Utc>
         input_hash: "0123456789abcdef".to_owned(),
         result: ActionResult::Ok,
         error_message: None,
+        failed_by: None,
         latency_ms: 5,
         created_at: at,
     }

@@ -39,6 +39,10 @@ pub struct RunnerOptions {
     /// LLM rounds per tick at most.
     #[arg(long, env = "PERSONA_MAX_TURNS", default_value_t = 15)]
     pub max_turns: u32,
+    /// Output tokens one answer of the day may use at most (less when the
+    /// model's context window has less room left).
+    #[arg(long, env = "PERSONA_MAX_TOKENS", default_value_t = 2048, value_parser = clap::value_parser!(u32).range(64..))]
+    pub max_tokens: u32,
     /// Seconds running ticks get to finish on shutdown before they are cancelled.
     #[arg(long, env = "PERSONA_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
     pub shutdown_grace_secs: u64,
@@ -75,6 +79,7 @@ impl RunnerOptions {
             llm_per_minute,
             tick: TickSettings {
                 max_turns: self.max_turns,
+                max_tokens: self.max_tokens,
                 ..TickSettings::default()
             },
             tick_timeout: Duration::from_secs(self.tick_timeout_secs),

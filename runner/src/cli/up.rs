@@ -187,95 +187,225 @@ async fn run_once(
             Err(error) => eprintln!("{}: not started: {error:#}", persona.email),
         }
     }
-    let progress = Progress::new(waiting.len());
+    let mut progress = Progress::new(waiting.len());
     let began = Instant::now();
     let mut finished: BTreeMap<String, TickSummary> = BTreeMap::new();
+    let interrupted = crate::shutdown::signal();
+    tokio::pin!(interrupted);
+    let mut cancelled = false;
     while !waiting.is_empty() {
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(200)) => {}
+            () = &mut interrupted, if !cancelled => {
+                cancelled = true;
+                progress.note(&format!(
+                    "interrupted: cancelling {} running ticks (their rows are kept; they end as aborted); \
+                     press Ctrl-C again to exit at once",
+                    waiting.len()
+                ));
+                // IMPORTANT: a second signal must not wait for the saves.
+                tokio::spawn(async {
+                    crate::shutdown::signal().await;
+                    std::process::exit(130);
+                });
+                system.cancel_running("interrupted (SIGINT/SIGTERM) during persona up --once");
+            }
+        }
         for (persona_id, summary) in system.take_finished(&mut waiting).await? {
-            let email = emails.remove(&persona_id).unwrap_or(persona_id);
-            progress.finished(&email, &summary);
+            let email = emails.remove(&persona_id).unwrap_or_else(|| persona_id.clone());
+            progress.finished(&persona_id, &email, &summary);
             finished.insert(email, summary);
+        }
+        if progress.is_live() {
+            let snapshot = system.snapshot().await?;
+            progress.show_running(&snapshot, &waiting);
         }
         if began.elapsed() > Duration::from_secs(3600) {
             anyhow::bail!("ticks did not finish within an hour");
         }
     }
     progress.done();
-    println!();
-    println!(
-        "{:<28} {:>6} {:>7} {:>6} {:>9}  outcome",
-        "persona", "tools", "errors", "rated", "duration"
-    );
-    for (email, summary) in &finished {
-        let outcome = match (&summary.status, &summary.error) {
-            (TickStatus::Ok, _) => "ok".to_owned(),
-            (status, Some(error)) => format!("{}: {error}", status.as_str()),
-            (status, None) => status.as_str().to_owned(),
-        };
-        println!(
-            "{:<28} {:>6} {:>7} {:>6} {:>8.1}s  {}",
-            email,
-            summary.actions,
-            summary.failed_actions,
-            summary.modules_rated,
-            summary.duration_ms as f64 / 1000.0,
-            outcome
-        );
-    }
-    let failed = finished
+    print_summary(&finished, began.elapsed());
+    let not_ok = finished
         .values()
         .filter(|summary| summary.status != TickStatus::Ok)
         .count();
-    let tools: usize = finished.values().map(|summary| summary.actions).sum();
-    println!(
-        "{} ticks, {failed} failed, {tools} tool calls in {:.1}s",
-        finished.len(),
-        began.elapsed().as_secs_f64()
-    );
-    Ok(if failed == 0 {
+    Ok(if cancelled {
+        ExitCode::from(130)
+    } else if not_ok == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
 }
 
-/// A progress bar on a terminal, plain lines otherwise.
-struct Progress(Option<indicatif::ProgressBar>);
+/// The table `--once` ends with: one line per tick, then the totals by
+/// outcome.
+fn print_summary(finished: &BTreeMap<String, TickSummary>, took: Duration) {
+    println!();
+    println!(
+        "{:<28} {:>5} {:>6} {:>6} {:>6} {:>6} {:>9}  outcome",
+        "persona", "turns", "tools", "errors", "agent", "rated", "duration"
+    );
+    for (email, summary) in finished {
+        let outcome = match (&summary.error, summary.failed_by) {
+            (None, _) => summary.status.as_str().to_owned(),
+            (Some(error), Some(who)) => {
+                format!("{} ({who}): {error}", summary.status.as_str())
+            }
+            (Some(error), None) => format!("{}: {error}", summary.status.as_str()),
+        };
+        println!(
+            "{:<28} {:>5} {:>6} {:>6} {:>6} {:>6} {:>8.1}s  {}",
+            email,
+            summary.turns,
+            summary.actions,
+            summary.failed_actions,
+            summary.agent_errors,
+            summary.modules_rated,
+            summary.duration_ms as f64 / 1000.0,
+            outcome
+        );
+    }
+    let mut by_status: BTreeMap<&str, usize> = BTreeMap::new();
+    for summary in finished.values() {
+        *by_status.entry(summary.status.as_str()).or_default() += 1;
+    }
+    let outcomes: Vec<String> = by_status
+        .iter()
+        .map(|(status, count)| format!("{count} {status}"))
+        .collect();
+    let tools: usize = finished.values().map(|summary| summary.actions).sum();
+    println!(
+        "{} ticks ({}), {tools} tool calls in {:.1}s",
+        finished.len(),
+        outcomes.join(", "),
+        took.as_secs_f64()
+    );
+}
+
+/// Progress while `--once` waits: on a terminal, one live line per running
+/// persona (elapsed time, turn, tool calls so far) under a count of
+/// finished ticks; otherwise plain lines as ticks finish.
+enum Progress {
+    Live {
+        bars: indicatif::MultiProgress,
+        total: indicatif::ProgressBar,
+        running: HashMap<String, indicatif::ProgressBar>,
+    },
+    Plain,
+}
 
 impl Progress {
     fn new(total: usize) -> Progress {
-        if std::io::stderr().is_terminal() {
-            let bar = indicatif::ProgressBar::new(total as u64);
-            if let Ok(style) =
-                indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} ticks {msg}")
-            {
-                bar.set_style(style);
-            }
-            Progress(Some(bar))
-        } else {
-            Progress(None)
+        if !std::io::stderr().is_terminal() {
+            return Progress::Plain;
+        }
+        let bars = indicatif::MultiProgress::new();
+        let bar = bars.add(indicatif::ProgressBar::new(total as u64));
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{bar:30} {pos}/{len} ticks done, {elapsed} elapsed",
+        ) {
+            bar.set_style(style);
+        }
+        bar.tick();
+        Progress::Live {
+            bars,
+            total: bar,
+            running: HashMap::new(),
         }
     }
 
-    fn finished(&self, email: &str, summary: &TickSummary) {
-        match &self.0 {
-            Some(bar) => {
-                bar.set_message(email.to_owned());
-                bar.inc(1);
+    fn is_live(&self) -> bool {
+        matches!(self, Progress::Live { .. })
+    }
+
+    /// A line that stays, above the live ones.
+    fn note(&self, text: &str) {
+        match self {
+            Progress::Live { bars, .. } => {
+                let _ = bars.println(text);
             }
-            None => println!(
-                "tick {} {email}: {} tools, {} errors",
-                summary.status.as_str(),
-                summary.actions,
-                summary.failed_actions
-            ),
+            Progress::Plain => eprintln!("{text}"),
+        }
+    }
+
+    /// Redraws the line of every persona still in `waiting`.
+    fn show_running(
+        &mut self,
+        snapshot: &actors::runtime::supervisor::Snapshot,
+        waiting: &HashMap<String, String>,
+    ) {
+        let Progress::Live { bars, running, .. } = self else {
+            return;
+        };
+        for entry in &snapshot.personas {
+            if !waiting.contains_key(&entry.persona_id) {
+                continue;
+            }
+            let Some(status) = &entry.status else { continue };
+            let line = running.entry(entry.persona_id.clone()).or_insert_with(|| {
+                let line = bars.add(indicatif::ProgressBar::new_spinner());
+                if let Ok(style) = indicatif::ProgressStyle::with_template("  {spinner} {msg}") {
+                    line.set_style(style);
+                }
+                line
+            });
+            let elapsed = status
+                .current_tick_started_at
+                .map(|started| (chrono::Utc::now() - started).num_seconds().max(0))
+                .unwrap_or(0);
+            let message = match status.current_progress {
+                Some(progress) => format!(
+                    "{:<28} {:>4}s  turn {:>2}  {} tool calls",
+                    entry.email,
+                    elapsed,
+                    progress.turns + 1,
+                    progress.tool_calls
+                ),
+                None => format!("{:<28} waiting for a permit", entry.email),
+            };
+            line.set_message(message);
+            line.tick();
+        }
+    }
+
+    fn finished(&mut self, persona_id: &str, email: &str, summary: &TickSummary) {
+        let line = format!(
+            "tick {} {email}: {} tools, {} errors, {} agent errors, {} rated in {:.1}s{}",
+            summary.status.as_str(),
+            summary.actions,
+            summary.failed_actions,
+            summary.agent_errors,
+            summary.modules_rated,
+            summary.duration_ms as f64 / 1000.0,
+            summary
+                .error
+                .as_deref()
+                .map(|error| format!(" ({error})"))
+                .unwrap_or_default()
+        );
+        match self {
+            Progress::Live {
+                bars,
+                total,
+                running,
+            } => {
+                if let Some(bar) = running.remove(persona_id) {
+                    bar.finish_and_clear();
+                    bars.remove(&bar);
+                }
+                let _ = bars.println(line);
+                total.inc(1);
+            }
+            Progress::Plain => println!("{line}"),
         }
     }
 
     fn done(&self) {
-        if let Some(bar) = &self.0 {
-            bar.finish_and_clear();
+        if let Progress::Live { bars, total, .. } = self {
+            total.finish_and_clear();
+            let _ = bars.clear();
         }
     }
 }

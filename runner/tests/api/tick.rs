@@ -369,6 +369,7 @@ async fn the_internal_api_client_writes_rows_and_ticks_idempotently() {
         input_hash: "0123456789abcdef".into(),
         result: ActionResult::Ok,
         error_message: None,
+        failed_by: None,
         latency_ms: 3,
         created_at: now,
     };
@@ -420,6 +421,8 @@ async fn the_internal_api_client_writes_rows_and_ticks_idempotently() {
     let finish = catalog::TickFinish {
         status: catalog::TickStatus::Ok,
         error: None,
+        failed_by: None,
+        finish_reason: None,
         turns: 2,
         tokens: TokenUsage::default(),
         summary: Some("ok".into()),

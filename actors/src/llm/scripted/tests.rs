@@ -449,6 +449,7 @@ async fn run(llm: &ScriptedLlm, tools: &[ToolDef], app: &mut FakeApp) -> Transcr
         system: "Du bist eine Persona.".to_owned(),
         messages: vec![Message::user_text("Verbringe einen Tag mit der App.")],
         tools: tools.into(),
+        tool_choice: ToolChoice::Auto,
         max_tokens: 2048,
     };
     let mut calls = Vec::new();
@@ -492,6 +493,7 @@ async fn run(llm: &ScriptedLlm, tools: &[ToolDef], app: &mut FakeApp) -> Transcr
         system: "Du bist eine Persona.".to_owned(),
         messages: vec![Message::user_text("Bewerte die Bereiche.")],
         tools: Arc::from([]),
+        tool_choice: ToolChoice::Auto,
         max_tokens: 1024,
     };
     let rating = llm.complete(&rating_request).await.unwrap();
@@ -710,6 +712,7 @@ async fn reuses_an_id_from_a_create_result() {
                 },
             ],
             tools: tools.clone().into(),
+            tool_choice: ToolChoice::Auto,
             max_tokens: 2048,
         };
         let response = llm.complete(&request).await.unwrap();
@@ -973,6 +976,7 @@ async fn rating_reply_is_sometimes_fenced_and_empty_without_a_main_turn() {
             system: String::new(),
             messages: vec![Message::user_text("Bewerte die Bereiche.")],
             tools: Arc::from([]),
+            tool_choice: ToolChoice::Auto,
             max_tokens: 1024,
         })
         .await

@@ -269,6 +269,8 @@ async fn tick_lifecycle_and_stale_ticks() {
         let finish = TickFinish {
             status: TickStatus::Ok,
             error: None,
+            failed_by: None,
+            finish_reason: Some("end_turn".into()),
             turns: 7,
             tokens: TokenUsage {
                 input: 1200,
