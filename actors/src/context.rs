@@ -46,10 +46,7 @@ pub enum Fit {
     Fits { max_tokens: u32, shortened: usize },
     /// Even with every older tool result shortened, fewer than
     /// [`MIN_ANSWER_TOKENS`] would be left for the answer.
-    Full {
-        estimated_prompt: u32,
-        window: u32,
-    },
+    Full { estimated_prompt: u32, window: u32 },
 }
 
 impl ContextBudget {

@@ -282,7 +282,9 @@ pub async fn run_tick(
         let response = match ask(llm, &request, recorder).await {
             Ok(response) => response,
             Err(LlmError::ContextOverflow { message }) => {
-                day = DayEnd::ContextFull(format!("the LLM server said the context is full: {message}"));
+                day = DayEnd::ContextFull(format!(
+                    "the LLM server said the context is full: {message}"
+                ));
                 break;
             }
             Err(error) => return Err(error.into()),
@@ -300,7 +302,11 @@ pub async fn run_tick(
             role: Role::Assistant,
             content: response.content.clone(),
         });
-        let calls: Vec<Call> = response.content.iter().filter_map(Call::from_block).collect();
+        let calls: Vec<Call> = response
+            .content
+            .iter()
+            .filter_map(Call::from_block)
+            .collect();
         if calls.is_empty() {
             recorder.with(|record| {
                 record.summary = Some(response.text()).filter(|text| !text.trim().is_empty())
@@ -316,17 +322,18 @@ pub async fn run_tick(
         }
         recorder.with(|record| record.waiting_on = Some(FailedBy::App));
         let names = &names;
-        let results = futures::future::join_all(
-            calls.iter().map(|call| async move {
-                let started = Instant::now();
-                let outcome = call.run(names, tools).await;
-                (outcome, started.elapsed())
-            }),
-        )
+        let results = futures::future::join_all(calls.iter().map(|call| async move {
+            let started = Instant::now();
+            let outcome = call.run(names, tools).await;
+            (outcome, started.elapsed())
+        }))
         .await;
         let mut tool_results = Vec::with_capacity(calls.len());
         for (call, (outcome, latency)) in calls.iter().zip(results) {
-            let tool_name = names.to_mcp(&call.llm_name).unwrap_or(&call.llm_name).to_owned();
+            let tool_name = names
+                .to_mcp(&call.llm_name)
+                .unwrap_or(&call.llm_name)
+                .to_owned();
             if outcome.failed_by != Some(FailedBy::Agent)
                 && let Some((module, _)) = tool_name.split_once('.')
             {
@@ -393,7 +400,16 @@ pub async fn run_tick(
             rating: RatingEnd::NotAsked,
         });
     }
-    let rating = rate_modules(persona, tick_id, llm, settings, &budget, &used_modules, recorder).await?;
+    let rating = rate_modules(
+        persona,
+        tick_id,
+        llm,
+        settings,
+        &budget,
+        &used_modules,
+        recorder,
+    )
+    .await?;
     recorder.with(|record| record.waiting_on = None);
     Ok(TickEnd { day, rating })
 }
@@ -431,7 +447,8 @@ async fn rate_modules(
     // answer says so and the tick fails with that reason.
     let _ = budget.fit(&mut request, settings.rating_max_tokens);
     let response = ask(llm, &request, recorder).await?;
-    let feedback = crate::rating::parse_rating_response(&response, used_modules, tick_id, Utc::now());
+    let feedback =
+        crate::rating::parse_rating_response(&response, used_modules, tick_id, Utc::now());
     let rating = if feedback.iter().any(FeedbackRow::is_parse_failure) {
         RatingEnd::Unreadable {
             cut_off: response.stop_reason == StopReason::MaxTokens,

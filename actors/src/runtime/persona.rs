@@ -159,7 +159,9 @@ impl TickSummary {
 fn count_failed(actions: &[catalog::ActionRow], by: FailedBy) -> usize {
     actions
         .iter()
-        .filter(|row| row.result == ActionResult::Error && row.failed_by.unwrap_or(FailedBy::App) == by)
+        .filter(|row| {
+            row.result == ActionResult::Error && row.failed_by.unwrap_or(FailedBy::App) == by
+        })
         .count()
 }
 

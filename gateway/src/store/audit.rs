@@ -7,8 +7,8 @@
 //! therefore inserts nothing and reports the rows as duplicates.
 
 use catalog::{
-    ActionResult, ActionRow, FailedBy, FeedbackRow, MAX_ACTIONS_PER_BATCH, MAX_FEEDBACK_PER_BATCH, NewTick,
-    TickFinish, TickStatus, TokenUsage,
+    ActionResult, ActionRow, FailedBy, FeedbackRow, MAX_ACTIONS_PER_BATCH, MAX_FEEDBACK_PER_BATCH,
+    NewTick, TickFinish, TickStatus, TokenUsage,
 };
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, QueryBuilder};

@@ -212,7 +212,9 @@ async fn run_once(
             }
         }
         for (persona_id, summary) in system.take_finished(&mut waiting).await? {
-            let email = emails.remove(&persona_id).unwrap_or_else(|| persona_id.clone());
+            let email = emails
+                .remove(&persona_id)
+                .unwrap_or_else(|| persona_id.clone());
             progress.finished(&persona_id, &email, &summary);
             finished.insert(email, summary);
         }
@@ -343,7 +345,9 @@ impl Progress {
             if !waiting.contains_key(&entry.persona_id) {
                 continue;
             }
-            let Some(status) = &entry.status else { continue };
+            let Some(status) = &entry.status else {
+                continue;
+            };
             let line = running.entry(entry.persona_id.clone()).or_insert_with(|| {
                 let line = bars.add(indicatif::ProgressBar::new_spinner());
                 if let Ok(style) = indicatif::ProgressStyle::with_template("  {spinner} {msg}") {

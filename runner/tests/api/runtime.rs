@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use actors::app_client::AppClient;
-use actors::llm::{Block, Llm, LlmError, LlmRequest, LlmResponse, StopReason};
+use actors::llm::{Block, Llm, LlmError, LlmRequest, LlmResponse, StopReason, ToolChoice};
 use actors::mcp_client::McpEndpoint;
 use actors::runtime::dispatcher::{DispatcherActor, DispatcherArgs, DispatcherMsg, Gate};
 use actors::runtime::persistence::{PersistenceActor, PersistenceArgs, PersistenceMsg};
@@ -69,12 +69,14 @@ impl Llm for QuickLlm {
                 .iter()
                 .any(|block| matches!(block, Block::ToolResult { .. }))
         });
-        let (content, stop_reason) = if request.tools.is_empty() {
+        let (content, stop_reason) = if let ToolChoice::Tool(forced) = &request.tool_choice {
             (
-                vec![Block::Text(
-                    r#"{"ratings":[{"module":"todo","rating":4,"notes":"ok"}]}"#.into(),
-                )],
-                StopReason::EndTurn,
+                vec![Block::ToolUse {
+                    id: "toolu_rating".into(),
+                    name: forced.clone(),
+                    input: json!({"ratings": [{"module": "todo", "rating": 4, "notes": "ok"}]}),
+                }],
+                StopReason::ToolUse,
             )
         } else if answered {
             (vec![Block::Text("Fertig.".into())], StopReason::EndTurn)
@@ -854,7 +856,8 @@ async fn a_tick_through_the_fake_anthropic_api_stores_exactly_the_right_rows() {
         feedback[0].notes,
         "Alles super!! Keine Ahnung, was ihr wollt."
     );
-    // The tick row carries the turns and every token, retries included once.
+    // The tick row carries the turns and every token, retries included
+    // once; unread ratings make the day incomplete, and the row says why.
     let tick = gateway.store.tick(&tick_id).await.unwrap();
     assert_eq!(
         (
@@ -863,8 +866,21 @@ async fn a_tick_through_the_fake_anthropic_api_stores_exactly_the_right_rows() {
             tick.provider.as_str(),
             tick.model.as_str()
         ),
-        (catalog::TickStatus::Ok, 2, "anthropic", "claude-test")
+        (
+            catalog::TickStatus::Incomplete,
+            2,
+            "anthropic",
+            "claude-test"
+        )
     );
+    assert!(
+        tick.error
+            .as_deref()
+            .is_some_and(|error| error.contains("rating reply could not be read")),
+        "{:?}",
+        tick.error
+    );
+    assert_eq!(tick.finish_reason.as_deref(), Some("end_turn"));
     assert_eq!(
         tick.tokens,
         TokenUsage {

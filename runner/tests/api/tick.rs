@@ -5,11 +5,14 @@
 use std::sync::Mutex;
 
 use actors::app_client::AppClient;
-use actors::llm::{Block, Llm, LlmError, LlmRequest, LlmResponse, StopReason};
-use actors::mcp_client::McpConnection;
-use actors::tick::{PersonaProfile, TickRecorder, TickSettings, run_tick};
+use actors::llm::{Block, Llm, LlmError, LlmRequest, LlmResponse, StopReason, ToolChoice};
+use actors::mcp_client::{McpConnection, ToolSurface as _};
+use actors::tick::{DayEnd, PersonaProfile, RatingEnd, TickRecorder, TickSettings, run_tick};
 use async_trait::async_trait;
-use catalog::{ActionResult, Catalog, LoadOptions, SeedSecret, TokenUsage, derive_password};
+use catalog::{
+    ActionResult, Catalog, FailedBy, LoadOptions, SeedSecret, TickStatus, TokenUsage,
+    derive_password,
+};
 use gateway::app::{AppState, serve};
 use gateway::config::GatewayConfig;
 use gateway::store::Store;
@@ -145,6 +148,7 @@ async fn parallel_calls_are_attributed_by_tool_use_id_and_rows_land_once() {
                 usage: usage(),
             },
             LlmResponse { content: vec![Block::Text("Fertig für heute.".into())], stop_reason: StopReason::EndTurn, usage: usage() },
+            // A model that answers the forced rating tool in text anyway.
             LlmResponse {
                 content: vec![Block::Text("```json\n{\"ratings\":[{\"module\":\"todo\",\"rating\":3,\"notes\":\"Fehlermeldung ok\"},{\"module\":\"notes\",\"rating\":5}]}\n```".into())],
                 stop_reason: StopReason::EndTurn,
@@ -239,7 +243,28 @@ async fn parallel_calls_are_attributed_by_tool_use_id_and_rows_land_once() {
             .all(|tool| !tool.name.contains('.')),
         "LLM-safe names"
     );
-    assert!(requests[2].tools.is_empty(), "the rating turn has no tools");
+    assert_eq!(requests[0].tool_choice, ToolChoice::Auto);
+    let rating_tools: Vec<&str> = requests[2]
+        .tools
+        .iter()
+        .map(|tool| tool.name.as_str())
+        .collect();
+    assert_eq!(
+        rating_tools,
+        vec!["submit_ratings"],
+        "the rating turn offers only its tool"
+    );
+    assert_eq!(
+        requests[2].tool_choice,
+        ToolChoice::Tool("submit_ratings".into()),
+        "and forces it"
+    );
+    assert_eq!(
+        requests[2].tools[0].input_schema["properties"]["ratings"]["items"]["properties"]["module"]
+            ["enum"],
+        json!(["notes", "todo"]),
+        "naming exactly the modules used"
+    );
 
     // Stored twice, kept once.
     let now = chrono::Utc::now();
@@ -466,4 +491,277 @@ async fn the_internal_api_client_writes_rows_and_ticks_idempotently() {
             .unwrap_err()
             .contains("not found")
     );
+}
+
+/// A persona logged in to the gateway, ready to tick with a canned LLM.
+struct Ready {
+    gateway: Gateway,
+    persona: gateway::store::PersonaRow,
+    mcp: McpConnection,
+}
+
+async fn ready(email: &str) -> Ready {
+    let gateway = gateway_with_personas().await;
+    let persona = gateway.store.persona_by_id_or_email(email).await.unwrap();
+    let password = derive_password(&SeedSecret::dev_fallback(), &persona.email);
+    let session = AppClient::new(&gateway.url)
+        .unwrap()
+        .login(&persona.email, &password)
+        .await
+        .unwrap();
+    let mcp = McpConnection::open(&format!("{}/mcp", gateway.url), &session)
+        .await
+        .unwrap();
+    Ready {
+        gateway,
+        persona,
+        mcp,
+    }
+}
+
+impl Ready {
+    /// Runs one tick on `responses`; returns how it ended, its verdict, the
+    /// record and the requests the LLM saw.
+    async fn tick(
+        &self,
+        responses: Vec<Result<LlmResponse, LlmError>>,
+        settings: TickSettings,
+    ) -> (
+        actors::tick::TickEnd,
+        (TickStatus, Option<String>),
+        actors::tick::TickRecord,
+        Vec<LlmRequest>,
+    ) {
+        let llm = ScriptOfResults {
+            responses: Mutex::new(responses),
+            requests: Mutex::new(Vec::new()),
+        };
+        let recorder = TickRecorder::default();
+        let end = run_tick(
+            &profile(&self.persona),
+            "outcome-tick",
+            &llm,
+            &self.mcp,
+            settings,
+            &recorder,
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+        let verdict = end.verdict(recorder.action_count());
+        let requests = llm.requests.lock().unwrap().clone();
+        (end, verdict, recorder.take(), requests)
+    }
+}
+
+/// Like [`CannedLlm`], but a response may be an error.
+struct ScriptOfResults {
+    responses: Mutex<Vec<Result<LlmResponse, LlmError>>>,
+    requests: Mutex<Vec<LlmRequest>>,
+}
+
+#[async_trait]
+impl Llm for ScriptOfResults {
+    fn provider(&self) -> &'static str {
+        "canned"
+    }
+    fn model(&self) -> &str {
+        "canned"
+    }
+    async fn complete(&self, request: &LlmRequest) -> Result<LlmResponse, LlmError> {
+        self.requests.lock().unwrap().push(request.clone());
+        let mut responses = self.responses.lock().unwrap();
+        if responses.is_empty() {
+            return Err(LlmError::Malformed("no canned response left".into()));
+        }
+        responses.remove(0)
+    }
+}
+
+fn answer(content: Vec<Block>, stop_reason: StopReason) -> Result<LlmResponse, LlmError> {
+    Ok(LlmResponse {
+        content,
+        stop_reason,
+        usage: usage(),
+    })
+}
+
+fn ratings(input: Value) -> Result<LlmResponse, LlmError> {
+    answer(
+        vec![Block::ToolUse {
+            id: "call_rating".into(),
+            name: "submit_ratings".into(),
+            input,
+        }],
+        StopReason::ToolUse,
+    )
+}
+
+#[tokio::test]
+async fn botched_calls_are_the_agents_and_never_reach_the_app() {
+    let ready = ready("jonas.richter@mana.test").await;
+    let (end, verdict, record, requests) = ready
+        .tick(
+            vec![
+                answer(
+                    vec![
+                        Block::InvalidToolUse {
+                            id: "call_bad".into(),
+                            name: "todo_create".into(),
+                            arguments: "{\"title\": \"Einkaufen".into(),
+                            error: "EOF while parsing a string".into(),
+                        },
+                        tool_use("call_ghost", "todo_fly", json!({})),
+                        tool_use("call_ok", "todo_create", json!({ "title": "Einkaufen" })),
+                    ],
+                    StopReason::ToolUse,
+                ),
+                answer(vec![Block::Text("Fertig.".into())], StopReason::EndTurn),
+                ratings(json!({"ratings": [{"module": "todo", "rating": 4, "notes": "klappt"}]})),
+            ],
+            TickSettings::default(),
+        )
+        .await;
+    let rows: Vec<(&str, ActionResult, Option<FailedBy>)> = record
+        .actions
+        .iter()
+        .map(|row| (row.tool_name.as_str(), row.result, row.failed_by))
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            ("todo.create", ActionResult::Error, Some(FailedBy::Agent)),
+            ("todo_fly", ActionResult::Error, Some(FailedBy::Agent)),
+            ("todo.create", ActionResult::Ok, None),
+        ]
+    );
+    let told = record.actions[0].error_message.as_deref().unwrap();
+    assert!(told.contains("not valid JSON"), "{told}");
+    // Only the good call reached the app: one task exists.
+    let listed = ready.mcp.call("todo.list", json!({"status": "all"})).await;
+    assert_eq!(
+        listed.text.matches("Einkaufen").count(),
+        1,
+        "{}",
+        listed.text
+    );
+    // The model was told in the tool results.
+    let results: Vec<(String, bool)> = requests[1]
+        .messages
+        .last()
+        .unwrap()
+        .content
+        .iter()
+        .filter_map(|block| match block {
+            Block::ToolResult {
+                content, is_error, ..
+            } => Some((content.clone(), *is_error)),
+            _ => None,
+        })
+        .collect();
+    assert!(results[0].1 && results[0].0.contains("not valid JSON"));
+    assert!(results[1].1 && results[1].0.contains("no tool called"));
+    assert!(!results[2].1);
+    assert_eq!(end.day, DayEnd::Finished);
+    assert_eq!(end.rating, RatingEnd::Rated(1));
+    assert_eq!(verdict, (TickStatus::Ok, None));
+    assert_eq!(record.feedback[0].rating.unwrap().get(), 4);
+}
+
+#[tokio::test]
+async fn days_that_are_not_ok_say_so() {
+    let ready = ready("lena.vogt@mana.test").await;
+    let call = |id: &str| {
+        answer(
+            vec![tool_use(id, "todo_list", json!({"status": "open"}))],
+            StopReason::ToolUse,
+        )
+    };
+    let rated = || ratings(json!({"ratings": [{"module": "todo", "rating": 3, "notes": "ok"}]}));
+
+    // No tool at all: idle, and nothing to rate.
+    let (end, verdict, _, requests) = ready
+        .tick(
+            vec![answer(
+                vec![Block::Text("Heute nicht.".into())],
+                StopReason::EndTurn,
+            )],
+            TickSettings::default(),
+        )
+        .await;
+    assert_eq!(end.rating, RatingEnd::NotAsked);
+    assert_eq!(verdict.0, TickStatus::Idle, "{verdict:?}");
+    assert_eq!(requests.len(), 1, "no rating turn without a module used");
+
+    // Out of turns: incomplete, but the modules used are rated.
+    let settings = TickSettings {
+        max_turns: 2,
+        ..TickSettings::default()
+    };
+    let (end, verdict, record, _) = ready
+        .tick(vec![call("a"), call("b"), rated()], settings)
+        .await;
+    assert_eq!(end.day, DayEnd::OutOfTurns { max_turns: 2 });
+    assert_eq!(verdict.0, TickStatus::Incomplete);
+    assert!(verdict.1.unwrap().contains("PERSONA_MAX_TURNS"));
+    assert_eq!(record.feedback.len(), 1);
+
+    // Cut off at max_tokens with nothing to act on: incomplete.
+    let (end, verdict, record, _) = ready
+        .tick(
+            vec![
+                call("a"),
+                answer(
+                    vec![Block::Text("Und dann habe ich".into())],
+                    StopReason::MaxTokens,
+                ),
+                rated(),
+            ],
+            TickSettings::default(),
+        )
+        .await;
+    assert!(matches!(end.day, DayEnd::CutOff { .. }), "{:?}", end.day);
+    assert_eq!(verdict.0, TickStatus::Incomplete);
+    assert!(verdict.1.unwrap().contains("cut off"));
+    assert_eq!(record.finish_reason.as_deref(), Some("max_tokens"));
+
+    // The server says the context is full: the day ends there, the modules
+    // used are still rated, and the reason is the server's.
+    let (end, verdict, record, _) = ready
+        .tick(
+            vec![
+                call("a"),
+                Err(LlmError::ContextOverflow {
+                    message: "Requested tokens (8429) exceed context window of 8192".into(),
+                }),
+                rated(),
+            ],
+            TickSettings::default(),
+        )
+        .await;
+    assert!(
+        matches!(&end.day, DayEnd::ContextFull(why) if why.contains("8429")),
+        "{:?}",
+        end.day
+    );
+    assert_eq!(verdict.0, TickStatus::Incomplete);
+    assert_eq!(record.feedback.len(), 1);
+
+    // A rating reply that cannot be read: incomplete, kept as a __parse row.
+    let (end, verdict, record, _) = ready
+        .tick(
+            vec![
+                call("a"),
+                answer(vec![Block::Text("Fertig.".into())], StopReason::EndTurn),
+                answer(
+                    vec![Block::Text("Alles super!".into())],
+                    StopReason::MaxTokens,
+                ),
+            ],
+            TickSettings::default(),
+        )
+        .await;
+    assert_eq!(end.rating, RatingEnd::Unreadable { cut_off: true });
+    assert_eq!(verdict.0, TickStatus::Incomplete);
+    assert!(record.feedback[0].is_parse_failure());
 }

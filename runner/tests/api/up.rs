@@ -41,7 +41,11 @@ async fn up_once_ticks_every_due_persona_and_a_second_run_finds_nobody_due() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("persona") && stdout.contains("tools") && stdout.contains("0 failed"),
+        stdout.contains("persona")
+            && stdout.contains("tools")
+            && stdout.contains(" ok)")
+            && !stdout.contains("failed")
+            && !stdout.contains("incomplete"),
         "{stdout}"
     );
 

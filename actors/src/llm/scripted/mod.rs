@@ -51,9 +51,7 @@ use sha2::{Digest, Sha256};
 
 use self::mistakes::Mistake;
 use self::rng::Rng;
-use super::{
-    Block, Llm, LlmError, LlmRequest, LlmResponse, Role, StopReason, ToolChoice, ToolDef,
-};
+use super::{Block, Llm, LlmError, LlmRequest, LlmResponse, Role, StopReason, ToolChoice, ToolDef};
 
 /// The provider name of the simulator.
 pub const PROVIDER: &str = "scripted";
@@ -337,7 +335,9 @@ impl Llm for ScriptedLlm {
             // A panic under the lock leaves at worst one half-read turn
             // behind; answering the rest of the tick beats failing it.
             let mut memory = self.memory.lock().unwrap_or_else(PoisonError::into_inner);
-            if let (ToolChoice::Tool(forced), false) = (&request.tool_choice, request.tools.is_empty()) {
+            if let (ToolChoice::Tool(forced), false) =
+                (&request.tool_choice, request.tools.is_empty())
+            {
                 let call = Block::ToolUse {
                     id: format!("toolu_rating_{}", memory.calls.len()),
                     name: forced.clone(),
