@@ -89,14 +89,24 @@ async fn no_row_is_lost_or_doubled_under_faults() {
     }
     println!();
     println!(
-        "{:<20} {:>6} {:>7} {:>8} {:>6} {:>6} {:>5} {:>8} {:>11}",
-        "scenario", "ok", "failed", "aborted", "rows", "faults", "lost", "doubled", "unacked"
+        "{:<20} {:>6} {:>6} {:>7} {:>8} {:>6} {:>6} {:>5} {:>8} {:>11}",
+        "scenario",
+        "ok",
+        "short",
+        "failed",
+        "aborted",
+        "rows",
+        "faults",
+        "lost",
+        "doubled",
+        "unacked"
     );
     for (extra, outcome) in &outcomes {
         println!(
-            "{:<20} {:>6} {:>7} {:>8} {:>6} {:>6} {:>5} {:>8} {:>11}",
+            "{:<20} {:>6} {:>6} {:>7} {:>8} {:>6} {:>6} {:>5} {:>8} {:>11}",
             extra.label(),
             outcome.ticks_ok,
+            outcome.ticks_short,
             outcome.ticks_failed,
             outcome.ticks_aborted,
             outcome.rows,
@@ -107,7 +117,7 @@ async fn no_row_is_lost_or_doubled_under_faults() {
         );
     }
     println!(
-        "(unacked: answered tool uses of aborted ticks with no row; a SIGKILL took them before persistence acknowledged them)"
+        "(short: finished idle or incomplete; unacked: answered tool uses of aborted ticks with no row; a SIGKILL took them before persistence acknowledged them)"
     );
     for (extra, outcome) in &outcomes {
         assert!(

@@ -9,6 +9,8 @@ use sqlx::Connection as _;
 #[derive(Debug, Default)]
 pub struct Outcome {
     pub ticks_ok: usize,
+    /// Finished but not ok: idle or incomplete.
+    pub ticks_short: usize,
     pub ticks_failed: usize,
     pub ticks_aborted: usize,
     pub ticks_running: usize,
@@ -74,6 +76,10 @@ pub async fn count(database_url: &str, model: &FakeModel) -> Outcome {
         let finished = match status.as_str() {
             "ok" => {
                 outcome.ticks_ok += 1;
+                true
+            }
+            "idle" | "incomplete" => {
+                outcome.ticks_short += 1;
                 true
             }
             "failed" => {

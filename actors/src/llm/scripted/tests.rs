@@ -1051,3 +1051,30 @@ fn json_chars_counts_like_the_serialized_string() {
     let value = json!({ "titel": "Straße fegen", "n": [1, 2.5, null], "ok": true, "q": "\"ä\"\n" });
     assert_eq!(json_chars(&value), value.to_string().chars().count());
 }
+
+#[tokio::test]
+async fn a_forced_rating_tool_gets_the_same_ratings_as_its_input() {
+    let tools = all_tools();
+    let llm = llm(Archetype::SoloDev, everyday_mix(), "forced-rating");
+    let mut app = FakeApp::default();
+    let transcript = run(&llm, &tools, &mut app).await;
+    let forced = LlmRequest {
+        system: "Du bist eine Persona.".to_owned(),
+        messages: vec![Message::user_text("Bewerte die Bereiche.")],
+        tools: Arc::from([tool("submit_ratings", json!({"type": "object"}))]),
+        tool_choice: ToolChoice::Tool("submit_ratings".into()),
+        max_tokens: 1024,
+    };
+    let response = llm.complete(&forced).await.unwrap();
+    assert_eq!(response.stop_reason, StopReason::ToolUse);
+    let calls: Vec<(&str, &Value)> = response
+        .tool_uses()
+        .map(|(_, name, input)| (name, input))
+        .collect();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].0, "submit_ratings");
+    assert_eq!(
+        ratings(&calls[0].1.to_string()),
+        ratings(&transcript.rating)
+    );
+}
