@@ -376,8 +376,9 @@ impl Progress {
 
     fn finished(&mut self, persona_id: &str, email: &str, summary: &TickSummary) {
         let line = format!(
-            "tick {} {email}: {} tools, {} errors, {} agent errors, {} rated in {:.1}s{}",
+            "tick {} {email} ({}): {} tools, {} errors, {} agent errors, {} rated in {:.1}s{}",
             summary.status.as_str(),
+            summary.tick_id,
             summary.actions,
             summary.failed_actions,
             summary.agent_errors,

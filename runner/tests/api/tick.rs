@@ -495,7 +495,8 @@ async fn the_internal_api_client_writes_rows_and_ticks_idempotently() {
 
 /// A persona logged in to the gateway, ready to tick with a canned LLM.
 struct Ready {
-    gateway: Gateway,
+    /// Kept so the gateway serves for as long as the persona ticks.
+    _gateway: Gateway,
     persona: gateway::store::PersonaRow,
     mcp: McpConnection,
 }
@@ -513,7 +514,7 @@ async fn ready(email: &str) -> Ready {
         .await
         .unwrap();
     Ready {
-        gateway,
+        _gateway: gateway,
         persona,
         mcp,
     }

@@ -98,3 +98,115 @@ async fn up_once_ticks_every_due_persona_and_a_second_run_finds_nobody_due() {
     assert!(stdout.contains("nobody is due"), "{stdout}");
     assert!(!stdout.contains("seeding"), "seeding happens once");
 }
+
+/// Ctrl-C while `--once` waits: the running ticks are cancelled (aborted,
+/// with the rows they made), the process exits 130 without waiting for them
+/// to finish, and no tick is left running.
+#[tokio::test]
+async fn ctrl_c_during_once_aborts_the_running_ticks_and_keeps_their_rows() {
+    use actors::llm::Block;
+    use actors::testing::{Canned, Dialect, FakeServer};
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    // Each persona's first request gets a tool call; every later request
+    // hangs, so both ticks are mid-day when the signal comes.
+    let fake = FakeServer::start(Dialect::Anthropic, Vec::new())
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        fake.push_reply(
+            &[Block::ToolUse {
+                id: "toolu_1".into(),
+                name: "todo_list".into(),
+                input: serde_json::json!({"status": "open"}),
+            }],
+            catalog::TokenUsage::default(),
+        );
+    }
+    for _ in 0..4 {
+        fake.push(Canned::hang());
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = persona(dir.path())
+        .args([
+            "up",
+            "--once",
+            "--gateway-addr",
+            "127.0.0.1:0",
+            "--llm",
+            "anthropic",
+            "--persona",
+            "anna.keller@mana.test",
+            "--persona",
+            "ben.keller@mana.test",
+        ])
+        .env("ANTHROPIC_API_KEY", "sk-ant-test-key-for-ctrl-c")
+        .env("ANTHROPIC_BASE_URL", fake.base_url())
+        .env("PERSONA_CONCURRENCY", "2")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while fake.requests().len() < 4 {
+        assert!(
+            Instant::now() < deadline,
+            "both ticks reached their second LLM request"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "exited early");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "persona up did not stop");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(status.code(), Some(130), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("interrupted: cancelling 2 running ticks"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("2 ticks (2 aborted)"), "{stdout}");
+
+    let store = gateway::Store::connect(&format!(
+        "sqlite://{}",
+        dir.path().join("persona.db").display()
+    ))
+    .await
+    .unwrap();
+    // Two tool calls were answered before the signal (which persona got
+    // which depends on who asked first); both rows are stored, on ticks
+    // that ended aborted.
+    let mut kept = 0;
+    for email in ["anna.keller@mana.test", "ben.keller@mana.test"] {
+        let persona = store.persona_by_id_or_email(email).await.unwrap();
+        let detail = store.persona_detail(&persona.user_id).await.unwrap();
+        for action in &detail.recent_actions {
+            let tick = store.tick(&action.tick_id).await.unwrap();
+            assert_eq!(tick.status, catalog::TickStatus::Aborted, "{email}");
+        }
+        kept += detail.recent_actions.len();
+    }
+    assert_eq!(kept, 2, "{stdout}{stderr}");
+    let running = store
+        .abort_stale_ticks(chrono::Utc::now(), chrono::Utc::now(), "probe")
+        .await
+        .unwrap();
+    assert_eq!(running, 0, "no tick is left running");
+    store.close().await;
+}
