@@ -5,7 +5,8 @@
 //! Wire facts this file relies on (see the API notes, §4): every `tool_use`
 //! needs its `tool_result` in the single next user message, results first;
 //! the cache is a byte-exact prefix `tools → system → messages`; 429 and
-//! 5xx/529 are transient except a 429 that says the spend limit is reached.
+//! 5xx/529 are transient except a 429 that says the spend limit is reached;
+//! a prompt that does not fit is a 400 saying "prompt is too long".
 
 use std::fmt;
 use std::time::Duration;
@@ -129,11 +130,16 @@ impl AnthropicLlm {
     /// Sorts a non-success answer into "try again" or "give up now".
     fn classify(&self, status: StatusCode, retry_after: Option<Duration>, body: &str) -> Failure {
         let error = ApiError::parse(body);
-        let message = self.scrub(&error.message_or(status, body));
+        let message = error.message_or(status, body);
         if error.is_spend_limit(status) {
-            return Failure::Fatal(LlmError::SpendLimit(message));
+            return Failure::Fatal(LlmError::SpendLimit(quote(&self.scrub(&message))));
         }
-        http::classify_status(status, retry_after, message)
+        let report = http::ErrorReport {
+            message: &message,
+            kind: error.kind.as_deref(),
+            code: error.error_code.as_deref(),
+        };
+        http::classify_status(status, retry_after, &report, Some(&self.api_key))
     }
 
     /// Removes the key from text that came from elsewhere (a proxy may echo
@@ -164,7 +170,12 @@ impl Llm for AnthropicLlm {
         // Serialised once, so every retry sends the same bytes (and hits the
         // same cache prefix).
         let body = request_body(&self.model, request).to_string();
-        http::send_with_retries("anthropic", &self.retry, || self.attempt(&body)).await
+        // The API's 500 is generic and documented as transient, so a repeat
+        // says nothing about the request.
+        http::send_with_retries("anthropic", &self.retry, http::Repeats::Retry, |_| {
+            self.attempt(&body)
+        })
+        .await
     }
 }
 
@@ -256,8 +267,10 @@ fn wire_block(block: &Block) -> Option<Value> {
             "name": name,
             "input": input,
         })),
-        // The Messages API always sends an input object; a call it could
-        // not have made is echoed with an empty one.
+        // The API always sends an object as input, so this block comes only
+        // from another provider's history. The API wants an object here, and
+        // the tool result that answers the call tells the model what was
+        // wrong with its arguments.
         Block::InvalidToolUse { id, name, .. } => Some(json!({
             "type": "tool_use",
             "id": id,

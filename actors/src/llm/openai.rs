@@ -22,7 +22,7 @@ use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::http::{self, Failure, quote};
+use super::http::{self, ErrorReport, Failure, Repeats, quote};
 use super::retry::RetryPolicy;
 use super::{Block, Llm, LlmError, LlmRequest, LlmResponse, Role, StopReason};
 
@@ -134,13 +134,18 @@ impl OpenAiLlm {
     /// Sorts a non-success answer into "try again" or "give up now".
     fn classify(&self, status: StatusCode, retry_after: Option<Duration>, body: &str) -> Failure {
         let error = ApiError::parse(body);
-        let message = self.scrub(&error.message_or(status, body));
+        let message = error.message_or(status, body);
         // OpenAI answers an exhausted balance with a 429 too; waiting will
         // not fix it.
         if error.is_quota_exhausted() {
-            return Failure::Fatal(LlmError::SpendLimit(message));
+            return Failure::Fatal(LlmError::SpendLimit(quote(&self.scrub(&message))));
         }
-        http::classify_status(status, retry_after, message)
+        let report = ErrorReport {
+            message: &message,
+            kind: error.kind.as_deref(),
+            code: error.code.as_deref(),
+        };
+        http::classify_status(status, retry_after, &report, self.api_key.as_deref())
     }
 
     /// Removes the key from text that came from elsewhere (OpenAI quotes
@@ -231,7 +236,12 @@ impl Llm for OpenAiLlm {
         // Serialised once, so every retry sends the same bytes (and servers
         // with prefix caching see the same prefix).
         let body = request_body(&self.model, request).to_string();
-        http::send_with_retries("openai", &self.retry, || self.attempt(&body)).await
+        // A local server's 500 is mostly an exception the same bytes raise
+        // again: a repeat word for word ends the attempts.
+        http::send_with_retries("openai", &self.retry, Repeats::GiveUp, |_| {
+            self.attempt(&body)
+        })
+        .await
     }
 }
 
@@ -426,10 +436,10 @@ fn tool_input(arguments: Option<Value>) -> Value {
     }
 }
 
-/// The parts of an error body that decide what to do. OpenAI and llama.cpp
-/// send `{"error":{"message","type","code"}}`, vLLM a top-level
-/// `{"message","type"}`, Ollama sometimes `{"error":"…"}`, FastAPI-based
-/// servers `{"detail":"…"}`.
+/// The parts of an error body that decide what to do. OpenAI, llama.cpp and
+/// llama-cpp-python send `{"error":{"message","type","code"}}`, vLLM a
+/// top-level `{"message","type"}`, Ollama sometimes `{"error":"…"}`,
+/// FastAPI-based servers `{"detail":"…"}`.
 #[derive(Default)]
 struct ApiError {
     message: Option<String>,
@@ -454,10 +464,11 @@ impl ApiError {
         }
     }
 
+    /// The server's message, or the body, or the status's name.
     fn message_or(&self, status: StatusCode, body: &str) -> String {
         match &self.message {
             Some(message) if !message.trim().is_empty() => message.clone(),
-            _ if !body.trim().is_empty() => quote(body),
+            _ if !body.trim().is_empty() => body.to_owned(),
             _ => status
                 .canonical_reason()
                 .unwrap_or("no error message")

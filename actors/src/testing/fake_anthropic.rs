@@ -43,7 +43,9 @@ pub fn anthropic_text(text: &str) -> Canned {
 
 /// A successful turn made of `blocks`, in order: `Text` and `ToolUse` as the
 /// API sends them (a `ToolResult`, which no response contains, is sent in
-/// its request form, and the provider skips it as an unknown block). The
+/// its request form, and the provider skips it as an unknown block; an
+/// `InvalidToolUse`, which the API cannot express because its input is
+/// always an object, goes out as a `tool_use` with an empty input). The
 /// stop reason is `tool_use` when there is a tool use, else `end_turn`;
 /// `usage` fills all four token counts.
 pub fn anthropic_reply(blocks: &[Block], usage: TokenUsage) -> Canned {
@@ -77,7 +79,7 @@ pub fn anthropic_reply(blocks: &[Block], usage: TokenUsage) -> Canned {
         .collect();
     let calls_tools = blocks
         .iter()
-        .any(|block| matches!(block, Block::ToolUse { .. }));
+        .any(|block| matches!(block, Block::ToolUse { .. } | Block::InvalidToolUse { .. }));
     anthropic_message(
         Value::Array(content),
         if calls_tools { "tool_use" } else { "end_turn" },

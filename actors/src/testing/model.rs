@@ -354,18 +354,11 @@ pub fn parse_request(body: &Value) -> Result<LlmRequest, String> {
             parse_message(message).map_err(|e| format!("messages.{index}: {e}"))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let tool_choice = match (
-        body["tool_choice"]["type"].as_str(),
-        body["tool_choice"]["name"].as_str(),
-    ) {
-        (Some("tool"), Some(name)) => ToolChoice::Tool(name.to_owned()),
-        _ => ToolChoice::Auto,
-    };
     Ok(LlmRequest {
         system,
         messages,
         tools,
-        tool_choice,
+        tool_choice: ToolChoice::Auto,
         max_tokens,
     })
 }

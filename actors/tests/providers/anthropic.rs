@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use actors::llm::anthropic::{AnthropicLlm, DEFAULT_MODEL};
 use actors::llm::retry::RetryPolicy;
-use actors::llm::{Block, Llm, LlmError, LlmRequest, Message, Role, StopReason, ToolDef};
+use actors::llm::{
+    Block, Llm, LlmError, LlmRequest, Message, Role, StopReason, ToolChoice, ToolDef,
+};
 use catalog::TokenUsage;
 use serde_json::json;
 
@@ -45,6 +47,7 @@ fn hello() -> LlmRequest {
         system: "You are Ada, a busy engineer.".into(),
         messages: vec![Message::user_text("Plan your day.")],
         tools: Arc::from([tool("todo_list"), tool("todo_create")]),
+        tool_choice: ToolChoice::Auto,
         max_tokens: 1024,
     }
 }
@@ -361,6 +364,7 @@ async fn server_errors_on_every_attempt_end_as_unavailable() {
         LlmError::Unavailable {
             status: 500,
             attempts: 5,
+            message: "Internal server error".into(),
         }
     );
     assert_eq!(server.request_count(), 5);
@@ -538,4 +542,55 @@ fn construction_rejects_unusable_settings() {
         fast_retry(),
     );
     assert!(matches!(bad_url, Err(LlmError::Transport(_))));
+}
+
+#[tokio::test]
+async fn an_invalid_tool_use_from_another_provider_goes_out_with_an_empty_input() {
+    let (server, llm) = server(vec![anthropic_text("ok")]).await;
+    let mut request = hello();
+    request.messages.push(Message {
+        role: Role::Assistant,
+        content: vec![Block::InvalidToolUse {
+            id: "call_1".into(),
+            name: "todo_list".into(),
+            arguments: "{oops".into(),
+            error: "your arguments were not valid JSON".into(),
+        }],
+    });
+    request.messages.push(Message {
+        role: Role::User,
+        content: vec![Block::ToolResult {
+            tool_use_id: "call_1".into(),
+            content: "your arguments were not valid JSON".into(),
+            is_error: true,
+        }],
+    });
+
+    llm.complete(&request).await.unwrap();
+
+    let body = server.only_request().json().unwrap();
+    assert_eq!(
+        body["messages"][1]["content"][0],
+        json!({"type": "tool_use", "id": "call_1", "name": "todo_list", "input": {}})
+    );
+}
+
+#[tokio::test]
+async fn a_prompt_that_is_too_long_is_a_context_overflow_and_not_retried() {
+    let (server, llm) = server(vec![anthropic_error(
+        400,
+        "invalid_request_error",
+        "prompt is too long: 210345 tokens > 200000 maximum",
+    )])
+    .await;
+
+    let error = llm.complete(&hello()).await.unwrap_err();
+
+    assert_eq!(
+        error,
+        LlmError::ContextOverflow {
+            message: "prompt is too long: 210345 tokens > 200000 maximum".into(),
+        }
+    );
+    assert_eq!(server.request_count(), 1);
 }

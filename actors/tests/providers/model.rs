@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use actors::llm::anthropic::{AnthropicLlm, DEFAULT_MODEL};
 use actors::llm::retry::RetryPolicy;
-use actors::llm::{Block, Llm, LlmError, LlmRequest, Message, Role, StopReason, ToolDef};
+use actors::llm::{
+    Block, Llm, LlmError, LlmRequest, Message, Role, StopReason, ToolChoice, ToolDef,
+};
 use actors::testing::{FakeModel, FakeServer, Fault, ModelOptions, fast_retry};
 use serde_json::json;
 
@@ -53,6 +55,7 @@ fn opening() -> LlmRequest {
         system: "Du bist Ada.".into(),
         messages: vec![Message::user_text("Dein Tag beginnt.")],
         tools: todo_tools().into(),
+        tool_choice: ToolChoice::Auto,
         max_tokens: 1024,
     }
 }

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actors::llm::openai::OpenAiLlm;
-use actors::llm::{Block, Llm, LlmError, LlmRequest, Message, Role, StopReason, ToolDef};
+use actors::llm::{
+    Block, Llm, LlmError, LlmRequest, Message, Role, StopReason, ToolChoice, ToolDef,
+};
 use catalog::TokenUsage;
 use serde_json::{Value, json};
 
@@ -49,6 +51,7 @@ fn hello() -> LlmRequest {
         system: "You are Ada, a busy engineer.".into(),
         messages: vec![Message::user_text("Plan your day.")],
         tools: Arc::from([tool("todo_list"), tool("todo_create")]),
+        tool_choice: ToolChoice::Auto,
         max_tokens: 512,
     }
 }
@@ -434,9 +437,15 @@ async fn bad_requests_carry_the_message_in_every_dialect() {
 }
 
 #[tokio::test]
-async fn server_errors_on_every_attempt_end_as_unavailable() {
+async fn an_unavailable_server_on_every_attempt_ends_as_unavailable_with_its_message() {
+    // llama.cpp's llama-server while it loads the model.
     let script = (0..5)
-        .map(|_| openai_error(500, "server_error", "llama runner process has terminated"))
+        .map(|_| {
+            Canned::json(
+                503,
+                json!({"error": {"code": 503, "message": "Loading model", "type": "unavailable_error"}}),
+            )
+        })
         .collect();
     let (server, llm) = server(script).await;
 
@@ -445,11 +454,41 @@ async fn server_errors_on_every_attempt_end_as_unavailable() {
     assert_eq!(
         error,
         LlmError::Unavailable {
-            status: 500,
+            status: 503,
             attempts: 5,
+            message: "Loading model".into(),
         }
     );
     assert_eq!(server.request_count(), 5);
+}
+
+#[tokio::test]
+async fn a_500_that_repeats_word_for_word_is_not_tried_a_third_time() {
+    let crash = || openai_error(500, "server_error", "llama runner process has terminated");
+    let (crashing, llm) = server(vec![crash(), crash(), openai_text("never sent")]).await;
+
+    let error = llm.complete(&hello()).await.unwrap_err();
+
+    assert_eq!(
+        error,
+        LlmError::BadRequest {
+            status: 500,
+            message: "the server failed the same way twice: llama runner process has terminated"
+                .into(),
+        }
+    );
+    assert_eq!(crashing.request_count(), 2);
+    assert_eq!(crashing.pending(), 1);
+
+    // Different words each time: a server that is struggling, worth waiting for.
+    let (server, llm) = server(vec![
+        openai_error(500, "server_error", "out of memory"),
+        openai_error(500, "server_error", "slot unavailable"),
+        openai_text("Made it."),
+    ])
+    .await;
+    assert_eq!(llm.complete(&hello()).await.unwrap().text(), "Made it.");
+    assert_eq!(server.request_count(), 3);
 }
 
 #[tokio::test]
@@ -526,4 +565,88 @@ async fn a_server_that_never_answers_times_out() {
 
     assert_eq!(error, LlmError::Timeout { attempts: 2 });
     assert_eq!(server.request_count(), 2);
+}
+
+#[tokio::test]
+async fn only_a_key_of_eight_characters_or_more_standing_alone_is_scrubbed() {
+    let (short, llm) = server_with_key(
+        Some("x"),
+        vec![openai_error(
+            400,
+            "invalid_request_error",
+            "x is not a model; try x-small",
+        )],
+    )
+    .await;
+    assert_eq!(
+        llm.complete(&hello()).await.unwrap_err(),
+        LlmError::BadRequest {
+            status: 400,
+            message: "x is not a model; try x-small".into(),
+        }
+    );
+    assert_eq!(short.request_count(), 1);
+
+    let (_server, llm) = server_with_key(
+        Some("sk-abcdefgh12"),
+        vec![openai_error(
+            401,
+            "invalid_request_error",
+            "Incorrect API key: Bearer sk-abcdefgh12. Did you mean sk-abcdefgh123?",
+        )],
+    )
+    .await;
+    assert_eq!(
+        llm.complete(&hello()).await.unwrap_err(),
+        LlmError::Unauthorized(
+            "Incorrect API key: Bearer [redacted]. Did you mean sk-abcdefgh123?".into()
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_context_overflow_is_recognised_in_each_server_s_400() {
+    let cases = [
+        // A 400 that does not say so stays a plain bad request.
+        openai_error(400, "invalid_request_error", "Too long."),
+        // OpenAI and llama-cpp-python (capture 12): the code says it.
+        Canned::json(
+            400,
+            json!({"error": {"message": "too long", "type": "invalid_request_error",
+                             "param": "messages", "code": "context_length_exceeded"}}),
+        ),
+        // llama.cpp's llama-server: the type says it.
+        Canned::json(
+            400,
+            json!({"error": {"code": 400, "message": "the request exceeds the available context size, try increasing it",
+                             "type": "exceed_context_size_error", "n_prompt_tokens": 9000, "n_ctx": 8192}}),
+        ),
+        // vLLM: a top-level message.
+        Canned::json(
+            400,
+            json!({"object": "error", "message": "This model's maximum context length is 32768 tokens. However, you requested 40000 tokens.",
+                   "type": "BadRequestError", "param": null, "code": 400}),
+        ),
+        // llama_cpp's own words, when the server does not rewrite them.
+        openai_error(
+            400,
+            "invalid_request_error",
+            "Requested tokens (8429) exceed context window of 8192",
+        ),
+    ];
+    for (index, canned) in cases.into_iter().enumerate() {
+        let (server, llm) = server(vec![canned]).await;
+
+        let error = llm.complete(&hello()).await.unwrap_err();
+
+        if index == 0 {
+            assert!(matches!(error, LlmError::BadRequest { .. }), "{error:?}");
+        } else {
+            assert!(
+                matches!(error, LlmError::ContextOverflow { .. }),
+                "{index}: {error:?}"
+            );
+        }
+        assert_eq!(server.request_count(), 1);
+    }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use actors::llm::anthropic::{AnthropicLlm, DEFAULT_MODEL};
 use actors::llm::openai::OpenAiLlm;
-use actors::llm::{Block, Llm, LlmError, LlmRequest, Message, StopReason};
+use actors::llm::{Block, Llm, LlmError, LlmRequest, Message, StopReason, ToolChoice};
 use actors::testing::{Canned, Dialect, FakeServer, fast_retry};
 use catalog::TokenUsage;
 use serde_json::json;
@@ -20,6 +20,7 @@ fn request(text: &str) -> LlmRequest {
         system: "You are Ada.".into(),
         messages: vec![Message::user_text(text)],
         tools: Arc::from([]),
+        tool_choice: ToolChoice::Auto,
         max_tokens: 256,
     }
 }
@@ -75,8 +76,7 @@ async fn anthropic_replies_errors_and_bodies_drive_a_tick() {
     assert_eq!(second.stop_reason, StopReason::EndTurn);
     assert_eq!(
         third,
-        LlmError::BadRequest {
-            status: 400,
+        LlmError::ContextOverflow {
             message: "prompt is too long".into(),
         }
     );
