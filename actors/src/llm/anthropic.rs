@@ -4,9 +4,16 @@
 //!
 //! Wire facts this file relies on (see the API notes, §4): every `tool_use`
 //! needs its `tool_result` in the single next user message, results first;
-//! the cache is a byte-exact prefix `tools → system → messages`; 429 and
-//! 5xx/529 are transient except a 429 that says the spend limit is reached;
-//! a prompt that does not fit is a 400 saying "prompt is too long".
+//! the cache is a byte-exact prefix `tools → system → messages` with at most
+//! four breakpoints; 429 and 5xx/529 are transient except a 429 that says
+//! the spend limit is reached; a prompt that does not fit is a 400 saying
+//! "prompt is too long".
+//!
+//! Requests are not streamed. A tick that is cancelled or times out drops
+//! its request, which closes the connection, and that is all the
+//! cancellation a hosted API needs from us: unlike a local server, whose
+//! abandoned generation would hold up the next request (see `openai`), the
+//! API's work on an abandoned request costs the runner nothing but tokens.
 
 use std::fmt;
 use std::time::Duration;
@@ -20,7 +27,7 @@ use serde_json::{Value, json};
 
 use super::http::{self, Failure, quote};
 use super::retry::RetryPolicy;
-use super::{Block, Llm, LlmError, LlmRequest, LlmResponse, Message, Role, StopReason};
+use super::{Block, Llm, LlmError, LlmRequest, LlmResponse, Message, Role, StopReason, ToolChoice};
 
 /// The model used when the persona catalog names none.
 pub const DEFAULT_MODEL: &str = "claude-sonnet-4-5";
@@ -31,6 +38,8 @@ pub const API_VERSION: &str = "2023-06-01";
 /// How long one request may take, connection to last byte. A long tool turn
 /// with a few thousand output tokens fits well inside it.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+/// The context window, in tokens, of every current `claude-*` model.
+pub const CLAUDE_CONTEXT_WINDOW: u32 = 200_000;
 
 /// Anthropic's Messages API behind the [`Llm`] trait.
 pub struct AnthropicLlm {
@@ -44,6 +53,9 @@ pub struct AnthropicLlm {
     endpoint: String,
     retry: RetryPolicy,
     timeout: Duration,
+    /// A context window set by configuration; overrides what the model
+    /// name says.
+    context_window: Option<u32>,
 }
 
 impl fmt::Debug for AnthropicLlm {
@@ -54,6 +66,7 @@ impl fmt::Debug for AnthropicLlm {
             .field("endpoint", &self.endpoint)
             .field("retry", &self.retry)
             .field("timeout", &self.timeout)
+            .field("context_window", &self.context_window)
             .finish()
     }
 }
@@ -99,6 +112,7 @@ impl AnthropicLlm {
             endpoint,
             retry,
             timeout: DEFAULT_TIMEOUT,
+            context_window: None,
         })
     }
 
@@ -106,6 +120,14 @@ impl AnthropicLlm {
     /// that takes longer counts as a failed attempt and is retried.
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// Sets the model's context window in tokens; `None` (the default)
+    /// leaves it to the model name: [`CLAUDE_CONTEXT_WINDOW`] for `claude-*`
+    /// models, unknown for any other.
+    pub fn with_context_window(mut self, tokens: Option<u32>) -> Self {
+        self.context_window = tokens;
         self
     }
 
@@ -166,6 +188,14 @@ impl Llm for AnthropicLlm {
         &self.model
     }
 
+    async fn context_window(&self) -> Option<u32> {
+        self.context_window.or_else(|| {
+            self.model
+                .starts_with("claude-")
+                .then_some(CLAUDE_CONTEXT_WINDOW)
+        })
+    }
+
     async fn complete(&self, request: &LlmRequest) -> Result<LlmResponse, LlmError> {
         // Serialised once, so every retry sends the same bytes (and hits the
         // same cache prefix).
@@ -179,7 +209,12 @@ impl Llm for AnthropicLlm {
     }
 }
 
-/// The JSON body of a Messages request.
+/// The JSON body of a Messages request. It carries three cache breakpoints
+/// (of the four allowed): after the last tool, so every persona's requests
+/// share the tool list; after the system prompt, so a persona's rounds
+/// share tools and prompt; and after the last block of the last message,
+/// so each round reads the conversation so far from the cache the round
+/// before wrote.
 fn request_body(model: &str, request: &LlmRequest) -> Value {
     let mut body = serde_json::Map::new();
     body.insert("model".to_owned(), json!(model));
@@ -216,11 +251,24 @@ fn request_body(model: &str, request: &LlmRequest) -> Value {
             })
             .collect();
         body.insert("tools".to_owned(), Value::Array(tools));
+        // Auto is the API's default: sending nothing keeps the bytes of
+        // every ordinary request as they were.
+        if let ToolChoice::Tool(name) = &request.tool_choice {
+            body.insert(
+                "tool_choice".to_owned(),
+                json!({"type": "tool", "name": name}),
+            );
+        }
     }
-    body.insert(
-        "messages".to_owned(),
-        Value::Array(wire_messages(&request.messages)),
-    );
+    let mut messages = wire_messages(&request.messages);
+    if let Some(last_block) = messages
+        .last_mut()
+        .and_then(|message| message["content"].as_array_mut())
+        .and_then(|content| content.last_mut())
+    {
+        last_block["cache_control"] = json!({"type": "ephemeral"});
+    }
+    body.insert("messages".to_owned(), Value::Array(messages));
     Value::Object(body)
 }
 

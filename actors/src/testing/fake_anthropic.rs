@@ -141,6 +141,9 @@ pub(super) fn refusal(request: &Recorded) -> Option<Canned> {
             ));
         }
     }
+    if let Some(refused) = refused_tool_choice(&body) {
+        return Some(anthropic_error(400, "invalid_request_error", &refused));
+    }
     let breakpoints = request.body.matches("\"cache_control\"").count();
     if breakpoints > 4 {
         return Some(anthropic_error(
@@ -207,4 +210,32 @@ pub(super) fn refusal(request: &Recorded) -> Option<Canned> {
         }
     }
     None
+}
+
+/// The API's checks of `tool_choice`, in its words.
+fn refused_tool_choice(body: &Value) -> Option<String> {
+    let choice = body.get("tool_choice")?;
+    let tools: Vec<&str> = body["tools"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|tool| tool["name"].as_str())
+        .collect();
+    match choice["type"].as_str() {
+        Some("auto" | "any" | "none") if !tools.is_empty() || choice["type"] == "none" => None,
+        Some("tool") => {
+            let name = choice["name"].as_str().unwrap_or_default();
+            (!tools.contains(&name)).then(|| {
+                format!("tool_choice.name: tool '{name}' was not found in the provided tools")
+            })
+        }
+        Some("auto" | "any") => {
+            Some("tool_choice may only be specified while providing tools.".to_owned())
+        }
+        _ => Some(format!(
+            "tool_choice: Input tag '{}' found using 'type' does not match any of the expected \
+             tags: 'auto', 'any', 'tool', 'none'",
+            choice["type"]
+        )),
+    }
 }

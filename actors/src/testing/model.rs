@@ -317,7 +317,10 @@ impl FakeModel {
 }
 
 /// A Messages API request body read back into the provider-neutral form:
-/// the inverse of what the Anthropic provider sends.
+/// the inverse of what the Anthropic provider sends. A forced tool
+/// (`tool_choice: {"type": "tool", "name": …}`) becomes
+/// [`ToolChoice::Tool`], so the simulator answers it with that tool; any
+/// other choice, or none, is [`ToolChoice::Auto`].
 pub fn parse_request(body: &Value) -> Result<LlmRequest, String> {
     let system = match &body["system"] {
         Value::String(text) => text.clone(),
@@ -354,11 +357,18 @@ pub fn parse_request(body: &Value) -> Result<LlmRequest, String> {
             parse_message(message).map_err(|e| format!("messages.{index}: {e}"))
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let tool_choice = match (
+        body["tool_choice"]["type"].as_str(),
+        body["tool_choice"]["name"].as_str(),
+    ) {
+        (Some("tool"), Some(name)) => ToolChoice::Tool(name.to_owned()),
+        _ => ToolChoice::Auto,
+    };
     Ok(LlmRequest {
         system,
         messages,
         tools,
-        tool_choice: ToolChoice::Auto,
+        tool_choice,
         max_tokens,
     })
 }

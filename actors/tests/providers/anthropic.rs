@@ -178,9 +178,13 @@ async fn request_carries_headers_cache_breakpoints_and_tool_results() {
         json!({"role": "user", "content": [
             {"type": "tool_result", "tool_use_id": "toolu_01A", "content": "[]", "is_error": false},
             {"type": "tool_result", "tool_use_id": "toolu_01B", "content": "title is too long", "is_error": true},
-            {"type": "text", "text": "Carry on."},
+            // The last block of the last message is the conversation's
+            // breakpoint: the next round reads all of this from the cache.
+            {"type": "text", "text": "Carry on.", "cache_control": {"type": "ephemeral"}},
         ]})
     );
+    assert!(body.get("tool_choice").is_none(), "auto is the default");
+    assert_eq!(request.body.matches("cache_control").count(), 3);
 }
 
 #[tokio::test]
@@ -545,6 +549,58 @@ fn construction_rejects_unusable_settings() {
 }
 
 #[tokio::test]
+async fn a_forced_tool_goes_out_as_tool_choice_tool() {
+    let (server, llm) = server(vec![anthropic_message(
+        json!([{"type": "tool_use", "id": "toolu_01R", "name": "todo_create", "input": {"q": "x"}}]),
+        "tool_use",
+        json!({"input_tokens": 10, "output_tokens": 5}),
+    )])
+    .await;
+    let mut request = hello();
+    request.tool_choice = ToolChoice::Tool("todo_create".into());
+
+    let response = llm.complete(&request).await.unwrap();
+
+    assert_eq!(response.tool_uses().count(), 1);
+    let body = server.only_request().json().unwrap();
+    assert_eq!(
+        body["tool_choice"],
+        json!({"type": "tool", "name": "todo_create"})
+    );
+}
+
+#[tokio::test]
+async fn breakpoints_cache_tools_system_and_the_conversation_so_far_in_every_round() {
+    let (server, llm) = server(vec![anthropic_text("1"), anthropic_text("2")]).await;
+    let first_round = hello();
+    let mut second_round = after_tool_round();
+    // A round that ends in tool results (the usual case in a tool loop).
+    second_round.messages[2]
+        .content
+        .retain(|block| !matches!(block, Block::Text(_)));
+
+    llm.complete(&first_round).await.unwrap();
+    llm.complete(&second_round).await.unwrap();
+
+    for (body, request) in server.request_bodies().iter().zip(server.requests()) {
+        assert_eq!(request.body.matches("cache_control").count(), 3);
+        assert_eq!(body["tools"][1]["cache_control"]["type"], "ephemeral");
+        assert_eq!(body["system"][0]["cache_control"]["type"], "ephemeral");
+        let last_message = body["messages"].as_array().unwrap().last().unwrap();
+        let last_block = last_message["content"].as_array().unwrap().last().unwrap();
+        assert_eq!(last_block["cache_control"]["type"], "ephemeral");
+    }
+    let second = &server.request_bodies()[1];
+    assert_eq!(second["messages"][2]["content"][1]["type"], "tool_result");
+    // The first round's breakpoint block is now plain history.
+    assert!(
+        second["messages"][0]["content"][0]
+            .get("cache_control")
+            .is_none()
+    );
+}
+
+#[tokio::test]
 async fn an_invalid_tool_use_from_another_provider_goes_out_with_an_empty_input() {
     let (server, llm) = server(vec![anthropic_text("ok")]).await;
     let mut request = hello();
@@ -593,4 +649,20 @@ async fn a_prompt_that_is_too_long_is_a_context_overflow_and_not_retried() {
         }
     );
     assert_eq!(server.request_count(), 1);
+}
+
+#[tokio::test]
+async fn the_context_window_is_configured_or_known_for_claude_models() {
+    let llm =
+        |model: &str| AnthropicLlm::new(KEY.into(), model.into(), None, fast_retry()).unwrap();
+
+    assert_eq!(llm(DEFAULT_MODEL).context_window().await, Some(200_000));
+    assert_eq!(llm("my-proxy-model").context_window().await, None);
+    assert_eq!(
+        llm("my-proxy-model")
+            .with_context_window(Some(32_768))
+            .context_window()
+            .await,
+        Some(32_768)
+    );
 }

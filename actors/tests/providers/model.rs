@@ -11,7 +11,7 @@ use actors::llm::retry::RetryPolicy;
 use actors::llm::{
     Block, Llm, LlmError, LlmRequest, Message, Role, StopReason, ToolChoice, ToolDef,
 };
-use actors::testing::{FakeModel, FakeServer, Fault, ModelOptions, fast_retry};
+use actors::testing::{FakeModel, FakeServer, Fault, ModelOptions, fast_retry, parse_request};
 use serde_json::json;
 
 async fn model(
@@ -164,4 +164,43 @@ async fn injects_every_kind_of_fault_and_the_provider_sees_each_as_its_error() {
     assert_eq!(stats.answered, 0);
     assert!(stats.faults.contains_key(&Fault::Hang));
     assert!(model.issued().is_empty());
+}
+
+#[tokio::test]
+async fn a_forced_tool_reaches_the_simulator_as_a_forced_tool_choice() {
+    let mut rating = opening();
+    rating.tools = Arc::from([ToolDef {
+        name: "submit_ratings".into(),
+        description: "Submit your ratings and what to remember.".into(),
+        input_schema: json!({"type": "object", "properties": {
+            "ratings": {"type": "array"}, "memory": {"type": "string"}}}),
+    }]);
+    rating.tool_choice = ToolChoice::Tool("submit_ratings".into());
+    let (model, _server, llm) = model(ModelOptions::default(), fast_retry()).await;
+
+    llm.complete(&rating).await.unwrap();
+
+    assert_eq!(model.stats().answered, 1);
+    // What the simulator is handed is the request read back from the wire.
+    let wire = json!({
+        "model": DEFAULT_MODEL, "max_tokens": 64,
+        "tools": [{"name": "submit_ratings", "input_schema": {"type": "object"}}],
+        "tool_choice": {"type": "tool", "name": "submit_ratings"},
+        "messages": [{"role": "user", "content": "Bewerte."}],
+    });
+    assert_eq!(
+        parse_request(&wire).unwrap().tool_choice,
+        ToolChoice::Tool("submit_ratings".into())
+    );
+    let mut auto = wire.clone();
+    auto["tool_choice"] = json!({"type": "auto"});
+    assert_eq!(parse_request(&auto).unwrap().tool_choice, ToolChoice::Auto);
+
+    // A forced tool the request does not list is the API's 400.
+    rating.tool_choice = ToolChoice::Tool("no_such_tool".into());
+    let refused = llm.complete(&rating).await.unwrap_err();
+    assert!(
+        matches!(&refused, LlmError::BadRequest { message, .. } if message.contains("no_such_tool")),
+        "{refused:?}"
+    );
 }
