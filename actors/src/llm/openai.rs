@@ -1,35 +1,55 @@
 //! The OpenAI-compatible Chat Completions provider, aimed at local and
-//! self-hosted servers (vLLM, Ollama's `/v1`, llama.cpp `llama-server`) as
-//! much as at OpenAI: translating a conversation to
+//! self-hosted servers (llama-cpp-python, llama.cpp's `llama-server`, vLLM,
+//! Ollama's `/v1`) as much as at OpenAI: translating a conversation to
 //! `POST {base}/chat/completions`, reading the answer back whatever dialect
 //! of tool calls the server speaks, and deciding which failures are worth
 //! another attempt.
 //!
-//! Server quirks handled here (API notes §4.7): `function.arguments` comes
-//! as a JSON string (OpenAI, vLLM) or as an object (Ollama, llama.cpp);
-//! some servers send arguments that do not parse, or tool calls without an
-//! id. None of that fails the turn: the model sees its own mistake in the
-//! tool result instead.
+//! Requests are streamed (`stream: true`) so that dropping one (a timeout,
+//! a cancelled tick) stops the server's generation: a local server works on
+//! one request at a time, and an abandoned whole answer keeps it busy for
+//! minutes while the next request queues behind it (fixture 07: 164 s). A
+//! server that will not stream a request is sent it whole instead, and the
+//! provider remembers that for requests of the same kind; a whole request
+//! that times out is then not retried, for the same reason.
+//!
+//! Server quirks handled here (API notes §4.7, and the captures of
+//! llama-cpp-python 0.3.36 in `tests/fixtures/`): a tool choice is always
+//! sent with tools, because llama-cpp-python drops the tools from the
+//! prompt without one (fixture 01); an assistant message with tool calls
+//! carries `content: ""`, because it refuses null (fixture 03);
+//! `function.arguments` comes as a JSON string or as an object, sometimes
+//! not as JSON at all (see `arguments`); tool calls may come without an id.
+//! None of that fails the turn: the model sees its own mistake in the tool
+//! result instead.
+
+mod arguments;
+mod request;
+mod response;
+mod stream;
+mod stream_support;
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use catalog::TokenUsage;
 use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use super::http::{self, ErrorReport, Failure, Repeats, quote};
+use self::request::request_body;
+use self::response::{ApiError, RawCompletion, assemble, parse_completion};
+use self::stream::{StreamEnd, read_stream};
+use self::stream_support::{RequestKind, StreamSupport, refuses_streaming};
+use super::http::{self, ErrorReport, Failure, Repeats, RetryKind, quote};
 use super::retry::RetryPolicy;
-use super::{Block, Llm, LlmError, LlmRequest, LlmResponse, Role, StopReason};
+use super::{Llm, LlmError, LlmRequest, LlmResponse};
 
-/// How long one request may take, connection to last byte. Longer than for
-/// a hosted API because a local model on modest hardware can spend minutes
-/// on the prompt of a long tool loop.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long one request may take, connection to last byte: the documented
+/// default of `PERSONA_LLM_TIMEOUT_SECS`. A local model on modest hardware
+/// can need minutes for the prompt of a long tool loop; raise it for one.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// An OpenAI-compatible Chat Completions server behind the [`Llm`] trait.
 pub struct OpenAiLlm {
@@ -46,6 +66,7 @@ pub struct OpenAiLlm {
     /// Numbers the ids made up for tool calls that came without one; unique
     /// for this provider's life, so ids never repeat within a conversation.
     generated_ids: AtomicU64,
+    streaming: StreamSupport,
 }
 
 impl fmt::Debug for OpenAiLlm {
@@ -103,18 +124,19 @@ impl OpenAiLlm {
             retry,
             timeout: DEFAULT_TIMEOUT,
             generated_ids: AtomicU64::new(0),
+            streaming: StreamSupport::default(),
         })
     }
 
-    /// Sets the per-request timeout (default [`DEFAULT_TIMEOUT`]); a request
-    /// that takes longer counts as a failed attempt and is retried.
+    /// Sets the per-request timeout (default [`DEFAULT_TIMEOUT`]). A
+    /// streamed request that takes longer counts as a failed attempt and is
+    /// retried; a whole one fails with [`LlmError::Timeout`] at once.
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
     }
 
-    /// One HTTP exchange, classified.
-    async fn attempt(&self, body: &str) -> Result<LlmResponse, Failure> {
+    fn post(&self, body: &str) -> reqwest::RequestBuilder {
         let mut request = self
             .client
             .post(&self.endpoint)
@@ -124,24 +146,127 @@ impl OpenAiLlm {
         if let Some(authorization) = &self.authorization {
             request = request.header(AUTHORIZATION, authorization.clone());
         }
-        let answer = http::exchange(request, self.api_key.as_deref()).await?;
+        request
+    }
+
+    /// One streamed exchange, classified.
+    async fn attempt_streamed(&self, body: &str) -> Result<Streamed, Failure> {
+        let key = self.api_key.as_deref();
+        let response = self
+            .post(body)
+            .send()
+            .await
+            .map_err(|error| http::transport_failure(&error, key))?;
+        let status = response.status();
+        if !status.is_success() {
+            let retry_after = http::retry_after(response.headers());
+            let body = response
+                .text()
+                .await
+                .map_err(|error| http::transport_failure(&error, key))?;
+            let error = ApiError::parse(&body);
+            let message = error.message_or(status, &body);
+            if refuses_streaming(status, &message) {
+                return Ok(Streamed::Refused {
+                    explicit: true,
+                    reason: quote(&self.scrub(&message)),
+                });
+            }
+            return Err(self.classify(status, retry_after, &error, &message));
+        }
+        let is_event_stream = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.starts_with("text/event-stream"));
+        if !is_event_stream {
+            // The server ignored `stream` and answered whole.
+            let body = response
+                .text()
+                .await
+                .map_err(|error| http::transport_failure(&error, key))?;
+            return self
+                .parse_response(&body)
+                .map(Streamed::Response)
+                .map_err(http::unreadable);
+        }
+        match read_stream(response, key).await? {
+            StreamEnd::Completion(raw) => Ok(Streamed::Response(self.assemble(raw))),
+            StreamEnd::Empty => Ok(Streamed::Refused {
+                explicit: false,
+                reason: "the event stream ended before its first event".to_owned(),
+            }),
+            StreamEnd::Error(data) => {
+                let error = ApiError::parse(&data);
+                let message = error.message_or(StatusCode::OK, &data);
+                // The status is long sent; the error's own code stands in
+                // for it when it is one (vLLM), else a server error.
+                let status = error
+                    .status
+                    .and_then(|code| StatusCode::from_u16(code).ok())
+                    .filter(|status| status.is_client_error() || status.is_server_error())
+                    .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                Err(self.classify(status, None, &error, &message))
+            }
+        }
+    }
+
+    /// One whole (not streamed) exchange, classified; `number` is the
+    /// attempt's number.
+    async fn attempt_whole(&self, body: &str, number: u32) -> Result<LlmResponse, Failure> {
+        let answer = match http::exchange(self.post(body), self.api_key.as_deref()).await {
+            Ok(answer) => answer,
+            Err(Failure::Retry {
+                kind: RetryKind::Timeout,
+                detail,
+                ..
+            }) => {
+                // IMPORTANT: no retry. The server cannot notice that we gave
+                // up on a whole answer; it is probably still generating it,
+                // and a retry would only queue behind it.
+                tracing::warn!(
+                    provider = "openai",
+                    timeout_s = self.timeout.as_secs_f64(),
+                    attempt = number,
+                    detail = %detail,
+                    "LLM request sent whole timed out; not retried: the server is probably \
+                     still generating the abandoned answer, and a retry would queue behind it"
+                );
+                return Err(Failure::Fatal(LlmError::Timeout { attempts: number }));
+            }
+            Err(other) => return Err(other),
+        };
         if answer.status.is_success() {
             return self.parse_response(&answer.body).map_err(http::unreadable);
         }
-        Err(self.classify(answer.status, answer.retry_after, &answer.body))
+        let error = ApiError::parse(&answer.body);
+        let message = error.message_or(answer.status, &answer.body);
+        Err(self.classify(answer.status, answer.retry_after, &error, &message))
+    }
+
+    /// Sends `body` whole, with retries.
+    async fn send_whole(&self, body: &str) -> Result<LlmResponse, LlmError> {
+        http::send_with_retries("openai", &self.retry, Repeats::GiveUp, |number| {
+            self.attempt_whole(body, number)
+        })
+        .await
     }
 
     /// Sorts a non-success answer into "try again" or "give up now".
-    fn classify(&self, status: StatusCode, retry_after: Option<Duration>, body: &str) -> Failure {
-        let error = ApiError::parse(body);
-        let message = error.message_or(status, body);
+    fn classify(
+        &self,
+        status: StatusCode,
+        retry_after: Option<Duration>,
+        error: &ApiError,
+        message: &str,
+    ) -> Failure {
         // OpenAI answers an exhausted balance with a 429 too; waiting will
         // not fix it.
         if error.is_quota_exhausted() {
-            return Failure::Fatal(LlmError::SpendLimit(quote(&self.scrub(&message))));
+            return Failure::Fatal(LlmError::SpendLimit(quote(&self.scrub(message))));
         }
         let report = ErrorReport {
-            message: &message,
+            message,
             kind: error.kind.as_deref(),
             code: error.code.as_deref(),
         };
@@ -154,70 +279,23 @@ impl OpenAiLlm {
         http::scrub(text, self.api_key.as_deref())
     }
 
+    /// A whole answer's body as our response.
     fn parse_response(&self, body: &str) -> Result<LlmResponse, LlmError> {
-        let wire: WireResponse = serde_json::from_str(body).map_err(|error| {
-            LlmError::Malformed(self.scrub(&format!(
-                "expected a Chat Completions response ({error}); the body starts with {:?}",
-                quote(body)
-            )))
-        })?;
-        let Some(choice) = wire.choices.into_iter().next() else {
-            return Err(LlmError::Malformed(
-                "the Chat Completions response has no choices".to_owned(),
-            ));
-        };
-        let mut content = Vec::new();
-        if let Some(text) = choice.message.content.as_ref().and_then(content_text)
-            && !text.is_empty()
-        {
-            content.push(Block::Text(text));
+        match parse_completion(body) {
+            Ok(raw) => Ok(self.assemble(raw)),
+            Err(LlmError::Malformed(detail)) => Err(LlmError::Malformed(self.scrub(&detail))),
+            Err(other) => Err(other),
         }
-        for call in choice.message.tool_calls.unwrap_or_default() {
-            let id = match call.id {
-                Some(id) if !id.is_empty() => id,
-                _ => format!(
-                    "call_{}",
-                    self.generated_ids.fetch_add(1, Ordering::Relaxed) + 1
-                ),
-            };
-            content.push(Block::ToolUse {
-                id,
-                name: call.function.name,
-                input: tool_input(call.function.arguments),
-            });
-        }
-        let has_tool_calls = content
-            .iter()
-            .any(|block| matches!(block, Block::ToolUse { .. }));
-        let stop_reason = match choice.finish_reason.as_deref() {
-            Some("tool_calls") | Some("function_call") => StopReason::ToolUse,
-            // Some servers (older Ollama) say "stop" even when they called
-            // tools; the calls are what matters.
-            Some("stop") if has_tool_calls => StopReason::ToolUse,
-            Some("stop") => StopReason::EndTurn,
-            Some("length") => StopReason::MaxTokens,
-            Some(other) => StopReason::Other(other.to_owned()),
-            None if has_tool_calls => StopReason::ToolUse,
-            None => StopReason::Other("none".to_owned()),
-        };
-        let usage = wire.usage.unwrap_or_default();
-        let prompt = usage.prompt_tokens.unwrap_or(0);
-        let cached = usage
-            .prompt_tokens_details
-            .and_then(|details| details.cached_tokens)
-            .unwrap_or(0);
-        Ok(LlmResponse {
-            content,
-            stop_reason,
-            usage: TokenUsage {
-                // `prompt_tokens` includes the cached part; `input` counts
-                // uncached tokens only, as Anthropic's does, so the four
-                // fields add up to the prompt without counting any twice.
-                input: prompt.saturating_sub(cached),
-                output: usage.completion_tokens.unwrap_or(0),
-                cache_read: cached,
-                cache_write: 0,
-            },
+    }
+
+    /// A completion as our response, naming the calls that came without an
+    /// id `call_<n>`.
+    fn assemble(&self, raw: RawCompletion) -> LlmResponse {
+        assemble(raw, || {
+            format!(
+                "call_{}",
+                self.generated_ids.fetch_add(1, Ordering::Relaxed) + 1
+            )
         })
     }
 }
@@ -235,250 +313,46 @@ impl Llm for OpenAiLlm {
     async fn complete(&self, request: &LlmRequest) -> Result<LlmResponse, LlmError> {
         // Serialised once, so every retry sends the same bytes (and servers
         // with prefix caching see the same prefix).
-        let body = request_body(&self.model, request).to_string();
-        // A local server's 500 is mostly an exception the same bytes raise
-        // again: a repeat word for word ends the attempts.
-        http::send_with_retries("openai", &self.retry, Repeats::GiveUp, |_| {
-            self.attempt(&body)
+        let mut body = request_body(&self.model, request);
+        let whole = body.to_string();
+        let kind = RequestKind::of(request);
+        if self.streaming.refused(kind) {
+            return self.send_whole(&whole).await;
+        }
+        body["stream"] = json!(true);
+        body["stream_options"] = json!({"include_usage": true});
+        let streamed = body.to_string();
+        let outcome = http::send_with_retries("openai", &self.retry, Repeats::GiveUp, |_| {
+            self.attempt_streamed(&streamed)
         })
-        .await
-    }
-}
-
-/// The JSON body of a Chat Completions request.
-fn request_body(model: &str, request: &LlmRequest) -> Value {
-    let mut body = serde_json::Map::new();
-    body.insert("model".to_owned(), json!(model));
-    // `max_tokens`, not OpenAI's newer `max_completion_tokens`: it is the one
-    // vLLM, Ollama and llama.cpp all read.
-    body.insert("max_tokens".to_owned(), json!(request.max_tokens));
-    body.insert("messages".to_owned(), Value::Array(wire_messages(request)));
-    if !request.tools.is_empty() {
-        let tools: Vec<Value> = request
-            .tools
-            .iter()
-            .map(|tool| {
-                json!({
-                    "type": "function",
-                    "function": {
-                        "name": tool.name,
-                        "description": tool.description,
-                        "parameters": tool.input_schema,
-                    },
-                })
-            })
-            .collect();
-        body.insert("tools".to_owned(), Value::Array(tools));
-    }
-    Value::Object(body)
-}
-
-/// Our conversation in wire form: the system prompt as the first message,
-/// one `tool` message per tool result right after the assistant message that
-/// called the tools (the format has no other place for them), then any user
-/// text.
-fn wire_messages(request: &LlmRequest) -> Vec<Value> {
-    let mut wire = Vec::new();
-    if !request.system.is_empty() {
-        wire.push(json!({"role": "system", "content": request.system}));
-    }
-    for message in &request.messages {
-        let texts: Vec<&str> = message
-            .content
-            .iter()
-            .filter_map(|block| match block {
-                Block::Text(text) if !text.is_empty() => Some(text.as_str()),
-                _ => None,
-            })
-            .collect();
-        match message.role {
-            Role::Assistant => {
-                let tool_calls: Vec<Value> = message
-                    .content
-                    .iter()
-                    .filter_map(|block| match block {
-                        Block::ToolUse { id, name, input } => Some(json!({
-                            "id": id,
-                            "type": "function",
-                            "function": {"name": name, "arguments": input.to_string()},
-                        })),
-                        _ => None,
-                    })
-                    .collect();
-                let content = if !texts.is_empty() {
-                    json!(texts.join("\n"))
-                } else if tool_calls.is_empty() {
-                    // An assistant message needs content or tool calls.
-                    json!("")
-                } else {
-                    Value::Null
-                };
-                let mut assistant = json!({"role": "assistant", "content": content});
-                // Some servers reject an empty `tool_calls` array.
-                if !tool_calls.is_empty() {
-                    assistant["tool_calls"] = Value::Array(tool_calls);
-                }
-                wire.push(assistant);
-            }
-            Role::User => {
-                for block in &message.content {
-                    if let Block::ToolResult {
-                        tool_use_id,
-                        content,
-                        is_error,
-                    } = block
-                    {
-                        // The format has no error flag, so the model learns
-                        // of the failure from the text.
-                        let content = if *is_error {
-                            format!("ERROR: {content}")
-                        } else {
-                            content.clone()
-                        };
-                        wire.push(json!({
-                            "role": "tool",
-                            "tool_call_id": tool_use_id,
-                            "content": content,
-                        }));
-                    }
-                }
-                if !texts.is_empty() {
-                    wire.push(json!({"role": "user", "content": texts.join("\n")}));
-                }
-            }
-        }
-    }
-    wire
-}
-
-#[derive(Deserialize)]
-struct WireResponse {
-    choices: Vec<WireChoice>,
-    #[serde(default)]
-    usage: Option<WireUsage>,
-}
-
-#[derive(Deserialize)]
-struct WireChoice {
-    message: WireMessage,
-    #[serde(default)]
-    finish_reason: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct WireMessage {
-    /// A string, null, or (some servers) an array of content parts.
-    #[serde(default)]
-    content: Option<Value>,
-    #[serde(default)]
-    tool_calls: Option<Vec<WireToolCall>>,
-}
-
-#[derive(Deserialize)]
-struct WireToolCall {
-    #[serde(default)]
-    id: Option<String>,
-    function: WireFunction,
-}
-
-#[derive(Deserialize)]
-struct WireFunction {
-    name: String,
-    /// A JSON string (OpenAI, vLLM) or an object (Ollama, llama.cpp).
-    #[serde(default)]
-    arguments: Option<Value>,
-}
-
-#[derive(Deserialize, Default)]
-struct WireUsage {
-    #[serde(default)]
-    prompt_tokens: Option<u64>,
-    #[serde(default)]
-    completion_tokens: Option<u64>,
-    #[serde(default)]
-    prompt_tokens_details: Option<WirePromptDetails>,
-}
-
-#[derive(Deserialize)]
-struct WirePromptDetails {
-    #[serde(default)]
-    cached_tokens: Option<u64>,
-}
-
-/// The text of a message's `content`, whichever shape it has.
-fn content_text(content: &Value) -> Option<String> {
-    match content {
-        Value::String(text) => Some(text.clone()),
-        Value::Array(parts) => Some(
-            parts
-                .iter()
-                .filter_map(|part| part["text"].as_str())
-                .collect::<Vec<_>>()
-                .join("\n"),
-        ),
-        _ => None,
-    }
-}
-
-/// A tool call's input as an object. Arguments that are not a JSON object
-/// are passed on as `{"_raw": …}` so the tool can report the mistake to the
-/// model instead of the whole turn failing.
-fn tool_input(arguments: Option<Value>) -> Value {
-    match arguments {
-        None | Some(Value::Null) => json!({}),
-        Some(Value::Object(object)) => Value::Object(object),
-        Some(Value::String(text)) if text.trim().is_empty() => json!({}),
-        Some(Value::String(text)) => match serde_json::from_str::<Value>(&text) {
-            Ok(Value::Object(object)) => Value::Object(object),
-            _ => json!({"_raw": text}),
-        },
-        Some(other) => json!({"_raw": other.to_string()}),
-    }
-}
-
-/// The parts of an error body that decide what to do. OpenAI, llama.cpp and
-/// llama-cpp-python send `{"error":{"message","type","code"}}`, vLLM a
-/// top-level `{"message","type"}`, Ollama sometimes `{"error":"…"}`,
-/// FastAPI-based servers `{"detail":"…"}`.
-#[derive(Default)]
-struct ApiError {
-    message: Option<String>,
-    kind: Option<String>,
-    code: Option<String>,
-}
-
-impl ApiError {
-    fn parse(body: &str) -> ApiError {
-        let Ok(value) = serde_json::from_str::<Value>(body) else {
-            return ApiError::default();
+        .await?;
+        let (explicit, reason) = match outcome {
+            Streamed::Response(response) => return Ok(response),
+            Streamed::Refused { explicit, reason } => (explicit, reason),
         };
-        let text = |value: &Value| value.as_str().map(str::to_owned);
-        let error = &value["error"];
-        ApiError {
-            message: text(&error["message"])
-                .or_else(|| text(error))
-                .or_else(|| text(&value["message"]))
-                .or_else(|| text(&value["detail"])),
-            kind: text(&error["type"]).or_else(|| text(&value["type"])),
-            code: text(&error["code"]),
+        tracing::debug!(
+            provider = "openai",
+            reason = %reason,
+            "the server did not stream the request; sending it whole"
+        );
+        let answer = self.send_whole(&whole).await;
+        // An empty stream only says the request failed before its first
+        // event; the whole request says why. Only when it succeeds was the
+        // streaming to blame.
+        if explicit || answer.is_ok() {
+            self.streaming.remember_refusal(kind, &self.model, &reason);
         }
+        answer
     }
+}
 
-    /// The server's message, or the body, or the status's name.
-    fn message_or(&self, status: StatusCode, body: &str) -> String {
-        match &self.message {
-            Some(message) if !message.trim().is_empty() => message.clone(),
-            _ if !body.trim().is_empty() => body.to_owned(),
-            _ => status
-                .canonical_reason()
-                .unwrap_or("no error message")
-                .to_owned(),
-        }
-    }
-
-    fn is_quota_exhausted(&self) -> bool {
-        [&self.kind, &self.code]
-            .iter()
-            .any(|field| field.as_deref() == Some("insufficient_quota"))
-    }
+/// What a streamed attempt came to.
+enum Streamed {
+    Response(LlmResponse),
+    /// The server would not stream this request. `explicit` when it said
+    /// so in an error; else the stream was empty.
+    Refused {
+        explicit: bool,
+        reason: String,
+    },
 }

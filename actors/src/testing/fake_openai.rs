@@ -1,10 +1,11 @@
 //! A faithful fake of OpenAI's hosted Chat Completions API (and the
-//! compatible servers: vLLM, Ollama, llama.cpp), for tests only: the canned
-//! answers in its wire shapes (completions, `{"error":{…}}` error responses)
-//! and the checks a server makes before it looks at the model. The server
-//! that serves them, loopback only, bound to `127.0.0.1:0` before serving,
-//! recording every request and replying from a queue, is
-//! [`super::FakeServer`] with [`super::Dialect::OpenAi`].
+//! compatible servers: vLLM, Ollama, llama.cpp, llama-cpp-python), for
+//! tests only: the canned answers in its wire shapes (completions, their
+//! event streams, `{"error":{…}}` error responses) and the checks a server
+//! makes before it looks at the model. The server that serves them,
+//! loopback only, bound to `127.0.0.1:0` before serving, recording every
+//! request and replying from a queue, is [`super::FakeServer`] with
+//! [`super::Dialect::OpenAi`].
 
 use std::collections::HashMap;
 
@@ -42,7 +43,8 @@ pub fn openai_text(text: &str) -> Canned {
 
 /// A successful turn made of `blocks`: the text blocks joined by newlines
 /// as `content` (null when there are none), each `ToolUse` as a tool call
-/// with its input as a JSON string, `ToolResult` blocks left out (a
+/// with its input as a JSON string, each `InvalidToolUse` as a tool call
+/// with its arguments as written, `ToolResult` blocks left out (a
 /// response has no place for them). The finish reason is `tool_calls` when
 /// there is a call, else `stop`. `usage.input + usage.cache_read` is sent
 /// as `prompt_tokens` with `cache_read` as its cached part;
@@ -62,6 +64,16 @@ pub fn openai_reply(blocks: &[Block], usage: TokenUsage) -> Canned {
                 "id": id,
                 "type": "function",
                 "function": {"name": name, "arguments": input.to_string()},
+            })),
+            Block::InvalidToolUse {
+                id,
+                name,
+                arguments,
+                ..
+            } => Some(json!({
+                "id": id,
+                "type": "function",
+                "function": {"name": name, "arguments": arguments},
             })),
             _ => None,
         })
@@ -101,6 +113,107 @@ pub fn openai_error(status: u16, kind: &str, message: &str) -> Canned {
     )
 }
 
+/// The event stream llama-cpp-python 0.3.36 sends when asked to stream the
+/// answer `completion` (a whole `chat.completion` body), in the chunk
+/// shapes captured from it (`actors/tests/fixtures/llama-cpp-python-0.3.36/`
+/// 09 and 10): `data: <chunk>` events separated by a blank line; a first
+/// chunk with the role; the content a word at a time; each tool call in two
+/// fragments of its arguments, every fragment repeating the call's index,
+/// id, type and name as that server does; a chunk with an empty delta and
+/// the finish reason; then `data: [DONE]`. When the completion has usage, a
+/// usage chunk (`choices: []`) comes before `[DONE]`, as OpenAI sends it
+/// for `stream_options.include_usage`; llama-cpp-python sends none.
+pub fn openai_event_stream(completion: &Value) -> String {
+    let chunk = |delta: Value, finish_reason: &Value| {
+        json!({
+            "id": completion["id"],
+            "object": "chat.completion.chunk",
+            "created": completion["created"],
+            "model": completion["model"],
+            "choices": [{
+                "index": 0,
+                "delta": delta,
+                "logprobs": null,
+                "finish_reason": finish_reason,
+            }],
+        })
+    };
+    let choice = &completion["choices"][0];
+    let message = &choice["message"];
+    let mut chunks = vec![chunk(json!({"role": "assistant"}), &Value::Null)];
+    if let Some(text) = message["content"].as_str() {
+        for word in text.split_inclusive(' ') {
+            chunks.push(chunk(json!({"content": word}), &Value::Null));
+        }
+    }
+    for (index, call) in message["tool_calls"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let arguments = match &call["function"]["arguments"] {
+            Value::String(text) => text.clone(),
+            Value::Null => String::new(),
+            other => other.to_string(),
+        };
+        let middle = arguments
+            .char_indices()
+            .map(|(at, _)| at)
+            .nth(arguments.chars().count() / 2)
+            .unwrap_or(arguments.len());
+        let (first, second) = arguments.split_at(middle);
+        for fragment in [first, second] {
+            let mut streamed = json!({
+                "index": index,
+                "type": "function",
+                "function": {"name": call["function"]["name"], "arguments": fragment},
+            });
+            if !call["id"].is_null() {
+                streamed["id"] = call["id"].clone();
+            }
+            chunks.push(chunk(
+                json!({"role": null, "content": null, "tool_calls": [streamed]}),
+                &Value::Null,
+            ));
+        }
+    }
+    chunks.push(chunk(json!({}), &choice["finish_reason"]));
+    if !completion["usage"].is_null() {
+        chunks.push(json!({
+            "id": completion["id"],
+            "object": "chat.completion.chunk",
+            "created": completion["created"],
+            "model": completion["model"],
+            "choices": [],
+            "usage": completion["usage"],
+        }));
+    }
+    let mut stream: String = chunks
+        .iter()
+        .map(|chunk| format!("data: {chunk}\n\n"))
+        .collect();
+    stream.push_str("data: [DONE]\n\n");
+    stream
+}
+
+/// Whether `body` is a whole completion with a message to stream.
+pub(super) fn is_completion(body: &Value) -> bool {
+    body["choices"][0]["message"].is_object()
+}
+
+/// Whether the request asks to stream an answer with tools and automatic
+/// tool choice, which llama-cpp-python cannot do.
+pub(super) fn is_streamed_auto_tool_choice(request: &Recorded) -> bool {
+    request.json().is_ok_and(|body| {
+        body["stream"] == true
+            && body["tools"]
+                .as_array()
+                .is_some_and(|tools| !tools.is_empty())
+            && body["tool_choice"] == "auto"
+    })
+}
+
 /// What an OpenAI-compatible server would refuse before looking at the
 /// model.
 pub(super) fn refusal(request: &Recorded) -> Option<Canned> {
@@ -126,6 +239,9 @@ pub(super) fn refusal(request: &Recorded) -> Option<Canned> {
                 &format!("Missing required parameter: '{field}'."),
             ));
         }
+    }
+    if let Some(refused) = refused_options(&body) {
+        return Some(openai_error(400, "invalid_request_error", &refused));
     }
     let messages = body["messages"].as_array()?;
     // Every tool message answers a call of the assistant message before the
@@ -189,4 +305,37 @@ pub(super) fn refusal(request: &Recorded) -> Option<Canned> {
         ));
     }
     None
+}
+
+/// OpenAI's checks of `tool_choice` and `stream_options`, in its words.
+fn refused_options(body: &Value) -> Option<String> {
+    if body.get("stream_options").is_some() && body["stream"] != true {
+        return Some(
+            "The 'stream_options' parameter is only allowed when 'stream' is enabled.".to_owned(),
+        );
+    }
+    let choice = body.get("tool_choice")?;
+    let tools: Vec<&str> = body["tools"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|tool| tool["function"]["name"].as_str())
+        .collect();
+    if tools.is_empty() {
+        return Some(
+            "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are \
+             specified."
+                .to_owned(),
+        );
+    }
+    match choice {
+        Value::String(mode) if ["auto", "none", "required"].contains(&mode.as_str()) => None,
+        Value::Object(_) if choice["type"] == "function" => {
+            let name = choice["function"]["name"].as_str().unwrap_or_default();
+            (!tools.contains(&name)).then(|| {
+                format!("Invalid value for 'tool_choice': no function named '{name}' was specified in the 'tools' parameter.")
+            })
+        }
+        other => Some(format!("Invalid value for 'tool_choice': {other}.")),
+    }
 }

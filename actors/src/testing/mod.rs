@@ -11,28 +11,42 @@
 //! one answer per model turn with [`FakeServer::push_reply`] or
 //! [`FakeServer::push_error`], and read what was sent with
 //! [`FakeServer::request_bodies`].
+//!
+//! The OpenAI dialect streams like llama-cpp-python 0.3.36 does (the
+//! captures in `actors/tests/fixtures/llama-cpp-python-0.3.36/`): a queued
+//! completion answers a `stream: true` request as the event stream that
+//! server would send for it ([`openai_event_stream`]), and
+//! [`FakeServer::refuse_streamed_auto_tool_choice`] makes it answer a
+//! streamed request with automatic tool choice as that server does, with an
+//! empty stream. Captured streams can be served byte for byte with
+//! [`Canned::event_stream`].
 
 mod fake_anthropic;
 mod fake_openai;
 mod model;
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use catalog::TokenUsage;
+use futures::StreamExt as _;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use serde_json::Value;
 use tokio::sync::oneshot;
 
 pub use fake_anthropic::{anthropic_error, anthropic_message, anthropic_reply, anthropic_text};
-pub use fake_openai::{openai_completion, openai_error, openai_reply, openai_text};
+pub use fake_openai::{
+    openai_completion, openai_error, openai_event_stream, openai_reply, openai_text,
+};
 pub use model::{FakeModel, Fault, IssuedToolUse, ModelOptions, ModelStats, parse_request};
 
 use crate::llm::Block;
@@ -58,6 +72,10 @@ pub enum Dialect {
     OpenAi,
 }
 
+/// The content type of a server-sent event stream, as llama-cpp-python's
+/// sse-starlette sends it.
+const EVENT_STREAM: &str = "text/event-stream; charset=utf-8";
+
 /// One scripted answer.
 #[derive(Debug, Clone)]
 pub struct Canned {
@@ -66,6 +84,9 @@ pub struct Canned {
     body: String,
     /// Never answer (the client's timeout has to fire).
     hang: bool,
+    /// Send the body, then hold the response open without ending it: a
+    /// server still generating. Only the client going away ends it.
+    stall: bool,
 }
 
 impl Canned {
@@ -76,6 +97,7 @@ impl Canned {
             headers: vec![("content-type".into(), "application/json".into())],
             body: body.to_string(),
             hang: false,
+            stall: false,
         }
     }
 
@@ -86,6 +108,26 @@ impl Canned {
             headers: vec![("content-type".into(), content_type.into())],
             body: body.into(),
             hang: false,
+            stall: false,
+        }
+    }
+
+    /// A 200 server-sent event stream whose body is `events` byte for byte:
+    /// a captured stream, or one built with [`openai_event_stream`]. An
+    /// empty `events` is llama-cpp-python's answer to a request it cannot
+    /// stream.
+    pub fn event_stream(events: &str) -> Canned {
+        Canned::raw(200, EVENT_STREAM, events)
+    }
+
+    /// Like [`Canned::event_stream`], but the stream stays open after
+    /// `events` as if the model were still generating; it ends only when
+    /// the client goes away, which [`FakeServer::streams_abandoned`]
+    /// counts.
+    pub fn stalled_event_stream(events: &str) -> Canned {
+        Canned {
+            stall: true,
+            ..Canned::event_stream(events)
         }
     }
 
@@ -96,11 +138,20 @@ impl Canned {
             headers: Vec::new(),
             body: String::new(),
             hang: true,
+            stall: false,
         }
     }
 
     pub fn status(&self) -> u16 {
         self.status
+    }
+
+    /// The `content-type` given, if any.
+    fn content_type(&self) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case("content-type"))
+            .map(|(_, value)| value.as_str())
     }
 
     /// Adds a response header.
@@ -134,6 +185,12 @@ impl Recorded {
     pub fn json(&self) -> Result<Value, serde_json::Error> {
         serde_json::from_str(&self.body)
     }
+
+    /// Whether the body asks for a streamed answer (`"stream": true`).
+    pub fn is_streamed(&self) -> bool {
+        self.json()
+            .is_ok_and(|body| body["stream"].as_bool() == Some(true))
+    }
 }
 
 /// Answers requests as they come, instead of from a queue: a model that
@@ -151,6 +208,29 @@ struct Shared {
     /// bound).
     record: bool,
     received: Mutex<Vec<Recorded>>,
+    /// Fixed answers to `GET` requests by path, served every time, before
+    /// the dialect's checks.
+    gets: Mutex<HashMap<String, Canned>>,
+    /// Answer streamed requests with automatic tool choice with an empty
+    /// stream, as llama-cpp-python does.
+    refuse_auto_streaming: AtomicBool,
+    /// Stalled streams the client went away from.
+    streams_abandoned: AtomicUsize,
+}
+
+impl Shared {
+    fn new(dialect: Dialect, script: Vec<Canned>, responder: Option<Arc<dyn Respond>>) -> Shared {
+        Shared {
+            dialect,
+            queue: Mutex::new(script.into()),
+            record: responder.is_none(),
+            responder,
+            received: Mutex::new(Vec::new()),
+            gets: Mutex::new(HashMap::new()),
+            refuse_auto_streaming: AtomicBool::new(false),
+            streams_abandoned: AtomicUsize::new(0),
+        }
+    }
 }
 
 /// Locks a mutex, carrying on past a test thread that panicked holding it.
@@ -182,28 +262,14 @@ impl FakeServer {
     /// out, every request gets a 500 in the dialect's error shape. Must be
     /// called inside a Tokio runtime.
     pub async fn start(dialect: Dialect, script: Vec<Canned>) -> io::Result<FakeServer> {
-        FakeServer::serve(Shared {
-            dialect,
-            queue: Mutex::new(script.into()),
-            responder: None,
-            record: true,
-            received: Mutex::new(Vec::new()),
-        })
-        .await
+        FakeServer::serve(Shared::new(dialect, script, None)).await
     }
 
     /// Binds `127.0.0.1:0` and answers every request that passes the API's
     /// own checks with `responder`, in the Anthropic dialect. Requests are
     /// not recorded: the responder keeps what it needs.
     pub async fn start_model(responder: Arc<dyn Respond>) -> io::Result<FakeServer> {
-        FakeServer::serve(Shared {
-            dialect: Dialect::Anthropic,
-            queue: Mutex::new(VecDeque::new()),
-            responder: Some(responder),
-            record: false,
-            received: Mutex::new(Vec::new()),
-        })
-        .await
+        FakeServer::serve(Shared::new(Dialect::Anthropic, Vec::new(), Some(responder))).await
     }
 
     async fn serve(shared: Shared) -> io::Result<FakeServer> {
@@ -284,6 +350,27 @@ impl FakeServer {
         });
     }
 
+    /// Answers every `GET path` with `canned` from now on (llama.cpp's
+    /// `/props`, vLLM's `/v1/models`); other `GET`s get the dialect's 404.
+    pub fn on_get(&self, path: &str, canned: Canned) {
+        lock(&self.shared.gets).insert(path.to_owned(), canned);
+    }
+
+    /// From now on, answers a streamed request with tools and
+    /// `tool_choice: "auto"` as llama-cpp-python 0.3.36 does: HTTP 200 and
+    /// an empty event stream (fixture 11), leaving the queue as it is.
+    pub fn refuse_streamed_auto_tool_choice(&self) {
+        self.shared
+            .refuse_auto_streaming
+            .store(true, Ordering::Relaxed);
+    }
+
+    /// How many stalled streams ([`Canned::stalled_event_stream`]) ended
+    /// because the client went away.
+    pub fn streams_abandoned(&self) -> usize {
+        self.shared.streams_abandoned.load(Ordering::Relaxed)
+    }
+
     /// How many queued answers have not been served yet.
     pub fn pending(&self) -> usize {
         lock(&self.shared.queue).len()
@@ -339,33 +426,87 @@ async fn handle(
     if shared.record {
         lock(&shared.received).push(recorded.clone());
     }
+    if recorded.method == Method::GET {
+        let fixed = lock(&shared.gets).get(&recorded.path).cloned();
+        if let Some(canned) = fixed {
+            return respond(canned, &shared);
+        }
+    }
     let refusal = match shared.dialect {
         Dialect::Anthropic => fake_anthropic::refusal(&recorded),
         Dialect::OpenAi => fake_openai::refusal(&recorded),
     };
     if let Some(refusal) = refusal {
-        return respond(refusal);
+        return respond(refusal, &shared);
+    }
+    if shared.dialect == Dialect::OpenAi
+        && shared.refuse_auto_streaming.load(Ordering::Relaxed)
+        && fake_openai::is_streamed_auto_tool_choice(&recorded)
+    {
+        return respond(Canned::event_stream(""), &shared);
     }
     if let Some(responder) = &shared.responder {
-        return respond(responder.respond(&recorded).await);
+        let canned = responder.respond(&recorded).await;
+        return respond(as_requested(&shared, &recorded, canned), &shared);
     }
     let next = lock(&shared.queue).pop_front();
     match next {
         Some(canned) if canned.hang => std::future::pending::<Response>().await,
-        Some(canned) => respond(canned),
+        Some(canned) => respond(as_requested(&shared, &recorded, canned), &shared),
         None => {
             let message = "fake server: the test's script has no response left";
-            respond(match shared.dialect {
+            let canned = match shared.dialect {
                 Dialect::Anthropic => anthropic_error(500, "api_error", message),
                 Dialect::OpenAi => openai_error(500, "server_error", message),
-            })
+            };
+            respond(canned, &shared)
         }
+    }
+}
+
+/// A queued completion as the request asked for it: as an event stream
+/// when it asked for one (OpenAI dialect only; the Anthropic provider never
+/// streams). Errors, streams and bodies that are not a completion go out as
+/// they are, as a real server sends an error before any stream begins.
+fn as_requested(shared: &Shared, request: &Recorded, canned: Canned) -> Canned {
+    if shared.dialect != Dialect::OpenAi
+        || canned.status != 200
+        || !request.is_streamed()
+        || !canned
+            .content_type()
+            .is_some_and(|kind| kind.starts_with("application/json"))
+    {
+        return canned;
+    }
+    match serde_json::from_str::<Value>(&canned.body) {
+        Ok(completion) if fake_openai::is_completion(&completion) => {
+            let mut streamed = Canned::event_stream(&openai_event_stream(&completion));
+            // Headers the test added (retry-after, …) travel along.
+            streamed.headers.extend(
+                canned
+                    .headers
+                    .into_iter()
+                    .filter(|(name, _)| !name.eq_ignore_ascii_case("content-type")),
+            );
+            streamed
+        }
+        _ => canned,
+    }
+}
+
+/// Counts a stalled stream that ended, which only the client going away
+/// does.
+struct Abandoned(Arc<Shared>);
+
+impl Drop for Abandoned {
+    fn drop(&mut self) {
+        self.0.streams_abandoned.fetch_add(1, Ordering::Relaxed);
     }
 }
 
 /// A canned answer as an HTTP response; a status or header that HTTP cannot
 /// carry becomes a 500 saying so, so a broken script fails loudly.
-fn respond(canned: Canned) -> Response {
+fn respond(canned: Canned, shared: &Arc<Shared>) -> Response {
     let broken = |what: String| {
         (
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -376,7 +517,21 @@ fn respond(canned: Canned) -> Response {
     let Ok(status) = StatusCode::from_u16(canned.status) else {
         return broken(format!("an invalid status {}", canned.status));
     };
-    let mut response = (status, canned.body).into_response();
+    let mut response = if canned.stall {
+        let abandoned = Abandoned(Arc::clone(shared));
+        let events =
+            futures::stream::once(async move { Ok::<_, Infallible>(Bytes::from(canned.body)) })
+                .chain(futures::stream::pending())
+                // The stream owns the counter, so dropping the stream (hyper
+                // does when the connection closes) counts it.
+                .map(move |chunk| {
+                    let _owned = &abandoned;
+                    chunk
+                });
+        (status, Body::from_stream(events)).into_response()
+    } else {
+        (status, canned.body).into_response()
+    };
     for (name, value) in &canned.headers {
         let (Ok(name), Ok(value)) = (
             HeaderName::from_bytes(name.as_bytes()),

@@ -6,6 +6,8 @@
 #![allow(clippy::unwrap_used)]
 
 mod anthropic;
+mod fixture;
 mod model;
 mod openai;
+mod openai_stream;
 mod testing;

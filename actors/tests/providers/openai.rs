@@ -154,22 +154,126 @@ async fn generated_ids_never_repeat_across_turns() {
 }
 
 #[tokio::test]
-async fn unparseable_arguments_are_passed_on_raw() {
+async fn arguments_that_are_not_a_json_object_become_an_invalid_tool_use() {
     let (_server, llm) = server(vec![tool_calls_reply(json!([
         {"id": "call_1", "type": "function",
          "function": {"name": "todo_create", "arguments": "{\"q\": \"unterminated"}},
         {"id": "call_2", "type": "function",
          "function": {"name": "todo_list", "arguments": ""}},
+        {"id": "call_3", "type": "function",
+         "function": {"name": "todo_list", "arguments": "[\"today\"]"}},
     ]))])
     .await;
 
     let response = llm.complete(&hello()).await.unwrap();
 
-    let inputs: Vec<&Value> = response.tool_uses().map(|(_, _, input)| input).collect();
+    assert_eq!(response.stop_reason, StopReason::ToolUse);
+    match &response.content[0] {
+        Block::InvalidToolUse {
+            id,
+            name,
+            arguments,
+            error,
+        } => {
+            assert_eq!((id.as_str(), name.as_str()), ("call_1", "todo_create"));
+            assert_eq!(arguments, "{\"q\": \"unterminated");
+            assert!(
+                error.starts_with("your arguments were not valid JSON: EOF while parsing"),
+                "{error}"
+            );
+        }
+        other => panic!("expected an invalid tool use, got {other:?}"),
+    }
+    // Empty arguments are a call without parameters.
     assert_eq!(
-        inputs,
-        [&json!({"_raw": "{\"q\": \"unterminated"}), &json!({})]
+        response.tool_uses().collect::<Vec<_>>(),
+        [("call_2", "todo_list", &json!({}))]
     );
+    assert!(matches!(
+        &response.content[2],
+        Block::InvalidToolUse { error, .. } if error.starts_with("your arguments were an array")
+    ));
+}
+
+#[tokio::test]
+async fn raw_control_characters_inside_argument_strings_are_repaired() {
+    // Five of the six unusable argument strings seen from SmolLM2 held a
+    // real newline or tab inside a string.
+    let (_server, llm) = server(vec![tool_calls_reply(json!([
+        {"id": "call_1", "type": "function",
+         "function": {"name": "todo_create", "arguments": "{\"q\": \"line one\nline\ttwo\"}"}},
+    ]))])
+    .await;
+
+    let response = llm.complete(&hello()).await.unwrap();
+
+    assert_eq!(
+        response.content,
+        [Block::ToolUse {
+            id: "call_1".into(),
+            name: "todo_create".into(),
+            input: json!({"q": "line one\nline\ttwo"}),
+        }]
+    );
+}
+
+#[tokio::test]
+async fn an_invalid_tool_use_is_echoed_with_its_arguments_as_written() {
+    let (server, llm) = server(vec![openai_text("Sorry.")]).await;
+    let mut request = hello();
+    request.messages.push(Message {
+        role: Role::Assistant,
+        content: vec![Block::InvalidToolUse {
+            id: "call_9".into(),
+            name: "todo_create".into(),
+            arguments: "{\"q\": ".into(),
+            error: "your arguments were not valid JSON: EOF".into(),
+        }],
+    });
+    request.messages.push(Message {
+        role: Role::User,
+        content: vec![Block::ToolResult {
+            tool_use_id: "call_9".into(),
+            content: "your arguments were not valid JSON: EOF".into(),
+            is_error: true,
+        }],
+    });
+
+    llm.complete(&request).await.unwrap();
+
+    let body = server.only_request().json().unwrap();
+    assert_eq!(
+        body["messages"][2],
+        json!({"role": "assistant", "content": "", "tool_calls": [{
+            "id": "call_9",
+            "type": "function",
+            "function": {"name": "todo_create", "arguments": "{\"q\": "},
+        }]})
+    );
+    assert_eq!(body["messages"][3]["tool_call_id"], "call_9");
+}
+
+#[tokio::test]
+async fn tools_go_out_with_tool_choice_auto_or_the_forced_function() {
+    let (server, llm) = server(vec![openai_text("a"), openai_text("b"), openai_text("c")]).await;
+    let mut forced = hello();
+    forced.tool_choice = ToolChoice::Tool("todo_create".into());
+    let mut without_tools = hello();
+    without_tools.tools = Arc::from([]);
+
+    llm.complete(&hello()).await.unwrap();
+    llm.complete(&forced).await.unwrap();
+    llm.complete(&without_tools).await.unwrap();
+
+    let bodies = server.request_bodies();
+    assert_eq!(bodies[0]["tool_choice"], "auto");
+    assert_eq!(
+        bodies[1]["tool_choice"],
+        json!({"type": "function", "function": {"name": "todo_create"}})
+    );
+    // A choice without tools is an error on OpenAI.
+    assert!(bodies[2].get("tool_choice").is_none());
+    assert!(bodies[2].get("tools").is_none());
 }
 
 #[tokio::test]
@@ -262,7 +366,7 @@ async fn tool_results_go_out_as_tool_messages_with_matching_ids() {
 }
 
 #[tokio::test]
-async fn an_assistant_turn_of_only_tool_calls_sends_null_content_and_no_tools_when_none() {
+async fn an_assistant_turn_of_only_tool_calls_sends_empty_content_never_null() {
     let (server, llm) = server(vec![openai_text("ok")]).await;
     let mut request = hello();
     request.tools = Arc::from([]);
@@ -287,7 +391,8 @@ async fn an_assistant_turn_of_only_tool_calls_sends_null_content_and_no_tools_wh
 
     let body = server.only_request().json().unwrap();
     assert!(body.get("tools").is_none());
-    assert_eq!(body["messages"][2]["content"], Value::Null);
+    // llama-cpp-python refuses null with a 500 (fixture 03).
+    assert_eq!(body["messages"][2]["content"], "");
     assert_eq!(
         body["messages"][2]["tool_calls"][0]["function"]["arguments"],
         "{}"
