@@ -24,6 +24,7 @@
 //! result instead.
 
 mod arguments;
+mod context_window;
 mod request;
 mod response;
 mod stream;
@@ -37,7 +38,9 @@ use async_trait::async_trait;
 use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use serde_json::json;
+use tokio::sync::OnceCell;
 
+use self::context_window::Discovery;
 use self::request::request_body;
 use self::response::{ApiError, RawCompletion, assemble, parse_completion};
 use self::stream::{StreamEnd, read_stream};
@@ -60,12 +63,19 @@ pub struct OpenAiLlm {
     /// their own Debug output.
     authorization: Option<HeaderValue>,
     model: String,
+    /// The base URL without a trailing slash, for the discovery routes.
+    base: String,
     endpoint: String,
     retry: RetryPolicy,
     timeout: Duration,
     /// Numbers the ids made up for tool calls that came without one; unique
     /// for this provider's life, so ids never repeat within a conversation.
     generated_ids: AtomicU64,
+    /// A context window set by configuration; wins over the server's word.
+    context_window: Option<u32>,
+    /// What the server said about its context window, asked once. A server
+    /// that could not be reached leaves it empty, to be asked again.
+    discovered_window: OnceCell<Option<u32>>,
     streaming: StreamSupport,
 }
 
@@ -77,6 +87,7 @@ impl fmt::Debug for OpenAiLlm {
             .field("endpoint", &self.endpoint)
             .field("retry", &self.retry)
             .field("timeout", &self.timeout)
+            .field("context_window", &self.context_window)
             .finish()
     }
 }
@@ -107,7 +118,7 @@ impl OpenAiLlm {
             }
             None => None,
         };
-        let base = base_url.trim().trim_end_matches('/');
+        let base = base_url.trim().trim_end_matches('/').to_owned();
         let endpoint = format!("{base}/chat/completions");
         reqwest::Url::parse(&endpoint).map_err(|error| {
             LlmError::Transport(format!(
@@ -120,10 +131,13 @@ impl OpenAiLlm {
             api_key,
             authorization,
             model,
+            base,
             endpoint,
             retry,
             timeout: DEFAULT_TIMEOUT,
             generated_ids: AtomicU64::new(0),
+            context_window: None,
+            discovered_window: OnceCell::new(),
             streaming: StreamSupport::default(),
         })
     }
@@ -133,6 +147,13 @@ impl OpenAiLlm {
     /// retried; a whole one fails with [`LlmError::Timeout`] at once.
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// Sets the model's context window in tokens; `None` (the default)
+    /// leaves it to what the server says, if anything.
+    pub fn with_context_window(mut self, tokens: Option<u32>) -> Self {
+        self.context_window = tokens;
         self
     }
 
@@ -308,6 +329,24 @@ impl Llm for OpenAiLlm {
 
     fn model(&self) -> &str {
         &self.model
+    }
+
+    async fn context_window(&self) -> Option<u32> {
+        if self.context_window.is_some() {
+            return self.context_window;
+        }
+        let discovery = Discovery {
+            client: &self.client,
+            base: &self.base,
+            model: &self.model,
+            authorization: self.authorization.as_ref(),
+        };
+        self.discovered_window
+            .get_or_try_init(|| discovery.context_window())
+            .await
+            .ok()
+            .copied()
+            .flatten()
     }
 
     async fn complete(&self, request: &LlmRequest) -> Result<LlmResponse, LlmError> {

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod anthropic;
+mod context_window;
 mod fixture;
 mod model;
 mod openai;
