@@ -220,13 +220,24 @@ impl OpenAiLlm {
             StreamEnd::Error(data) => {
                 let error = ApiError::parse(&data);
                 let message = error.message_or(StatusCode::OK, &data);
+                let overflow = ErrorReport {
+                    message: &message,
+                    kind: error.kind.as_deref(),
+                    code: error.code.as_deref(),
+                }
+                .is_context_overflow();
                 // The status is long sent; the error's own code stands in
-                // for it when it is one (vLLM), else a server error.
+                // for it when it is one (vLLM, llama.cpp), else a 400 for a
+                // context overflow and a server error for anything else.
                 let status = error
                     .status
                     .and_then(|code| StatusCode::from_u16(code).ok())
                     .filter(|status| status.is_client_error() || status.is_server_error())
-                    .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                    .unwrap_or(if overflow {
+                        StatusCode::BAD_REQUEST
+                    } else {
+                        StatusCode::INTERNAL_SERVER_ERROR
+                    });
                 Err(self.classify(status, None, &error, &message))
             }
         }

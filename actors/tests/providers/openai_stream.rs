@@ -214,7 +214,7 @@ async fn an_error_object_mid_stream_is_classified_like_an_error_answer() {
     let overflow = format!(
         "{started}data: {}\n\n",
         json!({"error": {"message": "This model's maximum context length is 4096 tokens.",
-                         "type": "BadRequestError", "code": 400}})
+                         "type": "BadRequestError"}})
     );
     let crashed = format!(
         "{started}data: {}\n\n",
