@@ -80,7 +80,8 @@ impl LlmArgs {
                 let llm = match self.timeout() {
                     Some(timeout) => llm.with_timeout(timeout),
                     None => llm,
-                };
+                }
+                .with_context_window(self.llm_context_tokens);
                 Provider::Hosted(Arc::new(llm))
             }
             LlmKind::Openai => {
@@ -104,7 +105,8 @@ impl LlmArgs {
                 let llm = match self.timeout() {
                     Some(timeout) => llm.with_timeout(timeout),
                     None => llm,
-                };
+                }
+                .with_context_window(self.llm_context_tokens);
                 Provider::Hosted(Arc::new(llm))
             }
         })
