@@ -95,7 +95,9 @@ fn persona<'a>(snapshot: &'a Value, email: &str) -> &'a Value {
         .unwrap()
 }
 
-async fn eventually<F, Fut>(limit: Duration, what: &str, mut condition: F)
+/// Polls `condition` every 100 ms until it holds, failing after `limit`
+/// (local_model.rs waits for its model server with it too).
+pub(crate) async fn eventually<F, Fut>(limit: Duration, what: &str, mut condition: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,

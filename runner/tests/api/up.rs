@@ -4,7 +4,9 @@
 
 use std::process::Command;
 
-fn persona(dir: &std::path::Path) -> Command {
+/// The `persona` binary run in `dir`, with every variable that would change
+/// its defaults removed (local_model.rs runs it this way too).
+pub(crate) fn persona(dir: &std::path::Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_persona"));
     command.current_dir(dir);
     for name in [
