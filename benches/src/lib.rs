@@ -1,13 +1,32 @@
 //! The measurements behind BENCHMARKS.md, one module per benchmark, and the
-//! helpers they share. `persona-bench <name>` runs one; every benchmark
-//! prints figures and ratios measured side by side in the same run, and
-//! takes `--quick` for the short version `benches/quick.sh` runs.
+//! helpers they share. `persona-bench <name> [--quick]`
+//! (`src/bin/persona-bench.rs`) runs one; every benchmark prints figures and
+//! ratios measured side by side in the same run, and `--quick` is the short
+//! version `benches/quick.sh` runs (with the fault suite).
+//!
+//! # Layout
+//!
+//! - [`whole_loop`]: personas × the scripted LLM × the in-process gateway, on
+//!   SQLite and PostgreSQL.
+//! - [`persistence`]: action rows per second through the store's idempotent
+//!   batch path.
+//! - [`idle_actors`]: resident memory of idle persona actors beside ractor's
+//!   floor, and the supervisor's snapshot latency.
+//! - [`rate_limit`]: the runner against `FakeModel`'s per-minute limit.
+//! - [`gateway_peers`]: the gateway's MCP `tools/call` against two peers
+//!   serving the same captured answer: the official TypeScript SDK server
+//!   (`peers/typescript/`, installed by `npm ci` on first run) and a bare rmcp
+//!   server. Each server runs as a child process (this binary's hidden
+//!   `serve-peer` subcommand for the gateway and bare rmcp, node for the
+//!   TypeScript peer) so its CPU time is read from `/proc`.
+//! - [`in_process`]: the app under test in the benchmark's own process.
+//! - [`scratch_db`]: a throwaway PostgreSQL database on `TEST_POSTGRES_URL`.
+//! - [`measure`]: latency percentiles, resident memory and CPU time.
 //!
 //! Nothing here asserts a time: a benchmark reports, the reader judges.
-//! Loads and fakes only ever bind or target `127.0.0.1`. `gateway_peers`
-//! is the one benchmark with servers in processes of their own (this
-//! binary's hidden `serve-peer` subcommand, and node for the TypeScript
-//! SDK's peer under `benches/peers/`).
+//! Loads and fakes only ever bind or target `127.0.0.1`. Nothing depends on
+//! this crate, and it is the only one that turns on `actors/test-support`
+//! outside tests.
 
 pub mod gateway_peers;
 pub mod idle_actors;

@@ -1,19 +1,60 @@
-//! The persona catalog: the one shared definition of who the personas are.
+//! The persona catalog: the one shared definition of who the personas are, and
+//! the rows a tick produces.
 //!
 //! # Layout
 //!
 //! - [`spec`]: the typed [`PersonaSpec`] and its constrained values (cadence,
-//!   archetype, module mix, shared spaces).
-//! - [`load`]: reads `personas.json` and turns it into a [`Catalog`], reporting
-//!   every problem with its JSON path rather than stopping at the first.
-//! - [`password`]: the deterministic persona password, shared by seeding and the
-//!   runner so no per-persona credential is ever stored.
-//! - [`audit`]: the rows a tick produces (actions, feedback, tick status) and
-//!   their batch limits — the contract between the runner and the app.
-//! - [`due`]: the cadence rules that decide whether a persona should tick now.
+//!   archetype, module mix, shared spaces), each with a `parse` that returns a
+//!   `Result`.
+//! - [`load`]: reads `personas.json` into a [`Catalog`]
+//!   ([`Catalog::from_path`], or [`Catalog::shipped`] for the copy compiled
+//!   into the binary, [`SHIPPED_CATALOG_JSON`]), reporting every problem with
+//!   its JSON path rather than stopping at the first.
+//! - [`password`]: [`derive_password`], the deterministic persona password,
+//!   shared by seeding and the runner so no per-persona credential is ever
+//!   stored; its tests run the vectors of an independent implementation.
+//! - [`audit`]: the rows a tick produces — [`ActionRow`], [`FeedbackRow`] with
+//!   its [`Rating`] (1–5), the tick's start and end ([`NewTick`],
+//!   [`TickFinish`]), [`TickStatus`], [`FailedBy`] — and their batch limits
+//!   ([`MAX_ACTIONS_PER_BATCH`], [`MAX_FEEDBACK_PER_BATCH`]).
+//! - [`due`]: the cadence rules that decide whether a persona should tick now
+//!   ([`is_due`]) and in which order ([`due_order`]), unit-tested at every
+//!   boundary; the gateway's contract suite checks that its SQL due query
+//!   agrees.
 //!
-//! This crate does no IO beyond reading the catalog file, and knows nothing about
-//! sqlx, HTTP or ractor; every other crate may depend on it.
+//! # Why the rows live here
+//!
+//! The runner produces the rows and the app stores them; `catalog` is the only
+//! crate both depend on, so the shapes live here once. They are the only
+//! types besides the catalog file that derive `Serialize`/`Deserialize`: they
+//! cross the runner/app boundary (the internal personas API).
+//!
+//! # Honest outcomes
+//!
+//! A tick row's [`TickStatus`] is `running` while it runs, then one of:
+//!
+//! - `ok`: tools were used, the day ran to its end and the modules were rated;
+//! - `idle`: the day ended without a single tool call;
+//! - `incomplete`: tools were used, but the turns, the output tokens (finish
+//!   reason `length`) or the context window ran out, or the ratings could not
+//!   be read (a [`PARSE_FAILURE_MODULE`] `__parse` feedback row keeps the raw
+//!   text);
+//! - `failed`: the tick could not go on; `error` says why and
+//!   [`TickFinish::failed_by`] whose failure it is ([`FailedBy`]: `app`,
+//!   `agent` or `llm`);
+//! - `aborted`: the runner stopped (cancelled, crashed, restarted) while the
+//!   tick ran.
+//!
+//! A failed [`ActionRow`] carries `failed_by` too: `agent` for a call the tick
+//! refused to make (arguments that are not JSON, an unknown tool; answered to
+//! the model as a tool error, never sent to the app), `app` for the app's
+//! error result. [`TickFinish::finish_reason`] keeps the model's last
+//! main-turn stop reason. Which status a finished tick gets is decided by the
+//! runner (`actors::tick::TickEnd::verdict`); the columns came with migration
+//! `0003_honest_outcomes.sql` in both dialects.
+//!
+//! This crate does no IO beyond reading the catalog file, and knows nothing
+//! about sqlx, HTTP or ractor; every other crate may depend on it.
 
 pub mod audit;
 pub mod due;

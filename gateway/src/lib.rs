@@ -1,25 +1,94 @@
-//! The app under test: the state behind the app that personas use.
+//! The app under test: the axum server personas use, over one store.
 //!
 //! # Layout
 //!
-//! - [`store`]: the one storage API over SQLite and PostgreSQL — users,
-//!   spaces, the tools' records (per-field last-writer-wins) and the persona
-//!   tables (personas, ticks, actions, feedback). Only the store issues SQL.
-//! - [`password`]: argon2id hashing of login passwords.
-//! - [`accounts`]: the one register path (password hash, wrapped master key,
-//!   personal space) and persona upsert built on it.
-//! - [`vault`]: users' master keys for the tools, unwrapped with the
-//!   server's keyring and cached with a TTL.
-//!
-//! - [`app`], [`router`], [`config`]: the HTTP server — state, every route,
-//!   and what it needs to start; `app::serve(listener, state, shutdown)`.
-//! - [`auth`]: register/login, Ed25519 JWTs and JWKS, the extractors that
-//!   guard routes.
-//! - [`mcp`]: the MCP endpoint (rmcp Streamable HTTP) and its guard.
-//! - [`personas_api`]: the internal (service key) and admin (admin JWT)
-//!   personas routes.
-//! - [`http`]: the JSON error type and body extraction.
+//! - [`app`], [`router`], [`config`]: `AppState::build` wires the gateway from
+//!   a [`config::GatewayConfig`] — store, keyring, JWT keys, registry, vault,
+//!   MCP session bindings, metrics; [`router`] holds every route in one
+//!   function; `app::serve(listener, state, shutdown)` takes its shutdown as a
+//!   future (the binary passes SIGTERM/SIGINT, tests a oneshot).
+//! - [`http`]: the JSON error type (`ApiError`, always `{"error","code"}`),
+//!   body parsing that answers bad input with it, and `without_nagle`, the
+//!   listener every server in the workspace accepts on: axum leaves Nagle on,
+//!   and a streamed MCP answer then waits up to 40 ms for a delayed ACK on a
+//!   kept-alive connection.
+//! - [`auth`]: register and login (argon2id; an unknown email and a wrong
+//!   password get the same 401 after the same work), Ed25519 JWTs (`aud`,
+//!   `iss`, `exp` checked) signed by a key created on first start and stored
+//!   sealed by the KEK, JWKS; a verified token is remembered (`verified`,
+//!   bounded) so its signature is checked once and its expiry on every use;
+//!   the extractors `AuthUser`, `AdminUser` and `ServiceKey` (constant time).
+//! - [`mcp`]: rmcp's Streamable HTTP service with the registry's public tools
+//!   (`handler`), behind `guard`: a JWT on every request, `X-Mana-Space` must
+//!   be the caller's space, a session belongs to the user who opened it
+//!   (another user → 403, unknown → 404, also for GET and DELETE), sessions
+//!   idle out and are bounded (LRU eviction). rmcp checks Host and Origin.
+//! - [`personas_api`]: internal routes for the runner behind `X-Service-Key`
+//!   (due, the persona list, pause flags, leases, tick rows, stale-tick abort,
+//!   idempotent batches: 413 over the limit, 404 unknown persona, 400 naming
+//!   the row index and field) and admin routes behind an admin JWT (upsert
+//!   through the register path, list, detail, delete refusing non-personas,
+//!   shared spaces).
+//! - [`accounts`]: the one register path (password hash, a fresh master key
+//!   wrapped by the keyring's current KEK, the personal space); persona upsert
+//!   and the admin bootstrap build on it, so personas are created the way
+//!   humans are, and the personas API refuses to turn a human into a persona.
+//! - [`password`]: argon2id hashing of login passwords, on the blocking pool.
+//! - [`vault`]: the registry's `MasterKeys`, unwrapping users' master keys
+//!   with the keyring and caching them with a TTL; zero-knowledge users get a
+//!   typed error.
 //! - [`metrics`]: the Prometheus recorder.
+//! - [`store`]: the one storage API over SQLite and PostgreSQL:
+//!   - `mod.rs`: [`Store`], [`StoreError`] (`NotFound`, `Conflict`,
+//!     `BatchTooLarge`, `InvalidRow`, `NotPersona`, …; `sqlx::Error` becomes
+//!     `StoreError::Database` in one `From`), `store::redact_url` for logs,
+//!     and `with_pool!`: each query is written once in SQL both engines accept
+//!     (`$n` placeholders, `ON CONFLICT`, `RETURNING`, `NULLS FIRST`) and the
+//!     same block is compiled against each pool type. Write transactions start
+//!     through `WritePool::begin_write` (`BEGIN IMMEDIATE` on SQLite).
+//!   - `sqlite`, `postgres`: opening (WAL, busy timeout, foreign keys; a pool
+//!     and a minimum server version; a loopback server without a chosen
+//!     `sslmode` is reached without TLS, since sqlx's TLS without
+//!     `TCP_NODELAY` stalls on delayed ACKs) and running `migrations/sqlite` or
+//!     `migrations/postgres`.
+//!   - `users`, `personas`, `audit`, `records`, `keys`: one concern each;
+//!     `app_store` adapts the store to the registry's `AppStore`.
+//!
+//! # Storage rules
+//!
+//! - Only the store issues SQL; queries are checked at run time (`query_as` +
+//!   `FromRow`), so building never needs a database.
+//! - Timestamps are bound from Rust, never `now()` in SQL, so both engines
+//!   compare the same values and tests control time. SQLite stores them as
+//!   RFC 3339 text in UTC, which sorts correctly as text.
+//! - Registering a user creates the personal space in the same transaction;
+//!   deleting a user removes every space left without members.
+//! - Action and feedback batches are idempotent: deterministic ids, `ON
+//!   CONFLICT (id) DO NOTHING`, one transaction that also bumps
+//!   `personas.last_active_at`; a bad row rejects the whole batch.
+//! - `migrations/postgres` and `migrations/sqlite` hold the same schema in
+//!   each dialect (ids are `TEXT` in both so the same Rust types bind); change
+//!   both in one commit. `0003_honest_outcomes.sql` adds the tick statuses
+//!   `idle` and `incomplete`, `failed_by` on tick and action rows, and the
+//!   tick's `finish_reason` (SQLite rebuilds the tick table to change its
+//!   `CHECK`).
+//!
+//! # Shutdown
+//!
+//! `app::serve` stops accepting when the shutdown future resolves, cancels
+//! open MCP streams so graceful shutdown does not wait on them, and lets
+//! in-flight requests finish.
+//!
+//! # Tests
+//!
+//! `tests/contract` is the contract suite: `store/` for the storage API,
+//! `tools/` for every tool through `Registry::invoke` (reading raw rows to
+//! prove encryption at rest), `http/` for the routes, one of them driving
+//! `/mcp` with the official MCP Python SDK. Each test loops over
+//! `helpers::backends()`: a fresh SQLite file always, and a freshly created
+//! PostgreSQL database when `TEST_POSTGRES_URL` is set (missing under
+//! `CI=true` is a failure). It also checks that the SQL due query agrees with
+//! `catalog::is_due`.
 //!
 //! The gateway never depends on the runner: it serves whoever calls it.
 
