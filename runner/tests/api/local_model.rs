@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use actors::llm::openai::OpenAiLlm;
 use actors::llm::retry::RetryPolicy;
-use actors::llm::{Llm as _, LlmRequest, Message, ToolDef};
+use actors::llm::{Llm as _, LlmRequest, Message, ToolChoice, ToolDef};
 use catalog::{ActionResult, ActionRow, FeedbackRow, TickStatus};
 use gateway::store::{Store, TickRow};
 use serde_json::json;
@@ -141,6 +141,7 @@ async fn one_request_with_tools_comes_back_as_a_tool_call() {
                 input_schema: json!({"type": "object", "properties": {}}),
             },
         ]),
+        tool_choice: ToolChoice::Auto,
         max_tokens: 256,
     };
     let began = Instant::now();
