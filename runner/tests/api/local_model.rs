@@ -110,10 +110,12 @@ async fn one_request_with_tools_comes_back_as_a_tool_call() {
         return;
     };
     let server = LlamaServer::start(&install).await;
-    // One attempt: the server does not cancel a request the client gave up
-    // on, so a retry would only queue behind it.
+    // The provider's own rule keeps a timed-out non-streamed request from
+    // being retried; the other attempts are for what this server does after
+    // refusing to stream: it closes the kept-alive connection, and the
+    // resend can meet the closed socket.
     let retry = RetryPolicy {
-        max_attempts: 1,
+        max_attempts: 3,
         ..RetryPolicy::default()
     };
     let llm = OpenAiLlm::new(None, MODEL_ALIAS.to_owned(), server.base_url.clone(), retry)
