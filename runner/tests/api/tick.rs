@@ -75,9 +75,10 @@ pub fn profile(store_persona: &gateway::store::PersonaRow) -> PersonaProfile {
     }
 }
 
-/// Stands in for a hosted LLM: replays canned responses and records requests.
+/// Stands in for a hosted LLM: replays canned answers (a response or an
+/// error) and records requests.
 struct CannedLlm {
-    responses: Mutex<Vec<LlmResponse>>,
+    responses: Mutex<Vec<Result<LlmResponse, LlmError>>>,
     requests: Mutex<Vec<LlmRequest>>,
 }
 
@@ -95,7 +96,7 @@ impl Llm for CannedLlm {
         if responses.is_empty() {
             return Err(LlmError::Malformed("no canned response left".into()));
         }
-        Ok(responses.remove(0))
+        responses.remove(0)
     }
 }
 
@@ -137,7 +138,7 @@ async fn parallel_calls_are_attributed_by_tool_use_id_and_rows_land_once() {
     // Round 1: three parallel calls, the middle one invalid. Round 2: done.
     let llm = CannedLlm {
         responses: Mutex::new(vec![
-            LlmResponse {
+            Ok(LlmResponse {
                 content: vec![
                     Block::Text("Los geht's.".into()),
                     tool_use("toolu_a", "todo_create", json!({ "title": "Release vorbereiten" })),
@@ -146,14 +147,14 @@ async fn parallel_calls_are_attributed_by_tool_use_id_and_rows_land_once() {
                 ],
                 stop_reason: StopReason::ToolUse,
                 usage: usage(),
-            },
-            LlmResponse { content: vec![Block::Text("Fertig für heute.".into())], stop_reason: StopReason::EndTurn, usage: usage() },
+            }),
+            Ok(LlmResponse { content: vec![Block::Text("Fertig für heute.".into())], stop_reason: StopReason::EndTurn, usage: usage() }),
             // A model that answers the forced rating tool in text anyway.
-            LlmResponse {
+            Ok(LlmResponse {
                 content: vec![Block::Text("```json\n{\"ratings\":[{\"module\":\"todo\",\"rating\":3,\"notes\":\"Fehlermeldung ok\"},{\"module\":\"notes\",\"rating\":5}]}\n```".into())],
                 stop_reason: StopReason::EndTurn,
                 usage: usage(),
-            },
+            }),
         ]),
         requests: Mutex::new(Vec::new()),
     };
@@ -533,7 +534,7 @@ impl Ready {
         actors::tick::TickRecord,
         Vec<LlmRequest>,
     ) {
-        let llm = ScriptOfResults {
+        let llm = CannedLlm {
             responses: Mutex::new(responses),
             requests: Mutex::new(Vec::new()),
         };
@@ -552,30 +553,6 @@ impl Ready {
         let verdict = end.verdict(recorder.action_count());
         let requests = llm.requests.lock().unwrap().clone();
         (end, verdict, recorder.take(), requests)
-    }
-}
-
-/// Like [`CannedLlm`], but a response may be an error.
-struct ScriptOfResults {
-    responses: Mutex<Vec<Result<LlmResponse, LlmError>>>,
-    requests: Mutex<Vec<LlmRequest>>,
-}
-
-#[async_trait]
-impl Llm for ScriptOfResults {
-    fn provider(&self) -> &'static str {
-        "canned"
-    }
-    fn model(&self) -> &str {
-        "canned"
-    }
-    async fn complete(&self, request: &LlmRequest) -> Result<LlmResponse, LlmError> {
-        self.requests.lock().unwrap().push(request.clone());
-        let mut responses = self.responses.lock().unwrap();
-        if responses.is_empty() {
-            return Err(LlmError::Malformed("no canned response left".into()));
-        }
-        responses.remove(0)
     }
 }
 
