@@ -108,6 +108,10 @@ struct State {
     /// message): a persona's ticks never overlap, so the latest opening
     /// with that text is the live one.
     conversations: HashMap<String, Arc<Conversation>>,
+    /// The latest conversation per system prompt: a rating turn is a fresh
+    /// request forcing the rating tool, and rates the day of the persona's
+    /// live conversation.
+    latest_by_system: HashMap<String, Arc<Conversation>>,
     next_conversation: u64,
     issued: Vec<IssuedToolUse>,
     answered: HashSet<String>,
@@ -199,6 +203,11 @@ impl FakeModel {
         if !fresh && let Some(live) = state.conversations.get(&opening) {
             return Arc::clone(live);
         }
+        if matches!(request.tool_choice, ToolChoice::Tool(_))
+            && let Some(live) = state.latest_by_system.get(&request.system)
+        {
+            return Arc::clone(live);
+        }
         state.next_conversation += 1;
         let number = state.next_conversation;
         let conversation = Arc::new(Conversation {
@@ -211,6 +220,9 @@ impl FakeModel {
         state
             .conversations
             .insert(opening, Arc::clone(&conversation));
+        state
+            .latest_by_system
+            .insert(request.system.clone(), Arc::clone(&conversation));
         conversation
     }
 }

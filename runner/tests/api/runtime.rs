@@ -981,6 +981,71 @@ async fn a_tick_over_its_timeout_fails_with_the_reason_and_keeps_its_rows() {
     supervisor.stop(None);
 }
 
+/// The tick's own timeout, not the provider's, ends a tick whose model
+/// stalls mid-answer: the conversation actor stops with the tick and drops
+/// the streamed request, so the model server stops generating; the tick
+/// says it was waiting on the LLM.
+#[tokio::test]
+async fn a_timed_out_tick_drops_its_streamed_request() {
+    use actors::llm::openai::OpenAiLlm;
+    use actors::testing::{Canned, Dialect, FakeServer, fast_retry};
+    let gateway = gateway_with_personas().await;
+    let fake = FakeServer::start(Dialect::OpenAi, Vec::new())
+        .await
+        .unwrap();
+    fake.push_reply(
+        &[Block::ToolUse {
+            id: "call_1".into(),
+            name: "todo_list".into(),
+            input: json!({"status": "open"}),
+        }],
+        TokenUsage::default(),
+    );
+    fake.push(Canned::stalled_event_stream(
+        "data: {\"choices\": [{\"index\": 0, \"delta\": {\"content\": \"Heute\"}}]}\n\n",
+    ));
+    // The provider would wait two minutes; the tick gives up after two seconds.
+    let llm = OpenAiLlm::new(None, "m".into(), fake.base_url(), fast_retry()).unwrap();
+    let (supervisor, _dispatcher, _persistence) = start_actors_with_timeout(
+        &gateway,
+        Arc::new(Hosted(Arc::new(llm))),
+        Arc::new(StoreSink(gateway.store.clone())),
+        Duration::from_secs(2),
+    )
+    .await;
+    let email = "ben.keller@mana.test";
+    let snapshot = || snapshot_of(&supervisor);
+    eventually(Duration::from_secs(10), "the persona reported", || async {
+        entry(&snapshot().await, email).status.is_some()
+    })
+    .await;
+    let tick_id = tick_now(&supervisor, email).await.unwrap();
+    eventually(Duration::from_secs(20), "the tick timed out", || async {
+        gateway
+            .store
+            .tick(&tick_id)
+            .await
+            .is_ok_and(|tick| tick.status == catalog::TickStatus::Failed)
+    })
+    .await;
+    let tick = gateway.store.tick(&tick_id).await.unwrap();
+    assert_eq!(tick.failed_by, Some(catalog::FailedBy::Llm));
+    assert!(
+        tick.error
+            .as_deref()
+            .is_some_and(|error| error.contains("waiting on the LLM")),
+        "{:?}",
+        tick.error
+    );
+    eventually(
+        Duration::from_secs(10),
+        "the stalled stream was dropped",
+        || async { fake.streams_abandoned() == 1 },
+    )
+    .await;
+    supervisor.stop(None);
+}
+
 #[tokio::test]
 async fn a_persona_leased_by_another_runner_does_not_tick_here() {
     let gateway = gateway_with_personas().await;
