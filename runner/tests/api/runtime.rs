@@ -931,23 +931,15 @@ async fn a_tick_through_the_fake_anthropic_api_stores_exactly_the_right_rows() {
     supervisor.stop(None);
 }
 
-#[tokio::test]
-async fn a_tick_over_its_timeout_fails_with_the_reason_and_keeps_its_rows() {
-    let gateway = gateway_with_personas().await;
-    // One LLM request (a tool call) goes through, the next one hangs past the timeout.
-    let (_release, hold) = watch::channel(true);
-    let llm = Arc::new(QuickLlm {
-        hold,
-        waiting: AtomicUsize::new(0),
-        free_requests: AtomicUsize::new(1),
-    });
-    let factory = Arc::new(Factory {
-        llm: llm.clone(),
-        panics_for: None,
-    });
+/// Starts the actors with a two-second tick timeout, ticks ben with `llms`
+/// and waits until the tick has failed; returns the supervisor and the row.
+async fn tick_past_a_two_second_timeout(
+    gateway: &Gateway,
+    llms: Arc<dyn LlmFactory>,
+) -> (ActorRef<SupervisorMsg>, gateway::store::TickRow) {
     let (supervisor, _dispatcher, _persistence) = start_actors_with_timeout(
-        &gateway,
-        factory,
+        gateway,
+        llms,
         Arc::new(StoreSink(gateway.store.clone())),
         Duration::from_secs(2),
     )
@@ -968,6 +960,25 @@ async fn a_tick_over_its_timeout_fails_with_the_reason_and_keeps_its_rows() {
     })
     .await;
     let tick = gateway.store.tick(&tick_id).await.unwrap();
+    (supervisor, tick)
+}
+
+#[tokio::test]
+async fn a_tick_over_its_timeout_fails_with_the_reason_and_keeps_its_rows() {
+    let gateway = gateway_with_personas().await;
+    // One LLM request (a tool call) goes through, the next one hangs past the timeout.
+    let (_release, hold) = watch::channel(true);
+    let llm = Arc::new(QuickLlm {
+        hold,
+        waiting: AtomicUsize::new(0),
+        free_requests: AtomicUsize::new(1),
+    });
+    let factory = Arc::new(Factory {
+        llm: llm.clone(),
+        panics_for: None,
+    });
+    let (supervisor, tick) = tick_past_a_two_second_timeout(&gateway, factory).await;
+    let tick_id = tick.tick_id.clone();
     assert!(
         tick.error.as_deref().unwrap().contains("timed out"),
         "{:?}",
@@ -1006,29 +1017,8 @@ async fn a_timed_out_tick_drops_its_streamed_request() {
     ));
     // The provider would wait two minutes; the tick gives up after two seconds.
     let llm = OpenAiLlm::new(None, "m".into(), fake.base_url(), fast_retry()).unwrap();
-    let (supervisor, _dispatcher, _persistence) = start_actors_with_timeout(
-        &gateway,
-        Arc::new(Hosted(Arc::new(llm))),
-        Arc::new(StoreSink(gateway.store.clone())),
-        Duration::from_secs(2),
-    )
-    .await;
-    let email = "ben.keller@mana.test";
-    let snapshot = || snapshot_of(&supervisor);
-    eventually(Duration::from_secs(10), "the persona reported", || async {
-        entry(&snapshot().await, email).status.is_some()
-    })
-    .await;
-    let tick_id = tick_now(&supervisor, email).await.unwrap();
-    eventually(Duration::from_secs(20), "the tick timed out", || async {
-        gateway
-            .store
-            .tick(&tick_id)
-            .await
-            .is_ok_and(|tick| tick.status == catalog::TickStatus::Failed)
-    })
-    .await;
-    let tick = gateway.store.tick(&tick_id).await.unwrap();
+    let (supervisor, tick) =
+        tick_past_a_two_second_timeout(&gateway, Arc::new(Hosted(Arc::new(llm)))).await;
     assert_eq!(tick.failed_by, Some(catalog::FailedBy::Llm));
     assert!(
         tick.error

@@ -119,21 +119,11 @@ fn tool_use(id: &str, name: &str, input: Value) -> Block {
 
 #[tokio::test]
 async fn parallel_calls_are_attributed_by_tool_use_id_and_rows_land_once() {
-    let gateway = gateway_with_personas().await;
-    let persona = gateway
-        .store
-        .persona_by_id_or_email("jonas.richter@mana.test")
-        .await
-        .unwrap();
-    let password = derive_password(&SeedSecret::dev_fallback(), &persona.email);
-    let session = AppClient::new(&gateway.url)
-        .unwrap()
-        .login(&persona.email, &password)
-        .await
-        .unwrap();
-    let mcp = McpConnection::open(&format!("{}/mcp", gateway.url), &session)
-        .await
-        .unwrap();
+    let Ready {
+        _gateway: gateway,
+        persona,
+        mcp,
+    } = ready("jonas.richter@mana.test").await;
 
     // Round 1: three parallel calls, the middle one invalid. Round 2: done.
     let llm = CannedLlm {
