@@ -105,6 +105,9 @@ pub struct TickProgress {
     /// LLM rounds answered so far.
     pub turns: u32,
     pub tool_calls: usize,
+    /// Who the tick is waiting on now; `None` before it has started (still
+    /// waiting for a permit or logging in) and after it ended.
+    pub waiting_on: Option<FailedBy>,
 }
 
 impl TickRecorder {
@@ -131,6 +134,7 @@ impl TickRecorder {
         self.with(|record| TickProgress {
             turns: record.turns,
             tool_calls: record.actions.len(),
+            waiting_on: record.waiting_on,
         })
     }
 

@@ -304,6 +304,7 @@ impl Progress {
             return Progress::Plain;
         }
         let bars = indicatif::MultiProgress::new();
+        crate::telemetry::draw_logs_above(&bars);
         let bar = bars.add(indicatif::ProgressBar::new(total as u64));
         if let Ok(style) = indicatif::ProgressStyle::with_template(
             "{bar:30} {pos}/{len} ticks done, {elapsed} elapsed",
@@ -338,9 +339,16 @@ impl Progress {
         snapshot: &actors::runtime::supervisor::Snapshot,
         waiting: &HashMap<String, String>,
     ) {
-        let Progress::Live { bars, running, .. } = self else {
+        let Progress::Live {
+            bars,
+            running,
+            total,
+        } = self
+        else {
             return;
         };
+        // Redrawn on every poll, so its elapsed time moves.
+        total.tick();
         for entry in &snapshot.personas {
             if !waiting.contains_key(&entry.persona_id) {
                 continue;
@@ -360,14 +368,24 @@ impl Progress {
                 .map(|started| (chrono::Utc::now() - started).num_seconds().max(0))
                 .unwrap_or(0);
             let message = match status.current_progress {
-                Some(progress) => format!(
-                    "{:<28} {:>4}s  turn {:>2}  {} tool calls",
-                    entry.email,
-                    elapsed,
-                    progress.turns + 1,
-                    progress.tool_calls
+                Some(progress) if progress.waiting_on.is_some() || progress.turns > 0 => {
+                    let doing = match progress.waiting_on {
+                        Some(catalog::FailedBy::Llm) => "asking the model",
+                        Some(catalog::FailedBy::App) => "calling tools",
+                        _ => "saving its rows",
+                    };
+                    format!(
+                        "{:<28} {:>4}s  turn {:>2}  {:>2} tool calls  {doing}",
+                        entry.email,
+                        elapsed,
+                        progress.turns + 1,
+                        progress.tool_calls
+                    )
+                }
+                _ => format!(
+                    "{:<28} {:>4}s  waiting to start (PERSONA_CONCURRENCY)",
+                    entry.email, elapsed
                 ),
-                None => format!("{:<28} waiting for a permit", entry.email),
             };
             line.set_message(message);
             line.tick();
