@@ -34,7 +34,9 @@ use super::persistence::PersistenceMsg;
 use super::supervisor::SupervisorMsg;
 use crate::app_client::{LoginError, Session};
 use crate::mcp_client::McpError;
-use crate::tick::{PersonaProfile, TickEnd, TickError, TickProgress, TickRecorder, run_tick};
+use crate::tick::{
+    PersonaProfile, TickEnd, TickError, TickProgress, TickRecord, TickRecorder, run_tick,
+};
 use catalog::{NewTick, TickFinish};
 
 pub struct PersonaActor;
@@ -121,6 +123,35 @@ pub struct TickSummary {
 }
 
 impl TickSummary {
+    /// How a tick went: its outcome, and the counts from what it recorded.
+    fn new(
+        tick_id: String,
+        status: TickStatus,
+        error: Option<String>,
+        failed_by: Option<FailedBy>,
+        record: &TickRecord,
+        duration_ms: u64,
+    ) -> TickSummary {
+        TickSummary {
+            tick_id,
+            status,
+            error,
+            failed_by,
+            turns: record.turns,
+            actions: record.actions.len(),
+            failed_actions: count_failed(&record.actions, FailedBy::App),
+            agent_errors: count_failed(&record.actions, FailedBy::Agent),
+            modules_rated: record
+                .feedback
+                .iter()
+                .filter(|row| !row.is_parse_failure())
+                .count(),
+            tokens: record.tokens,
+            duration_ms,
+            finished_at: Utc::now(),
+        }
+    }
+
     /// One log line per finished tick: `ok` at info, anything else at warn,
     /// with the reason.
     fn log(&self) {
@@ -315,23 +346,16 @@ impl Actor for PersonaActor {
                     running.task.abort();
                     metrics::counter!("persona_ticks_total", "outcome" => TickStatus::Aborted.as_str()).increment(1);
                     state.ticks += 1;
-                    let summary = TickSummary {
-                        tick_id: running.tick_id.clone(),
-                        status: TickStatus::Aborted,
-                        error: Some(reason.clone()),
-                        failed_by: None,
-                        turns: running.recorder.progress().turns,
-                        actions: running.recorder.action_count(),
-                        failed_actions: 0,
-                        agent_errors: 0,
-                        modules_rated: 0,
-                        tokens: TokenUsage::default(),
-                        duration_ms: (Utc::now() - running.started_at).num_milliseconds().max(0)
-                            as u64,
-                        finished_at: Utc::now(),
-                    };
-                    state.last = Some(Arc::new(summary));
                     let record = running.recorder.take();
+                    let summary = TickSummary::new(
+                        running.tick_id.clone(),
+                        TickStatus::Aborted,
+                        Some(reason.clone()),
+                        None,
+                        &record,
+                        (Utc::now() - running.started_at).num_milliseconds().max(0) as u64,
+                    );
+                    state.last = Some(Arc::new(summary));
                     let ended = TickFinish {
                         status: TickStatus::Aborted,
                         error: Some(reason),
@@ -636,24 +660,14 @@ async fn tick_task(task: TickTask) {
     {
         metrics::counter!("persona_rating_parse_failures_total").increment(1);
     }
-    let summary = TickSummary {
-        tick_id: tick_id.clone(),
+    let summary = TickSummary::new(
+        tick_id.clone(),
         status,
-        error: error.clone(),
+        error.clone(),
         failed_by,
-        turns: record.turns,
-        actions: record.actions.len(),
-        failed_actions: count_failed(&record.actions, FailedBy::App),
-        agent_errors: count_failed(&record.actions, FailedBy::Agent),
-        modules_rated: record
-            .feedback
-            .iter()
-            .filter(|row| !row.is_parse_failure())
-            .count(),
-        tokens: record.tokens,
-        duration_ms: started.elapsed().as_millis() as u64,
-        finished_at: Utc::now(),
-    };
+        &record,
+        started.elapsed().as_millis() as u64,
+    );
     summary.log();
     let ended = TickFinish {
         status,
@@ -727,20 +741,14 @@ fn not_started(
     session: Option<Box<Session>>,
     reason: String,
 ) {
-    let summary = TickSummary {
-        tick_id: tick_id.clone(),
-        status: TickStatus::Aborted,
-        error: Some(reason),
-        failed_by: None,
-        turns: 0,
-        actions: 0,
-        failed_actions: 0,
-        agent_errors: 0,
-        modules_rated: 0,
-        tokens: TokenUsage::default(),
-        duration_ms: 0,
-        finished_at: Utc::now(),
-    };
+    let summary = TickSummary::new(
+        tick_id.clone(),
+        TickStatus::Aborted,
+        Some(reason),
+        None,
+        &TickRecord::default(),
+        0,
+    );
     let _ = me.cast(PersonaMsg::TickFinished {
         tick_id,
         summary: Arc::new(summary),
