@@ -471,7 +471,18 @@ async fn rate_modules(
 struct Call {
     id: String,
     llm_name: String,
-    input: Result<Value, String>,
+    input: CallInput,
+}
+
+/// A call's arguments: an object to send, or why there is none.
+enum CallInput {
+    Usable(Value),
+    /// Arguments that are not JSON, and what the model is told instead of
+    /// calling the app.
+    Refused {
+        arguments: String,
+        why: String,
+    },
 }
 
 /// What a call came to.
@@ -487,7 +498,7 @@ impl Call {
             Block::ToolUse { id, name, input } => Some(Call {
                 id: id.clone(),
                 llm_name: name.clone(),
-                input: Ok(input.clone()),
+                input: CallInput::Usable(input.clone()),
             }),
             Block::InvalidToolUse {
                 id,
@@ -497,10 +508,13 @@ impl Call {
             } => Some(Call {
                 id: id.clone(),
                 llm_name: name.clone(),
-                input: Err(format!(
-                    "your arguments were not valid JSON: {error}. You sent: {}",
-                    arguments.chars().take(300).collect::<String>()
-                )),
+                input: CallInput::Refused {
+                    arguments: arguments.clone(),
+                    why: format!(
+                        "your arguments were not valid JSON: {error}. You sent: {}",
+                        arguments.chars().take(300).collect::<String>()
+                    ),
+                },
             }),
             _ => None,
         }
@@ -510,8 +524,8 @@ impl Call {
     /// why and the app never sees it (the agent's mistake, not the app's).
     async fn run(&self, names: &ToolNames, tools: &dyn ToolSurface) -> CallOutcome {
         let input = match &self.input {
-            Ok(input) => input,
-            Err(why) => {
+            CallInput::Usable(input) => input,
+            CallInput::Refused { why, .. } => {
                 return CallOutcome {
                     text: why.clone(),
                     failed_by: Some(FailedBy::Agent),
@@ -538,8 +552,8 @@ impl Call {
     /// the hash of the raw text as a JSON string.
     fn input_hash(&self) -> String {
         match &self.input {
-            Ok(input) => input_hash(input),
-            Err(why) => input_hash(&Value::String(why.clone())),
+            CallInput::Usable(input) => input_hash(input),
+            CallInput::Refused { arguments, .. } => input_hash(&Value::String(arguments.clone())),
         }
     }
 }
