@@ -10,8 +10,8 @@ use catalog::{ActionRow, Archetype, FeedbackRow, ModuleMix, NewTick, SeedSecret,
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::runtime::TickLedger;
 use crate::runtime::supervisor::{Directory, PersonaRef, PersonaSeed};
+use crate::runtime::{BackendError, TickLedger};
 use crate::sink::{Sink, SinkError};
 use crate::tick::PersonaProfile;
 
@@ -61,29 +61,37 @@ impl InternalApi {
         })
     }
 
-    async fn send(&self, request: reqwest::RequestBuilder) -> Result<Value, SinkError> {
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<Value, Refusal> {
         let response = request
             .header("x-service-key", &self.service_key)
             .send()
             .await
-            .map_err(|error| SinkError::Unavailable(error.to_string()))?;
+            .map_err(|error| Refusal {
+                not_found: false,
+                error: SinkError::Unavailable(error.to_string()),
+            })?;
         let status = response.status();
         let text = response.text().await.unwrap_or_default();
         if status.is_success() {
+            // An empty or unreadable body reads as null; callers that need
+            // an answer check its shape and report it malformed.
             return Ok(serde_json::from_str(&text).unwrap_or(Value::Null));
         }
-        if status.as_u16() == 401 || status.as_u16() == 403 {
+        let error = if status.as_u16() == 401 || status.as_u16() == 403 {
             // A wrong key is an operator's fix away; keep rows queued rather
             // than dropping them as rejected.
-            return Err(SinkError::Unavailable(format!(
+            SinkError::Unavailable(format!(
                 "HTTP {status}: the app refused the service key; check MANA_SERVICE_KEY ({text})"
-            )));
-        }
-        if status.is_server_error() || status.as_u16() == 429 {
-            Err(SinkError::Unavailable(format!("HTTP {status}: {text}")))
+            ))
+        } else if status.is_server_error() || status.as_u16() == 429 {
+            SinkError::Unavailable(format!("HTTP {status}: {text}"))
         } else {
-            Err(SinkError::Rejected(format!("HTTP {status}: {text}")))
-        }
+            SinkError::Rejected(format!("HTTP {status}: {text}"))
+        };
+        Err(Refusal {
+            not_found: status == reqwest::StatusCode::NOT_FOUND,
+            error,
+        })
     }
 
     fn url(&self, path: &str) -> String {
@@ -106,15 +114,18 @@ impl InternalApi {
     }
 
     /// Marks ticks a crashed runner left `running` as aborted; returns how many.
-    pub async fn abort_stale_ticks(&self, reason: &str) -> Result<u64, SinkError> {
+    pub async fn abort_stale_ticks(&self, reason: &str) -> Result<u64, BackendError> {
         let body = self
             .send(
                 self.http
                     .post(self.url("/ticks/abort-stale"))
                     .json(&json!({ "reason": reason })),
             )
-            .await?;
-        Ok(body["aborted"].as_u64().unwrap_or(0))
+            .await
+            .map_err(|refusal| backend_error(refusal, "stale ticks"))?;
+        body["aborted"].as_u64().ok_or_else(|| {
+            BackendError::Malformed(format!("the abort answer has no count `aborted`: {body}"))
+        })
     }
 }
 
@@ -128,6 +139,7 @@ impl Sink for InternalApi {
         )
         .await
         .map(|_| ())
+        .map_err(|refusal| refusal.error)
     }
 
     async fn write_feedback(
@@ -142,12 +154,38 @@ impl Sink for InternalApi {
         )
         .await
         .map(|_| ())
+        .map_err(|refusal| refusal.error)
+    }
+}
+
+/// An exchange with the internal API that did not succeed.
+struct Refusal {
+    /// The app answered 404: the persona (or tick) is unknown.
+    not_found: bool,
+    error: SinkError,
+}
+
+/// A failed exchange as the runtime sees it: the app's 404 names an unknown
+/// persona (or tick) `key`; anything else refused or failed.
+fn backend_error(refusal: Refusal, key: &str) -> BackendError {
+    if refusal.not_found {
+        return BackendError::UnknownPersona(key.to_owned());
+    }
+    match refusal.error {
+        SinkError::Unavailable(message) | SinkError::Rejected(message) => {
+            BackendError::Unavailable(message)
+        }
     }
 }
 
 #[async_trait]
 impl TickLedger for InternalApi {
-    async fn claim(&self, persona_id: &str, owner: &str, lease: Duration) -> Result<bool, String> {
+    async fn claim(
+        &self,
+        persona_id: &str,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<bool, BackendError> {
         let body = self
             .send(
                 self.http
@@ -155,11 +193,15 @@ impl TickLedger for InternalApi {
                     .json(&json!({ "owner": owner, "seconds": lease.as_secs().max(1) })),
             )
             .await
-            .map_err(|error| error.to_string())?;
-        Ok(body["claimed"].as_bool().unwrap_or(false))
+            .map_err(|error| backend_error(error, persona_id))?;
+        // IMPORTANT: an answer without the flag is an error, never "another
+        // runner holds it", which would skip the persona silently.
+        body["claimed"].as_bool().ok_or_else(|| {
+            BackendError::Malformed(format!("the lease answer has no boolean `claimed`: {body}"))
+        })
     }
 
-    async fn release(&self, persona_id: &str, owner: &str) -> Result<(), String> {
+    async fn release(&self, persona_id: &str, owner: &str) -> Result<(), BackendError> {
         self.send(
             self.http
                 .post(self.url(&format!("/{persona_id}/lease/release")))
@@ -167,10 +209,10 @@ impl TickLedger for InternalApi {
         )
         .await
         .map(|_| ())
-        .map_err(|error| error.to_string())
+        .map_err(|error| backend_error(error, persona_id))
     }
 
-    async fn tick_started(&self, tick: &NewTick) -> Result<(), String> {
+    async fn tick_started(&self, tick: &NewTick) -> Result<(), BackendError> {
         self.send(
             self.http
                 .post(self.url(&format!("/{}/ticks", tick.persona_id)))
@@ -178,10 +220,10 @@ impl TickLedger for InternalApi {
         )
         .await
         .map(|_| ())
-        .map_err(|error| error.to_string())
+        .map_err(|error| backend_error(error, &tick.persona_id))
     }
 
-    async fn tick_ended(&self, tick_id: &str, ended: &TickFinish) -> Result<(), String> {
+    async fn tick_ended(&self, tick_id: &str, ended: &TickFinish) -> Result<(), BackendError> {
         self.send(
             self.http
                 .post(self.url(&format!("/ticks/{tick_id}/finish")))
@@ -189,42 +231,47 @@ impl TickLedger for InternalApi {
         )
         .await
         .map(|_| ())
-        .map_err(|error| error.to_string())
+        .map_err(|error| backend_error(error, tick_id))
     }
 }
 
 #[async_trait]
 impl Directory for InternalApi {
-    async fn personas(&self) -> Result<Vec<PersonaSeed>, String> {
+    async fn personas(&self) -> Result<Vec<PersonaSeed>, BackendError> {
         let body = self
             .send(self.http.get(self.url("/personas")))
             .await
-            .map_err(|error| error.to_string())?;
-        let listed: Vec<ListedPersona> = serde_json::from_value(body["personas"].clone())
-            .map_err(|error| format!("the persona list is malformed: {error}"))?;
+            .map_err(|error| backend_error(error, "list"))?;
+        let listed: Vec<ListedPersona> =
+            serde_json::from_value(body["personas"].clone()).map_err(|error| {
+                BackendError::Malformed(format!("the persona list is malformed: {error}"))
+            })?;
         Ok(listed
             .into_iter()
             .map(|persona| self.seed(persona))
             .collect())
     }
 
-    async fn due(&self) -> Result<Vec<String>, String> {
+    async fn due(&self) -> Result<Vec<String>, BackendError> {
         let body = self
             .send(self.http.get(self.url("/due")))
             .await
-            .map_err(|error| error.to_string())?;
-        Ok(body["personas"]
+            .map_err(|error| backend_error(error, "due"))?;
+        let malformed = || BackendError::Malformed(format!("the due list is malformed: {body}"));
+        body["personas"]
             .as_array()
-            .map(|personas| {
-                personas
-                    .iter()
-                    .filter_map(|persona| persona["id"].as_str().map(str::to_owned))
-                    .collect()
+            .ok_or_else(malformed)?
+            .iter()
+            .map(|persona| {
+                persona["id"]
+                    .as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(malformed)
             })
-            .unwrap_or_default())
+            .collect()
     }
 
-    async fn set_paused(&self, key: &str, paused: bool) -> Result<PersonaRef, String> {
+    async fn set_paused(&self, key: &str, paused: bool) -> Result<PersonaRef, BackendError> {
         let body = self
             .send(
                 self.http
@@ -232,10 +279,15 @@ impl Directory for InternalApi {
                     .json(&json!({ "paused": paused })),
             )
             .await
-            .map_err(|error| error.to_string())?;
-        Ok(PersonaRef {
-            id: body["id"].as_str().unwrap_or(key).to_owned(),
-            email: body["email"].as_str().unwrap_or(key).to_owned(),
-        })
+            .map_err(|error| backend_error(error, key))?;
+        match (body["id"].as_str(), body["email"].as_str()) {
+            (Some(id), Some(email)) => Ok(PersonaRef {
+                id: id.to_owned(),
+                email: email.to_owned(),
+            }),
+            _ => Err(BackendError::Malformed(format!(
+                "the pause answer names no persona id and email: {body}"
+            ))),
+        }
     }
 }

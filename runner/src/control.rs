@@ -20,6 +20,7 @@ use actors::app_client::AppClient;
 use actors::runtime::dispatcher::DispatcherMsg;
 use actors::runtime::persona::{Activity, PersonaStatus, TickSummary};
 use actors::runtime::supervisor::{ChildHealth, Directory, PersonaEntry};
+use actors::runtime::{BackendError, CommandRefused};
 use axum::Json;
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -220,6 +221,29 @@ async fn persona(
     Ok(Json(entry_json(entry)))
 }
 
+/// The one place a refused persona command becomes an HTTP answer.
+fn refusal(refused: CommandRefused) -> ApiError {
+    match refused {
+        CommandRefused::UnknownPersona(_) => ApiError::NotFound(refused.to_string()),
+        CommandRefused::Paused { .. } | CommandRefused::Busy { .. } => {
+            ApiError::Conflict(refused.to_string())
+        }
+        CommandRefused::NotStarted(_) | CommandRefused::Unanswered => {
+            internal(anyhow::anyhow!(refused))
+        }
+    }
+}
+
+/// The one place a backend error becomes an HTTP answer.
+fn backend_failure(error: BackendError) -> ApiError {
+    match error {
+        BackendError::UnknownPersona(_) => ApiError::NotFound(error.to_string()),
+        BackendError::Unavailable(_) | BackendError::Malformed(_) => {
+            internal(anyhow::anyhow!(error))
+        }
+    }
+}
+
 async fn set_paused(state: &ControlState, id: &str, paused: bool) -> Result<Json<Value>, ApiError> {
     // The stored flag first: it survives a restart even if the actor is
     // momentarily unreachable.
@@ -227,13 +251,7 @@ async fn set_paused(state: &ControlState, id: &str, paused: bool) -> Result<Json
         .directory
         .set_paused(id, paused)
         .await
-        .map_err(|error| {
-            if error.contains("not found") {
-                ApiError::NotFound(error)
-            } else {
-                internal(anyhow::anyhow!(error))
-            }
-        })?;
+        .map_err(backend_failure)?;
     if let Err(error) = state.runner.set_paused(&persona.id, paused).await {
         tracing::warn!(%error, persona = %persona.email, "the persona actor did not take the pause flag; it applies on the next refresh");
     }
@@ -268,10 +286,7 @@ async fn tick_persona(
     authorize(&state, &headers)?;
     match state.runner.start_tick(&id).await {
         Ok(tick_id) => Ok(Json(json!({ "tickId": tick_id, "persona": id }))),
-        Err(reason) if reason.to_string().starts_with("no running persona") => {
-            Err(ApiError::NotFound(reason.to_string()))
-        }
-        Err(reason) => Err(ApiError::Conflict(reason.to_string())),
+        Err(refused) => Err(refusal(refused)),
     }
 }
 
@@ -336,11 +351,7 @@ async fn diag_tick(
     authorize(&state, &headers)?;
     let mut started = Vec::new();
     let mut skipped = Vec::new();
-    let due = state
-        .directory
-        .due()
-        .await
-        .map_err(|error| internal(anyhow::anyhow!(error)))?;
+    let due = state.directory.due().await.map_err(backend_failure)?;
     for persona_id in due {
         match state.runner.start_tick(&persona_id).await {
             Ok(tick_id) => started.push(json!({ "persona": persona_id, "tickId": tick_id })),

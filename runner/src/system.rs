@@ -26,7 +26,7 @@ use actors::runtime::persona::{Activity, TickSummary};
 use actors::runtime::supervisor::{
     Directory, RestartPolicy, Snapshot, SupervisorActor, SupervisorArgs, SupervisorMsg,
 };
-use actors::runtime::{LlmFactory, RuntimeEnv, TickLedger};
+use actors::runtime::{CommandRefused, LlmFactory, RuntimeEnv, TickLedger};
 use actors::sink::Sink;
 use actors::tick::TickSettings;
 use anyhow::Context as _;
@@ -201,7 +201,7 @@ impl RunnerSystem {
         self.handles.snapshot().await
     }
 
-    pub async fn start_tick(&self, persona: &str) -> anyhow::Result<String> {
+    pub async fn start_tick(&self, persona: &str) -> Result<String, CommandRefused> {
         self.handles.start_tick(persona).await
     }
 
@@ -304,19 +304,19 @@ impl RunnerHandles {
     }
 
     /// Starts a tick for a persona (id or email); returns the tick id.
-    pub async fn start_tick(&self, persona: &str) -> anyhow::Result<String> {
+    pub async fn start_tick(&self, persona: &str) -> Result<String, CommandRefused> {
         let key = persona.to_owned();
         self.ask_supervisor(|reply| SupervisorMsg::StartTick(key, reply))
-            .await?
-            .map_err(anyhow::Error::msg)
+            .await
+            .map_err(|_| CommandRefused::Unanswered)?
     }
 
     /// Pauses or resumes one persona (id or email) in the running actor.
-    pub async fn set_paused(&self, persona: &str, paused: bool) -> anyhow::Result<()> {
+    pub async fn set_paused(&self, persona: &str, paused: bool) -> Result<(), CommandRefused> {
         let key = persona.to_owned();
         self.ask_supervisor(|reply| SupervisorMsg::SetPaused(key, paused, reply))
-            .await?
-            .map_err(anyhow::Error::msg)
+            .await
+            .map_err(|_| CommandRefused::Unanswered)?
     }
 
     pub async fn persistence_status(

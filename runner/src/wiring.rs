@@ -8,7 +8,7 @@ use std::sync::Arc;
 use actors::llm::Llm;
 use actors::llm::scripted::{ScriptedLlm, ScriptedProfile};
 use actors::runtime::supervisor::{Directory, PersonaRef, PersonaSeed};
-use actors::runtime::{LlmFactory, TickLedger};
+use actors::runtime::{BackendError, LlmFactory, TickLedger};
 use actors::sink::{Sink, SinkError};
 use actors::tick::PersonaProfile;
 use async_trait::async_trait;
@@ -63,35 +63,43 @@ impl TickLedger for StoreLedger {
         persona_id: &str,
         owner: &str,
         lease: std::time::Duration,
-    ) -> Result<bool, String> {
+    ) -> Result<bool, BackendError> {
         let now = now();
-        let until = now + chrono::TimeDelta::from_std(lease).map_err(|error| error.to_string())?;
+        let until = now
+            + chrono::TimeDelta::from_std(lease)
+                .map_err(|error| BackendError::Malformed(format!("lease {lease:?}: {error}")))?;
         self.0
             .claim_lease(persona_id, owner, until, now)
             .await
-            .map_err(|error| error.to_string())
+            .map_err(backend_error)
     }
 
-    async fn release(&self, persona_id: &str, owner: &str) -> Result<(), String> {
+    async fn release(&self, persona_id: &str, owner: &str) -> Result<(), BackendError> {
         self.0
             .release_lease(persona_id, owner)
             .await
-            .map_err(|error| error.to_string())
+            .map_err(backend_error)
     }
 
-    async fn tick_started(&self, tick: &NewTick) -> Result<(), String> {
-        self.0
-            .start_tick(tick)
-            .await
-            .map_err(|error| error.to_string())
+    async fn tick_started(&self, tick: &NewTick) -> Result<(), BackendError> {
+        self.0.start_tick(tick).await.map_err(backend_error)
     }
 
-    async fn tick_ended(&self, tick_id: &str, ended: &TickFinish) -> Result<(), String> {
+    async fn tick_ended(&self, tick_id: &str, ended: &TickFinish) -> Result<(), BackendError> {
         self.0
             .finish_tick(tick_id, ended)
             .await
             .map(|_| ())
-            .map_err(|error| error.to_string())
+            .map_err(backend_error)
+    }
+}
+
+/// A store error as the runtime sees it: an unknown persona, or a store
+/// that failed.
+fn backend_error(error: StoreError) -> BackendError {
+    match error {
+        StoreError::NotFound { what, id } => BackendError::UnknownPersona(format!("{what} {id}")),
+        other => BackendError::Unavailable(other.to_string()),
     }
 }
 
@@ -125,37 +133,37 @@ impl StoreDirectory {
 
 #[async_trait]
 impl Directory for StoreDirectory {
-    async fn personas(&self) -> Result<Vec<PersonaSeed>, String> {
+    async fn personas(&self) -> Result<Vec<PersonaSeed>, BackendError> {
         let personas = self
             .store
             .list_personas(now())
             .await
-            .map_err(|error| error.to_string())?;
+            .map_err(backend_error)?;
         Ok(personas
             .iter()
             .map(|summary| self.seed(&summary.persona))
             .collect())
     }
 
-    async fn due(&self) -> Result<Vec<String>, String> {
+    async fn due(&self) -> Result<Vec<String>, BackendError> {
         let due = self
             .store
             .due_personas(now())
             .await
-            .map_err(|error| error.to_string())?;
+            .map_err(backend_error)?;
         Ok(due.into_iter().map(|persona| persona.user_id).collect())
     }
 
-    async fn set_paused(&self, key: &str, paused: bool) -> Result<PersonaRef, String> {
+    async fn set_paused(&self, key: &str, paused: bool) -> Result<PersonaRef, BackendError> {
         let persona = self
             .store
             .persona_by_id_or_email(key)
             .await
-            .map_err(|error| error.to_string())?;
+            .map_err(backend_error)?;
         self.store
             .set_persona_paused(&persona.user_id, paused)
             .await
-            .map_err(|error| error.to_string())?;
+            .map_err(backend_error)?;
         Ok(PersonaRef {
             id: persona.user_id,
             email: persona.email,

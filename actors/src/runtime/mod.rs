@@ -17,9 +17,12 @@
 
 pub mod conversation;
 pub mod dispatcher;
+mod errors;
 pub mod persistence;
 pub mod persona;
 pub mod supervisor;
+
+pub use errors::{BackendError, CommandRefused};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,11 +45,16 @@ pub trait LlmFactory: Send + Sync + 'static {
 pub trait TickLedger: Send + Sync + 'static {
     /// Takes or renews the lease on a persona for this replica until
     /// `lease` from now; `false` when another replica holds it.
-    async fn claim(&self, persona_id: &str, owner: &str, lease: Duration) -> Result<bool, String>;
+    async fn claim(
+        &self,
+        persona_id: &str,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<bool, BackendError>;
     /// Gives the lease back (only the owner's is released).
-    async fn release(&self, persona_id: &str, owner: &str) -> Result<(), String>;
-    async fn tick_started(&self, tick: &NewTick) -> Result<(), String>;
-    async fn tick_ended(&self, tick_id: &str, ended: &TickFinish) -> Result<(), String>;
+    async fn release(&self, persona_id: &str, owner: &str) -> Result<(), BackendError>;
+    async fn tick_started(&self, tick: &NewTick) -> Result<(), BackendError>;
+    async fn tick_ended(&self, tick_id: &str, ended: &TickFinish) -> Result<(), BackendError>;
 }
 
 /// What every persona actor shares.

@@ -27,11 +27,11 @@ use chrono::{DateTime, Utc};
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tracing::Instrument as _;
 
-use super::RuntimeEnv;
 use super::conversation::{ConversationActor, ConversationHandle, ConversationMsg};
 use super::dispatcher::{DispatcherMsg, GatedLlm};
 use super::persistence::PersistenceMsg;
 use super::supervisor::SupervisorMsg;
+use super::{CommandRefused, RuntimeEnv};
 use crate::app_client::{LoginError, Session};
 use crate::mcp_client::McpError;
 use crate::tick::{
@@ -265,7 +265,7 @@ pub enum PersonaMsg {
     /// Supervisor schedule or operator: start a tick now. Replies with the
     /// tick id, or why not (paused, already ticking). A repeat while ticking
     /// is refused, never queued.
-    StartTick(Option<RpcReplyPort<Result<String, String>>>),
+    StartTick(Option<RpcReplyPort<Result<String, CommandRefused>>>),
     /// Sent by the tick task when it ends, after its rows are durable.
     /// Stale (another tick id) is ignored.
     TickFinished {
@@ -463,22 +463,24 @@ impl PersonaState {
         }
     }
 
-    async fn start_tick(&mut self, me: &ActorRef<PersonaMsg>) -> Result<String, String> {
+    async fn start_tick(&mut self, me: &ActorRef<PersonaMsg>) -> Result<String, CommandRefused> {
         let email = &self.identity.profile.email;
         if self.paused {
-            return Err(format!("{email} is paused"));
+            return Err(CommandRefused::Paused {
+                email: email.clone(),
+            });
         }
         if let Some(running) = &self.running {
-            return Err(format!(
-                "{email} is already running tick {}",
-                running.tick_id
-            ));
+            return Err(CommandRefused::Busy {
+                email: email.clone(),
+                tick_id: running.tick_id.clone(),
+            });
         }
         let tick_id = uuid::Uuid::now_v7().to_string();
         let llm = self.env.llms.for_tick(&self.identity.profile, &tick_id);
         let (conversation, _) = Actor::spawn_linked(None, ConversationActor, (), me.get_cell())
             .await
-            .map_err(|error| format!("the conversation actor did not start: {error}"))?;
+            .map_err(|error| CommandRefused::NotStarted(error.to_string()))?;
         let handle = ConversationHandle {
             actor: conversation.clone(),
             provider: llm.provider(),

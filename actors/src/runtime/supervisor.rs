@@ -22,12 +22,12 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 
-use super::RuntimeEnv;
 use super::dispatcher::DispatcherStatus;
 use super::persona::{
     PersonaActor, PersonaArgs, PersonaIdentity, PersonaMsg, PersonaReport, PersonaStatus,
     TickSummary,
 };
+use super::{BackendError, CommandRefused, RuntimeEnv};
 use crate::tick::PersonaProfile;
 
 /// A persona to run.
@@ -49,11 +49,11 @@ pub struct PersonaRef {
 /// where pause flags are stored so they survive a restart.
 #[async_trait]
 pub trait Directory: Send + Sync + 'static {
-    async fn personas(&self) -> Result<Vec<PersonaSeed>, String>;
+    async fn personas(&self) -> Result<Vec<PersonaSeed>, BackendError>;
     /// Ids of the personas due now, in the order to serve them.
-    async fn due(&self) -> Result<Vec<String>, String>;
+    async fn due(&self) -> Result<Vec<String>, BackendError>;
     /// Stores the pause flag of a persona named by id or email.
-    async fn set_paused(&self, key: &str, paused: bool) -> Result<PersonaRef, String>;
+    async fn set_paused(&self, key: &str, paused: bool) -> Result<PersonaRef, BackendError>;
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -174,9 +174,9 @@ pub enum SupervisorMsg {
     /// persona was removed or already runs) are ignored.
     Restart(String),
     /// Operator: start a tick for this persona now (id or email).
-    StartTick(String, RpcReplyPort<Result<String, String>>),
+    StartTick(String, RpcReplyPort<Result<String, CommandRefused>>),
     /// Operator: pause or resume one persona (id or email).
-    SetPaused(String, bool, RpcReplyPort<Result<(), String>>),
+    SetPaused(String, bool, RpcReplyPort<Result<(), CommandRefused>>),
     /// Query, answered from the cache without asking any persona.
     GetSnapshot(RpcReplyPort<Snapshot>),
     /// Query: how many personas there are and how many have reported,
@@ -286,7 +286,7 @@ impl Actor for SupervisorActor {
                         let _ = actor.cast(PersonaMsg::StartTick(Some(reply)));
                     }
                     None => {
-                        let _ = reply.send(Err(format!("no running persona {key}")));
+                        let _ = reply.send(Err(CommandRefused::UnknownPersona(key)));
                     }
                 }
             }
@@ -300,7 +300,7 @@ impl Actor for SupervisorActor {
                         });
                         Ok(())
                     }
-                    None => Err(format!("no running persona {key}")),
+                    None => Err(CommandRefused::UnknownPersona(key)),
                 };
                 let _ = reply.send(answer);
             }

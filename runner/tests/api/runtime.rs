@@ -15,7 +15,7 @@ use actors::runtime::persona::Activity;
 use actors::runtime::supervisor::{
     ChildHealth, RestartPolicy, Snapshot, SupervisorActor, SupervisorArgs, SupervisorMsg,
 };
-use actors::runtime::{LlmFactory, RuntimeEnv};
+use actors::runtime::{CommandRefused, LlmFactory, RuntimeEnv};
 use actors::sink::{Sink, SinkError};
 use actors::tick::{PersonaProfile, TickSettings};
 use async_trait::async_trait;
@@ -282,11 +282,14 @@ async fn snapshot_of(supervisor: &ActorRef<SupervisorMsg>) -> Snapshot {
         .unwrap()
 }
 
-async fn start_tick(runtime: &Runtime, email: &str) -> Result<String, String> {
+async fn start_tick(runtime: &Runtime, email: &str) -> Result<String, CommandRefused> {
     tick_now(&runtime.supervisor, email).await
 }
 
-async fn tick_now(supervisor: &ActorRef<SupervisorMsg>, email: &str) -> Result<String, String> {
+async fn tick_now(
+    supervisor: &ActorRef<SupervisorMsg>,
+    email: &str,
+) -> Result<String, CommandRefused> {
     let email = email.to_owned();
     match supervisor
         .call(
@@ -296,7 +299,7 @@ async fn tick_now(supervisor: &ActorRef<SupervisorMsg>, email: &str) -> Result<S
         .await
     {
         Ok(ractor::rpc::CallResult::Success(answer)) => answer,
-        _ => Err("no answer".into()),
+        _ => Err(CommandRefused::Unanswered),
     }
 }
 
@@ -487,12 +490,10 @@ async fn inspection_answers_at_once_while_every_persona_waits_on_its_llm() {
             .activity,
         Activity::Paused
     );
-    assert!(
-        start_tick(&runtime, &emails[0])
-            .await
-            .unwrap_err()
-            .contains("paused")
-    );
+    assert!(matches!(
+        start_tick(&runtime, &emails[0]).await,
+        Err(CommandRefused::Paused { .. })
+    ));
     runtime.supervisor.stop(None);
 }
 

@@ -367,6 +367,7 @@ async fn every_catalog_persona_runs_a_scripted_tick_against_the_app() {
 #[tokio::test]
 async fn the_internal_api_client_writes_rows_and_ticks_idempotently() {
     use actors::internal_api::InternalApi;
+    use actors::runtime::BackendError;
     use actors::runtime::TickLedger;
     use actors::runtime::supervisor::Directory;
     use actors::sink::{Sink, SinkError};
@@ -476,12 +477,10 @@ async fn the_internal_api_client_writes_rows_and_ticks_idempotently() {
             .unwrap()
             .paused
     );
-    assert!(
-        sink.set_paused("nobody@mana.test", true)
-            .await
-            .unwrap_err()
-            .contains("not found")
-    );
+    assert!(matches!(
+        sink.set_paused("nobody@mana.test", true).await,
+        Err(BackendError::UnknownPersona(_))
+    ));
 }
 
 /// A persona logged in to the gateway, ready to tick with a canned LLM.
