@@ -122,6 +122,8 @@
 //!   stops mid-tick leaves the task running (it writes its own rows and tick
 //!   row); `CancelTick` (the supervisor's `CancelRunning` sends it to every
 //!   running persona) aborts it and saves its rows, ending it as aborted.
+//!   `persona/mod.rs` is the actor, `persona/tick_task.rs` the tick's life in
+//!   its task, `persona/report.rs` what it reports.
 //! - `conversation`: the persona's LLM endpoint for one tick. Its requests
 //!   run in tasks it owns (a `JoinSet`) and aborts in `post_stop`, so a tick
 //!   that timed out or was cancelled leaves no request running. The persona

@@ -14,6 +14,9 @@
 //! - [`conversation`]: the persona's LLM conversation endpoint.
 //! - [`dispatcher`]: concurrency, LLM rate and the kill-switch.
 //! - [`persistence`]: batched, retried, drained writes through a `Sink`.
+//! - `errors`: [`BackendError`] (what a `TickLedger` or `Directory` answers
+//!   when it cannot) and [`CommandRefused`] (why a persona command was not
+//!   carried out), matched by variant, never by text.
 
 pub mod conversation;
 pub mod dispatcher;

@@ -1,0 +1,170 @@
+//! What a persona actor reports: how a tick went ([`TickSummary`]), the
+//! operator's view of a persona ([`PersonaStatus`]), and the compact
+//! [`PersonaReport`] the supervisor caches.
+
+use std::sync::Arc;
+
+use catalog::{ActionResult, FailedBy, TickStatus, TokenUsage};
+use chrono::{DateTime, Utc};
+
+use crate::tick::{PersonaProfile, TickProgress, TickRecord, TickRecorder};
+
+/// How a tick went, as operators see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TickSummary {
+    pub tick_id: String,
+    pub status: TickStatus,
+    /// Why the tick is not `ok`.
+    pub error: Option<String>,
+    /// Who a failed tick is down to.
+    pub failed_by: Option<FailedBy>,
+    /// LLM rounds answered in the main turn.
+    pub turns: u32,
+    pub actions: usize,
+    /// Calls the app answered with an error.
+    pub failed_actions: usize,
+    /// Calls the model botched (arguments not JSON, no such tool); the app
+    /// never saw them.
+    pub agent_errors: usize,
+    pub modules_rated: usize,
+    pub tokens: TokenUsage,
+    pub duration_ms: u64,
+    pub finished_at: DateTime<Utc>,
+}
+
+impl TickSummary {
+    /// How a tick went: its outcome, and the counts from what it recorded.
+    pub(super) fn new(
+        tick_id: String,
+        status: TickStatus,
+        error: Option<String>,
+        failed_by: Option<FailedBy>,
+        record: &TickRecord,
+        duration_ms: u64,
+    ) -> TickSummary {
+        TickSummary {
+            tick_id,
+            status,
+            error,
+            failed_by,
+            turns: record.turns,
+            actions: record.actions.len(),
+            failed_actions: count_failed(&record.actions, FailedBy::App),
+            agent_errors: count_failed(&record.actions, FailedBy::Agent),
+            modules_rated: record
+                .feedback
+                .iter()
+                .filter(|row| !row.is_parse_failure())
+                .count(),
+            tokens: record.tokens,
+            duration_ms,
+            finished_at: Utc::now(),
+        }
+    }
+
+    /// One log line per finished tick: `ok` at info, anything else at warn,
+    /// with the reason.
+    pub(super) fn log(&self) {
+        let reason = self.error.as_deref().unwrap_or("");
+        let failed_by = self.failed_by.map(FailedBy::as_str).unwrap_or("");
+        if self.status == TickStatus::Ok {
+            tracing::info!(
+                tick_id = %self.tick_id,
+                status = self.status.as_str(),
+                tools = self.actions,
+                errors = self.failed_actions,
+                agent_errors = self.agent_errors,
+                rated = self.modules_rated,
+                turns = self.turns,
+                duration_ms = self.duration_ms,
+                "tick finished"
+            );
+        } else {
+            tracing::warn!(
+                tick_id = %self.tick_id,
+                status = self.status.as_str(),
+                failed_by,
+                reason,
+                tools = self.actions,
+                errors = self.failed_actions,
+                agent_errors = self.agent_errors,
+                rated = self.modules_rated,
+                turns = self.turns,
+                duration_ms = self.duration_ms,
+                "tick finished"
+            );
+        }
+    }
+}
+
+fn count_failed(actions: &[catalog::ActionRow], by: FailedBy) -> usize {
+    actions
+        .iter()
+        .filter(|row| {
+            row.result == ActionResult::Error && row.failed_by.unwrap_or(FailedBy::App) == by
+        })
+        .count()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activity {
+    Idle,
+    Ticking,
+    Paused,
+}
+
+/// The operator's view of one persona, built on demand (by `GetStatus`, and
+/// by the supervisor's snapshot from a [`PersonaReport`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PersonaStatus {
+    pub persona_id: String,
+    pub email: String,
+    pub name: String,
+    pub activity: Activity,
+    pub paused: bool,
+    pub current_tick: Option<String>,
+    pub current_tick_started_at: Option<DateTime<Utc>>,
+    /// How far the running tick has got.
+    pub current_progress: Option<TickProgress>,
+    pub last: Option<TickSummary>,
+    pub ticks: u64,
+}
+
+/// What a persona actor tells its supervisor on every change, and all the
+/// supervisor keeps of it: a few words while idle. Who the persona is, the
+/// supervisor already holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PersonaReport {
+    pub activity: Activity,
+    pub paused: bool,
+    pub ticks: u64,
+    pub current: Option<Box<CurrentTick>>,
+    pub last: Option<Arc<TickSummary>>,
+}
+
+/// The tick a persona is running.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CurrentTick {
+    pub tick_id: String,
+    pub started_at: DateTime<Utc>,
+    /// The running tick's record, read for live progress.
+    pub recorder: TickRecorder,
+}
+
+impl PersonaReport {
+    /// The operator's view of the persona `profile` describes.
+    pub fn status(&self, profile: &PersonaProfile) -> PersonaStatus {
+        PersonaStatus {
+            persona_id: profile.id.clone(),
+            email: profile.email.clone(),
+            name: profile.name.clone(),
+            activity: self.activity,
+            paused: self.paused,
+            current_tick: self.current.as_ref().map(|tick| tick.tick_id.clone()),
+            current_tick_started_at: self.current.as_ref().map(|tick| tick.started_at),
+            current_progress: self.current.as_ref().map(|tick| tick.recorder.progress()),
+            last: self.last.as_deref().cloned(),
+            ticks: self.ticks,
+        }
+    }
+}

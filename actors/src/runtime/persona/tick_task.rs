@@ -1,0 +1,300 @@
+//! A tick's life in the task its persona actor spawns: a permit from the
+//! gate, the persona's lease (renewed while ticking), login and the MCP
+//! session, [`run_tick`] under the tick timeout, the verdict, the rows handed
+//! to persistence and made durable before the tick row ends, the lease given
+//! back, and `TickFinished` to the actor.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use catalog::{FailedBy, NewTick, TickFinish, TickStatus};
+use chrono::Utc;
+use ractor::ActorRef;
+
+use super::report::TickSummary;
+use super::{PersonaIdentity, PersonaMsg};
+use crate::app_client::{LoginError, Session};
+use crate::mcp_client::McpError;
+use crate::runtime::RuntimeEnv;
+use crate::runtime::conversation::ConversationHandle;
+use crate::runtime::dispatcher::DispatcherMsg;
+use crate::runtime::persistence::PersistenceMsg;
+use crate::tick::{TickEnd, TickError, TickRecord, TickRecorder, run_tick};
+
+pub(super) struct TickTask {
+    pub(super) recorder: TickRecorder,
+    pub(super) env: Arc<RuntimeEnv>,
+    pub(super) identity: Arc<PersonaIdentity>,
+    pub(super) session: Option<Box<Session>>,
+    pub(super) tick_id: String,
+    pub(super) llm: ConversationHandle,
+    pub(super) me: ActorRef<PersonaMsg>,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum TickFailure {
+    #[error("login failed: {0}")]
+    Login(#[from] LoginError),
+    #[error(transparent)]
+    Mcp(#[from] McpError),
+    #[error(transparent)]
+    Tick(#[from] TickError),
+}
+
+impl TickFailure {
+    /// Whose failure this is: logging in and the MCP connection are the
+    /// app's side.
+    fn failed_by(&self) -> FailedBy {
+        match self {
+            TickFailure::Login(_) | TickFailure::Mcp(_) => FailedBy::App,
+            TickFailure::Tick(error) => error.failed_by(),
+        }
+    }
+}
+
+pub(super) async fn tick_task(task: TickTask) {
+    let TickTask {
+        recorder,
+        env,
+        identity,
+        session,
+        tick_id,
+        llm,
+        me,
+    } = task;
+    let PersonaIdentity { profile, password } = &*identity;
+    let Some(_permit) = env.gate.start_tick().await else {
+        // Shutting down before the tick got a permit: it never started, so
+        // there is no tick row and no rows to save.
+        not_started(
+            &me,
+            tick_id,
+            session,
+            "the runner shut down before this tick started".into(),
+        );
+        return;
+    };
+    // IMPORTANT: the lease is what keeps two replicas from running one
+    // persona at once; no tick row or call happens without it.
+    match env
+        .ledger
+        .claim(&profile.id, &env.replica_id, env.lease)
+        .await
+    {
+        Ok(true) => {}
+        outcome => {
+            let reason = match outcome {
+                Ok(_) => "another runner holds this persona's lease".to_owned(),
+                Err(error) => format!("the lease could not be taken: {error}"),
+            };
+            not_started(&me, tick_id, session, reason);
+            return;
+        }
+    }
+    // Dropped when the tick ends or its task is aborted (cancelled).
+    let renewal = AbortOnDrop(tokio::spawn(renew_lease(env.clone(), profile.id.clone())));
+    let started = Instant::now();
+    let started_at = Utc::now();
+    let started_row = NewTick {
+        tick_id: tick_id.clone(),
+        persona_id: profile.id.clone(),
+        provider: llm.provider.to_owned(),
+        model: llm.model.clone(),
+        started_at,
+    };
+    if let Err(error) = env.ledger.tick_started(&started_row).await {
+        tracing::warn!(%error, tick_id, "recording the tick start failed");
+    }
+    let work = async {
+        let now = Utc::now();
+        let session = match session.filter(|session| session.valid_for(env.session_margin, now)) {
+            Some(session) => *session,
+            None => env.app.login(&profile.email, password).await?,
+        };
+        // A rejected token (revoked, key rotated) gets one fresh login.
+        let (session, mcp) = match env.mcp.open(&session).await {
+            Ok(mcp) => (session, mcp),
+            Err(_) => {
+                let session = env.app.login(&profile.email, password).await?;
+                let mcp = env.mcp.open(&session).await?;
+                (session, mcp)
+            }
+        };
+        let result = run_tick(profile, &tick_id, &llm, &mcp, env.settings, &recorder, now).await;
+        mcp.close().await;
+        Ok::<(Session, TickEnd), TickFailure>((session, result?))
+    };
+    let (status, error, failed_by, session) =
+        match tokio::time::timeout(env.tick_timeout, work).await {
+            Err(_) => {
+                let waiting_on = recorder.waiting_on();
+                let on = match waiting_on {
+                    Some(FailedBy::Llm) => " waiting on the LLM",
+                    Some(FailedBy::App) => " waiting on the app",
+                    _ => "",
+                };
+                (
+                    TickStatus::Failed,
+                    Some(format!(
+                        "the tick timed out after {} s{on} (PERSONA_TICK_TIMEOUT_SECS)",
+                        env.tick_timeout.as_secs()
+                    )),
+                    waiting_on,
+                    None,
+                )
+            }
+            Ok(Err(failure)) => (
+                TickStatus::Failed,
+                Some(failure.to_string()),
+                Some(failure.failed_by()),
+                None,
+            ),
+            Ok(Ok((session, end))) => {
+                let (status, reason) = end.verdict(recorder.action_count());
+                (status, reason, None, Some(Box::new(session)))
+            }
+        };
+    let record = recorder.take();
+    metrics::counter!("persona_ticks_total", "outcome" => status.as_str()).increment(1);
+    metrics::histogram!("persona_tick_duration_seconds").record(started.elapsed().as_secs_f64());
+    if record
+        .feedback
+        .iter()
+        .any(catalog::FeedbackRow::is_parse_failure)
+    {
+        metrics::counter!("persona_rating_parse_failures_total").increment(1);
+    }
+    let summary = TickSummary::new(
+        tick_id.clone(),
+        status,
+        error.clone(),
+        failed_by,
+        &record,
+        started.elapsed().as_millis() as u64,
+    );
+    summary.log();
+    let ended = TickFinish {
+        status,
+        error,
+        failed_by,
+        finish_reason: record.finish_reason,
+        turns: record.turns,
+        tokens: record.tokens,
+        summary: record.summary,
+        finished_at: summary.finished_at,
+    };
+    let guard = env.gate.begin_save();
+    save_tick(
+        guard,
+        env.clone(),
+        profile.id.clone(),
+        tick_id.clone(),
+        record.actions,
+        record.feedback,
+        ended,
+    )
+    .await;
+    drop(renewal);
+    if let Err(error) = env.ledger.release(&profile.id, &env.replica_id).await {
+        tracing::warn!(%error, tick_id, "releasing the lease failed; it expires by itself");
+    }
+    let _ = me.cast(PersonaMsg::TickFinished {
+        tick_id,
+        summary: Arc::new(summary),
+        session,
+    });
+}
+
+/// Aborts the task when dropped, so a renewal never outlives its tick.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Keeps the lease of a ticking persona alive until aborted.
+async fn renew_lease(env: Arc<RuntimeEnv>, persona_id: String) {
+    let mut every = tokio::time::interval(env.lease / 3);
+    // IMPORTANT: Skip, so a stalled process does not renew in a burst.
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    every.tick().await;
+    loop {
+        every.tick().await;
+        match env
+            .ledger
+            .claim(&persona_id, &env.replica_id, env.lease)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => tracing::error!(
+                persona_id,
+                "another runner took this persona's lease mid-tick"
+            ),
+            Err(error) => tracing::warn!(%error, persona_id, "renewing the lease failed"),
+        }
+    }
+}
+
+/// Reports a tick that never started (no permit, no lease): aborted, with
+/// no tick row and nothing to save.
+fn not_started(
+    me: &ActorRef<PersonaMsg>,
+    tick_id: String,
+    session: Option<Box<Session>>,
+    reason: String,
+) {
+    let summary = TickSummary::new(
+        tick_id.clone(),
+        TickStatus::Aborted,
+        Some(reason),
+        None,
+        &TickRecord::default(),
+        0,
+    );
+    let _ = me.cast(PersonaMsg::TickFinished {
+        tick_id,
+        summary: Arc::new(summary),
+        session,
+    });
+}
+
+/// Hands a tick's rows to persistence, waits until they are durable, then
+/// records how the tick ended — in that order, so a finished tick row always
+/// has its rows.
+pub(super) async fn save_tick(
+    _guard: crate::runtime::dispatcher::SaveGuard,
+    env: Arc<RuntimeEnv>,
+    persona_id: String,
+    tick_id: String,
+    actions: Vec<catalog::ActionRow>,
+    feedback: Vec<catalog::FeedbackRow>,
+    ended: TickFinish,
+) {
+    if !actions.is_empty() || !feedback.is_empty() {
+        let durable = env
+            .dispatcher
+            .call(
+                |reply| {
+                    DispatcherMsg::ForwardRows(PersistenceMsg::Enqueue {
+                        persona_id,
+                        actions,
+                        feedback,
+                        durable: Some(reply),
+                    })
+                },
+                None,
+            )
+            .await;
+        if !matches!(durable, Ok(ractor::rpc::CallResult::Success(()))) {
+            tracing::error!(
+                tick_id,
+                "the tick's rows could not be handed to persistence"
+            );
+        }
+    }
+    if let Err(error) = env.ledger.tick_ended(&tick_id, &ended).await {
+        tracing::warn!(%error, tick_id, "recording the tick end failed");
+    }
+}
