@@ -1,7 +1,6 @@
 //! The conversation actor: a persona's endpoint to its LLM. It holds the
-//! provider for the current tick and counts requests and tokens; each
-//! request runs in a task it spawns, so its mailbox never waits on the
-//! network. [`ConversationHandle`] makes it usable wherever an `Llm` is.
+//! provider for the current tick; each request runs in a task it spawns, so
+//! its mailbox never waits on the network. [`ConversationHandle`] makes it usable wherever an `Llm` is.
 //!
 //! The request tasks belong to the actor: when it stops (the tick ended,
 //! timed out or was cancelled) they are aborted, which drops their HTTP
@@ -11,7 +10,6 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use catalog::TokenUsage;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::task::JoinSet;
 
@@ -21,17 +19,8 @@ pub struct ConversationActor;
 
 pub struct ConversationState {
     llm: Option<Arc<dyn Llm>>,
-    status: ConversationStatus,
     /// The request tasks; dropped with the state, which aborts them.
     requests: JoinSet<()>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ConversationStatus {
-    pub provider: Option<&'static str>,
-    pub requests: u64,
-    pub in_flight: u64,
-    pub tokens: TokenUsage,
 }
 
 pub enum ConversationMsg {
@@ -40,10 +29,9 @@ pub enum ConversationMsg {
     /// Sent by the tick (through [`ConversationHandle`]); the reply carries the
     /// provider's answer. A caller that gave up simply drops its port.
     Complete(Box<LlmRequest>, RpcReplyPort<Result<LlmResponse, LlmError>>),
-    /// Sent by the request task when the provider answered.
-    Completed { usage: Option<TokenUsage> },
-    /// Query.
-    GetStatus(RpcReplyPort<ConversationStatus>),
+    /// Sent by a request task when it is done; late or repeated ones are
+    /// harmless.
+    Completed,
 }
 
 impl Actor for ConversationActor {
@@ -58,7 +46,6 @@ impl Actor for ConversationActor {
     ) -> Result<Self::State, ActorProcessingErr> {
         Ok(ConversationState {
             llm: None,
-            status: ConversationStatus::default(),
             requests: JoinSet::new(),
         })
     }
@@ -81,10 +68,7 @@ impl Actor for ConversationActor {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            ConversationMsg::UseLlm(llm) => {
-                state.status.provider = Some(llm.provider());
-                state.llm = Some(llm);
-            }
+            ConversationMsg::UseLlm(llm) => state.llm = Some(llm),
             ConversationMsg::Complete(request, reply) => {
                 let Some(llm) = state.llm.clone() else {
                     let _ = reply.send(Err(LlmError::Malformed(
@@ -92,29 +76,14 @@ impl Actor for ConversationActor {
                     )));
                     return Ok(());
                 };
-                state.status.requests += 1;
-                state.status.in_flight += 1;
                 state.requests.spawn(async move {
                     let result = llm.complete(&request).await;
-                    let usage = result.as_ref().ok().map(|response| response.usage);
                     let _ = reply.send(result);
-                    let _ = me.cast(ConversationMsg::Completed { usage });
+                    let _ = me.cast(ConversationMsg::Completed);
                 });
             }
-            ConversationMsg::Completed { usage } => {
-                // Reaps finished tasks, so the set holds only live requests.
-                while state.requests.try_join_next().is_some() {}
-                state.status.in_flight = state.status.in_flight.saturating_sub(1);
-                if let Some(usage) = usage {
-                    state.status.tokens.input += usage.input;
-                    state.status.tokens.output += usage.output;
-                    state.status.tokens.cache_read += usage.cache_read;
-                    state.status.tokens.cache_write += usage.cache_write;
-                }
-            }
-            ConversationMsg::GetStatus(reply) => {
-                let _ = reply.send(state.status.clone());
-            }
+            // Reaps finished tasks, so the set holds only live requests.
+            ConversationMsg::Completed => while state.requests.try_join_next().is_some() {},
         }
         Ok(())
     }

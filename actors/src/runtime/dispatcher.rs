@@ -3,7 +3,8 @@
 //!
 //! The limits live in a shared [`Gate`] that tick tasks await directly —
 //! waiting inside the dispatcher's handler would block its mailbox — and
-//! the actor owns and steers it (`Pause`, `Resume`, `GetStatus`).
+//! the actor owns and steers it (`Pause`, `Resume`); its status is read
+//! from the gate itself.
 //!
 //! - `permits`: at most `concurrency` ticks run at once; a tick waits for a
 //!   permit before it starts.
@@ -20,7 +21,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
 use super::persistence::PersistenceMsg;
@@ -230,8 +231,6 @@ pub enum DispatcherMsg {
     /// Sent by a persona actor with a finished tick's rows; forwarded to
     /// persistence unchanged (its reply arrives when they are durable).
     ForwardRows(PersistenceMsg),
-    /// Query: paused, permits in use, rate.
-    GetStatus(RpcReplyPort<DispatcherStatus>),
 }
 
 impl Actor for DispatcherActor {
@@ -263,9 +262,6 @@ impl Actor for DispatcherActor {
                 if let Err(error) = state.persistence.cast(rows) {
                     tracing::error!(%error, "the persistence actor is gone; rows were not accepted");
                 }
-            }
-            DispatcherMsg::GetStatus(reply) => {
-                let _ = reply.send(state.gate.status());
             }
         }
         Ok(())

@@ -3,7 +3,7 @@
 //! its conversation actor, and the running tick.
 //!
 //! A tick runs in a task the actor spawns and owns; the task reports back
-//! with `TickFinished`. So `GetStatus`, `Pause` and shutdown are answered
+//! with `TickFinished`. So `Pause`, `CancelTick` and shutdown are answered
 //! while an LLM call is in flight. A finished message for a tick that is not
 //! the running one is stale and ignored.
 //!
@@ -124,8 +124,6 @@ pub enum PersonaMsg {
     Pause,
     /// Operator: ticks may start again. Repeats are harmless.
     Resume,
-    /// Query, answered at once even mid-tick.
-    GetStatus(RpcReplyPort<PersonaStatus>),
     /// Kill-switch with cancellation: abort the running tick, keep the rows
     /// it made, end it as aborted. Without a running tick it does nothing.
     CancelTick(String),
@@ -235,10 +233,6 @@ impl Actor for PersonaActor {
             }
             PersonaMsg::Pause => state.paused = true,
             PersonaMsg::Resume => state.paused = false,
-            PersonaMsg::GetStatus(reply) => {
-                let _ = reply.send(state.report_now().status(&state.identity.profile));
-                return Ok(());
-            }
         }
         state.report(me.get_id());
         Ok(())
