@@ -211,7 +211,7 @@ impl RunnerSystem {
         let _ = self
             .handles
             .supervisor
-            .cast(SupervisorMsg::CancelRunning(reason.to_owned()));
+            .cast(SupervisorMsg::CancelRunning(reason.to_owned(), None));
     }
 
     /// Of the ticks in `waiting` (persona id → tick id), those that have
@@ -261,13 +261,19 @@ impl RunnerSystem {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let _ = supervisor.cast(SupervisorMsg::CancelRunning(
-            "the runner is shutting down".into(),
-        ));
         // IMPORTANT: cancelled ticks hand their rows over in tasks; stopping
-        // the dispatcher before they are through would drop those rows.
+        // the dispatcher before they are through would drop those rows. The
+        // reply comes once every cancelled tick's rows are durable.
+        let _ = supervisor
+            .call(
+                |done| {
+                    SupervisorMsg::CancelRunning("the runner is shutting down".into(), Some(done))
+                },
+                Some(Duration::from_secs(35)),
+            )
+            .await;
+        // Ticks that finished on their own may still be saving.
         let saves_deadline = Instant::now() + Duration::from_secs(30);
-        tokio::time::sleep(Duration::from_millis(50)).await;
         while self.gate.saves_in_flight() > 0 && Instant::now() < saves_deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

@@ -76,6 +76,10 @@ impl Default for RestartPolicy {
     }
 }
 
+/// How long a cancelled tick may take to make its rows durable before
+/// `CancelRunning`'s reply stops waiting for it.
+const CANCEL_SAVE_LIMIT: Duration = Duration::from_secs(30);
+
 pub struct SupervisorActor;
 
 pub struct SupervisorArgs {
@@ -192,8 +196,9 @@ pub enum SupervisorMsg {
     /// apply each persona's stored pause flag. Idempotent.
     Reconcile(Vec<PersonaSeed>),
     /// Kill-switch with cancellation: abort every running tick (rows made so
-    /// far are kept, the tick ends as aborted).
-    CancelRunning(String),
+    /// far are kept, the tick ends as aborted). The reply, if asked for,
+    /// comes once every cancelled tick's rows are durable.
+    CancelRunning(String, Option<RpcReplyPort<()>>),
 }
 
 impl Actor for SupervisorActor {
@@ -336,14 +341,29 @@ impl Actor for SupervisorActor {
                 });
             }
             SupervisorMsg::Reconcile(seeds) => state.reconcile(&me, seeds).await,
-            SupervisorMsg::CancelRunning(reason) => {
-                for actor in state
+            SupervisorMsg::CancelRunning(reason, done) => {
+                let actors: Vec<ActorRef<PersonaMsg>> = state
                     .children
                     .values()
-                    .filter_map(|child| child.actor.as_ref())
-                {
-                    let _ = actor.cast(PersonaMsg::CancelTick(reason.clone()));
-                }
+                    .filter_map(|child| child.actor.clone())
+                    .collect();
+                let Some(done) = done else {
+                    for actor in actors {
+                        let _ = actor.cast(PersonaMsg::CancelTick(reason.clone(), None));
+                    }
+                    return Ok(());
+                };
+                // The replies are awaited in a task, so the mailbox stays free.
+                tokio::spawn(async move {
+                    let cancelled = actors.iter().map(|actor| {
+                        actor.call(
+                            |reply| PersonaMsg::CancelTick(reason.clone(), Some(Box::new(reply))),
+                            Some(CANCEL_SAVE_LIMIT),
+                        )
+                    });
+                    futures::future::join_all(cancelled).await;
+                    let _ = done.send(());
+                });
             }
         }
         Ok(())

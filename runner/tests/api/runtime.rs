@@ -691,7 +691,7 @@ async fn cancelling_a_running_tick_keeps_its_rows_and_aborts_it() {
 
     runtime
         .supervisor
-        .cast(SupervisorMsg::CancelRunning("kill-switch".into()))
+        .cast(SupervisorMsg::CancelRunning("kill-switch".into(), None))
         .unwrap();
     eventually(
         Duration::from_secs(10),

@@ -125,8 +125,10 @@ pub enum PersonaMsg {
     /// Operator: ticks may start again. Repeats are harmless.
     Resume,
     /// Kill-switch with cancellation: abort the running tick, keep the rows
-    /// it made, end it as aborted. Without a running tick it does nothing.
-    CancelTick(String),
+    /// it made, end it as aborted, with this reason. Without a running tick
+    /// it does nothing. The reply, if asked for, comes once the rows are
+    /// durable and the tick row has ended (at once without a tick).
+    CancelTick(String, Option<Box<RpcReplyPort<()>>>),
 }
 
 impl Actor for PersonaActor {
@@ -186,50 +188,59 @@ impl Actor for PersonaActor {
                     }
                 }
             }
-            PersonaMsg::CancelTick(reason) => {
-                if let Some(running) = state.end_tick() {
-                    running.task.abort();
-                    metrics::counter!("persona_ticks_total", "outcome" => TickStatus::Aborted.as_str()).increment(1);
-                    state.ticks += 1;
-                    let record = running.recorder.take();
-                    let summary = TickSummary::new(
-                        running.tick_id.clone(),
-                        TickStatus::Aborted,
-                        Some(reason.clone()),
-                        None,
-                        &record,
-                        (Utc::now() - running.started_at).num_milliseconds().max(0) as u64,
-                    );
-                    state.last = Some(Arc::new(summary));
-                    let ended = TickFinish {
-                        status: TickStatus::Aborted,
-                        error: Some(reason),
-                        failed_by: None,
-                        finish_reason: record.finish_reason,
-                        turns: record.turns,
-                        tokens: record.tokens,
-                        summary: record.summary,
-                        finished_at: Utc::now(),
-                    };
-                    let guard = state.env.gate.begin_save();
-                    let env = state.env.clone();
-                    let persona_id = state.identity.profile.id.clone();
-                    let save = save_tick(
-                        guard,
-                        state.env.clone(),
-                        persona_id.clone(),
-                        running.tick_id,
-                        record.actions,
-                        record.feedback,
-                        ended,
-                    );
-                    tokio::spawn(async move {
-                        save.await;
-                        if let Err(error) = env.ledger.release(&persona_id, &env.replica_id).await {
-                            tracing::warn!(%error, "releasing the lease failed; it expires by itself");
-                        }
-                    });
-                }
+            PersonaMsg::CancelTick(reason, done) => {
+                let Some(running) = state.end_tick() else {
+                    if let Some(done) = done {
+                        let _ = done.send(());
+                    }
+                    state.report(me.get_id());
+                    return Ok(());
+                };
+                running.task.abort();
+                metrics::counter!("persona_ticks_total", "outcome" => TickStatus::Aborted.as_str())
+                    .increment(1);
+                state.ticks += 1;
+                let record = running.recorder.take();
+                let summary = TickSummary::new(
+                    running.tick_id.clone(),
+                    TickStatus::Aborted,
+                    Some(reason.clone()),
+                    None,
+                    &record,
+                    (Utc::now() - running.started_at).num_milliseconds().max(0) as u64,
+                );
+                state.last = Some(Arc::new(summary));
+                let ended = TickFinish {
+                    status: TickStatus::Aborted,
+                    error: Some(reason),
+                    failed_by: None,
+                    finish_reason: record.finish_reason,
+                    turns: record.turns,
+                    tokens: record.tokens,
+                    summary: record.summary,
+                    finished_at: Utc::now(),
+                };
+                let guard = state.env.gate.begin_save();
+                let env = state.env.clone();
+                let persona_id = state.identity.profile.id.clone();
+                let save = save_tick(
+                    guard,
+                    state.env.clone(),
+                    persona_id.clone(),
+                    running.tick_id,
+                    record.actions,
+                    record.feedback,
+                    ended,
+                );
+                tokio::spawn(async move {
+                    save.await;
+                    if let Err(error) = env.ledger.release(&persona_id, &env.replica_id).await {
+                        tracing::warn!(%error, "releasing the lease failed; it expires by itself");
+                    }
+                    if let Some(done) = done {
+                        let _ = done.send(());
+                    }
+                });
             }
             PersonaMsg::Pause => state.paused = true,
             PersonaMsg::Resume => state.paused = false,
