@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::helpers::{eventually, persona_command};
+
 struct Daemon {
     child: Child,
     control: String,
@@ -23,25 +25,14 @@ impl Drop for Daemon {
 
 fn start(envs: &[(&str, &str)]) -> Daemon {
     let dir = tempfile::tempdir().unwrap();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_persona"));
-    command.current_dir(dir.path()).args([
+    let mut command = persona_command(dir.path());
+    command.args([
         "up",
         "--gateway-addr",
         "127.0.0.1:0",
         "--control-addr",
         "127.0.0.1:0",
     ]);
-    for name in [
-        "PERSONA_ENV",
-        "PERSONA_SEED_SECRET",
-        "ANTHROPIC_API_KEY",
-        "PERSONA_LLM",
-        "RUNNER_PAUSED",
-        "RUNNER_ADMIN_TOKEN",
-        "DATABASE_URL",
-    ] {
-        command.env_remove(name);
-    }
     command
         .env("TICK_INTERVAL_MS", "1000")
         .env("PERSONA_CONCURRENCY", "1");
@@ -93,20 +84,6 @@ fn persona<'a>(snapshot: &'a Value, email: &str) -> &'a Value {
         .iter()
         .find(|p| p["email"] == email)
         .unwrap()
-}
-
-/// Polls `condition` every 100 ms until it holds, failing after `limit`
-/// (local_model.rs waits for its model server with it too).
-pub(crate) async fn eventually<F, Fut>(limit: Duration, what: &str, mut condition: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + limit;
-    while !condition().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 #[tokio::test]
@@ -300,21 +277,6 @@ async fn the_runner_alone_drives_a_separate_gateway() {
 
 async fn runner_alone(mode: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let clean = |command: &mut Command| {
-        for name in [
-            "PERSONA_ENV",
-            "PERSONA_SEED_SECRET",
-            "ANTHROPIC_API_KEY",
-            "PERSONA_LLM",
-            "RUNNER_PAUSED",
-            "RUNNER_ADMIN_TOKEN",
-            "DATABASE_URL",
-            "MANA_API_URL",
-            "MANA_MCP_URL",
-        ] {
-            command.env_remove(name);
-        }
-    };
     let read_line = |child: &mut Child, prefix: &'static str| {
         let stdout = child.stdout.take().unwrap();
         let (sender, receiver) = std::sync::mpsc::channel();
@@ -334,10 +296,7 @@ async fn runner_alone(mode: &str) {
             .recv_timeout(Duration::from_secs(60))
             .expect("the process printed its address")
     };
-    let mut gateway = Command::new(env!("CARGO_BIN_EXE_persona"));
-    clean(&mut gateway);
-    let mut gateway = gateway
-        .current_dir(dir.path())
+    let mut gateway = persona_command(dir.path())
         .args([
             "gateway",
             "--addr",
@@ -350,10 +309,8 @@ async fn runner_alone(mode: &str) {
         .spawn()
         .unwrap();
     let app_url = read_line(&mut gateway, "gateway listening on ");
-    let mut seed = Command::new(env!("CARGO_BIN_EXE_persona"));
-    clean(&mut seed);
     assert!(
-        seed.current_dir(dir.path())
+        persona_command(dir.path())
             .args(["seed", "--api", &app_url])
             .output()
             .unwrap()
@@ -361,10 +318,7 @@ async fn runner_alone(mode: &str) {
             .success()
     );
 
-    let mut runner = Command::new(env!("CARGO_BIN_EXE_persona"));
-    clean(&mut runner);
-    let mut runner = runner
-        .current_dir(dir.path())
+    let mut runner = persona_command(dir.path())
         .args([
             "runner",
             "--db",
@@ -455,15 +409,14 @@ async fn production_needs_the_admin_token_and_hides_the_diag_routes() {
         ("MANA_ADMIN_PASSWORD", "a-real-admin-password"),
     ];
     let dir = tempfile::tempdir().unwrap();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_persona"));
-    command.current_dir(dir.path()).args([
+    let mut command = persona_command(dir.path());
+    command.args([
         "up",
         "--gateway-addr",
         "127.0.0.1:0",
         "--control-addr",
         "127.0.0.1:0",
     ]);
-    command.env_remove("RUNNER_ADMIN_TOKEN");
     for (name, value) in production {
         command.env(name, value);
     }

@@ -33,7 +33,7 @@ use gateway::store::{Store, TickRow};
 use serde_json::json;
 use tokio::io::AsyncReadExt as _;
 
-use crate::daemon::eventually;
+use crate::helpers::eventually;
 
 /// The two personas ticked; both have the daily cadence, so a fresh
 /// database has them due on any day of the week.
@@ -342,7 +342,7 @@ struct UpOnce {
 /// `persona up --once` for [`PERSONAS`] against the model at `base_url`,
 /// killed (and reaped) at [`RUN_LIMIT`].
 async fn run_up_once(dir: &Path, db: &Path, base_url: &str) -> UpOnce {
-    let mut command = crate::up::persona(dir);
+    let mut command = crate::helpers::persona_command(dir);
     command
         .args(["up", "--once", "--gateway-addr", "127.0.0.1:0", "--db"])
         .arg(format!("sqlite://{}", db.display()))

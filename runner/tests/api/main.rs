@@ -6,6 +6,7 @@
 
 mod commands;
 mod daemon;
+mod helpers;
 mod local_model;
 mod runtime;
 mod seed;

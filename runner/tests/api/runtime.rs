@@ -25,6 +25,7 @@ use runner::wiring::{StoreDirectory, StoreLedger, StoreSink};
 use serde_json::json;
 use tokio::sync::watch;
 
+use crate::helpers::eventually;
 use crate::tick::{Gateway, gateway_with_personas};
 
 /// Stands in for a hosted LLM: lists todos once, ends the day, rates todo.
@@ -300,19 +301,6 @@ async fn tick_now(
     {
         Ok(ractor::rpc::CallResult::Success(answer)) => answer,
         _ => Err(CommandRefused::Unanswered),
-    }
-}
-
-/// Polls `condition` until it holds, failing after `limit`.
-async fn eventually<F, Fut>(limit: Duration, what: &str, mut condition: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + limit;
-    while !condition().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

@@ -21,22 +21,7 @@ impl Drop for RunningGateway {
 }
 
 fn persona(dir: &std::path::Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_persona"));
-    command.current_dir(dir);
-    for name in [
-        "PERSONA_ENV",
-        "PERSONA_SEED_SECRET",
-        "MANA_SERVICE_KEY",
-        "MANA_KEK",
-        "MANA_ADMIN_PASSWORD",
-        "MANA_ADMIN_EMAIL",
-        "DATABASE_URL",
-        "MANA_API_URL",
-        "MANA_ADMIN_JWT",
-    ] {
-        command.env_remove(name);
-    }
-    command
+    crate::helpers::persona_command(dir)
 }
 
 fn start_gateway(dir: &std::path::Path) -> RunningGateway {

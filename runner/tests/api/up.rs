@@ -6,23 +6,8 @@ use std::process::Command;
 
 /// The `persona` binary run in `dir`, with every variable that would change
 /// its defaults removed (local_model.rs runs it this way too).
-pub(crate) fn persona(dir: &std::path::Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_persona"));
-    command.current_dir(dir);
-    for name in [
-        "PERSONA_ENV",
-        "PERSONA_SEED_SECRET",
-        "MANA_SERVICE_KEY",
-        "MANA_KEK",
-        "MANA_ADMIN_PASSWORD",
-        "DATABASE_URL",
-        "ANTHROPIC_API_KEY",
-        "PERSONA_LLM",
-        "RUNNER_PAUSED",
-    ] {
-        command.env_remove(name);
-    }
-    command
+fn persona(dir: &std::path::Path) -> Command {
+    crate::helpers::persona_command(dir)
 }
 
 #[tokio::test]
