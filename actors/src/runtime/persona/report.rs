@@ -63,36 +63,31 @@ impl TickSummary {
     }
 
     /// One log line per finished tick: `ok` at info, anything else at warn,
-    /// with the reason.
+    /// with the reason and whose failure it is.
     pub(super) fn log(&self) {
-        let reason = self.error.as_deref().unwrap_or("");
-        let failed_by = self.failed_by.map(FailedBy::as_str).unwrap_or("");
+        // tracing fixes an event's level at compile time, so the one list
+        // of fields is written once and expanded at each level.
+        macro_rules! tick_finished {
+            ($event:ident) => {
+                tracing::$event!(
+                    tick_id = %self.tick_id,
+                    status = self.status.as_str(),
+                    failed_by = self.failed_by.map(FailedBy::as_str).unwrap_or(""),
+                    reason = self.error.as_deref().unwrap_or(""),
+                    tools = self.actions,
+                    errors = self.failed_actions,
+                    agent_errors = self.agent_errors,
+                    rated = self.modules_rated,
+                    turns = self.turns,
+                    duration_ms = self.duration_ms,
+                    "tick finished"
+                )
+            };
+        }
         if self.status == TickStatus::Ok {
-            tracing::info!(
-                tick_id = %self.tick_id,
-                status = self.status.as_str(),
-                tools = self.actions,
-                errors = self.failed_actions,
-                agent_errors = self.agent_errors,
-                rated = self.modules_rated,
-                turns = self.turns,
-                duration_ms = self.duration_ms,
-                "tick finished"
-            );
+            tick_finished!(info);
         } else {
-            tracing::warn!(
-                tick_id = %self.tick_id,
-                status = self.status.as_str(),
-                failed_by,
-                reason,
-                tools = self.actions,
-                errors = self.failed_actions,
-                agent_errors = self.agent_errors,
-                rated = self.modules_rated,
-                turns = self.turns,
-                duration_ms = self.duration_ms,
-                "tick finished"
-            );
+            tick_finished!(warn);
         }
     }
 }
