@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use actors::tick::TickSettings;
 use catalog::{Catalog, LoadOptions, SeedSecret, derive_password};
-use gateway::app::{AppState, serve};
+use gateway::app::AppState;
 use gateway::config::GatewayConfig;
 use gateway::store::Store;
 use registry::crypto::{KeyEncryptionKey, Keyring};
@@ -35,12 +35,8 @@ async fn main() -> anyhow::Result<()> {
     }
 
     let state = AppState::build(GatewayConfig::default(), store.clone(), keyring).await?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}", listener.local_addr()?);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve(listener, state, async {
-        let _ = stopped.await;
-    }));
+    let server = gateway::app::spawn(([127, 0, 0, 1], 0).into(), state).await?;
+    let url = server.url();
 
     let system = RunnerSystem::start(
         store.clone(),
@@ -90,7 +86,6 @@ async fn main() -> anyhow::Result<()> {
     }
 
     system.shutdown(Duration::from_secs(10)).await;
-    let _ = stop.send(());
-    server.await??;
+    server.stop().await?;
     Ok(())
 }

@@ -8,22 +8,18 @@ use actors::runtime::LlmFactory;
 use actors::tick::TickSettings;
 use anyhow::Context as _;
 use catalog::{Catalog, LoadOptions};
-use gateway::app::{AppState, serve};
+use gateway::app::{AppState, RunningGateway};
 use gateway::config::GatewayConfig;
 use gateway::store::Store;
 use runner::config::Secrets;
 use runner::system::SystemSettings;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 pub struct InProcessApp {
     pub store: Store,
     pub secrets: Secrets,
     pub gateway_url: String,
     pub persona_ids: Vec<String>,
-    stop_gateway: oneshot::Sender<()>,
-    gateway: JoinHandle<anyhow::Result<()>>,
+    gateway: RunningGateway,
 }
 
 impl InProcessApp {
@@ -42,18 +38,13 @@ impl InProcessApp {
             secrets.keyring.clone(),
         )
         .await?;
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let gateway_url = format!("http://{}", listener.local_addr()?);
-        let (stop_gateway, stopped) = oneshot::channel::<()>();
-        let gateway = tokio::spawn(serve(listener, state, async {
-            let _ = stopped.await;
-        }));
+        let gateway = gateway::app::spawn(([127, 0, 0, 1], 0).into(), state).await?;
+        let gateway_url = gateway.url();
         Ok(InProcessApp {
             store,
             secrets,
             gateway_url,
             persona_ids,
-            stop_gateway,
             gateway,
         })
     }
@@ -82,8 +73,7 @@ impl InProcessApp {
     }
 
     pub async fn stop(self) -> anyhow::Result<()> {
-        let _ = self.stop_gateway.send(());
-        self.gateway.await.context("the gateway task failed")??;
+        self.gateway.stop().await?;
         self.store.close().await;
         Ok(())
     }

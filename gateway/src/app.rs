@@ -78,6 +78,65 @@ impl AppState {
     }
 }
 
+/// A gateway serving in a background task: where it listens, and how to
+/// stop it. Dropping it stops the server too (without waiting for it).
+pub struct RunningGateway {
+    addr: std::net::SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl RunningGateway {
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.addr
+    }
+
+    /// `http://ADDR`, the base of every route (`{url}/mcp` for MCP).
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting, lets in-flight requests finish, and waits for the
+    /// server to end; its error, if it failed.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        (&mut self.task).await.context("the gateway task failed")?
+    }
+}
+
+impl Drop for RunningGateway {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Binds `addr` (port 0: any free port) and serves the gateway there in a
+/// background task. Bound before it returns, so the first request never
+/// races the server. The one way the workspace starts a gateway it does not
+/// run in the foreground.
+pub async fn spawn(
+    addr: std::net::SocketAddr,
+    state: Arc<AppState>,
+) -> anyhow::Result<RunningGateway> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    let addr = listener.local_addr().context("reading the bound address")?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(serve(listener, state, async {
+        let _ = stopped.await;
+    }));
+    Ok(RunningGateway {
+        addr,
+        stop: Some(stop),
+        task,
+    })
+}
+
 /// Serves the gateway on `listener` until `shutdown` resolves.
 pub async fn serve(
     listener: TcpListener,

@@ -10,10 +10,9 @@ use std::time::{Duration, Instant};
 use actors::runtime::persona::TickSummary;
 use anyhow::Context as _;
 use catalog::{Catalog, LoadOptions, TickStatus};
-use gateway::app::{AppState, serve};
+use gateway::app::AppState;
 use gateway::config::GatewayConfig;
 use gateway::store::Store;
-use tokio::net::TcpListener;
 
 use super::gateway::DatabaseArgs;
 use super::runner_options::RunnerOptions;
@@ -67,14 +66,8 @@ impl Up {
             ..GatewayConfig::default()
         };
         let state = AppState::build(config, store.clone(), secrets.keyring.clone()).await?;
-        let listener = TcpListener::bind(self.gateway_addr)
-            .await
-            .with_context(|| format!("binding {}", self.gateway_addr))?;
-        let gateway_url = format!("http://{}", listener.local_addr()?);
-        let (stop_gateway, gateway_stopped) = tokio::sync::oneshot::channel::<()>();
-        let gateway = tokio::spawn(serve(listener, state, async {
-            let _ = gateway_stopped.await;
-        }));
+        let gateway = gateway::app::spawn(self.gateway_addr, state).await?;
+        let gateway_url = gateway.url();
         println!("gateway listening on {gateway_url} (MCP at {gateway_url}/mcp)");
         let settings = self.runner.settings(
             gateway_url.clone(),
@@ -88,8 +81,7 @@ impl Up {
             system
                 .shutdown(Duration::from_secs(self.runner.shutdown_grace_secs))
                 .await;
-            let _ = stop_gateway.send(());
-            gateway.await.context("the gateway task failed")??;
+            gateway.stop().await?;
             return Ok(code);
         }
         let control = ControlState {
@@ -107,8 +99,7 @@ impl Up {
         self.runner
             .serve_until_signal(system, control, self.control_addr)
             .await?;
-        let _ = stop_gateway.send(());
-        gateway.await.context("the gateway task failed")??;
+        gateway.stop().await?;
         println!("stopped cleanly: every accepted row is stored");
         Ok(ExitCode::SUCCESS)
     }

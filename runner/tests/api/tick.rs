@@ -13,7 +13,7 @@ use catalog::{
     ActionResult, Catalog, FailedBy, LoadOptions, SeedSecret, TickStatus, TokenUsage,
     derive_password,
 };
-use gateway::app::{AppState, serve};
+use gateway::app::AppState;
 use gateway::config::GatewayConfig;
 use gateway::store::Store;
 use registry::crypto::{KeyEncryptionKey, Keyring};
@@ -23,7 +23,8 @@ pub struct Gateway {
     pub url: String,
     pub store: Store,
     _dir: tempfile::TempDir,
-    _shutdown: tokio::sync::oneshot::Sender<()>,
+    /// Stops the server when the test drops it.
+    _running: gateway::app::RunningGateway,
 }
 
 pub fn keyring() -> Keyring {
@@ -50,17 +51,14 @@ pub async fn gateway_with_personas() -> Gateway {
     let state = AppState::build(config, store.clone(), keyring())
         .await
         .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(serve(listener, state, async {
-        let _ = stopped.await;
-    }));
+    let running = gateway::app::spawn("127.0.0.1:0".parse().unwrap(), state)
+        .await
+        .unwrap();
     Gateway {
-        url,
+        url: running.url(),
         store,
         _dir: dir,
-        _shutdown: shutdown,
+        _running: running,
     }
 }
 

@@ -7,12 +7,10 @@ mod personas_api;
 
 use std::sync::Arc;
 
-use gateway::app::{AppState, serve};
+use gateway::app::AppState;
 use gateway::config::GatewayConfig;
 use reqwest::{RequestBuilder, Response};
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 
 use crate::helpers::{TestDb, keyring};
 
@@ -26,8 +24,7 @@ pub struct TestApp {
     pub url: String,
     pub http: reqwest::Client,
     pub state: Arc<AppState>,
-    shutdown: oneshot::Sender<()>,
-    server: tokio::task::JoinHandle<anyhow::Result<()>>,
+    server: gateway::app::RunningGateway,
 }
 
 pub fn test_config() -> GatewayConfig {
@@ -42,19 +39,14 @@ pub async fn spawn_app(db: TestDb, config: GatewayConfig) -> TestApp {
     let state = AppState::build(config, db.store.clone(), keyring())
         .await
         .unwrap();
-    // Bound before spawning, so the first request never races the server.
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let (shutdown, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(serve(listener, state.clone(), async {
-        let _ = stopped.await;
-    }));
+    let server = gateway::app::spawn("127.0.0.1:0".parse().unwrap(), state.clone())
+        .await
+        .unwrap();
     TestApp {
         db,
-        url,
+        url: server.url(),
         http: reqwest::Client::new(),
         state,
-        shutdown,
         server,
     }
 }
@@ -68,8 +60,7 @@ pub struct TestUser {
 
 impl TestApp {
     pub async fn stop(self) {
-        let _ = self.shutdown.send(());
-        self.server.await.unwrap().unwrap();
+        self.server.stop().await.unwrap();
         self.db.finish().await;
     }
 
