@@ -6,7 +6,10 @@
 //!   a [`config::GatewayConfig`] — store, keyring, JWT keys, registry, vault,
 //!   MCP session bindings, metrics; [`router`] holds every route in one
 //!   function; `app::serve(listener, state, shutdown)` takes its shutdown as a
-//!   future (the binary passes SIGTERM/SIGINT, tests a oneshot).
+//!   future (`persona gateway` passes SIGTERM/SIGINT); `app::spawn(addr,
+//!   state)` serves in a background task and returns a `RunningGateway`
+//!   (`url()`, `stop()`), the one way `persona up`, tests, benchmarks and
+//!   the example start one.
 //! - [`http`]: the JSON error type (`ApiError`, always `{"error","code"}`),
 //!   body parsing that answers bad input with it, and `without_nagle`, the
 //!   listener every server in the workspace accepts on: axum leaves Nagle on,
