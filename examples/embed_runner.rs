@@ -13,13 +13,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use actors::tick::TickSettings;
 use catalog::{Catalog, LoadOptions, SeedSecret, derive_password};
 use gateway::app::AppState;
 use gateway::config::GatewayConfig;
 use gateway::store::Store;
 use registry::crypto::{KeyEncryptionKey, Keyring};
-use runner::system::{RunnerSystem, SystemSettings};
+use runner::system::{SystemSettings, Tuning};
 use runner::wiring::Provider;
 
 #[tokio::main]
@@ -38,20 +37,20 @@ async fn main() -> anyhow::Result<()> {
     let server = gateway::app::spawn(([127, 0, 0, 1], 0).into(), state).await?;
     let url = server.url();
 
-    let system = RunnerSystem::start(
+    let system = runner::system::start(
         store.clone(),
         SystemSettings {
             api_url: url.clone(),
             mcp_url: format!("{url}/mcp"),
             llms: Arc::new(Provider::Scripted),
             seed_secret: secret,
-            concurrency: 4,
-            llm_per_minute: 100_000,
-            tick: TickSettings::default(),
-            tick_timeout: Duration::from_secs(120),
-            lease: Duration::from_secs(30),
-            schedule_every: None,
-            paused: false,
+            tuning: Tuning {
+                llm_per_minute: 100_000,
+                tick_timeout: Duration::from_secs(120),
+                schedule_every: None,
+                refresh_every: None,
+                ..Tuning::default()
+            },
         },
     )
     .await?;

@@ -23,8 +23,10 @@
 //!   timeout. `McpEndpoint` (in `RuntimeEnv`) holds the one pooled
 //!   `reqwest::Client` every persona's sessions share (rmcp's default client is
 //!   built per session with pooling off).
+//! - [`progress`]: what a running tick reports as it goes.
 //! - [`runtime`]: the actors, one file each, in the order actor, args, state,
-//!   message (below), and the `TickLedger` and `Directory` traits.
+//!   message (below), the `TickLedger` and `Directory` traits, and
+//!   `RunnerSystem`, the one way to start them.
 //! - [`sink`]: the `Sink` trait rows are written through.
 //! - [`internal_api`]: the app's internal personas API (`X-Service-Key`) as
 //!   `Sink`, `TickLedger` and `Directory`, for a runner without a database
@@ -95,10 +97,11 @@
 //! whichever side it was waiting for.
 //!
 //! Rows go into a [`tick::TickRecorder`] as they are produced, so a tick that
-//! timed out or was cancelled still hands over every row it made; the
-//! recorder's progress (turn, tool calls so far) is what
-//! [`runtime::persona::PersonaStatus::current_progress`] reports for a
-//! running tick.
+//! timed out or was cancelled still hands over every row it made. The
+//! recorder also tells a [`progress::TickObserver`] each step ([`progress`]:
+//! what the tick waits for, each call as it starts and ends); in the runtime
+//! that is the persona actor, which keeps the running tick's
+//! `tool_use_id → call` map ([`runtime::persona::LiveTick`]).
 //!
 //! # The actors
 //!
@@ -115,26 +118,30 @@
 //! - `persona`: owns the session, its conversation actor (started for a tick
 //!   and stopped after it, so idle personas stay cheap) and the running tick,
 //!   which runs in a spawned task (in a `tick{persona, tick_id}` span;
-//!   ractor's span propagation is off to keep idle mailboxes small) reporting
-//!   `TickFinished` (stale ids ignored), so status, pause and stop are
-//!   answered mid-tick. The task hands the rows to persistence and waits until
-//!   they are durable before it records the tick's end. A persona actor that
-//!   stops mid-tick leaves the task running (it writes its own rows and tick
-//!   row); `CancelTick` (the supervisor's `CancelRunning` sends it to every
-//!   running persona) aborts it and saves its rows, ending it as aborted.
-//!   `persona/mod.rs` is the actor, `persona/tick_task.rs` the tick's life in
-//!   its task, `persona/report.rs` what it reports.
+//!   ractor's span propagation is off to keep idle mailboxes small). The task
+//!   tells the actor each step (`Observed`), which fills the tick's
+//!   `tool_use_id → call` map and answers `GetLiveTick` (forwarded by the
+//!   supervisor for `GET /personas/{id}`), and reports `TickFinished` (stale
+//!   ids ignored), so status, pause and stop are answered mid-tick. The task
+//!   hands the rows to the dispatcher and waits until they are durable before
+//!   it records the tick's end. A persona actor that stops mid-tick leaves
+//!   the task running (it writes its own rows and tick row); `CancelTick`
+//!   (the supervisor's `CancelRunning` sends it to every running persona)
+//!   aborts it and saves its rows, ending it as aborted. `persona/mod.rs` is
+//!   the actor; the rest is in its `# Layout`.
 //! - `conversation`: the persona's LLM endpoint for one tick. Its requests
 //!   run in tasks it owns (a `JoinSet`) and aborts in `post_stop`, so a tick
 //!   that timed out or was cancelled leaves no request running. The persona
 //!   actor overrides `handle_supervisor_evt` so the conversation actor's
 //!   normal stop does not stop it (its failure does, for a supervised
 //!   restart).
-//! - `dispatcher`: the `Gate` every tick and LLM request awaits: concurrency
-//!   permits, a governor GCRA limiter (`llm_quota`: evenly spaced, 1 % under
+//! - `dispatcher`: the one authority on concurrency permits, LLM rate slots
+//!   (governor's GCRA on tokio's clock, `llm_quota`: evenly spaced, 1 % under
 //!   the configured rate, no burst — a burst overshoots an API's sliding
-//!   minute) and the kill-switch; the actor steers it and forwards rows to
-//!   persistence.
+//!   minute) and the kill-switch. Tick tasks ask and wait on the reply; it
+//!   queues what it cannot grant yet, so its mailbox never waits. It batches
+//!   rows from many ticks to persistence and publishes its status on a
+//!   `watch` channel the supervisor's snapshot reads.
 //! - `persistence`: queues rows per persona and flushes on size (at most 500
 //!   actions or 100 feedback rows per batch), on an interval and on stop; a
 //!   failing sink is retried with backoff without blocking the mailbox;
@@ -155,12 +162,13 @@
 //!
 //! # Shutdown
 //!
-//! The gate drains first: no tick starts, but running ticks keep their LLM
-//! access (the kill-switch would stall them). Saves in flight are counted on
-//! the gate and awaited. The supervisor's `post_stop` stops its children
-//! gracefully (`stop_children_and_wait`) instead of ractor's default kill,
-//! and the persistence actor's `post_stop` drains every queued row. The
-//! whole order is in `runner::system`.
+//! The dispatcher drains first: no tick starts, but running ticks keep
+//! getting rate slots (the kill-switch would stall them). A tick holds its
+//! permit until its rows are durable, so the dispatcher's `WhenIdle` reply
+//! means every finished tick is saved. The supervisor's `post_stop` stops its
+//! children gracefully (`stop_children_and_wait`) instead of ractor's default
+//! kill, and the persistence actor's `post_stop` drains every queued row. The
+//! whole order is in `runtime::system`.
 //!
 //! # Tests
 //!
@@ -173,6 +181,7 @@ pub mod context;
 pub mod internal_api;
 pub mod llm;
 pub mod mcp_client;
+pub mod progress;
 pub mod rating;
 pub mod runtime;
 pub mod sink;

@@ -24,6 +24,7 @@
 //! by its timeout still hands over every row it made.
 
 use std::collections::{BTreeSet, HashMap};
+use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -40,6 +41,7 @@ use crate::llm::{
     Block, Llm, LlmError, LlmRequest, LlmResponse, Message, Role, StopReason, ToolChoice, ToolDef,
 };
 use crate::mcp_client::{McpError, ToolSurface};
+use crate::progress::{TickEvent, TickObserver, Waiting};
 
 /// Who is ticking.
 #[derive(Debug, Clone, PartialEq)]
@@ -83,42 +85,77 @@ pub struct TickRecord {
     pub summary: Option<String>,
     /// Why the last main-turn answer ended.
     pub finish_reason: Option<String>,
-    /// Who the tick is waiting on right now: the LLM (a request in flight)
-    /// or the app (tool calls in flight); names the culprit of a timeout.
-    pub waiting_on: Option<FailedBy>,
+    /// What the tick is waiting for right now; names the culprit of a
+    /// timeout.
+    pub waiting: Option<Waiting>,
 }
 
-/// A tick's record, shared between the tick and whoever watches it. Two
-/// recorders are equal when they are the same record.
-#[derive(Debug, Clone, Default)]
-pub struct TickRecorder(Arc<Mutex<TickRecord>>);
+/// A tick's record, shared between the tick and whoever cuts it short, and
+/// the observer told about each step. Two recorders are equal when they are
+/// the same record.
+#[derive(Clone, Default)]
+pub struct TickRecorder {
+    record: Arc<Mutex<TickRecord>>,
+    observer: Option<Arc<dyn TickObserver>>,
+}
+
+impl fmt::Debug for TickRecorder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TickRecorder")
+            .field("record", &self.record)
+            .field("observed", &self.observer.is_some())
+            .finish()
+    }
+}
 
 impl PartialEq for TickRecorder {
     fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
+        Arc::ptr_eq(&self.record, &other.record)
     }
 }
 
 /// How far a running tick has got, for progress lines and `/supervisor`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TickProgress {
     /// LLM rounds answered so far.
     pub turns: u32,
     pub tool_calls: usize,
-    /// Who the tick is waiting on now; `None` before it has started (still
-    /// waiting for a permit or logging in) and after it ended.
-    pub waiting_on: Option<FailedBy>,
+    /// What the tick is waiting for now; `None` after it ended.
+    pub waiting: Option<Waiting>,
 }
 
 impl TickRecorder {
+    /// A recorder that tells `observer` about every step.
+    pub fn observed(observer: Arc<dyn TickObserver>) -> TickRecorder {
+        TickRecorder {
+            record: Arc::default(),
+            observer: Some(observer),
+        }
+    }
+
     fn with<T>(&self, change: impl FnOnce(&mut TickRecord) -> T) -> T {
         // Every change is a single push or assignment, so a record behind a
         // poisoned lock is still whole.
         let mut record = self
-            .0
+            .record
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         change(&mut record)
+    }
+
+    /// Tells the observer, if there is one.
+    pub fn observe(&self, event: TickEvent) {
+        if let Some(observer) = &self.observer {
+            observer.observe(event);
+        }
+    }
+
+    /// The tick waits for `what` from now on (`None`: for nothing).
+    pub fn waiting(&self, what: Option<Waiting>) {
+        let changed = self.with(|record| std::mem::replace(&mut record.waiting, what) != what);
+        if changed && let Some(what) = what {
+            self.observe(TickEvent::Waiting(what));
+        }
     }
 
     /// Takes everything recorded so far.
@@ -134,13 +171,13 @@ impl TickRecorder {
         self.with(|record| TickProgress {
             turns: record.turns,
             tool_calls: record.actions.len(),
-            waiting_on: record.waiting_on,
+            waiting: record.waiting,
         })
     }
 
-    /// Who the tick is waiting on, if anyone.
-    pub fn waiting_on(&self) -> Option<FailedBy> {
-        self.with(|record| record.waiting_on)
+    /// What the tick is waiting for, if anything.
+    pub fn waiting_for(&self) -> Option<Waiting> {
+        self.with(|record| record.waiting)
     }
 }
 
@@ -153,11 +190,12 @@ pub enum TickError {
 }
 
 impl TickError {
-    /// Whose failure this is.
-    pub fn failed_by(&self) -> FailedBy {
+    /// Whose failure this is; `None` when the runner itself stopped it.
+    pub fn failed_by(&self) -> Option<FailedBy> {
         match self {
-            TickError::Llm(_) => FailedBy::Llm,
-            TickError::Mcp(_) => FailedBy::App,
+            TickError::Llm(LlmError::NoRateSlot) => None,
+            TickError::Llm(_) => Some(FailedBy::Llm),
+            TickError::Mcp(_) => Some(FailedBy::App),
         }
     }
 }
@@ -244,7 +282,7 @@ pub async fn run_tick(
     recorder: &TickRecorder,
     now: DateTime<Utc>,
 ) -> Result<TickEnd, TickError> {
-    recorder.with(|record| record.waiting_on = Some(FailedBy::App));
+    recorder.waiting(Some(Waiting::Tool));
     let listed = tools.list_tools().await?;
     let names = ToolNames::new(listed.iter().map(|tool| tool.name.as_str()));
     let tool_defs: Vec<ToolDef> = listed
@@ -297,11 +335,13 @@ pub async fn run_tick(
             crate::context::request_chars(&request),
             response.usage.input + response.usage.cache_read + response.usage.cache_write,
         );
-        recorder.with(|record| {
+        let turns = recorder.with(|record| {
             record.turns += 1;
             add_tokens(&mut record.tokens, response.usage);
             record.finish_reason = Some(response.stop_reason.as_str().to_owned());
+            record.turns
         });
+        recorder.observe(TickEvent::Answered { turns });
         request.messages.push(Message {
             role: Role::Assistant,
             content: response.content.clone(),
@@ -324,12 +364,30 @@ pub async fn run_tick(
             };
             break;
         }
-        recorder.with(|record| record.waiting_on = Some(FailedBy::App));
+        recorder.waiting(Some(Waiting::Tool));
         let names = &names;
         let results = futures::future::join_all(calls.iter().map(|call| async move {
+            recorder.observe(TickEvent::CallStarted {
+                tool_use_id: call.id.clone(),
+                tool: names
+                    .to_mcp(&call.llm_name)
+                    .unwrap_or(&call.llm_name)
+                    .to_owned(),
+            });
             let started = Instant::now();
             let outcome = call.run(names, tools).await;
-            (outcome, started.elapsed())
+            let latency = started.elapsed();
+            recorder.observe(TickEvent::CallEnded {
+                tool_use_id: call.id.clone(),
+                result: if outcome.failed_by.is_some() {
+                    ActionResult::Error
+                } else {
+                    ActionResult::Ok
+                },
+                failed_by: outcome.failed_by,
+                latency_ms: latency.as_millis() as u64,
+            });
+            (outcome, latency)
         }))
         .await;
         let mut tool_results = Vec::with_capacity(calls.len());
@@ -398,7 +456,7 @@ pub async fn run_tick(
         });
     }
     if used_modules.is_empty() {
-        recorder.with(|record| record.waiting_on = None);
+        recorder.waiting(None);
         return Ok(TickEnd {
             day,
             rating: RatingEnd::NotAsked,
@@ -414,7 +472,7 @@ pub async fn run_tick(
         recorder,
     )
     .await?;
-    recorder.with(|record| record.waiting_on = None);
+    recorder.waiting(None);
     Ok(TickEnd { day, rating })
 }
 
@@ -424,7 +482,7 @@ async fn ask(
     request: &LlmRequest,
     recorder: &TickRecorder,
 ) -> Result<LlmResponse, LlmError> {
-    recorder.with(|record| record.waiting_on = Some(FailedBy::Llm));
+    recorder.waiting(Some(Waiting::Llm));
     llm.complete(request).await
 }
 

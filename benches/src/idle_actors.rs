@@ -28,19 +28,14 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actors::app_client::AppClient;
-use actors::mcp_client::McpEndpoint;
-use actors::runtime::RuntimeEnv;
-use actors::runtime::dispatcher::{DispatcherActor, DispatcherArgs, Gate};
-use actors::runtime::persistence::{PersistenceActor, PersistenceArgs};
-use actors::runtime::supervisor::{
-    PersonaSeed, RestartPolicy, SupervisorActor, SupervisorArgs, SupervisorMsg,
-};
-use actors::tick::{PersonaProfile, TickSettings};
+use actors::runtime::BackendError;
+use actors::runtime::supervisor::{Directory, PersonaRef, PersonaSeed, SupervisorMsg};
+use actors::tick::PersonaProfile;
 use anyhow::Context as _;
 use catalog::{Archetype, Catalog, LoadOptions, ModuleMix, PersonaSpec, SeedSecret};
 use gateway::store::Store;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use runner::system::{Backend, RunnerSystem, SystemSettings, Tuning};
 use runner::wiring::{Provider, StoreLedger, StoreSink};
 
 use crate::measure::{Latencies, resident_bytes};
@@ -252,7 +247,8 @@ async fn grow_personas(
     let dir = tempfile::tempdir()?;
     let store = Store::open_sqlite_file(&dir.path().join("bench.db")).await?;
     let base = resident_bytes();
-    let supervisor = spawn_idle(&store).await?;
+    let system = spawn_idle(&store).await?;
+    let supervisor = system.handles.supervisor.clone();
     let [at_small, at_large] = resident_while_growing(
         [small, large],
         |count| Ok(supervisor.cast(SupervisorMsg::Reconcile((0..count).map(&seed).collect()))?),
@@ -276,9 +272,7 @@ async fn grow_personas(
         anyhow::ensure!(snapshot.personas.len() == large, "a persona is missing");
     }
     let latencies = Latencies::new(samples);
-    supervisor
-        .stop_and_wait(None, Some(Duration::from_secs(60)))
-        .await?;
+    system.shutdown(Duration::from_secs(60)).await;
     Ok(Measured {
         base,
         at_small,
@@ -348,58 +342,44 @@ fn catalog_seed(specs: &[PersonaSpec], secret: &SeedSecret, index: usize) -> Per
     }
 }
 
-/// A supervisor without personas that never ticks: no schedule, and an app
-/// address nothing listens on.
-async fn spawn_idle(store: &Store) -> anyhow::Result<ractor::ActorRef<SupervisorMsg>> {
-    let (persistence, _) = Actor::spawn(
-        None,
-        PersistenceActor,
-        PersistenceArgs {
-            sink: Arc::new(StoreSink(store.clone())),
-            flush_interval: Duration::from_secs(1),
-            retry_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_secs(1),
-        },
-    )
-    .await?;
-    let gate = Gate::new(4, 60, false);
-    let (dispatcher, _) = Actor::spawn(
-        None,
-        DispatcherActor,
-        DispatcherArgs {
-            gate: gate.clone(),
-            persistence,
-        },
-    )
-    .await?;
-    let env = Arc::new(RuntimeEnv {
-        app: AppClient::new("http://127.0.0.1:9")?,
-        mcp: McpEndpoint::new("http://127.0.0.1:9/mcp")?,
+/// The runner's actors without personas, never ticking: no schedule, no
+/// refresh, and an app address nothing listens on.
+async fn spawn_idle(store: &Store) -> anyhow::Result<RunnerSystem> {
+    let backend = Backend {
+        sink: Arc::new(StoreSink(store.clone())),
+        ledger: Arc::new(StoreLedger(store.clone())),
+        directory: Arc::new(NoPersonas),
+    };
+    let settings = SystemSettings {
+        api_url: "http://127.0.0.1:9".into(),
+        mcp_url: "http://127.0.0.1:9/mcp".into(),
         // Idle actors never ask for an LLM.
         llms: Arc::new(Provider::Scripted),
-        ledger: Arc::new(StoreLedger(store.clone())),
-        gate,
-        dispatcher,
-        settings: TickSettings::default(),
-        tick_timeout: Duration::from_secs(60),
-        session_margin: Duration::from_secs(60),
-        replica_id: "bench".into(),
-        lease: Duration::from_secs(120),
-    });
-    let (supervisor, _) = Actor::spawn(
-        None,
-        SupervisorActor,
-        SupervisorArgs {
-            personas: Vec::new(),
-            env,
-            restart: RestartPolicy::default(),
-            directory: None,
+        seed_secret: SeedSecret::dev_fallback(),
+        tuning: Tuning {
             schedule_every: None,
             refresh_every: None,
+            replica_id: "bench".into(),
+            ..Tuning::default()
         },
-    )
-    .await?;
-    Ok(supervisor)
+    };
+    runner::system::start_with(backend, settings).await
+}
+
+/// A directory listing no personas: the benchmark adds them itself.
+struct NoPersonas;
+
+#[async_trait::async_trait]
+impl Directory for NoPersonas {
+    async fn personas(&self) -> Result<Vec<PersonaSeed>, BackendError> {
+        Ok(Vec::new())
+    }
+    async fn due(&self) -> Result<Vec<String>, BackendError> {
+        Ok(Vec::new())
+    }
+    async fn set_paused(&self, key: &str, _paused: bool) -> Result<PersonaRef, BackendError> {
+        Err(BackendError::UnknownPersona(key.to_owned()))
+    }
 }
 
 async fn grow_bare(small: usize, large: usize) -> anyhow::Result<Measured> {

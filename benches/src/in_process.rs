@@ -5,14 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actors::runtime::LlmFactory;
-use actors::tick::TickSettings;
 use anyhow::Context as _;
 use catalog::{Catalog, LoadOptions};
 use gateway::app::{AppState, RunningGateway};
 use gateway::config::GatewayConfig;
 use gateway::store::Store;
 use runner::config::Secrets;
-use runner::system::SystemSettings;
+use runner::system::{SystemSettings, Tuning};
 
 pub struct InProcessApp {
     pub store: Store,
@@ -62,13 +61,14 @@ impl InProcessApp {
             mcp_url: format!("{}/mcp", self.gateway_url),
             llms,
             seed_secret: self.secrets.seed_secret.clone(),
-            concurrency,
-            llm_per_minute,
-            tick: TickSettings::default(),
-            tick_timeout: Duration::from_secs(300),
-            lease: Duration::from_secs(30),
-            schedule_every: None,
-            paused: false,
+            tuning: Tuning {
+                concurrency,
+                llm_per_minute,
+                tick_timeout: Duration::from_secs(300),
+                schedule_every: None,
+                refresh_every: None,
+                ..Tuning::default()
+            },
         }
     }
 

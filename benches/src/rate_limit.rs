@@ -11,7 +11,6 @@ use actors::llm::anthropic::{AnthropicLlm, DEFAULT_MODEL};
 use actors::llm::retry::RetryPolicy;
 use actors::runtime::persona::Activity;
 use actors::testing::{FakeModel, FakeServer, ModelOptions};
-use runner::system::RunnerSystem;
 use runner::wiring::Provider;
 
 use crate::in_process::InProcessApp;
@@ -42,7 +41,7 @@ pub async fn run(quick: bool) -> anyhow::Result<()> {
     let url = format!("sqlite://{}", dir.path().join("rate.db").display());
     // More personas than could ever be served: demand always exceeds the limit.
     let app = InProcessApp::start(&url, 20).await?;
-    let system = RunnerSystem::start(
+    let system = runner::system::start(
         app.store.clone(),
         app.settings(
             Arc::new(Provider::Hosted(Arc::new(llm))),

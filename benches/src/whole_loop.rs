@@ -110,7 +110,7 @@ fn print_row(label: &str, figures: &Figures) {
 
 async fn measure(url: &str, personas: usize, rounds: usize) -> anyhow::Result<Figures> {
     let app = InProcessApp::start(url, personas).await?;
-    let system = RunnerSystem::start(
+    let system = runner::system::start(
         app.store.clone(),
         app.settings(Arc::new(Provider::Scripted), CONCURRENCY, 1_000_000),
     )

@@ -5,7 +5,7 @@
 //! | `GET /health` | up, kill-switch state, persona count |
 //! | `GET /metrics` | Prometheus text: ticks, tool calls, LLM requests and tokens, durations, permits, pending rows |
 //! | `GET /supervisor` | every persona actor (state, current tick, last outcome, restarts), the dispatcher, persistence |
-//! | `GET /personas/{id}` | one persona (`id` is the user id or the email) |
+//! | `GET /personas/{id}` | one persona (`id` is the user id or the email), with its running tick's calls live and what it waits for |
 //! | `POST /personas/{id}/pause`, `…/resume` | stored in the database, so it survives a restart |
 //! | `POST /pause`, `POST /resume` | the kill-switch: no new tick, no new LLM request |
 //! | `POST /personas/{id}/tick` | start a tick now |
@@ -17,8 +17,7 @@
 use std::sync::Arc;
 
 use actors::app_client::AppClient;
-use actors::runtime::dispatcher::DispatcherMsg;
-use actors::runtime::persona::{Activity, PersonaStatus, TickSummary};
+use actors::runtime::persona::{Activity, CallState, LiveTick, PersonaStatus, TickSummary};
 use actors::runtime::supervisor::{ChildHealth, Directory, PersonaEntry};
 use actors::runtime::{BackendError, CommandRefused};
 use axum::Json;
@@ -90,15 +89,15 @@ fn internal(error: anyhow::Error) -> ApiError {
 }
 
 async fn health(State(state): State<Arc<ControlState>>) -> Result<Json<Value>, ApiError> {
-    let snapshot = state.runner.snapshot().await.map_err(internal)?;
+    let snapshot = state.runner.snapshot().await.map_err(refusal)?;
     Ok(Json(
         json!({ "status": "ok", "paused": snapshot.dispatcher.paused, "personas": snapshot.personas.len() }),
     ))
 }
 
 async fn metrics(State(state): State<Arc<ControlState>>) -> Result<String, ApiError> {
-    let snapshot = state.runner.snapshot().await.map_err(internal)?;
-    let persistence = state.runner.persistence_status().await.map_err(internal)?;
+    let snapshot = state.runner.snapshot().await.map_err(refusal)?;
+    let persistence = state.runner.persistence_status().await.map_err(refusal)?;
     metrics::gauge!("dispatcher_permits_in_use").set(snapshot.dispatcher.permits_in_use as f64);
     metrics::gauge!("dispatcher_paused").set(if snapshot.dispatcher.paused { 1.0 } else { 0.0 });
     metrics::gauge!("persistence_pending_rows")
@@ -141,6 +140,7 @@ fn status_json(status: &PersonaStatus) -> Value {
         "currentTickStartedAt": status.current_tick_started_at,
         "currentTurn": status.current_progress.map(|progress| progress.turns + 1),
         "currentToolCalls": status.current_progress.map(|progress| progress.tool_calls),
+        "waitingFor": status.current_progress.and_then(|progress| progress.waiting).map(actors::progress::Waiting::as_str),
         "lastOutcome": status.last.as_ref().map(summary_json),
         "ticks": status.ticks,
     })
@@ -169,8 +169,8 @@ fn entry_json(entry: &PersonaEntry) -> Value {
 }
 
 async fn supervisor(State(state): State<Arc<ControlState>>) -> Result<Json<Value>, ApiError> {
-    let snapshot = state.runner.snapshot().await.map_err(internal)?;
-    let persistence = state.runner.persistence_status().await.map_err(internal)?;
+    let snapshot = state.runner.snapshot().await.map_err(refusal)?;
+    let persistence = state.runner.persistence_status().await.map_err(refusal)?;
     let due: std::collections::HashSet<String> = state
         .directory
         .due()
@@ -192,10 +192,14 @@ async fn supervisor(State(state): State<Arc<ControlState>>) -> Result<Json<Value
         "personas": personas,
         "dispatcher": {
             "paused": dispatcher.paused,
+            "draining": dispatcher.draining,
             "concurrency": dispatcher.concurrency,
             "permitsInUse": dispatcher.permits_in_use,
+            "waitingForPermit": dispatcher.waiting_for_permit,
             "llmRequestsPerMinute": dispatcher.llm_per_minute,
+            "waitingForRateSlot": dispatcher.waiting_for_slot,
             "llmRequests": dispatcher.llm_requests,
+            "batchedTicks": dispatcher.batched_ticks,
         },
         "persistence": {
             "pendingActions": persistence.pending_actions,
@@ -208,17 +212,60 @@ async fn supervisor(State(state): State<Arc<ControlState>>) -> Result<Json<Value
     })))
 }
 
+/// One persona, with its running tick's calls as its actor sees them now.
 async fn persona(
     State(state): State<Arc<ControlState>>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let snapshot = state.runner.snapshot().await.map_err(internal)?;
+    let snapshot = state.runner.snapshot().await.map_err(refusal)?;
     let entry = snapshot
         .personas
         .iter()
         .find(|entry| entry.persona_id == id || entry.email.eq_ignore_ascii_case(&id))
         .ok_or_else(|| ApiError::NotFound(format!("no persona {id}")))?;
-    Ok(Json(entry_json(entry)))
+    let mut value = entry_json(entry);
+    // A persona whose actor is restarting or failed has no live tick to show.
+    let live = match state.runner.live_tick(&entry.persona_id).await {
+        Ok(live) => live,
+        Err(CommandRefused::UnknownPersona(_)) => None,
+        Err(refused) => return Err(refusal(refused)),
+    };
+    value["runningTick"] = live.as_ref().map(live_tick_json).unwrap_or(Value::Null);
+    Ok(Json(value))
+}
+
+fn live_tick_json(live: &LiveTick) -> Value {
+    let calls: Vec<Value> = live
+        .calls
+        .iter()
+        .map(|call| {
+            let mut value = json!({
+                "toolUseId": call.tool_use_id,
+                "tool": call.tool,
+                "startedAt": call.started_at,
+            });
+            match call.state {
+                CallState::Running => value["state"] = json!("running"),
+                CallState::Ended {
+                    result,
+                    failed_by,
+                    latency_ms,
+                } => {
+                    value["state"] = json!(result.as_str());
+                    value["failedBy"] = json!(failed_by.map(catalog::FailedBy::as_str));
+                    value["latencyMs"] = json!(latency_ms);
+                }
+            }
+            value
+        })
+        .collect();
+    json!({
+        "tickId": live.tick_id,
+        "startedAt": live.started_at,
+        "waitingFor": live.waiting.map(actors::progress::Waiting::as_str),
+        "turns": live.turns,
+        "calls": calls,
+    })
 }
 
 /// The one place a refused persona command becomes an HTTP answer.
@@ -295,11 +342,7 @@ async fn pause_all(
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     authorize(&state, &headers)?;
-    state
-        .runner
-        .dispatcher
-        .cast(DispatcherMsg::Pause)
-        .map_err(|error| ApiError::internal(anyhow::anyhow!("{error}")))?;
+    state.runner.set_kill_switch(true).map_err(refusal)?;
     Ok(Json(json!({ "paused": true })))
 }
 
@@ -308,11 +351,7 @@ async fn resume_all(
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     authorize(&state, &headers)?;
-    state
-        .runner
-        .dispatcher
-        .cast(DispatcherMsg::Resume)
-        .map_err(|error| ApiError::internal(anyhow::anyhow!("{error}")))?;
+    state.runner.set_kill_switch(false).map_err(refusal)?;
     Ok(Json(json!({ "paused": false })))
 }
 

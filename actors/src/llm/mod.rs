@@ -187,6 +187,10 @@ pub enum LlmError {
     Transport(String),
     #[error("the LLM API answered something unreadable: {0}")]
     Malformed(String),
+    /// The runner's dispatcher is gone (the runner is stopping), so no
+    /// request may go out; not the model's failure.
+    #[error("the runner is stopping: no LLM rate slot is granted any more")]
+    NoRateSlot,
 }
 
 /// A language model (or the scripted simulator) behind one interface.

@@ -2,17 +2,22 @@
 //!
 //! ```text
 //! supervisor ──spawn_linked──▶ persona actor (one per persona) ──owns──▶ conversation actor
-//!      │                            │ tick task (spawned; the mailbox stays free)
-//!      │                            ▼
-//!      └──────────────────▶ dispatcher (gate: permits, LLM rate, kill-switch) ──▶ persistence ──▶ Sink
+//!      │                         │   ▲ tick events (calls, waits) → tool_use_id → call map
+//!      │                         ▼   │
+//!      │                     tick task ──ask: permit, rate slot──▶ dispatcher (kill-switch)
+//!      │                         └──rows──▶ dispatcher ──batches──▶ persistence ──▶ Sink
 //! ```
 //!
+//! - [`system`]: [`RunnerSystem::start`], the one assembly path, with the
+//!   numbers in [`Tuning`], and the shutdown order.
 //! - [`supervisor`]: spawns, restarts (with backoff and a restart
 //!   intensity) and inspects persona actors; schedules due personas.
 //! - [`persona`]: owns a persona's login session, its conversation actor and
-//!   the running tick; answers status, pause and shutdown mid-tick.
+//!   the running tick with its live `tool_use_id → call` map; answers
+//!   status, pause and shutdown mid-tick.
 //! - [`conversation`]: the persona's LLM conversation endpoint.
-//! - [`dispatcher`]: concurrency, LLM rate and the kill-switch.
+//! - [`dispatcher`]: the authority on concurrency permits, LLM rate slots
+//!   and the kill-switch; batches rows from many ticks to persistence.
 //! - [`persistence`]: batched, retried, drained writes through a `Sink`.
 //! - `errors`: [`BackendError`] (what a `TickLedger` or `Directory` answers
 //!   when it cannot) and [`CommandRefused`] (why a persona command was not
@@ -24,8 +29,10 @@ mod errors;
 pub mod persistence;
 pub mod persona;
 pub mod supervisor;
+pub mod system;
 
 pub use errors::{BackendError, CommandRefused};
+pub use system::{Backend, RunnerHandles, RunnerSystem, RuntimeParts, StartError, Tuning};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -60,23 +67,22 @@ pub trait TickLedger: Send + Sync + 'static {
     async fn tick_ended(&self, tick_id: &str, ended: &TickFinish) -> Result<(), BackendError>;
 }
 
-/// What every persona actor shares.
-pub struct RuntimeEnv {
-    pub app: AppClient,
-    pub mcp: crate::mcp_client::McpEndpoint,
-    pub llms: Arc<dyn LlmFactory>,
-    pub ledger: Arc<dyn TickLedger>,
-    pub gate: Arc<dispatcher::Gate>,
-    pub dispatcher: ractor::ActorRef<dispatcher::DispatcherMsg>,
-    pub settings: TickSettings,
-    /// A tick running longer ends as failed; its rows are kept.
-    pub tick_timeout: Duration,
-    /// Log in again when the token expires within this margin.
-    pub session_margin: Duration,
-    /// This process's name on leases, unique per replica.
-    pub replica_id: String,
+/// What every persona actor shares; built only by [`RunnerSystem::start`].
+pub(crate) struct RuntimeEnv {
+    pub(crate) app: AppClient,
+    pub(crate) mcp: crate::mcp_client::McpEndpoint,
+    pub(crate) llms: Arc<dyn LlmFactory>,
+    pub(crate) ledger: Arc<dyn TickLedger>,
+    /// The authority on permits, rate slots and the kill-switch.
+    pub(crate) dispatcher: ractor::ActorRef<dispatcher::DispatcherMsg>,
+    /// What the dispatcher last published.
+    pub(crate) dispatcher_status: tokio::sync::watch::Receiver<dispatcher::DispatcherStatus>,
+    pub(crate) settings: TickSettings,
+    pub(crate) tick_timeout: Duration,
+    pub(crate) session_margin: Duration,
+    pub(crate) replica_id: String,
     /// How long a lease lasts; a ticking persona renews it every third of
     /// this, so a crashed replica's personas are free again after at most
     /// this long.
-    pub lease: Duration,
+    pub(crate) lease: Duration,
 }

@@ -1,8 +1,9 @@
 //! The persistence actor: collects rows from every persona and writes them
 //! through a [`Sink`] in batches.
 //!
-//! - Rows are queued per persona; a tick's rows arrive in one message and
-//!   stay together in one batch unless they exceed the batch limits.
+//! - Rows are queued per persona; the dispatcher sends the rows of one or
+//!   more ticks in one message, and a tick's rows stay together in one batch
+//!   unless they exceed the batch limits.
 //! - A flush happens when a persona's queue reaches the batch limit (at most
 //!   [`MAX_ACTIONS_PER_BATCH`] actions or [`MAX_FEEDBACK_PER_BATCH`] feedback
 //!   rows), on the flush interval, on `Flush`, and when the actor stops.
@@ -65,17 +66,20 @@ pub struct PersistenceStatus {
     pub rejected_rows: u64,
 }
 
+/// One tick's rows, and who waits for them to be durable.
+pub struct TickRows {
+    pub persona_id: String,
+    pub actions: Vec<ActionRow>,
+    pub feedback: Vec<FeedbackRow>,
+    pub durable: Option<RpcReplyPort<()>>,
+}
+
 pub enum PersistenceMsg {
-    /// Sent by a persona actor when a tick produced rows. The reply comes
-    /// once they are durable (or rejected); a repeat is harmless (ids are
-    /// deterministic). Late arrival after stop: the rows are lost to this
-    /// process but were never acknowledged.
-    Enqueue {
-        persona_id: String,
-        actions: Vec<ActionRow>,
-        feedback: Vec<FeedbackRow>,
-        durable: Option<RpcReplyPort<()>>,
-    },
+    /// Sent by the dispatcher with the rows of one or more ticks. Each
+    /// tick's reply comes once its rows are durable (or rejected); a repeat
+    /// is harmless (ids are deterministic). Late arrival after stop: the
+    /// rows are lost to this process but were never acknowledged.
+    Enqueue(Vec<TickRows>),
     /// Timer or operator: write everything queued now.
     Flush,
     /// Query: counts of pending and written rows.
@@ -111,19 +115,18 @@ impl Actor for PersistenceActor {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            PersistenceMsg::Enqueue {
-                persona_id,
-                actions,
-                feedback,
-                durable,
-            } => {
-                let queue = state.queues.entry(persona_id).or_default();
-                queue.actions.extend(actions);
-                queue.feedback.extend(feedback);
-                queue.waiting.extend(durable);
-                let full = queue.actions.len() >= MAX_ACTIONS_PER_BATCH
-                    || queue.feedback.len() >= MAX_FEEDBACK_PER_BATCH;
-                if full || !queue.waiting.is_empty() {
+            PersistenceMsg::Enqueue(ticks) => {
+                let mut flush = false;
+                for rows in ticks {
+                    let queue = state.queues.entry(rows.persona_id).or_default();
+                    queue.actions.extend(rows.actions);
+                    queue.feedback.extend(rows.feedback);
+                    queue.waiting.extend(rows.durable);
+                    flush |= queue.actions.len() >= MAX_ACTIONS_PER_BATCH
+                        || queue.feedback.len() >= MAX_FEEDBACK_PER_BATCH
+                        || !queue.waiting.is_empty();
+                }
+                if flush {
                     state.flush_all(false).await;
                 }
             }

@@ -24,7 +24,7 @@ use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, Supervi
 
 use super::dispatcher::DispatcherStatus;
 use super::persona::{
-    PersonaActor, PersonaArgs, PersonaIdentity, PersonaMsg, PersonaReport, PersonaStatus,
+    LiveTick, PersonaActor, PersonaArgs, PersonaIdentity, PersonaMsg, PersonaReport, PersonaStatus,
     TickSummary,
 };
 use super::{BackendError, CommandRefused, RuntimeEnv};
@@ -82,16 +82,17 @@ const CANCEL_SAVE_LIMIT: Duration = Duration::from_secs(30);
 
 pub struct SupervisorActor;
 
+/// Built only by [`super::RunnerSystem::start`].
 pub struct SupervisorArgs {
-    pub personas: Vec<PersonaSeed>,
-    pub env: Arc<RuntimeEnv>,
-    pub restart: RestartPolicy,
-    pub directory: Option<Arc<dyn Directory>>,
+    pub(crate) personas: Vec<PersonaSeed>,
+    pub(crate) env: Arc<RuntimeEnv>,
+    pub(crate) restart: RestartPolicy,
+    pub(crate) directory: Option<Arc<dyn Directory>>,
     /// How often to look for due personas; `None` ticks only on request.
-    pub schedule_every: Option<Duration>,
+    pub(crate) schedule_every: Option<Duration>,
     /// How often to re-read the persona list (added, removed, paused);
     /// `None` only on `Refresh`.
-    pub refresh_every: Option<Duration>,
+    pub(crate) refresh_every: Option<Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -183,6 +184,12 @@ pub enum SupervisorMsg {
     SetPaused(String, bool, RpcReplyPort<Result<(), CommandRefused>>),
     /// Query, answered from the cache without asking any persona.
     GetSnapshot(RpcReplyPort<Snapshot>),
+    /// Query (id or email): the running tick's calls, forwarded to the
+    /// persona's actor, which answers it directly.
+    GetLiveTick(
+        String,
+        RpcReplyPort<Result<Option<LiveTick>, CommandRefused>>,
+    ),
     /// Query: how many personas there are and how many have reported,
     /// counted without building a snapshot (cheap to poll at thousands).
     GetCensus(RpcReplyPort<Census>),
@@ -241,7 +248,7 @@ impl Actor for SupervisorActor {
     ) -> Result<(), ActorProcessingErr> {
         match message {
             SupervisorMsg::Schedule => {
-                if state.scheduling || state.env.gate.is_paused() {
+                if state.scheduling || state.env.dispatcher_status.borrow().paused {
                     return Ok(());
                 }
                 let Some(directory) = state.directory.clone() else {
@@ -311,6 +318,16 @@ impl Actor for SupervisorActor {
             }
             SupervisorMsg::GetSnapshot(reply) => {
                 let _ = reply.send(state.snapshot());
+            }
+            SupervisorMsg::GetLiveTick(key, reply) => {
+                match state.find(&key).and_then(|child| child.actor.clone()) {
+                    Some(actor) => {
+                        let _ = actor.cast(PersonaMsg::GetLiveTick(reply));
+                    }
+                    None => {
+                        let _ = reply.send(Err(CommandRefused::UnknownPersona(key)));
+                    }
+                }
             }
             SupervisorMsg::GetCensus(reply) => {
                 let _ = reply.send(state.census());
@@ -566,7 +583,7 @@ impl SupervisorState {
         personas.sort_by(|a, b| a.email.cmp(&b.email));
         Snapshot {
             personas,
-            dispatcher: self.env.gate.status(),
+            dispatcher: *self.env.dispatcher_status.borrow(),
         }
     }
 }

@@ -13,7 +13,7 @@ use gateway::store::{Store, redact_url};
 use super::runner_options::RunnerOptions;
 use crate::config::{DEFAULT_CONTROL_ADDR, Secrets};
 use crate::control::ControlState;
-use crate::system::{Backend, RunnerSystem, STALE_TICK_REASON};
+use crate::system::{Backend, STALE_TICK_REASON};
 
 /// Run the persona daemon alone, against a gateway that runs elsewhere.
 ///
@@ -84,7 +84,7 @@ impl Runner {
                     .await
                     .with_context(|| format!("opening the database {}", redact_url(&url)))?;
                 let (backend, directory) =
-                    Backend::over_store(store, secrets.seed_secret.clone()).await?;
+                    crate::system::store_backend(store, secrets.seed_secret.clone()).await?;
                 let app_url = self
                     .app_url
                     .clone()
@@ -102,7 +102,7 @@ impl Runner {
             secrets.seed_secret.clone(),
             false,
         )?;
-        let system = RunnerSystem::start_with(backend, settings).await?;
+        let system = crate::system::start_with(backend, settings).await?;
         println!(
             "runner driving {mcp_url} with {} personas",
             system.snapshot().await?.personas.len()

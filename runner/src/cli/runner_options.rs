@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 
 use crate::control::ControlState;
 use crate::llm_choice::LlmArgs;
-use crate::system::{RunnerSystem, SystemSettings};
+use crate::system::{RunnerSystem, SystemSettings, Tuning};
 use crate::wiring::Provider;
 
 #[derive(Debug, clap::Args)]
@@ -70,22 +70,29 @@ impl RunnerOptions {
         } else {
             self.llm_rpm
         };
+        let schedule_every =
+            (!once).then(|| Duration::from_millis(self.tick_interval_ms.max(1000)));
         Ok(SystemSettings {
             api_url,
             mcp_url,
             llms: Arc::new(provider),
             seed_secret,
-            concurrency: self.concurrency,
-            llm_per_minute,
-            tick: TickSettings {
-                max_turns: self.max_turns,
-                max_tokens: self.max_tokens,
-                ..TickSettings::default()
+            tuning: Tuning {
+                concurrency: self.concurrency,
+                llm_per_minute,
+                paused: self.paused,
+                tick: TickSettings {
+                    max_turns: self.max_turns,
+                    max_tokens: self.max_tokens,
+                    ..TickSettings::default()
+                },
+                tick_timeout: Duration::from_secs(self.tick_timeout_secs),
+                lease: Duration::from_secs(self.lease_secs),
+                schedule_every,
+                // The persona list is re-read only by a daemon.
+                refresh_every: schedule_every.map(|_| Duration::from_secs(60)),
+                ..Tuning::default()
             },
-            tick_timeout: Duration::from_secs(self.tick_timeout_secs),
-            lease: Duration::from_secs(self.lease_secs),
-            schedule_every: (!once).then(|| Duration::from_millis(self.tick_interval_ms.max(1000))),
-            paused: self.paused,
         })
     }
 

@@ -19,6 +19,7 @@ use super::runner_options::RunnerOptions;
 use crate::config::{DEFAULT_CONTROL_ADDR, DEFAULT_GATEWAY_ADDR, Secrets};
 use crate::control::ControlState;
 use crate::system::RunnerSystem;
+use actors::progress::Waiting;
 
 /// Run the app under test and the persona runner in one process.
 ///
@@ -75,7 +76,7 @@ impl Up {
             secrets.seed_secret.clone(),
             self.once,
         )?;
-        let system = RunnerSystem::start(store.clone(), settings).await?;
+        let system = crate::system::start(store.clone(), settings).await?;
         if self.once {
             let code = run_once(&store, &system, &self.personas).await?;
             system
@@ -358,12 +359,22 @@ impl Progress {
                 .current_tick_started_at
                 .map(|started| (chrono::Utc::now() - started).num_seconds().max(0))
                 .unwrap_or(0);
-            let message = match status.current_progress {
-                Some(progress) if progress.waiting_on.is_some() || progress.turns > 0 => {
-                    let doing = match progress.waiting_on {
-                        Some(catalog::FailedBy::Llm) => "asking the model",
-                        Some(catalog::FailedBy::App) => "calling tools",
-                        _ => "saving its rows",
+            let message = match status
+                .current_progress
+                .and_then(|progress| progress.waiting)
+            {
+                None | Some(Waiting::Permit) => format!(
+                    "{:<28} {:>4}s  waiting to start (PERSONA_CONCURRENCY)",
+                    entry.email, elapsed
+                ),
+                Some(waiting) => {
+                    let progress = status.current_progress.unwrap_or_default();
+                    let doing = match waiting {
+                        Waiting::Login => "logging in",
+                        Waiting::RateSlot => "waiting for a rate slot (PERSONA_LLM_RPM)",
+                        Waiting::Llm => "asking the model",
+                        Waiting::Tool => "calling tools",
+                        Waiting::Saving | Waiting::Permit => "saving its rows",
                     };
                     format!(
                         "{:<28} {:>4}s  turn {:>2}  {:>2} tool calls  {doing}",
@@ -373,10 +384,6 @@ impl Progress {
                         progress.tool_calls
                     )
                 }
-                _ => format!(
-                    "{:<28} {:>4}s  waiting to start (PERSONA_CONCURRENCY)",
-                    entry.email, elapsed
-                ),
             };
             line.set_message(message);
             line.tick();

@@ -1,49 +1,57 @@
 //! The persona actor: one per persona. It owns the persona's login session
 //! (logging in again only when the token is near expiry or was rejected),
-//! its conversation actor, and the running tick.
+//! its conversation actor, and the running tick with its live
+//! `tool_use_id → call` map.
 //!
-//! A tick runs in a task the actor spawns and owns; the task reports back
-//! with `TickFinished`. So `Pause`, `CancelTick` and shutdown are answered
-//! while an LLM call is in flight. A finished message for a tick that is not
-//! the running one is stale and ignored.
+//! A tick runs in a task the actor spawns and owns; the task tells the actor
+//! each step as it happens (`Observed`: what it waits for, each call and its
+//! result) and reports back with `TickFinished`. So `GetLiveTick`, `Pause`,
+//! `CancelTick` and shutdown are answered while an LLM call is in flight. A
+//! message about a tick that is not the running one is stale and ignored.
 //!
 //! # Memory
 //!
 //! Thousands of these idle at once, so an idle one is kept small: its
 //! identity is one allocation shared with the supervisor, the session, the
-//! running tick (with its conversation actor) and the last summary sit
-//! behind pointers, the message enum boxes its large variants, and starting
-//! a tick is a boxed future so the handler's future, which ractor's task
-//! holds inline for the actor's whole life, stays small. The supervisor
-//! caches a [`PersonaReport`], not a [`PersonaStatus`]. The `size_of`
-//! bounds are tests below.
+//! running tick (with its conversation actor and calls) and the last summary
+//! sit behind pointers, the message enum boxes its large variants, and
+//! starting a tick is a boxed future so the handler's future, which ractor's
+//! task holds inline for the actor's whole life, stays small. The supervisor
+//! caches a [`PersonaReport`], not a [`PersonaStatus`]. The `size_of` bounds
+//! are tests below.
 //!
 //! # Layout
 //!
 //! - this file: the actor, its state and its messages;
+//! - `live`: the running tick's calls and what it waits for ([`LiveTick`]);
 //! - `report`: what the actor tells the supervisor and operators
 //!   ([`TickSummary`], [`PersonaStatus`], [`PersonaReport`]);
 //! - `tick_task`: a tick's life in its task: permit, lease, login, the tick,
-//!   the verdict, saving its rows, the lease given back.
+//!   the verdict, saving its rows, the lease given back; and cancelling it;
+//! - `tick_llm`: the tick's LLM, which takes a rate slot before each request.
 
+mod live;
 mod report;
+mod tick_llm;
 mod tick_task;
 
 use std::fmt;
 use std::sync::Arc;
 
-use catalog::{TickFinish, TickStatus};
 use chrono::{DateTime, Utc};
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tracing::Instrument as _;
 
+use self::live::LiveCalls;
+pub use self::live::{CallState, LiveCall, LiveTick};
 pub use self::report::{Activity, CurrentTick, PersonaReport, PersonaStatus, TickSummary};
-use self::tick_task::{TickTask, save_tick, tick_task};
+use self::tick_llm::TickLlm;
+use self::tick_task::{TickTask, cancel_tick, tick_task};
 use super::conversation::{ConversationActor, ConversationHandle, ConversationMsg};
-use super::dispatcher::GatedLlm;
 use super::supervisor::SupervisorMsg;
 use super::{CommandRefused, RuntimeEnv};
 use crate::app_client::Session;
+use crate::progress::{TickEvent, TickObserver};
 use crate::tick::{PersonaProfile, TickRecorder};
 
 pub struct PersonaActor;
@@ -72,12 +80,13 @@ impl fmt::Debug for PersonaIdentity {
     }
 }
 
+/// Built only by the supervisor.
 pub struct PersonaArgs {
-    pub identity: Arc<PersonaIdentity>,
-    pub paused: bool,
-    pub env: Arc<RuntimeEnv>,
+    pub(crate) identity: Arc<PersonaIdentity>,
+    pub(crate) paused: bool,
+    pub(crate) env: Arc<RuntimeEnv>,
     /// Told about every status change, so its snapshot never has to ask.
-    pub supervisor: Option<ActorRef<SupervisorMsg>>,
+    pub(crate) supervisor: Option<ActorRef<SupervisorMsg>>,
 }
 
 struct RunningTick {
@@ -90,6 +99,8 @@ struct RunningTick {
     /// The tick's LLM endpoint, stopped when the tick ends: an idle persona
     /// holds no conversation actor, which keeps thousands of them cheap.
     conversation: ActorRef<ConversationMsg>,
+    /// Its calls so far, by tool_use_id, and what it waits for.
+    live: LiveCalls,
 }
 
 /// Held inline by the actor's task for its whole life, so everything that
@@ -129,6 +140,13 @@ pub enum PersonaMsg {
     /// it does nothing. The reply, if asked for, comes once the rows are
     /// durable and the tick row has ended (at once without a tick).
     CancelTick(String, Option<Box<RpcReplyPort<()>>>),
+    /// Sent by the running tick (through its recorder) at each step: what
+    /// it waits for, each call and its result. Stale (another tick id) is
+    /// ignored.
+    Observed(Arc<str>, Box<TickEvent>),
+    /// Query (via the supervisor): the running tick's calls and what it
+    /// waits for; `None` while idle.
+    GetLiveTick(RpcReplyPort<Result<Option<LiveTick>, CommandRefused>>),
 }
 
 impl Actor for PersonaActor {
@@ -188,59 +206,44 @@ impl Actor for PersonaActor {
                     }
                 }
             }
-            PersonaMsg::CancelTick(reason, done) => {
-                let Some(running) = state.end_tick() else {
+            PersonaMsg::CancelTick(reason, done) => match state.end_tick() {
+                Some(running) => {
+                    state.ticks += 1;
+                    let summary = cancel_tick(
+                        state.env.clone(),
+                        state.identity.profile.id.clone(),
+                        running.tick_id,
+                        running.started_at,
+                        running.task,
+                        running.recorder,
+                        reason,
+                        done,
+                    );
+                    state.last = Some(Arc::new(summary));
+                }
+                None => {
                     if let Some(done) = done {
                         let _ = done.send(());
                     }
-                    state.report(me.get_id());
+                }
+            },
+            PersonaMsg::Observed(tick_id, event) => {
+                let Some(running) = state
+                    .running
+                    .as_mut()
+                    .filter(|running| *running.tick_id == *tick_id)
+                else {
                     return Ok(());
                 };
-                running.task.abort();
-                metrics::counter!("persona_ticks_total", "outcome" => TickStatus::Aborted.as_str())
-                    .increment(1);
-                state.ticks += 1;
-                let record = running.recorder.take();
-                let summary = TickSummary::new(
-                    running.tick_id.clone(),
-                    TickStatus::Aborted,
-                    Some(reason.clone()),
-                    None,
-                    &record,
-                    (Utc::now() - running.started_at).num_milliseconds().max(0) as u64,
-                );
-                state.last = Some(Arc::new(summary));
-                let ended = TickFinish {
-                    status: TickStatus::Aborted,
-                    error: Some(reason),
-                    failed_by: None,
-                    finish_reason: record.finish_reason,
-                    turns: record.turns,
-                    tokens: record.tokens,
-                    summary: record.summary,
-                    finished_at: Utc::now(),
-                };
-                let guard = state.env.gate.begin_save();
-                let env = state.env.clone();
-                let persona_id = state.identity.profile.id.clone();
-                let save = save_tick(
-                    guard,
-                    state.env.clone(),
-                    persona_id.clone(),
-                    running.tick_id,
-                    record.actions,
-                    record.feedback,
-                    ended,
-                );
-                tokio::spawn(async move {
-                    save.await;
-                    if let Err(error) = env.ledger.release(&persona_id, &env.replica_id).await {
-                        tracing::warn!(%error, "releasing the lease failed; it expires by itself");
-                    }
-                    if let Some(done) = done {
-                        let _ = done.send(());
-                    }
-                });
+                running.live.apply(*event);
+            }
+            PersonaMsg::GetLiveTick(reply) => {
+                let live = state
+                    .running
+                    .as_ref()
+                    .map(|running| running.live.view(&running.tick_id, running.started_at));
+                let _ = reply.send(Ok(live));
+                return Ok(());
             }
             PersonaMsg::Pause => state.paused = true,
             PersonaMsg::Resume => state.paused = false,
@@ -301,7 +304,7 @@ impl PersonaState {
                 Box::new(CurrentTick {
                     tick_id: running.tick_id.clone(),
                     started_at: running.started_at,
-                    recorder: running.recorder.clone(),
+                    progress: running.live.progress(),
                 })
             }),
             last: self.last.clone(),
@@ -333,18 +336,21 @@ impl PersonaState {
         let (conversation, _) = Actor::spawn_linked(None, ConversationActor, (), me.get_cell())
             .await
             .map_err(|error| CommandRefused::NotStarted(error.to_string()))?;
+        let recorder = TickRecorder::observed(Arc::new(ToPersonaActor {
+            actor: me.clone(),
+            tick_id: Arc::from(tick_id.as_str()),
+        }));
         let handle = ConversationHandle {
             actor: conversation.clone(),
             provider: llm.provider(),
             model: llm.model().to_owned(),
             source: llm.clone(),
         };
-        let gated = Arc::new(GatedLlm {
+        let _ = conversation.cast(ConversationMsg::UseLlm(Arc::new(TickLlm {
             inner: llm,
-            gate: self.env.gate.clone(),
-        });
-        let _ = conversation.cast(ConversationMsg::UseLlm(gated));
-        let recorder = TickRecorder::default();
+            dispatcher: self.env.dispatcher.clone(),
+            recorder: recorder.clone(),
+        })));
         // The tick's logs carry who ticks: a spawned task starts outside any
         // span, and ractor does not pass the sender's span to handlers here.
         let span = tracing::info_span!("tick", persona = %email, tick_id = %tick_id);
@@ -366,8 +372,24 @@ impl PersonaState {
             recorder,
             task,
             conversation,
+            live: LiveCalls::default(),
         }));
         Ok(tick_id)
+    }
+}
+
+/// Tells the persona actor each step of its running tick.
+struct ToPersonaActor {
+    actor: ActorRef<PersonaMsg>,
+    tick_id: Arc<str>,
+}
+
+impl TickObserver for ToPersonaActor {
+    fn observe(&self, event: TickEvent) {
+        // An actor that stopped has no view left to update.
+        let _ = self
+            .actor
+            .cast(PersonaMsg::Observed(self.tick_id.clone(), Box::new(event)));
     }
 }
 

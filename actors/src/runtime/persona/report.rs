@@ -7,7 +7,7 @@ use std::sync::Arc;
 use catalog::{ActionResult, FailedBy, TickStatus, TokenUsage};
 use chrono::{DateTime, Utc};
 
-use crate::tick::{PersonaProfile, TickProgress, TickRecord, TickRecorder};
+use crate::tick::{PersonaProfile, TickProgress, TickRecord};
 
 /// How a tick went, as operators see it.
 #[derive(Debug, Clone, PartialEq)]
@@ -108,8 +108,8 @@ pub enum Activity {
     Paused,
 }
 
-/// The operator's view of one persona, built on demand (by `GetStatus`, and
-/// by the supervisor's snapshot from a [`PersonaReport`]).
+/// The operator's view of one persona, built by the supervisor's snapshot
+/// from a [`PersonaReport`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct PersonaStatus {
     pub persona_id: String,
@@ -142,8 +142,8 @@ pub struct PersonaReport {
 pub struct CurrentTick {
     pub tick_id: String,
     pub started_at: DateTime<Utc>,
-    /// The running tick's record, read for live progress.
-    pub recorder: TickRecorder,
+    /// How far it has got, as of the persona's last report.
+    pub progress: TickProgress,
 }
 
 impl PersonaReport {
@@ -157,7 +157,7 @@ impl PersonaReport {
             paused: self.paused,
             current_tick: self.current.as_ref().map(|tick| tick.tick_id.clone()),
             current_tick_started_at: self.current.as_ref().map(|tick| tick.started_at),
-            current_progress: self.current.as_ref().map(|tick| tick.recorder.progress()),
+            current_progress: self.current.as_ref().map(|tick| tick.progress),
             last: self.last.as_deref().cloned(),
             ticks: self.ticks,
         }

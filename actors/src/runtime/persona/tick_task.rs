@@ -1,24 +1,27 @@
 //! A tick's life in the task its persona actor spawns: a permit from the
-//! gate, the persona's lease (renewed while ticking), login and the MCP
-//! session, [`run_tick`] under the tick timeout, the verdict, the rows handed
-//! to persistence and made durable before the tick row ends, the lease given
-//! back, and `TickFinished` to the actor.
+//! dispatcher (held until the tick's rows are durable), the persona's lease
+//! (renewed while ticking), login and the MCP session, [`run_tick`] under the
+//! tick timeout, the verdict, the rows handed to the dispatcher and made
+//! durable before the tick row ends, the lease given back, and
+//! `TickFinished` to the actor. And [`cancel_tick`], the same end for a
+//! tick the operator cut short.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use catalog::{FailedBy, NewTick, TickFinish, TickStatus};
-use chrono::Utc;
-use ractor::ActorRef;
+use chrono::{DateTime, Utc};
+use ractor::{ActorRef, RpcReplyPort};
 
 use super::report::TickSummary;
 use super::{PersonaIdentity, PersonaMsg};
 use crate::app_client::{LoginError, Session};
 use crate::mcp_client::McpError;
+use crate::progress::Waiting;
 use crate::runtime::RuntimeEnv;
 use crate::runtime::conversation::ConversationHandle;
 use crate::runtime::dispatcher::DispatcherMsg;
-use crate::runtime::persistence::PersistenceMsg;
+use crate::runtime::persistence::TickRows;
 use crate::tick::{TickEnd, TickError, TickRecord, TickRecorder, run_tick};
 
 pub(super) struct TickTask {
@@ -44,9 +47,9 @@ enum TickFailure {
 impl TickFailure {
     /// Whose failure this is: logging in and the MCP connection are the
     /// app's side.
-    fn failed_by(&self) -> FailedBy {
+    fn failed_by(&self) -> Option<FailedBy> {
         match self {
-            TickFailure::Login(_) | TickFailure::Mcp(_) => FailedBy::App,
+            TickFailure::Login(_) | TickFailure::Mcp(_) => Some(FailedBy::App),
             TickFailure::Tick(error) => error.failed_by(),
         }
     }
@@ -63,16 +66,24 @@ pub(super) async fn tick_task(task: TickTask) {
         me,
     } = task;
     let PersonaIdentity { profile, password } = &*identity;
-    let Some(_permit) = env.gate.start_tick().await else {
-        // Shutting down before the tick got a permit: it never started, so
-        // there is no tick row and no rows to save.
-        not_started(
-            &me,
-            tick_id,
-            session,
-            "the runner shut down before this tick started".into(),
-        );
-        return;
+    recorder.waiting(Some(Waiting::Permit));
+    // No timeout: waiting in the dispatcher's queue is the concurrency limit
+    // (or the kill-switch) at work; shutdown answers every waiter.
+    let _permit = match env
+        .dispatcher
+        .call(DispatcherMsg::RequestPermit, None)
+        .await
+    {
+        Ok(ractor::rpc::CallResult::Success(Ok(permit))) => permit,
+        refused => {
+            // It never started: no tick row, no rows to save.
+            let reason = match refused {
+                Ok(ractor::rpc::CallResult::Success(Err(draining))) => draining.to_string(),
+                _ => "the runner's dispatcher is gone; no tick starts".to_owned(),
+            };
+            not_started(&me, tick_id, session, reason);
+            return;
+        }
     };
     // IMPORTANT: the lease is what keeps two replicas from running one
     // persona at once; no tick row or call happens without it.
@@ -106,6 +117,7 @@ pub(super) async fn tick_task(task: TickTask) {
         tracing::warn!(%error, tick_id, "recording the tick start failed");
     }
     let work = async {
+        recorder.waiting(Some(Waiting::Login));
         let now = Utc::now();
         let session = match session.filter(|session| session.valid_for(env.session_margin, now)) {
             Some(session) => *session,
@@ -127,26 +139,24 @@ pub(super) async fn tick_task(task: TickTask) {
     let (status, error, failed_by, session) =
         match tokio::time::timeout(env.tick_timeout, work).await {
             Err(_) => {
-                let waiting_on = recorder.waiting_on();
-                let on = match waiting_on {
-                    Some(FailedBy::Llm) => " waiting on the LLM",
-                    Some(FailedBy::App) => " waiting on the app",
-                    _ => "",
-                };
+                let waiting = recorder.waiting_for();
+                let on = waiting
+                    .map(|waiting| format!(" waiting for {}", waiting.describe()))
+                    .unwrap_or_default();
                 (
                     TickStatus::Failed,
                     Some(format!(
                         "the tick timed out after {} s{on} (PERSONA_TICK_TIMEOUT_SECS)",
                         env.tick_timeout.as_secs()
                     )),
-                    waiting_on,
+                    waiting.and_then(Waiting::culprit),
                     None,
                 )
             }
             Ok(Err(failure)) => (
                 TickStatus::Failed,
                 Some(failure.to_string()),
-                Some(failure.failed_by()),
+                failure.failed_by(),
                 None,
             ),
             Ok(Ok((session, end))) => {
@@ -154,6 +164,7 @@ pub(super) async fn tick_task(task: TickTask) {
                 (status, reason, None, Some(Box::new(session)))
             }
         };
+    recorder.waiting(Some(Waiting::Saving));
     let record = recorder.take();
     metrics::counter!("persona_ticks_total", "outcome" => status.as_str()).increment(1);
     metrics::histogram!("persona_tick_duration_seconds").record(started.elapsed().as_secs_f64());
@@ -183,10 +194,8 @@ pub(super) async fn tick_task(task: TickTask) {
         summary: record.summary,
         finished_at: summary.finished_at,
     };
-    let guard = env.gate.begin_save();
     save_tick(
-        guard,
-        env.clone(),
+        &env,
         profile.id.clone(),
         tick_id.clone(),
         record.actions,
@@ -260,12 +269,68 @@ fn not_started(
     });
 }
 
-/// Hands a tick's rows to persistence, waits until they are durable, then
-/// records how the tick ended — in that order, so a finished tick row always
-/// has its rows.
-pub(super) async fn save_tick(
-    _guard: crate::runtime::dispatcher::SaveGuard,
+/// Ends a running tick the operator cut short: aborts its task (which
+/// drops its permit and stops its lease renewal), then, in a task of its
+/// own, saves the rows it made, ends its tick row as aborted with `reason`,
+/// gives the lease back and answers `done`. Returns its summary at once.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn cancel_tick(
     env: Arc<RuntimeEnv>,
+    persona_id: String,
+    tick_id: String,
+    started_at: DateTime<Utc>,
+    task: tokio::task::JoinHandle<()>,
+    recorder: TickRecorder,
+    reason: String,
+    done: Option<Box<RpcReplyPort<()>>>,
+) -> TickSummary {
+    task.abort();
+    metrics::counter!("persona_ticks_total", "outcome" => TickStatus::Aborted.as_str())
+        .increment(1);
+    let record = recorder.take();
+    let summary = TickSummary::new(
+        tick_id.clone(),
+        TickStatus::Aborted,
+        Some(reason.clone()),
+        None,
+        &record,
+        (Utc::now() - started_at).num_milliseconds().max(0) as u64,
+    );
+    let ended = TickFinish {
+        status: TickStatus::Aborted,
+        error: Some(reason),
+        failed_by: None,
+        finish_reason: record.finish_reason,
+        turns: record.turns,
+        tokens: record.tokens,
+        summary: record.summary,
+        finished_at: Utc::now(),
+    };
+    tokio::spawn(async move {
+        save_tick(
+            &env,
+            persona_id.clone(),
+            tick_id,
+            record.actions,
+            record.feedback,
+            ended,
+        )
+        .await;
+        if let Err(error) = env.ledger.release(&persona_id, &env.replica_id).await {
+            tracing::warn!(%error, "releasing the lease failed; it expires by itself");
+        }
+        if let Some(done) = done {
+            let _ = done.send(());
+        }
+    });
+    summary
+}
+
+/// Hands a tick's rows to the dispatcher (which batches them to
+/// persistence), waits until they are durable, then records how the tick
+/// ended — in that order, so a finished tick row always has its rows.
+async fn save_tick(
+    env: &RuntimeEnv,
     persona_id: String,
     tick_id: String,
     actions: Vec<catalog::ActionRow>,
@@ -273,16 +338,19 @@ pub(super) async fn save_tick(
     ended: TickFinish,
 ) {
     if !actions.is_empty() || !feedback.is_empty() {
+        // No timeout: persistence retries a failing sink until it takes the
+        // rows, and answers only then; giving up here would end the tick row
+        // before its rows exist.
         let durable = env
             .dispatcher
             .call(
                 |reply| {
-                    DispatcherMsg::ForwardRows(PersistenceMsg::Enqueue {
+                    DispatcherMsg::SaveRows(Box::new(TickRows {
                         persona_id,
                         actions,
                         feedback,
                         durable: Some(reply),
-                    })
+                    }))
                 },
                 None,
             )

@@ -1,0 +1,61 @@
+//! The LLM a tick talks to: before each request it asks the dispatcher for
+//! a rate slot and waits for the grant, telling the tick's recorder (and so
+//! its persona actor) whether it waits for the slot or for the model.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use ractor::ActorRef;
+
+use crate::llm::{Llm, LlmError, LlmRequest, LlmResponse};
+use crate::progress::Waiting;
+use crate::runtime::dispatcher::DispatcherMsg;
+use crate::tick::TickRecorder;
+
+pub(super) struct TickLlm {
+    pub(super) inner: Arc<dyn Llm>,
+    pub(super) dispatcher: ActorRef<DispatcherMsg>,
+    pub(super) recorder: TickRecorder,
+}
+
+#[async_trait]
+impl Llm for TickLlm {
+    fn provider(&self) -> &'static str {
+        self.inner.provider()
+    }
+    fn model(&self) -> &str {
+        self.inner.model()
+    }
+    async fn context_window(&self) -> Option<u32> {
+        self.inner.context_window().await
+    }
+    async fn complete(&self, request: &LlmRequest) -> Result<LlmResponse, LlmError> {
+        self.recorder.waiting(Some(Waiting::RateSlot));
+        // No timeout: the wait is the rate limit (or the kill-switch) doing
+        // its job, and the tick's own timeout bounds it.
+        let granted = self
+            .dispatcher
+            .call(DispatcherMsg::RequestLlmSlot, None)
+            .await;
+        if !matches!(granted, Ok(ractor::rpc::CallResult::Success(()))) {
+            return Err(LlmError::NoRateSlot);
+        }
+        self.recorder.waiting(Some(Waiting::Llm));
+        let result = self.inner.complete(request).await;
+        let provider = self.inner.provider();
+        let status = if result.is_ok() { "ok" } else { "error" };
+        metrics::counter!("llm_requests_total", "provider" => provider, "status" => status)
+            .increment(1);
+        if let Ok(response) = &result {
+            for (kind, tokens) in [
+                ("input", response.usage.input),
+                ("output", response.usage.output),
+                ("cache_read", response.usage.cache_read),
+                ("cache_write", response.usage.cache_write),
+            ] {
+                metrics::counter!("llm_tokens_total", "kind" => kind).increment(tokens);
+            }
+        }
+        result
+    }
+}

@@ -1,0 +1,357 @@
+//! The one way to start and stop the actors: [`RunnerSystem::start`] wires
+//! the persistence, dispatcher and supervisor actors over a [`Backend`] with
+//! the numbers in [`Tuning`]; the daemon, `persona up --once`, the runtime
+//! tests and the benchmarks all start it so.
+//!
+//! # Shutdown order
+//!
+//! 1. stop claiming: the dispatcher drains — no tick starts any more (queued
+//!    ones give up), while running ticks keep getting LLM rate slots;
+//! 2. running ticks get `grace` to finish: the dispatcher answers
+//!    `WhenIdle` once every permit is back, and a tick holds its permit
+//!    until its rows are durable and its tick row has ended;
+//! 3. whatever still runs is cancelled (its rows are kept and its tick row
+//!    ends as aborted); the supervisor's reply comes once those rows are
+//!    durable;
+//! 4. the supervisor stops its persona actors, the dispatcher hands its
+//!    batch to persistence, and the persistence actor drains its queue (its
+//!    `post_stop` writes until the sink took everything).
+//!
+//! Every step waits on a reply, never on a sleep.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ractor::{Actor, ActorRef, RpcReplyPort};
+use tokio::sync::watch;
+
+use super::dispatcher::{DispatcherActor, DispatcherArgs, DispatcherMsg, DispatcherStatus};
+use super::persistence::{PersistenceActor, PersistenceArgs, PersistenceMsg, PersistenceStatus};
+use super::persona::{LiveTick, TickSummary};
+use super::supervisor::{
+    Directory, RestartPolicy, Snapshot, SupervisorActor, SupervisorArgs, SupervisorMsg,
+};
+use super::{BackendError, CommandRefused, LlmFactory, RuntimeEnv, TickLedger};
+use crate::app_client::AppClient;
+use crate::mcp_client::McpEndpoint;
+use crate::sink::Sink;
+use crate::tick::TickSettings;
+
+/// The numbers a runner runs by. `Default` is the daemon's; tests and
+/// benchmarks shorten the timers.
+#[derive(Debug, Clone)]
+pub struct Tuning {
+    /// Ticks running at once.
+    pub concurrency: usize,
+    /// LLM requests per minute across all personas.
+    pub llm_per_minute: u32,
+    /// The kill-switch's state at start (`RUNNER_PAUSED`).
+    pub paused: bool,
+    pub tick: TickSettings,
+    /// A tick running longer ends as failed; its rows are kept.
+    pub tick_timeout: Duration,
+    /// Log in again when the token expires within this margin.
+    pub session_margin: Duration,
+    /// How long a persona's lease lasts unless renewed (a third of it is the
+    /// renewal period). After a SIGKILL, the personas this runner was
+    /// ticking wait this long before any runner may tick them again.
+    pub lease: Duration,
+    /// This process's name on leases, unique per replica.
+    pub replica_id: String,
+    /// How often due personas are looked for; `None` only on request.
+    pub schedule_every: Option<Duration>,
+    /// How often the persona list is re-read; `None` only on `Refresh`.
+    pub refresh_every: Option<Duration>,
+    pub restart: RestartPolicy,
+    /// How long a tick's rows wait in the dispatcher for other ticks' rows.
+    pub row_batch_window: Duration,
+    /// How often persistence flushes queued rows below the batch limit.
+    pub flush_interval: Duration,
+    /// The first retry delay after a failed write; doubles up to `max_backoff`.
+    pub retry_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            concurrency: 4,
+            llm_per_minute: 50,
+            paused: false,
+            tick: TickSettings::default(),
+            tick_timeout: Duration::from_secs(600),
+            session_margin: Duration::from_secs(120),
+            lease: Duration::from_secs(30),
+            replica_id: format!("runner-{}", uuid::Uuid::new_v4()),
+            schedule_every: Some(Duration::from_secs(60)),
+            refresh_every: Some(Duration::from_secs(60)),
+            restart: RestartPolicy::default(),
+            row_batch_window: Duration::from_millis(20),
+            flush_interval: Duration::from_millis(500),
+            retry_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Where the runner reads personas and writes rows and tick rows: the
+/// store's, or the app's internal API.
+pub struct Backend {
+    pub sink: Arc<dyn Sink>,
+    pub ledger: Arc<dyn TickLedger>,
+    pub directory: Arc<dyn Directory>,
+}
+
+/// What the runner talks to besides its backend.
+pub struct RuntimeParts {
+    /// Logs personas in.
+    pub app: AppClient,
+    pub mcp: McpEndpoint,
+    pub llms: Arc<dyn LlmFactory>,
+    pub backend: Backend,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("reading the personas: {0}")]
+    Personas(#[from] BackendError),
+    #[error("starting the {actor} actor: {source}")]
+    Spawn {
+        actor: &'static str,
+        source: ractor::SpawnErr,
+    },
+}
+
+/// The running actors.
+pub struct RunnerSystem {
+    pub handles: RunnerHandles,
+}
+
+/// Cheap, clonable handles to the running actors (the control API holds one).
+#[derive(Clone)]
+pub struct RunnerHandles {
+    pub supervisor: ActorRef<SupervisorMsg>,
+    pub dispatcher: ActorRef<DispatcherMsg>,
+    pub persistence: ActorRef<PersistenceMsg>,
+    board: watch::Receiver<DispatcherStatus>,
+}
+
+/// How long a question to an actor may take before it counts as unanswered.
+const ANSWER_LIMIT: Duration = Duration::from_secs(5);
+
+impl RunnerSystem {
+    pub async fn start(parts: RuntimeParts, tuning: Tuning) -> Result<RunnerSystem, StartError> {
+        let spawn_failed = |actor| move |source| StartError::Spawn { actor, source };
+        let (persistence, _) = Actor::spawn(
+            None,
+            PersistenceActor,
+            PersistenceArgs {
+                sink: parts.backend.sink,
+                flush_interval: tuning.flush_interval,
+                retry_backoff: tuning.retry_backoff,
+                max_backoff: tuning.max_backoff,
+            },
+        )
+        .await
+        .map_err(spawn_failed("persistence"))?;
+        let (board, status) = watch::channel(DispatcherStatus::default());
+        let (dispatcher, _) = Actor::spawn(
+            None,
+            DispatcherActor,
+            DispatcherArgs {
+                persistence: persistence.clone(),
+                concurrency: tuning.concurrency,
+                llm_per_minute: tuning.llm_per_minute,
+                paused: tuning.paused,
+                row_batch_window: tuning.row_batch_window,
+                board,
+            },
+        )
+        .await
+        .map_err(spawn_failed("dispatcher"))?;
+        let env = Arc::new(RuntimeEnv {
+            app: parts.app,
+            mcp: parts.mcp,
+            llms: parts.llms,
+            ledger: parts.backend.ledger,
+            dispatcher: dispatcher.clone(),
+            dispatcher_status: status.clone(),
+            settings: tuning.tick,
+            tick_timeout: tuning.tick_timeout,
+            session_margin: tuning.session_margin,
+            replica_id: tuning.replica_id,
+            lease: tuning.lease.max(Duration::from_secs(1)),
+        });
+        let directory = parts.backend.directory;
+        let personas = directory.personas().await?;
+        let (supervisor, _) = Actor::spawn(
+            None,
+            SupervisorActor,
+            SupervisorArgs {
+                personas,
+                env,
+                restart: tuning.restart,
+                directory: Some(directory),
+                schedule_every: tuning.schedule_every,
+                refresh_every: tuning.refresh_every,
+            },
+        )
+        .await
+        .map_err(spawn_failed("supervisor"))?;
+        Ok(RunnerSystem {
+            handles: RunnerHandles {
+                supervisor,
+                dispatcher,
+                persistence,
+                board: status,
+            },
+        })
+    }
+
+    pub async fn snapshot(&self) -> Result<Snapshot, CommandRefused> {
+        self.handles.snapshot().await
+    }
+
+    pub async fn start_tick(&self, persona: &str) -> Result<String, CommandRefused> {
+        self.handles.start_tick(persona).await
+    }
+
+    /// Cancels every running tick: each ends as aborted with `reason`, its
+    /// rows kept.
+    pub fn cancel_running(&self, reason: &str) {
+        let _ = self
+            .handles
+            .supervisor
+            .cast(SupervisorMsg::CancelRunning(reason.to_owned(), None));
+    }
+
+    /// Of the ticks in `waiting` (persona id → tick id), those that have
+    /// finished, with their summaries, taken out of `waiting`; one question
+    /// to the supervisor about just these personas.
+    pub async fn take_finished(
+        &self,
+        waiting: &mut HashMap<String, String>,
+    ) -> Result<Vec<(String, TickSummary)>, CommandRefused> {
+        let asked = waiting.keys().cloned().collect();
+        let last_ticks = self
+            .handles
+            .ask_supervisor(|reply| SupervisorMsg::GetLastTicks(asked, reply))
+            .await?;
+        let mut finished = Vec::new();
+        for (persona_id, last) in last_ticks {
+            if waiting.get(&persona_id) == Some(&last.tick_id) {
+                waiting.remove(&persona_id);
+                finished.push((persona_id, TickSummary::clone(&last)));
+            }
+        }
+        Ok(finished)
+    }
+
+    /// The shutdown order of this module's doc, with `grace` for running ticks.
+    pub async fn shutdown(self, grace: Duration) {
+        let RunnerHandles {
+            supervisor,
+            dispatcher,
+            persistence,
+            ..
+        } = self.handles;
+        let _ = dispatcher.cast(DispatcherMsg::Drain);
+        let finished = dispatcher.call(DispatcherMsg::WhenIdle, Some(grace)).await;
+        if !matches!(finished, Ok(ractor::rpc::CallResult::Success(()))) {
+            // IMPORTANT: cancelled ticks hand their rows over in tasks; the
+            // reply comes once every cancelled tick's rows are durable, so
+            // stopping the dispatcher after it loses none.
+            let _ = supervisor
+                .call(
+                    |done| {
+                        SupervisorMsg::CancelRunning(
+                            "the runner is shutting down".into(),
+                            Some(done),
+                        )
+                    },
+                    Some(Duration::from_secs(35)),
+                )
+                .await;
+            // Ticks that ended on their own meanwhile may still be saving.
+            let _ = dispatcher
+                .call(DispatcherMsg::WhenIdle, Some(Duration::from_secs(30)))
+                .await;
+        }
+        let _ = supervisor
+            .stop_and_wait(Some("shutdown".into()), Some(Duration::from_secs(30)))
+            .await;
+        let _ = dispatcher
+            .stop_and_wait(Some("shutdown".into()), Some(Duration::from_secs(5)))
+            .await;
+        let _ = persistence
+            .stop_and_wait(Some("shutdown".into()), Some(Duration::from_secs(120)))
+            .await;
+    }
+}
+
+impl RunnerHandles {
+    /// One question to the supervisor, answered within [`ANSWER_LIMIT`].
+    async fn ask_supervisor<T: Send + 'static>(
+        &self,
+        question: impl FnOnce(RpcReplyPort<T>) -> SupervisorMsg,
+    ) -> Result<T, CommandRefused> {
+        match self.supervisor.call(question, Some(ANSWER_LIMIT)).await {
+            Ok(ractor::rpc::CallResult::Success(answer)) => Ok(answer),
+            _ => Err(CommandRefused::Unanswered),
+        }
+    }
+
+    pub async fn snapshot(&self) -> Result<Snapshot, CommandRefused> {
+        self.ask_supervisor(SupervisorMsg::GetSnapshot).await
+    }
+
+    /// The dispatcher's last published status (no question asked).
+    pub fn dispatcher_status(&self) -> DispatcherStatus {
+        *self.board.borrow()
+    }
+
+    /// Starts a tick for a persona (id or email); returns the tick id.
+    pub async fn start_tick(&self, persona: &str) -> Result<String, CommandRefused> {
+        let key = persona.to_owned();
+        self.ask_supervisor(|reply| SupervisorMsg::StartTick(key, reply))
+            .await?
+    }
+
+    /// Pauses or resumes one persona (id or email) in the running actor.
+    pub async fn set_paused(&self, persona: &str, paused: bool) -> Result<(), CommandRefused> {
+        let key = persona.to_owned();
+        self.ask_supervisor(|reply| SupervisorMsg::SetPaused(key, paused, reply))
+            .await?
+    }
+
+    /// The kill-switch: on, no tick starts and no LLM request goes out.
+    pub fn set_kill_switch(&self, on: bool) -> Result<(), CommandRefused> {
+        self.dispatcher
+            .cast(if on {
+                DispatcherMsg::Pause
+            } else {
+                DispatcherMsg::Resume
+            })
+            .map_err(|_| CommandRefused::Unanswered)
+    }
+
+    /// The running tick of a persona (id or email), as its actor sees it
+    /// now: its calls so far and what it waits for; `None` while idle.
+    pub async fn live_tick(&self, persona: &str) -> Result<Option<LiveTick>, CommandRefused> {
+        let key = persona.to_owned();
+        self.ask_supervisor(|reply| SupervisorMsg::GetLiveTick(key, reply))
+            .await?
+    }
+
+    pub async fn persistence_status(&self) -> Result<PersistenceStatus, CommandRefused> {
+        match self
+            .persistence
+            .call(PersistenceMsg::GetStatus, Some(ANSWER_LIMIT))
+            .await
+        {
+            Ok(ractor::rpc::CallResult::Success(status)) => Ok(status),
+            _ => Err(CommandRefused::Unanswered),
+        }
+    }
+}
