@@ -5,10 +5,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use chrono::{NaiveDate, TimeZone};
-use serde_json::json;
+use serde_json::{Value, json};
 
+use super::memory::{collect_ids, parse_json};
+use super::rng::Rng;
+use super::tool_kind::{module_of, verb_of};
+use super::usage::json_chars;
 use super::*;
-use crate::llm::Message;
+use crate::llm::{Message, Role, ToolDef};
 
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 5, 6, 10, 17, 0).unwrap()

@@ -1,0 +1,151 @@
+//! `persona up`: the whole system in one process. This file reads the
+//! arguments, seeds an empty database and assembles the gateway and the
+//! runner; the daemon then serves until a signal.
+//!
+//! # Layout
+//!
+//! - this file: the [`Up`] arguments, assembly and the daemon mode;
+//! - `once`: the `--once` run, which starts every due tick and waits for it;
+//! - `progress`: what `--once` shows while it waits, live lines on a
+//!   terminal or plain ones elsewhere;
+//! - `summary`: the table `--once` ends with.
+
+mod once;
+mod progress;
+mod summary;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use catalog::{Catalog, LoadOptions};
+use gateway::app::AppState;
+use gateway::config::GatewayConfig;
+use gateway::store::Store;
+
+use self::once::run_once;
+use super::gateway::DatabaseArgs;
+use super::runner_options::RunnerOptions;
+use crate::config::{DEFAULT_CONTROL_ADDR, DEFAULT_GATEWAY_ADDR, Secrets};
+use crate::control::ControlState;
+
+/// Run the app under test and the persona runner in one process.
+///
+/// The embedded default: a SQLite file, the gateway in-process, and the
+/// offline scripted LLM unless ANTHROPIC_API_KEY is set. Migrates and seeds
+/// the catalog on first start. With --once, every due persona ticks once, a
+/// summary table is printed, and the exit code is 0, or 1 if any tick failed;
+/// without it the personas tick on their cadence until SIGTERM/SIGINT. Exit
+/// code 2: it could not start.
+#[derive(Debug, clap::Args)]
+pub struct Up {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    /// Run every due persona once, print a summary and exit.
+    #[arg(long)]
+    once: bool,
+    /// With --once: tick only these personas (by email; repeat the flag for
+    /// several), if they are due.
+    #[arg(long = "persona", value_name = "EMAIL", requires = "once")]
+    personas: Vec<String>,
+    /// Where the app under test listens (port 0: any free port).
+    #[arg(long, env = "GATEWAY_ADDR", default_value = DEFAULT_GATEWAY_ADDR)]
+    gateway_addr: SocketAddr,
+    /// Where the runner's control API listens (not with --once).
+    #[arg(long, env = "CONTROL_ADDR", default_value = DEFAULT_CONTROL_ADDR)]
+    control_addr: SocketAddr,
+    #[command(flatten)]
+    runner: RunnerOptions,
+}
+
+impl Up {
+    pub async fn run(self) -> anyhow::Result<ExitCode> {
+        let secrets = Secrets::from_env()?;
+        if !self.once {
+            self.runner
+                .require_token_in_production(secrets.production)?;
+        }
+        // Fail on a bad LLM configuration before touching the database.
+        self.runner.llm.provider()?;
+        let store = self.database.open().await?;
+        seed_if_empty(&store, &secrets).await?;
+        let config = GatewayConfig {
+            service_key: secrets.service_key.clone(),
+            admin: Some((secrets.admin_email.clone(), secrets.admin_password.clone())),
+            ..GatewayConfig::default()
+        };
+        let state = AppState::build(config, store.clone(), secrets.keyring.clone()).await?;
+        let gateway = gateway::app::spawn(self.gateway_addr, state).await?;
+        let gateway_url = gateway.url();
+        println!("gateway listening on {gateway_url} (MCP at {gateway_url}/mcp)");
+        let settings = self.runner.settings(
+            gateway_url.clone(),
+            format!("{gateway_url}/mcp"),
+            secrets.seed_secret.clone(),
+            self.once,
+        )?;
+        let system = crate::system::start(store.clone(), settings).await?;
+        if self.once {
+            let code = run_once(&store, &system, &self.personas).await?;
+            system
+                .shutdown(Duration::from_secs(self.runner.shutdown_grace_secs))
+                .await;
+            gateway.stop().await?;
+            return Ok(code);
+        }
+        let control = ControlState {
+            runner: system.handles.clone(),
+            directory: Arc::new(crate::wiring::StoreDirectory {
+                store: store.clone(),
+                seed_secret: secrets.seed_secret.clone(),
+            }),
+            app: actors::app_client::AppClient::new(&gateway_url)?,
+            seed_secret: secrets.seed_secret.clone(),
+            admin_token: self.runner.admin_token.clone(),
+            production: secrets.production,
+            metrics: gateway::metrics::prometheus(),
+        };
+        self.runner
+            .serve_until_signal(system, control, self.control_addr)
+            .await?;
+        gateway.stop().await?;
+        println!("stopped cleanly: every accepted row is stored");
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// Creates the catalog's personas and shared spaces on a database that has none.
+async fn seed_if_empty(store: &Store, secrets: &Secrets) -> anyhow::Result<()> {
+    if !store.list_personas(gateway::store::now()).await?.is_empty() {
+        return Ok(());
+    }
+    let catalog = Catalog::shipped(LoadOptions {
+        known_modules: Some(registry::MODULES),
+        ..LoadOptions::default()
+    })?;
+    println!(
+        "first start: seeding {} personas from the built-in catalog",
+        catalog.personas.len()
+    );
+    let mut ids = BTreeMap::new();
+    for persona in &catalog.personas {
+        let password = catalog::derive_password(&secrets.seed_secret, &persona.email);
+        let upsert = gateway::accounts::upsert_persona(store, &secrets.keyring, persona, &password)
+            .await
+            .with_context(|| format!("seeding {}", persona.email))?;
+        ids.insert(persona.email.to_lowercase(), upsert.user_id);
+    }
+    for (name, space_type, emails) in super::seed::shared_spaces(&catalog) {
+        let members: Vec<String> = emails
+            .iter()
+            .filter_map(|email| ids.get(email).cloned())
+            .collect();
+        gateway::accounts::ensure_shared_space(store, &name, space_type, &members)
+            .await
+            .with_context(|| format!("creating the shared space {name:?}"))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,51 @@
+//! The summary table `persona up --once` prints when every tick is done.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use actors::runtime::persona::TickSummary;
+
+/// The table `--once` ends with: one line per tick, then the totals by
+/// outcome.
+pub(super) fn print_summary(finished: &BTreeMap<String, TickSummary>, took: Duration) {
+    println!();
+    println!(
+        "{:<28} {:>5} {:>6} {:>6} {:>6} {:>6} {:>9}  outcome",
+        "persona", "turns", "tools", "errors", "agent", "rated", "duration"
+    );
+    for (email, summary) in finished {
+        let outcome = match (&summary.error, summary.failed_by) {
+            (None, _) => summary.status.as_str().to_owned(),
+            (Some(error), Some(who)) => {
+                format!("{} ({who}): {error}", summary.status.as_str())
+            }
+            (Some(error), None) => format!("{}: {error}", summary.status.as_str()),
+        };
+        println!(
+            "{:<28} {:>5} {:>6} {:>6} {:>6} {:>6} {:>8.1}s  {}",
+            email,
+            summary.turns,
+            summary.actions,
+            summary.failed_actions,
+            summary.agent_errors,
+            summary.modules_rated,
+            summary.duration_ms as f64 / 1000.0,
+            outcome
+        );
+    }
+    let mut by_status: BTreeMap<&str, usize> = BTreeMap::new();
+    for summary in finished.values() {
+        *by_status.entry(summary.status.as_str()).or_default() += 1;
+    }
+    let outcomes: Vec<String> = by_status
+        .iter()
+        .map(|(status, count)| format!("{count} {status}"))
+        .collect();
+    let tools: usize = finished.values().map(|summary| summary.actions).sum();
+    println!(
+        "{} ticks ({}), {tools} tool calls in {:.1}s",
+        finished.len(),
+        outcomes.join(", "),
+        took.as_secs_f64()
+    );
+}
