@@ -481,6 +481,52 @@ async fn the_internal_api_client_writes_rows_and_ticks_idempotently() {
     ));
 }
 
+#[tokio::test]
+async fn an_internal_api_answer_without_its_field_is_malformed_never_a_default() {
+    use actors::internal_api::InternalApi;
+    use actors::runtime::supervisor::Directory;
+    use actors::runtime::{BackendError, TickLedger};
+    use axum::routing::{get, post};
+    // An app that says 200 but answers in the wrong shape: a lease answer
+    // read as "not claimed" would skip the persona silently.
+    let wrong = axum::Router::new()
+        .route(
+            "/api/v1/personas/internal/{id}/lease",
+            post(|| async { axum::Json(json!({ "claim": true })) }),
+        )
+        .route(
+            "/api/v1/personas/internal/due",
+            get(|| async { axum::Json(json!({ "personas": [{ "name": "Anna" }] })) }),
+        )
+        .route(
+            "/api/v1/personas/internal/ticks/abort-stale",
+            post(|| async { "" }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move { axum::serve(listener, wrong).await });
+    let api = InternalApi::new(&url, "key".into(), SeedSecret::dev_fallback()).unwrap();
+
+    let claim = api
+        .claim("p1", "runner-a", std::time::Duration::from_secs(30))
+        .await;
+    assert!(
+        matches!(&claim, Err(BackendError::Malformed(message)) if message.contains("missing field `claimed`")),
+        "{claim:?}"
+    );
+    let due = api.due().await;
+    assert!(
+        matches!(&due, Err(BackendError::Malformed(message)) if message.contains("missing field")),
+        "{due:?}"
+    );
+    let aborted = api.abort_stale_ticks("test").await;
+    assert!(
+        matches!(&aborted, Err(BackendError::Malformed(message)) if message.starts_with("the abort answer is malformed")),
+        "{aborted:?}"
+    );
+    server.abort();
+}
+
 /// A persona logged in to the gateway, ready to tick with a canned LLM.
 struct Ready {
     /// Kept so the gateway serves for as long as the persona ticks.
