@@ -22,6 +22,8 @@
 //!   [`internal_api::LeaseRequest`], [`internal_api::ActionBatch`], …), and
 //!   its [`internal_api::SERVICE_KEY_HEADER`]; the runner's client and the
 //!   app's routes both (de)serialise these, so the two cannot drift.
+//! - [`mcp`]: [`SPACE_HEADER`], the header naming the space an MCP request
+//!   acts in, shared by the runner's MCP client and the app's guard.
 //! - [`due`]: the cadence rules that decide whether a persona should tick now
 //!   ([`is_due`]) and in which order ([`due_order`]), unit-tested at every
 //!   boundary; the gateway's contract suite checks that its SQL due query
@@ -68,6 +70,7 @@ pub mod audit;
 pub mod due;
 pub mod internal_api;
 pub mod load;
+pub mod mcp;
 pub mod password;
 pub mod spec;
 
@@ -80,6 +83,7 @@ pub use load::{
     Catalog, CatalogError, DEFAULT_TEST_DOMAIN, LoadOptions, Problem, SHIPPED_CATALOG_JSON,
     Severity,
 };
+pub use mcp::SPACE_HEADER;
 pub use password::{DEV_FALLBACK_SEED_SECRET, SeedSecret, SeedSecretError, derive_password};
 pub use spec::{
     Archetype, Cadence, ModuleMix, ModuleMixError, PersonaSpec, SharedSpace, SpaceType,
