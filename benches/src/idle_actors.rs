@@ -28,7 +28,6 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actors::app_client::AppClient;
 use actors::mcp_client::McpEndpoint;
 use actors::runtime::RuntimeEnv;
 use actors::runtime::dispatcher::{DispatcherActor, DispatcherArgs, Gate};
@@ -41,6 +40,7 @@ use anyhow::Context as _;
 use catalog::{Archetype, Catalog, LoadOptions, ModuleMix, PersonaSpec, SeedSecret};
 use gateway::store::Store;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use runner::app_login::ManaLogin;
 use runner::wiring::{Provider, StoreLedger, StoreSink};
 
 use crate::measure::{Latencies, resident_bytes};
@@ -373,7 +373,7 @@ async fn spawn_idle(store: &Store) -> anyhow::Result<ractor::ActorRef<Supervisor
     )
     .await?;
     let env = Arc::new(RuntimeEnv {
-        app: AppClient::new("http://127.0.0.1:9")?,
+        app: Arc::new(ManaLogin::new("http://127.0.0.1:9")?),
         mcp: McpEndpoint::new("http://127.0.0.1:9/mcp")?,
         // Idle actors never ask for an LLM.
         llms: Arc::new(Provider::Scripted),

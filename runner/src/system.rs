@@ -18,7 +18,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actors::app_client::AppClient;
 use actors::mcp_client::McpEndpoint;
 use actors::runtime::dispatcher::{DispatcherActor, DispatcherArgs, DispatcherMsg, Gate};
 use actors::runtime::persistence::{PersistenceActor, PersistenceArgs, PersistenceMsg};
@@ -34,6 +33,7 @@ use catalog::SeedSecret;
 use gateway::store::Store;
 use ractor::{Actor, ActorRef, RpcReplyPort};
 
+use crate::app_login::ManaLogin;
 use crate::wiring::{StoreDirectory, StoreLedger, StoreSink};
 
 /// What the runner needs besides the store.
@@ -155,7 +155,7 @@ impl RunnerSystem {
         .await
         .context("starting the dispatcher")?;
         let env = Arc::new(RuntimeEnv {
-            app: AppClient::new(&settings.api_url).context("building the app client")?,
+            app: Arc::new(ManaLogin::new(&settings.api_url).context("building the app login")?),
             mcp: McpEndpoint::new(settings.mcp_url).context("building the MCP client")?,
             llms: settings.llms,
             ledger: backend.ledger,

@@ -33,7 +33,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use catalog::{NewTick, TickFinish};
 
-use crate::app_client::AppClient;
+use crate::app_client::AppLogin;
 use crate::llm::Llm;
 use crate::tick::{PersonaProfile, TickSettings};
 
@@ -62,7 +62,7 @@ pub trait TickLedger: Send + Sync + 'static {
 
 /// What every persona actor shares.
 pub struct RuntimeEnv {
-    pub app: AppClient,
+    pub app: Arc<dyn AppLogin>,
     pub mcp: crate::mcp_client::McpEndpoint,
     pub llms: Arc<dyn LlmFactory>,
     pub ledger: Arc<dyn TickLedger>,

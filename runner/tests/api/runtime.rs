@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use actors::app_client::AppClient;
 use actors::llm::{Block, Llm, LlmError, LlmRequest, LlmResponse, StopReason, ToolChoice};
 use actors::mcp_client::McpEndpoint;
 use actors::runtime::dispatcher::{DispatcherActor, DispatcherArgs, DispatcherMsg, Gate};
@@ -21,6 +20,7 @@ use actors::tick::{PersonaProfile, TickSettings};
 use async_trait::async_trait;
 use catalog::{ActionRow, FeedbackRow, SeedSecret, TokenUsage};
 use ractor::{Actor, ActorRef};
+use runner::app_login::ManaLogin;
 use runner::wiring::{StoreDirectory, StoreLedger, StoreSink};
 use serde_json::json;
 use tokio::sync::watch;
@@ -229,7 +229,7 @@ async fn start_actors_with_timeout(
     .await
     .unwrap();
     let env = Arc::new(RuntimeEnv {
-        app: AppClient::new(&gateway.url).unwrap(),
+        app: Arc::new(ManaLogin::new(&gateway.url).unwrap()),
         mcp: McpEndpoint::new(format!("{}/mcp", gateway.url)).unwrap(),
         llms,
         ledger: Arc::new(StoreLedger(gateway.store.clone())),

@@ -4,7 +4,7 @@
 
 use std::sync::Mutex;
 
-use actors::app_client::AppClient;
+use actors::app_client::AppLogin as _;
 use actors::llm::{Block, Llm, LlmError, LlmRequest, LlmResponse, StopReason, ToolChoice};
 use actors::mcp_client::{McpConnection, ToolSurface as _};
 use actors::tick::{DayEnd, PersonaProfile, RatingEnd, TickRecorder, TickSettings, run_tick};
@@ -17,6 +17,7 @@ use gateway::app::AppState;
 use gateway::config::GatewayConfig;
 use gateway::store::Store;
 use registry::crypto::{KeyEncryptionKey, Keyring};
+use runner::app_login::ManaLogin;
 use serde_json::{Value, json};
 
 pub struct Gateway {
@@ -286,7 +287,7 @@ async fn parallel_calls_are_attributed_by_tool_use_id_and_rows_land_once() {
 async fn every_catalog_persona_runs_a_scripted_tick_against_the_app() {
     use actors::llm::scripted::{ScriptedLlm, ScriptedProfile};
     let gateway = gateway_with_personas().await;
-    let app = AppClient::new(&gateway.url).unwrap();
+    let app = ManaLogin::new(&gateway.url).unwrap();
     let personas = gateway
         .store
         .list_personas(chrono::Utc::now())
@@ -539,7 +540,7 @@ async fn ready(email: &str) -> Ready {
     let gateway = gateway_with_personas().await;
     let persona = gateway.store.persona_by_id_or_email(email).await.unwrap();
     let password = derive_password(&SeedSecret::dev_fallback(), &persona.email);
-    let session = AppClient::new(&gateway.url)
+    let session = ManaLogin::new(&gateway.url)
         .unwrap()
         .login(&persona.email, &password)
         .await
