@@ -12,12 +12,13 @@
 //! Rust MCP SDK, and lets the offline scripted simulator spend the day. The
 //! rows are printed, not stored.
 
-use actors::app_client::AppClient;
+use actors::app_client::AppLogin as _;
 use actors::llm::scripted::{ScriptedLlm, ScriptedProfile};
 use actors::mcp_client::McpConnection;
 use actors::tick::{PersonaProfile, TickRecorder, TickSettings, run_tick};
 use anyhow::Context as _;
 use catalog::{Catalog, LoadOptions, SeedSecret, derive_password};
+use runner::app_login::ManaLogin;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -37,7 +38,7 @@ async fn main() -> anyhow::Result<()> {
         Ok(secret) => SeedSecret::new(secret, false)?,
         Err(_) => SeedSecret::dev_fallback(),
     };
-    let session = AppClient::new(&api_url)?
+    let session = ManaLogin::new(&api_url)?
         .login(&email, &derive_password(&secret, &email))
         .await
         .context("logging in (did you run `persona seed`?)")?;

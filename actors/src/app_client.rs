@@ -1,13 +1,32 @@
-//! Logging in to the app like a human would: the auth API's login, then the
-//! persona's personal space as the place to act in.
+//! The app's login as the runtime sees it: [`AppLogin`], the [`Session`] it
+//! yields and the [`LoginError`] it can fail with.
+//!
+//! `actors` knows no routes. How a persona logs in (which endpoints, which
+//! space it picks) belongs to whoever builds the runtime: the runner's
+//! `runner::app_login::ManaLogin` logs in like a human through the app's auth
+//! API with the derived password. An app that authenticates differently gets
+//! its own implementation rather than a branch in the runtime.
 
 use std::time::Duration;
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
-use serde_json::json;
 
-/// A logged-in persona.
+/// How the runtime logs a persona in. Every persona actor shares one (it is
+/// `RuntimeEnv::app`), and the runtime calls it whenever a persona needs a
+/// fresh session, so an implementation holds no per-persona state.
+///
+/// Object-safe (`Arc<dyn AppLogin>`), so the runtime is not generic over the
+/// kind of login.
+#[async_trait]
+pub trait AppLogin: Send + Sync + 'static {
+    /// Logs `email` in with `password` and picks the space the persona acts
+    /// in. A refusal is an error, never a session that fails later.
+    async fn login(&self, email: &str, password: &str) -> Result<Session, LoginError>;
+}
+
+/// A logged-in persona: the bearer token its MCP requests carry and the
+/// space they act in.
 #[derive(Clone)]
 pub struct Session {
     pub user_id: String,
@@ -33,125 +52,21 @@ impl Session {
     }
 }
 
+/// Why a login gave no [`Session`].
 #[derive(Debug, thiserror::Error)]
 pub enum LoginError {
+    /// The app answered, and said no (a wrong password, an unknown user).
     #[error("the app refused the login of {email} (HTTP {status}): {message}")]
     Refused {
         email: String,
         status: u16,
         message: String,
     },
-    #[error("{email} has no personal space; every account gets one at signup")]
-    NoPersonalSpace { email: String },
+    /// The login went through, but there is no space the persona may act in.
+    #[error("{email} has no space to act in: {reason}")]
+    NoSpace { email: String, reason: String },
     #[error("the app at {url} could not be reached: {message}")]
     Unreachable { url: String, message: String },
     #[error("the app answered something unreadable: {0}")]
     Malformed(String),
-}
-
-#[derive(Clone)]
-pub struct AppClient {
-    api_url: String,
-    http: reqwest::Client,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct LoginAnswer {
-    token: String,
-    expires_at: DateTime<Utc>,
-    user: LoginUser,
-}
-
-#[derive(Deserialize)]
-struct LoginUser {
-    id: String,
-}
-
-#[derive(Deserialize)]
-struct SpacesAnswer {
-    spaces: Vec<SpaceEntry>,
-}
-
-#[derive(Deserialize)]
-struct SpaceEntry {
-    id: String,
-    #[serde(rename = "type")]
-    space_type: String,
-}
-
-impl AppClient {
-    pub fn new(api_url: &str) -> Result<AppClient, LoginError> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .map_err(|error| LoginError::Malformed(error.to_string()))?;
-        Ok(AppClient {
-            api_url: api_url.trim_end_matches('/').to_owned(),
-            http,
-        })
-    }
-
-    pub fn api_url(&self) -> &str {
-        &self.api_url
-    }
-
-    /// Logs in and resolves the personal space (the write target).
-    pub async fn login(&self, email: &str, password: &str) -> Result<Session, LoginError> {
-        let url = format!("{}/api/v1/auth/login", self.api_url);
-        let unreachable = |error: reqwest::Error| LoginError::Unreachable {
-            url: url.clone(),
-            message: error.to_string(),
-        };
-        let response = self
-            .http
-            .post(&url)
-            .json(&json!({ "email": email, "password": password }))
-            .send()
-            .await
-            .map_err(unreachable)?;
-        let status = response.status();
-        if !status.is_success() {
-            let body: serde_json::Value = response.json().await.unwrap_or_default();
-            return Err(LoginError::Refused {
-                email: email.to_owned(),
-                status: status.as_u16(),
-                message: body["error"]
-                    .as_str()
-                    .unwrap_or("no reason given")
-                    .to_owned(),
-            });
-        }
-        let login: LoginAnswer = response
-            .json()
-            .await
-            .map_err(|error| LoginError::Malformed(error.to_string()))?;
-        let spaces: SpacesAnswer = self
-            .http
-            .get(format!("{}/api/v1/spaces", self.api_url))
-            .bearer_auth(&login.token)
-            .send()
-            .await
-            .map_err(|error| LoginError::Unreachable {
-                url: self.api_url.clone(),
-                message: error.to_string(),
-            })?
-            .json()
-            .await
-            .map_err(|error| LoginError::Malformed(error.to_string()))?;
-        let space_id = spaces
-            .spaces
-            .into_iter()
-            .find(|space| space.space_type == "personal")
-            .map(|space| space.id)
-            .ok_or_else(|| LoginError::NoPersonalSpace {
-                email: email.to_owned(),
-            })?;
-        Ok(Session {
-            user_id: login.user.id,
-            token: login.token,
-            expires_at: login.expires_at,
-            space_id,
-        })
-    }
 }

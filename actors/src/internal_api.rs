@@ -2,13 +2,22 @@
 //! runner needs when it has no database of its own: the rows (`Sink`), the
 //! tick rows (`TickLedger`), and the persona list, due query and pause flags
 //! (`Directory`).
+//!
+//! Every body is a `catalog::internal_api` type, the same one the app's
+//! routes (de)serialise. An answer this client reads that does not parse as
+//! its type is [`BackendError::Malformed`] naming the answer and what serde
+//! tripped over, never a default: a lease answer without `claimed` must not
+//! read as "another runner holds it".
 
 use std::time::Duration;
 
 use async_trait::async_trait;
-use catalog::{ActionRow, Archetype, FeedbackRow, ModuleMix, NewTick, SeedSecret, TickFinish};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use catalog::internal_api::{
+    AbortStaleAnswer, AbortStaleRequest, ActionBatch, FeedbackBatch, LeaseAnswer, LeaseRequest,
+    ListedPersona, PausedAnswer, PausedRequest, PersonaList, ReleaseRequest, SERVICE_KEY_HEADER,
+};
+use catalog::{ActionRow, FeedbackRow, NewTick, SeedSecret, TickFinish};
+use serde::de::DeserializeOwned;
 
 use crate::runtime::supervisor::{Directory, PersonaRef, PersonaSeed};
 use crate::runtime::{BackendError, TickLedger};
@@ -30,19 +39,6 @@ impl std::fmt::Debug for InternalApi {
     }
 }
 
-/// A persona as the internal API lists it.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ListedPersona {
-    id: String,
-    email: String,
-    name: String,
-    archetype: Archetype,
-    module_mix: ModuleMix,
-    system_prompt: String,
-    paused: bool,
-}
-
 impl InternalApi {
     pub fn new(
         api_url: &str,
@@ -61,9 +57,11 @@ impl InternalApi {
         })
     }
 
-    async fn send(&self, request: reqwest::RequestBuilder) -> Result<Value, Refusal> {
+    /// Sends `request` with the service key; a success status gives the
+    /// answer's text, anything else a [`Refusal`].
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<String, Refusal> {
         let response = request
-            .header("x-service-key", &self.service_key)
+            .header(SERVICE_KEY_HEADER, &self.service_key)
             .send()
             .await
             .map_err(|error| Refusal {
@@ -71,12 +69,22 @@ impl InternalApi {
                 error: SinkError::Unavailable(error.to_string()),
             })?;
         let status = response.status();
-        let text = response.text().await.unwrap_or_default();
         if status.is_success() {
-            // An empty or unreadable body reads as null; callers that need
-            // an answer check its shape and report it malformed.
-            return Ok(serde_json::from_str(&text).unwrap_or(Value::Null));
+            // The request went through but its answer was cut off: worth
+            // another try, since every write here is idempotent (batches by
+            // row id, tick rows by tick id, leases by owner).
+            return response.text().await.map_err(|error| Refusal {
+                not_found: false,
+                error: SinkError::Unavailable(format!(
+                    "HTTP {status}, but the answer could not be read: {error}"
+                )),
+            });
         }
+        // The text only explains the refusal; losing it loses no decision.
+        let text = response
+            .text()
+            .await
+            .unwrap_or_else(|error| format!("(the answer could not be read: {error})"));
         let error = if status.as_u16() == 401 || status.as_u16() == 403 {
             // A wrong key is an operator's fix away; keep rows queued rather
             // than dropping them as rejected.
@@ -115,17 +123,19 @@ impl InternalApi {
 
     /// Marks ticks a crashed runner left `running` as aborted; returns how many.
     pub async fn abort_stale_ticks(&self, reason: &str) -> Result<u64, BackendError> {
+        let request = AbortStaleRequest {
+            reason: reason.to_owned(),
+        };
         let body = self
             .send(
                 self.http
                     .post(self.url("/ticks/abort-stale"))
-                    .json(&json!({ "reason": reason })),
+                    .json(&request),
             )
             .await
             .map_err(|refusal| backend_error(refusal, "stale ticks"))?;
-        body["aborted"].as_u64().ok_or_else(|| {
-            BackendError::Malformed(format!("the abort answer has no count `aborted`: {body}"))
-        })
+        let answer: AbortStaleAnswer = parse(&body, "the abort answer")?;
+        Ok(answer.aborted)
     }
 }
 
@@ -135,7 +145,7 @@ impl Sink for InternalApi {
         self.send(
             self.http
                 .post(self.url(&format!("/{persona_id}/actions")))
-                .json(&json!({ "actions": rows })),
+                .json(&ActionBatch { actions: rows }),
         )
         .await
         .map(|_| ())
@@ -150,7 +160,7 @@ impl Sink for InternalApi {
         self.send(
             self.http
                 .post(self.url(&format!("/{persona_id}/feedback")))
-                .json(&json!({ "feedback": rows })),
+                .json(&FeedbackBatch { feedback: rows }),
         )
         .await
         .map(|_| ())
@@ -163,6 +173,21 @@ struct Refusal {
     /// The app answered 404: the persona (or tick) is unknown.
     not_found: bool,
     error: SinkError,
+}
+
+/// Reads a successful exchange's answer as `T`. `what` names the answer in
+/// the error, which also says what serde tripped over (a missing field, a
+/// wrong type) and how the answer began.
+fn parse<T: DeserializeOwned>(body: &str, what: &str) -> Result<T, BackendError> {
+    /// Enough of the answer to recognise it (an HTML error page, an empty
+    /// body) without copying a whole persona list into a log line.
+    const EXCERPT_CHARS: usize = 200;
+    serde_json::from_str(body).map_err(|error| {
+        let excerpt: String = body.chars().take(EXCERPT_CHARS).collect();
+        BackendError::Malformed(format!(
+            "{what} is malformed: {error}; it began {excerpt:?}"
+        ))
+    })
 }
 
 /// A failed exchange as the runtime sees it: the app's 404 names an unknown
@@ -186,26 +211,31 @@ impl TickLedger for InternalApi {
         owner: &str,
         lease: Duration,
     ) -> Result<bool, BackendError> {
+        let request = LeaseRequest {
+            owner: owner.to_owned(),
+            seconds: lease.as_secs().max(1),
+        };
         let body = self
             .send(
                 self.http
                     .post(self.url(&format!("/{persona_id}/lease")))
-                    .json(&json!({ "owner": owner, "seconds": lease.as_secs().max(1) })),
+                    .json(&request),
             )
             .await
             .map_err(|error| backend_error(error, persona_id))?;
         // IMPORTANT: an answer without the flag is an error, never "another
         // runner holds it", which would skip the persona silently.
-        body["claimed"].as_bool().ok_or_else(|| {
-            BackendError::Malformed(format!("the lease answer has no boolean `claimed`: {body}"))
-        })
+        let answer: LeaseAnswer = parse(&body, "the lease answer")?;
+        Ok(answer.claimed)
     }
 
     async fn release(&self, persona_id: &str, owner: &str) -> Result<(), BackendError> {
         self.send(
             self.http
                 .post(self.url(&format!("/{persona_id}/lease/release")))
-                .json(&json!({ "owner": owner })),
+                .json(&ReleaseRequest {
+                    owner: owner.to_owned(),
+                }),
         )
         .await
         .map(|_| ())
@@ -242,11 +272,9 @@ impl Directory for InternalApi {
             .send(self.http.get(self.url("/personas")))
             .await
             .map_err(|error| backend_error(error, "list"))?;
-        let listed: Vec<ListedPersona> =
-            serde_json::from_value(body["personas"].clone()).map_err(|error| {
-                BackendError::Malformed(format!("the persona list is malformed: {error}"))
-            })?;
+        let listed: PersonaList = parse(&body, "the persona list")?;
         Ok(listed
+            .personas
             .into_iter()
             .map(|persona| self.seed(persona))
             .collect())
@@ -257,18 +285,8 @@ impl Directory for InternalApi {
             .send(self.http.get(self.url("/due")))
             .await
             .map_err(|error| backend_error(error, "due"))?;
-        let malformed = || BackendError::Malformed(format!("the due list is malformed: {body}"));
-        body["personas"]
-            .as_array()
-            .ok_or_else(malformed)?
-            .iter()
-            .map(|persona| {
-                persona["id"]
-                    .as_str()
-                    .map(str::to_owned)
-                    .ok_or_else(malformed)
-            })
-            .collect()
+        let due: PersonaList = parse(&body, "the due list")?;
+        Ok(due.personas.into_iter().map(|persona| persona.id).collect())
     }
 
     async fn set_paused(&self, key: &str, paused: bool) -> Result<PersonaRef, BackendError> {
@@ -276,18 +294,14 @@ impl Directory for InternalApi {
             .send(
                 self.http
                     .post(self.url(&format!("/{key}/paused")))
-                    .json(&json!({ "paused": paused })),
+                    .json(&PausedRequest { paused }),
             )
             .await
             .map_err(|error| backend_error(error, key))?;
-        match (body["id"].as_str(), body["email"].as_str()) {
-            (Some(id), Some(email)) => Ok(PersonaRef {
-                id: id.to_owned(),
-                email: email.to_owned(),
-            }),
-            _ => Err(BackendError::Malformed(format!(
-                "the pause answer names no persona id and email: {body}"
-            ))),
-        }
+        let answer: PausedAnswer = parse(&body, "the pause answer")?;
+        Ok(PersonaRef {
+            id: answer.id,
+            email: answer.email,
+        })
     }
 }

@@ -16,8 +16,10 @@
 //!   [`tick::TickEnd::verdict`], its honest status.
 //! - [`rating`]: the rating turn's forced tool ([`rating::rating_tool`]) and
 //!   turning its reply into feedback rows.
-//! - [`app_client`]: logging in like a human (the derived password) and
-//!   finding the personal space.
+//! - [`app_client`]: the [`app_client::AppLogin`] trait the runtime logs
+//!   personas in through, its [`app_client::Session`] and
+//!   [`app_client::LoginError`]. The routes live with the implementation, in
+//!   the runner (`runner::app_login::ManaLogin`).
 //! - [`mcp_client`]: rmcp's Streamable HTTP client with the bearer token and
 //!   `X-Mana-Space`, behind the `ToolSurface` trait, every call with a
 //!   timeout. `McpEndpoint` (in `RuntimeEnv`) holds the one pooled

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use catalog::SPACE_HEADER;
 use rmcp::model::{CallToolRequestParams, ClientCapabilities, ClientConfig, Implementation};
 use rmcp::service::RunningService;
 use rmcp::transport::StreamableHttpClientTransport;
@@ -48,8 +49,6 @@ pub enum McpError {
     List(String),
 }
 
-/// Header naming the space to act in.
-pub const SPACE_HEADER: &str = "x-mana-space";
 /// rmcp has no per-request timeout; every call gets this one.
 const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 

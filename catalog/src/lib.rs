@@ -17,6 +17,13 @@
 //!   its [`Rating`] (1–5), the tick's start and end ([`NewTick`],
 //!   [`TickFinish`]), [`TickStatus`], [`FailedBy`] — and their batch limits
 //!   ([`MAX_ACTIONS_PER_BATCH`], [`MAX_FEEDBACK_PER_BATCH`]).
+//! - [`internal_api`]: the bodies of the app's internal personas API, which a
+//!   runner without a database uses ([`internal_api::PersonaList`],
+//!   [`internal_api::LeaseRequest`], [`internal_api::ActionBatch`], …), and
+//!   its [`internal_api::SERVICE_KEY_HEADER`]; the runner's client and the
+//!   app's routes both (de)serialise these, so the two cannot drift.
+//! - [`mcp`]: [`SPACE_HEADER`], the header naming the space an MCP request
+//!   acts in, shared by the runner's MCP client and the app's guard.
 //! - [`due`]: the cadence rules that decide whether a persona should tick now
 //!   ([`is_due`]) and in which order ([`due_order`]), unit-tested at every
 //!   boundary; the gateway's contract suite checks that its SQL due query
@@ -25,9 +32,10 @@
 //! # Why the rows live here
 //!
 //! The runner produces the rows and the app stores them; `catalog` is the only
-//! crate both depend on, so the shapes live here once. They are the only
-//! types besides the catalog file that derive `Serialize`/`Deserialize`: they
-//! cross the runner/app boundary (the internal personas API).
+//! crate both depend on, so the shapes live here once, and so do the internal
+//! API's request and answer bodies that carry them. They are the only types
+//! besides the catalog file that derive `Serialize`/`Deserialize`: they cross
+//! the runner/app boundary (the internal personas API).
 //!
 //! # Honest outcomes
 //!
@@ -54,11 +62,15 @@
 //! `0003_honest_outcomes.sql` in both dialects.
 //!
 //! This crate does no IO beyond reading the catalog file, and knows nothing
-//! about sqlx, HTTP or ractor; every other crate may depend on it.
+//! about sqlx, HTTP clients or servers, or ractor; it names the shapes and
+//! header names that cross the wire, but sends nothing. Every other crate may
+//! depend on it.
 
 pub mod audit;
 pub mod due;
+pub mod internal_api;
 pub mod load;
+pub mod mcp;
 pub mod password;
 pub mod spec;
 
@@ -71,6 +83,7 @@ pub use load::{
     Catalog, CatalogError, DEFAULT_TEST_DOMAIN, LoadOptions, Problem, SHIPPED_CATALOG_JSON,
     Severity,
 };
+pub use mcp::SPACE_HEADER;
 pub use password::{DEV_FALLBACK_SEED_SECRET, SeedSecret, SeedSecretError, derive_password};
 pub use spec::{
     Archetype, Cadence, ModuleMix, ModuleMixError, PersonaSpec, SharedSpace, SpaceType,

@@ -16,7 +16,7 @@
 
 use std::sync::Arc;
 
-use actors::app_client::AppClient;
+use actors::app_client::AppLogin;
 use actors::runtime::persona::{Activity, CallState, LiveTick, PersonaStatus, TickSummary};
 use actors::runtime::supervisor::{ChildHealth, Directory, PersonaEntry};
 use actors::runtime::{BackendError, CommandRefused};
@@ -38,7 +38,9 @@ pub struct ControlState {
     pub runner: RunnerHandles,
     /// Where pause flags are stored and the due list comes from.
     pub directory: Arc<dyn Directory>,
-    pub app: AppClient,
+    /// How `/diag/login` logs a persona in (the runtime's own login is in
+    /// its `RuntimeEnv`).
+    pub app: Arc<dyn AppLogin>,
     pub seed_secret: SeedSecret,
     /// `RUNNER_ADMIN_TOKEN`: required on every mutating route when set.
     pub admin_token: Option<String>,

@@ -40,6 +40,10 @@
 //!   running tick's `currentTurn` and `currentToolCalls`, and each last
 //!   outcome's `status`, `failedBy`, `turns` and `agentErrors`.
 //! - [`admin_api`]: the admin API client `seed` and `cleanup` use.
+//! - [`app_login`]: [`app_login::ManaLogin`], the app's email-and-password
+//!   login and personal-space lookup behind `actors::app_client::AppLogin`;
+//!   the only code that knows those routes. `system` builds one for the
+//!   runtime, and the control API's `/diag/login` uses another.
 //! - [`telemetry`]: builds the log subscriber apart from installing it;
 //!   [`shutdown`]: the SIGTERM/SIGINT future.
 //!
@@ -90,6 +94,7 @@
 //! `FAULT_SUITE=full` for two minutes each).
 
 pub mod admin_api;
+pub mod app_login;
 pub mod cli;
 pub mod config;
 pub mod config_file;

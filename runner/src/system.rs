@@ -6,7 +6,6 @@
 
 use std::sync::Arc;
 
-use actors::app_client::AppClient;
 use actors::mcp_client::McpEndpoint;
 use actors::runtime::LlmFactory;
 pub use actors::runtime::{Backend, RunnerHandles, RunnerSystem, RuntimeParts, Tuning};
@@ -14,6 +13,7 @@ use anyhow::Context as _;
 use catalog::SeedSecret;
 use gateway::store::Store;
 
+use crate::app_login::ManaLogin;
 use crate::wiring::{StoreDirectory, StoreLedger, StoreSink};
 
 /// What the runner needs besides its backend.
@@ -71,7 +71,7 @@ pub async fn start_with(
     settings: SystemSettings,
 ) -> anyhow::Result<RunnerSystem> {
     let parts = RuntimeParts {
-        app: AppClient::new(&settings.api_url).context("building the app client")?,
+        app: Arc::new(ManaLogin::new(&settings.api_url).context("building the app login")?),
         mcp: McpEndpoint::new(settings.mcp_url).context("building the MCP client")?,
         llms: settings.llms,
         backend,

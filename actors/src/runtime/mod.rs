@@ -40,7 +40,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use catalog::{NewTick, TickFinish};
 
-use crate::app_client::AppClient;
+use crate::app_client::AppLogin;
 use crate::llm::Llm;
 use crate::tick::{PersonaProfile, TickSettings};
 
@@ -69,7 +69,7 @@ pub trait TickLedger: Send + Sync + 'static {
 
 /// What every persona actor shares; built only by [`RunnerSystem::start`].
 pub(crate) struct RuntimeEnv {
-    pub(crate) app: AppClient,
+    pub(crate) app: Arc<dyn AppLogin>,
     pub(crate) mcp: crate::mcp_client::McpEndpoint,
     pub(crate) llms: Arc<dyn LlmFactory>,
     pub(crate) ledger: Arc<dyn TickLedger>,

@@ -33,7 +33,7 @@ use super::supervisor::{
     Directory, RestartPolicy, Snapshot, SupervisorActor, SupervisorArgs, SupervisorMsg,
 };
 use super::{BackendError, CommandRefused, LlmFactory, RuntimeEnv, TickLedger};
-use crate::app_client::AppClient;
+use crate::app_client::AppLogin;
 use crate::mcp_client::McpEndpoint;
 use crate::sink::Sink;
 use crate::tick::TickSettings;
@@ -106,7 +106,7 @@ pub struct Backend {
 /// What the runner talks to besides its backend.
 pub struct RuntimeParts {
     /// Logs personas in.
-    pub app: AppClient,
+    pub app: Arc<dyn AppLogin>,
     pub mcp: McpEndpoint,
     pub llms: Arc<dyn LlmFactory>,
     pub backend: Backend,

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use catalog::SPACE_HEADER;
 use rmcp::model::{CallToolRequestParams, ClientCapabilities, ClientConfig, Implementation};
 use rmcp::service::RunningService;
 use rmcp::transport::StreamableHttpClientTransport;
@@ -24,9 +25,6 @@ use crate::measure::{Latencies, cpu_time_of};
 /// rmcp has no per-request timeout; a server that stops answering fails
 /// the benchmark after this instead of hanging it.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
-/// The gateway's space header; the peers ignore it, but every server gets
-/// the same request bytes.
-const SPACE_HEADER: &str = "x-mana-space";
 
 pub type Client = RunningService<RoleClient, ClientConfig>;
 
@@ -70,6 +68,8 @@ pub struct Timing {
 /// Opens one MCP session (initialize) as the target's user.
 pub async fn connect(target: &Target) -> anyhow::Result<Client> {
     let mut headers = HashMap::new();
+    // The peers ignore the space header, but every server gets the same
+    // request bytes.
     headers.insert(
         http::HeaderName::from_static(SPACE_HEADER),
         http::HeaderValue::from_str(&target.space_id).context("the space id as a header")?,

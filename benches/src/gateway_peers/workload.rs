@@ -9,11 +9,12 @@
 
 use std::path::Path;
 
-use actors::app_client::{AppClient, Session};
+use actors::app_client::{AppLogin as _, Session};
 use anyhow::{Context as _, bail};
 use catalog::{Catalog, LoadOptions};
 use gateway::store::Store;
 use rmcp::model::CallToolRequestParams;
+use runner::app_login::ManaLogin;
 use runner::config::Secrets;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -95,7 +96,7 @@ pub async fn seed_persona(db: &Path) -> anyhow::Result<Persona> {
 /// Logs the persona in to the running gateway at `api_url`: the target every
 /// client uses (the peers ignore the token and the space header).
 pub async fn log_in(api_url: &str, persona: &Persona) -> anyhow::Result<Target> {
-    let session: Session = AppClient::new(api_url)?
+    let session: Session = ManaLogin::new(api_url)?
         .login(&persona.email, &persona.password)
         .await?;
     Ok(Target {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
+use catalog::internal_api::SERVICE_KEY_HEADER;
 use subtle::ConstantTimeEq;
 
 use super::Claims;
@@ -81,8 +82,6 @@ impl FromRequestParts<Arc<AppState>> for AdminUser {
 /// A request carrying the right `X-Service-Key`.
 #[derive(Debug, Clone, Copy)]
 pub struct ServiceKey;
-
-pub const SERVICE_KEY_HEADER: &str = "x-service-key";
 
 impl FromRequestParts<Arc<AppState>> for ServiceKey {
     type Rejection = ApiError;

@@ -18,6 +18,7 @@ use axum::extract::{Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use catalog::SPACE_HEADER;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{SessionId, SessionManager};
 
@@ -26,7 +27,6 @@ use crate::app::AppState;
 use crate::auth::extract::bearer_token;
 use crate::http::ApiError;
 
-pub const SPACE_HEADER: &str = "x-mana-space";
 const SESSION_HEADER: &str = "mcp-session-id";
 
 struct Binding {

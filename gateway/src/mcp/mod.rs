@@ -14,7 +14,7 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
 
-pub use guard::{GuardState, SPACE_HEADER, SessionBindings, guard};
+pub use guard::{GuardState, SessionBindings, guard};
 pub use handler::{CallerContext, McpGateway};
 
 use crate::app::AppState;

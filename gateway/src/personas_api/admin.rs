@@ -7,11 +7,12 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use catalog::internal_api::ListedPersona;
 use catalog::{PersonaSpec, SpaceType};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::internal::persona_json;
+use super::internal::listed_persona;
 use crate::accounts::{self, UpsertOutcome};
 use crate::app::AppState;
 use crate::auth::AdminUser;
@@ -57,17 +58,26 @@ pub async fn upsert(
     ))
 }
 
+/// A persona in the admin list: the internal API's listing plus how busy it
+/// was lately.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AdminListedPersona {
+    #[serde(flatten)]
+    persona: ListedPersona,
+    actions_last_7_days: u64,
+}
+
 pub async fn list(
     State(state): State<Arc<AppState>>,
     _: AdminUser,
 ) -> Result<Json<Value>, ApiError> {
     let personas = state.store.list_personas(now()).await?;
-    let personas: Vec<Value> = personas
+    let personas: Vec<AdminListedPersona> = personas
         .iter()
-        .map(|summary| {
-            let mut persona = persona_json(&summary.persona);
-            persona["actionsLast7Days"] = json!(summary.actions_last_7_days);
-            persona
+        .map(|summary| AdminListedPersona {
+            persona: listed_persona(&summary.persona),
+            actions_last_7_days: summary.actions_last_7_days,
         })
         .collect();
     Ok(Json(json!({ "personas": personas })))
@@ -86,7 +96,7 @@ pub async fn detail(
         .map(|rating| json!({ "module": rating.module, "average": rating.average, "count": rating.count }))
         .collect();
     Ok(Json(json!({
-        "persona": persona_json(&detail.persona),
+        "persona": listed_persona(&detail.persona),
         "recentActions": detail.recent_actions,
         "moduleRatings": ratings,
     })))

@@ -2,14 +2,23 @@
 //! the idempotent action and feedback batches (DESIGN §3 semantics: over the
 //! batch limit 413, unknown persona 404, a bad row 400 naming its index and
 //! field).
+//!
+//! Every body is a `catalog::internal_api` type, the same one the runner's
+//! client (`actors::internal_api`) uses, so the wire format is written once.
 
 use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use catalog::internal_api::{
+    AbortStaleAnswer, AbortStaleRequest, ActionBatch, BatchAnswer, FeedbackBatch, LeaseAnswer,
+    LeaseRequest, ListedPersona, PausedAnswer, PausedRequest, PersonaList, ReleaseAnswer,
+    ReleaseRequest, TickFinishedAnswer, TickStartedAnswer,
+};
 use catalog::{ActionRow, FeedbackRow, MAX_ACTIONS_PER_BATCH, MAX_FEEDBACK_PER_BATCH};
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::app::AppState;
 use crate::auth::ServiceKey;
@@ -19,27 +28,25 @@ use crate::store::{BatchOutcome, PersonaRow, now};
 pub async fn due(
     State(state): State<Arc<AppState>>,
     _: ServiceKey,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PersonaList>, ApiError> {
     let personas = state.store.due_personas(now()).await?;
-    Ok(Json(
-        json!({ "personas": personas.iter().map(persona_json).collect::<Vec<_>>() }),
-    ))
+    Ok(Json(PersonaList {
+        personas: personas.iter().map(listed_persona).collect(),
+    }))
 }
 
 /// Every persona (paused ones too), for a runner that has no database.
 pub async fn personas(
     State(state): State<Arc<AppState>>,
     _: ServiceKey,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PersonaList>, ApiError> {
     let personas = state.store.list_personas(now()).await?;
-    Ok(Json(
-        json!({ "personas": personas.iter().map(|summary| persona_json(&summary.persona)).collect::<Vec<_>>() }),
-    ))
-}
-
-#[derive(Debug, serde::Deserialize)]
-pub struct PausedRequest {
-    paused: bool,
+    Ok(Json(PersonaList {
+        personas: personas
+            .iter()
+            .map(|summary| listed_persona(&summary.persona))
+            .collect(),
+    }))
 }
 
 /// Stores a persona's pause flag (`id` is the user id or the email).
@@ -48,15 +55,17 @@ pub async fn set_paused(
     _: ServiceKey,
     Path(id): Path<String>,
     ApiJson(request): ApiJson<PausedRequest>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PausedAnswer>, ApiError> {
     let persona = state.store.persona_by_id_or_email(&id).await?;
     state
         .store
         .set_persona_paused(&persona.user_id, request.paused)
         .await?;
-    Ok(Json(
-        json!({ "id": persona.user_id, "email": persona.email, "paused": request.paused }),
-    ))
+    Ok(Json(PausedAnswer {
+        id: persona.user_id,
+        email: persona.email,
+        paused: request.paused,
+    }))
 }
 
 /// Records a tick's start (status `running`).
@@ -65,7 +74,7 @@ pub async fn start_tick(
     _: ServiceKey,
     Path(persona_id): Path<String>,
     ApiJson(tick): ApiJson<catalog::NewTick>,
-) -> Result<(axum::http::StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<TickStartedAnswer>), ApiError> {
     if tick.persona_id != persona_id {
         return Err(ApiError::BadRequest(
             "personaId in the body differs from the path".into(),
@@ -73,8 +82,10 @@ pub async fn start_tick(
     }
     state.store.start_tick(&tick).await?;
     Ok((
-        axum::http::StatusCode::CREATED,
-        Json(json!({ "tickId": tick.tick_id })),
+        StatusCode::CREATED,
+        Json(TickStartedAnswer {
+            tick_id: tick.tick_id,
+        }),
     ))
 }
 
@@ -84,14 +95,9 @@ pub async fn finish_tick(
     _: ServiceKey,
     Path(tick_id): Path<String>,
     ApiJson(finish): ApiJson<catalog::TickFinish>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TickFinishedAnswer>, ApiError> {
     let finished = state.store.finish_tick(&tick_id, &finish).await?;
-    Ok(Json(json!({ "finished": finished })))
-}
-
-#[derive(Debug, serde::Deserialize)]
-pub struct AbortStaleRequest {
-    reason: String,
+    Ok(Json(TickFinishedAnswer { finished }))
 }
 
 /// Marks ticks still `running` as aborted: a runner that crashed left them.
@@ -99,19 +105,12 @@ pub async fn abort_stale_ticks(
     State(state): State<Arc<AppState>>,
     _: ServiceKey,
     ApiJson(request): ApiJson<AbortStaleRequest>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AbortStaleAnswer>, ApiError> {
     let aborted = state
         .store
         .abort_stale_ticks(now(), now(), &request.reason)
         .await?;
-    Ok(Json(json!({ "aborted": aborted })))
-}
-
-#[derive(Debug, serde::Deserialize)]
-pub struct LeaseRequest {
-    owner: String,
-    #[serde(default)]
-    seconds: u64,
+    Ok(Json(AbortStaleAnswer { aborted }))
 }
 
 /// Takes or renews a runner's lease on a persona (`{"claimed": bool}`).
@@ -120,7 +119,7 @@ pub async fn claim_lease(
     _: ServiceKey,
     Path(persona_id): Path<String>,
     ApiJson(request): ApiJson<LeaseRequest>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<LeaseAnswer>, ApiError> {
     if request.owner.trim().is_empty() || !(1..=86_400).contains(&request.seconds) {
         return Err(ApiError::BadRequest(
             "give an owner and seconds between 1 and 86400".into(),
@@ -132,7 +131,7 @@ pub async fn claim_lease(
         .store
         .claim_lease(&persona_id, &request.owner, until, now)
         .await?;
-    Ok(Json(json!({ "claimed": claimed })))
+    Ok(Json(LeaseAnswer { claimed }))
 }
 
 /// Gives a lease back; only its owner's is released.
@@ -140,72 +139,76 @@ pub async fn release_lease(
     State(state): State<Arc<AppState>>,
     _: ServiceKey,
     Path(persona_id): Path<String>,
-    ApiJson(request): ApiJson<LeaseRequest>,
-) -> Result<Json<Value>, ApiError> {
+    ApiJson(request): ApiJson<ReleaseRequest>,
+) -> Result<Json<ReleaseAnswer>, ApiError> {
     state
         .store
         .release_lease(&persona_id, &request.owner)
         .await?;
-    Ok(Json(json!({ "released": true })))
+    Ok(Json(ReleaseAnswer { released: true }))
 }
 
-pub fn persona_json(persona: &PersonaRow) -> Value {
-    json!({
-        "id": persona.user_id,
-        "email": persona.email,
-        "name": persona.name,
-        "archetype": persona.archetype.as_str(),
-        "cadence": persona.cadence.as_str(),
-        "moduleMix": persona.module_mix,
-        "systemPrompt": persona.system_prompt,
-        "paused": persona.paused,
-        "lastActiveAt": persona.last_active_at,
-    })
+/// A persona row as the internal API lists it (the admin API lists the same
+/// fields and adds its own).
+pub fn listed_persona(persona: &PersonaRow) -> ListedPersona {
+    ListedPersona {
+        id: persona.user_id.clone(),
+        email: persona.email.clone(),
+        name: persona.name.clone(),
+        archetype: persona.archetype,
+        cadence: persona.cadence,
+        module_mix: persona.module_mix.clone(),
+        system_prompt: persona.system_prompt.clone(),
+        paused: persona.paused,
+        last_active_at: persona.last_active_at,
+    }
 }
 
 pub async fn actions(
     State(state): State<Arc<AppState>>,
     _: ServiceKey,
     Path(persona_id): Path<String>,
-    ApiJson(body): ApiJson<Value>,
-) -> Result<Json<Value>, ApiError> {
-    let rows: Vec<ActionRow> = rows(&body, "actions", MAX_ACTIONS_PER_BATCH)?;
+    ApiJson(batch): ApiJson<ActionBatch<Vec<Value>>>,
+) -> Result<Json<BatchAnswer>, ApiError> {
+    let rows: Vec<ActionRow> = rows(&batch.actions, "actions", MAX_ACTIONS_PER_BATCH)?;
     let outcome = state
         .store
         .insert_actions(&persona_id, &rows, now())
         .await?;
-    Ok(Json(outcome_json(outcome)))
+    Ok(Json(batch_answer(outcome)))
 }
 
 pub async fn feedback(
     State(state): State<Arc<AppState>>,
     _: ServiceKey,
     Path(persona_id): Path<String>,
-    ApiJson(body): ApiJson<Value>,
-) -> Result<Json<Value>, ApiError> {
-    let rows: Vec<FeedbackRow> = rows(&body, "feedback", MAX_FEEDBACK_PER_BATCH)?;
+    ApiJson(batch): ApiJson<FeedbackBatch<Vec<Value>>>,
+) -> Result<Json<BatchAnswer>, ApiError> {
+    let rows: Vec<FeedbackRow> = rows(&batch.feedback, "feedback", MAX_FEEDBACK_PER_BATCH)?;
     let outcome = state
         .store
         .insert_feedback(&persona_id, &rows, now())
         .await?;
-    Ok(Json(outcome_json(outcome)))
+    Ok(Json(batch_answer(outcome)))
 }
 
-fn outcome_json(outcome: BatchOutcome) -> Value {
-    json!({ "inserted": outcome.inserted, "duplicates": outcome.duplicates })
+fn batch_answer(outcome: BatchOutcome) -> BatchAnswer {
+    BatchAnswer {
+        inserted: outcome.inserted,
+        duplicates: outcome.duplicates,
+    }
 }
 
-/// Parses `body[key]` row by row, so a bad row is reported with its index
+/// Parses a batch's rows one by one, so a bad row is reported with its index
 /// and the field serde tripped over, and the limit is checked before any
-/// row is parsed.
+/// row is parsed. (Parsing the whole `ActionBatch` at once would name the
+/// field as `actions[1].latencyMs` only after parsing every row of an
+/// oversized batch.)
 fn rows<T: DeserializeOwned>(
-    body: &Value,
+    items: &[Value],
     key: &'static str,
     limit: usize,
 ) -> Result<Vec<T>, ApiError> {
-    let items = body.get(key).and_then(Value::as_array).ok_or_else(|| {
-        ApiError::BadRequest(format!("expected a JSON object with a {key:?} array"))
-    })?;
     if items.len() > limit {
         return Err(ApiError::TooLarge(format!(
             "a batch of {} {key} rows is over the limit of {limit}; send at most {limit} per request",

@@ -11,6 +11,7 @@ use anyhow::Context as _;
 use gateway::store::{Store, redact_url};
 
 use super::runner_options::RunnerOptions;
+use crate::app_login::ManaLogin;
 use crate::config::{DEFAULT_CONTROL_ADDR, Secrets};
 use crate::control::ControlState;
 use crate::system::{Backend, STALE_TICK_REASON};
@@ -110,7 +111,7 @@ impl Runner {
         let control = ControlState {
             runner: system.handles.clone(),
             directory,
-            app: actors::app_client::AppClient::new(&app_url)?,
+            app: Arc::new(ManaLogin::new(&app_url)?),
             seed_secret: secrets.seed_secret.clone(),
             admin_token: self.runner.admin_token.clone(),
             production: secrets.production,

@@ -126,7 +126,7 @@ async fn a_fresh_gateway_is_seeded_twice_and_serves_a_persona_over_mcp() {
         let mut request = http
             .post(format!("{}/mcp", gateway.url))
             .bearer_auth(&token)
-            .header("x-mana-space", &space)
+            .header(catalog::SPACE_HEADER, &space)
             .header("accept", "application/json, text/event-stream")
             .json(&body);
         if let Some(session) = session {

@@ -4,7 +4,7 @@
 
 use std::sync::Mutex;
 
-use actors::app_client::AppClient;
+use actors::app_client::AppLogin as _;
 use actors::llm::{Block, Llm, LlmError, LlmRequest, LlmResponse, StopReason, ToolChoice};
 use actors::mcp_client::{McpConnection, ToolSurface as _};
 use actors::tick::{DayEnd, PersonaProfile, RatingEnd, TickRecorder, TickSettings, run_tick};
@@ -17,6 +17,7 @@ use gateway::app::AppState;
 use gateway::config::GatewayConfig;
 use gateway::store::Store;
 use registry::crypto::{KeyEncryptionKey, Keyring};
+use runner::app_login::ManaLogin;
 use serde_json::{Value, json};
 
 pub struct Gateway {
@@ -286,7 +287,7 @@ async fn parallel_calls_are_attributed_by_tool_use_id_and_rows_land_once() {
 async fn every_catalog_persona_runs_a_scripted_tick_against_the_app() {
     use actors::llm::scripted::{ScriptedLlm, ScriptedProfile};
     let gateway = gateway_with_personas().await;
-    let app = AppClient::new(&gateway.url).unwrap();
+    let app = ManaLogin::new(&gateway.url).unwrap();
     let personas = gateway
         .store
         .list_personas(chrono::Utc::now())
@@ -481,6 +482,52 @@ async fn the_internal_api_client_writes_rows_and_ticks_idempotently() {
     ));
 }
 
+#[tokio::test]
+async fn an_internal_api_answer_without_its_field_is_malformed_never_a_default() {
+    use actors::internal_api::InternalApi;
+    use actors::runtime::supervisor::Directory;
+    use actors::runtime::{BackendError, TickLedger};
+    use axum::routing::{get, post};
+    // An app that says 200 but answers in the wrong shape: a lease answer
+    // read as "not claimed" would skip the persona silently.
+    let wrong = axum::Router::new()
+        .route(
+            "/api/v1/personas/internal/{id}/lease",
+            post(|| async { axum::Json(json!({ "claim": true })) }),
+        )
+        .route(
+            "/api/v1/personas/internal/due",
+            get(|| async { axum::Json(json!({ "personas": [{ "name": "Anna" }] })) }),
+        )
+        .route(
+            "/api/v1/personas/internal/ticks/abort-stale",
+            post(|| async { "" }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move { axum::serve(listener, wrong).await });
+    let api = InternalApi::new(&url, "key".into(), SeedSecret::dev_fallback()).unwrap();
+
+    let claim = api
+        .claim("p1", "runner-a", std::time::Duration::from_secs(30))
+        .await;
+    assert!(
+        matches!(&claim, Err(BackendError::Malformed(message)) if message.contains("missing field `claimed`")),
+        "{claim:?}"
+    );
+    let due = api.due().await;
+    assert!(
+        matches!(&due, Err(BackendError::Malformed(message)) if message.contains("missing field")),
+        "{due:?}"
+    );
+    let aborted = api.abort_stale_ticks("test").await;
+    assert!(
+        matches!(&aborted, Err(BackendError::Malformed(message)) if message.starts_with("the abort answer is malformed")),
+        "{aborted:?}"
+    );
+    server.abort();
+}
+
 /// A persona logged in to the gateway, ready to tick with a canned LLM.
 struct Ready {
     /// Kept so the gateway serves for as long as the persona ticks.
@@ -493,7 +540,7 @@ async fn ready(email: &str) -> Ready {
     let gateway = gateway_with_personas().await;
     let persona = gateway.store.persona_by_id_or_email(email).await.unwrap();
     let password = derive_password(&SeedSecret::dev_fallback(), &persona.email);
-    let session = AppClient::new(&gateway.url)
+    let session = ManaLogin::new(&gateway.url)
         .unwrap()
         .login(&persona.email, &password)
         .await

@@ -9,7 +9,7 @@ fn delete(app: &TestApp, token: &str, space: &str, session: &str) -> reqwest::Re
     app.http
         .delete(format!("{}/mcp", app.url))
         .bearer_auth(token)
-        .header("x-mana-space", space)
+        .header(catalog::SPACE_HEADER, space)
         .header("mcp-session-id", session)
 }
 
@@ -17,7 +17,7 @@ fn open_stream(app: &TestApp, token: &str, space: &str, session: &str) -> reqwes
     app.http
         .get(format!("{}/mcp", app.url))
         .bearer_auth(token)
-        .header("x-mana-space", space)
+        .header(catalog::SPACE_HEADER, space)
         .header("accept", "text/event-stream")
         .header("mcp-session-id", session)
         .header("mcp-protocol-version", "2025-11-25")
@@ -168,7 +168,7 @@ async fn malformed_requests_get_a_4xx_never_a_5xx() {
         app.http
             .post(format!("{}/mcp", app.url))
             .bearer_auth(&anna.token)
-            .header("x-mana-space", &anna.space_id)
+            .header(catalog::SPACE_HEADER, &anna.space_id)
     };
     let cases = [
         (

@@ -132,7 +132,7 @@ impl TestApp {
             .http
             .post(format!("{}/mcp", self.url))
             .bearer_auth(token)
-            .header("x-mana-space", space)
+            .header(catalog::SPACE_HEADER, space)
             .header("accept", "application/json, text/event-stream")
             .json(body);
         if let Some(session) = session {

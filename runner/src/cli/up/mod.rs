@@ -29,6 +29,7 @@ use gateway::store::Store;
 use self::once::run_once;
 use super::gateway::DatabaseArgs;
 use super::runner_options::RunnerOptions;
+use crate::app_login::ManaLogin;
 use crate::config::{DEFAULT_CONTROL_ADDR, DEFAULT_GATEWAY_ADDR, Secrets};
 use crate::control::ControlState;
 
@@ -102,7 +103,7 @@ impl Up {
                 store: store.clone(),
                 seed_secret: secrets.seed_secret.clone(),
             }),
-            app: actors::app_client::AppClient::new(&gateway_url)?,
+            app: Arc::new(ManaLogin::new(&gateway_url)?),
             seed_secret: secrets.seed_secret.clone(),
             admin_token: self.runner.admin_token.clone(),
             production: secrets.production,

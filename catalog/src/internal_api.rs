@@ -1,0 +1,263 @@
+//! The bodies of the app's internal personas API
+//! (`/api/v1/personas/internal/*`, behind [`SERVICE_KEY_HEADER`]): what the
+//! runner sends and what the app answers, defined once so the client
+//! (`actors::internal_api`) and the server (`gateway::personas_api::internal`)
+//! cannot drift apart. Field names are camelCase on the wire.
+//!
+//! This module only names shapes; it sends nothing. The routes themselves are
+//! listed in the gateway's router and built by the client.
+//!
+//! # Format
+//!
+//! | route | request | answer |
+//! |---|---|---|
+//! | `GET /due` | — | [`PersonaList`] (the due ones, in due order) |
+//! | `GET /personas` | — | [`PersonaList`] (every persona, paused ones too) |
+//! | `POST /{id}/paused` | [`PausedRequest`] | [`PausedAnswer`] |
+//! | `POST /{id}/lease` | [`LeaseRequest`] | [`LeaseAnswer`] |
+//! | `POST /{id}/lease/release` | [`ReleaseRequest`] | [`ReleaseAnswer`] |
+//! | `POST /{id}/ticks` | [`NewTick`](crate::NewTick) | 201, [`TickStartedAnswer`] |
+//! | `POST /ticks/{tick_id}/finish` | [`TickFinish`](crate::TickFinish) | [`TickFinishedAnswer`] |
+//! | `POST /ticks/abort-stale` | [`AbortStaleRequest`] | [`AbortStaleAnswer`] |
+//! | `POST /{id}/actions` | [`ActionBatch`] | [`BatchAnswer`] |
+//! | `POST /{id}/feedback` | [`FeedbackBatch`] | [`BatchAnswer`] |
+//!
+//! Unknown fields are ignored on both sides (serde's default), so either side
+//! may add a field before the other reads it; a missing field is an error,
+//! except where a field says otherwise.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::{ActionRow, Archetype, Cadence, FeedbackRow, ModuleMix};
+
+/// The header carrying the service key on every internal API request.
+pub const SERVICE_KEY_HEADER: &str = "x-service-key";
+
+/// `GET /due` and `GET /personas`: `{"personas": [...]}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PersonaList {
+    pub personas: Vec<ListedPersona>,
+}
+
+/// A persona as the internal API lists it: enough for a runner without a
+/// database to play it (its password is derived, never sent).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListedPersona {
+    /// The persona's user id.
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub archetype: Archetype,
+    pub cadence: Cadence,
+    pub module_mix: ModuleMix,
+    pub system_prompt: String,
+    pub paused: bool,
+    /// `null` until the persona's first tick. Serde reads a missing optional
+    /// field as `None` too.
+    pub last_active_at: Option<DateTime<Utc>>,
+}
+
+/// `POST /{id}/paused`: stores the persona's pause flag (`id` is the user id
+/// or the email).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PausedRequest {
+    pub paused: bool,
+}
+
+/// The answer to [`PausedRequest`]: which persona the key named, so a caller
+/// that gave an email learns the id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PausedAnswer {
+    pub id: String,
+    pub email: String,
+    pub paused: bool,
+}
+
+/// `POST /{id}/lease`: takes or renews `owner`'s lease on a persona for
+/// `seconds` (the app accepts 1 to 86 400).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LeaseRequest {
+    /// The runner replica's name on the lease; must not be blank.
+    pub owner: String,
+    /// A missing value reads as 0, which the app refuses with a 400 naming
+    /// the accepted range rather than a serde message.
+    #[serde(default)]
+    pub seconds: u64,
+}
+
+/// The answer to [`LeaseRequest`]: `false` when another owner holds an
+/// unexpired lease.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LeaseAnswer {
+    pub claimed: bool,
+}
+
+/// `POST /{id}/lease/release`: gives `owner`'s lease back; another owner's
+/// lease is left alone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReleaseRequest {
+    pub owner: String,
+}
+
+/// The answer to [`ReleaseRequest`]; `released` is `true` whether or not a
+/// lease was held (releasing is idempotent).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReleaseAnswer {
+    pub released: bool,
+}
+
+/// The answer to `POST /{id}/ticks` (a [`NewTick`](crate::NewTick) body).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TickStartedAnswer {
+    pub tick_id: String,
+}
+
+/// The answer to `POST /ticks/{tick_id}/finish` (a
+/// [`TickFinish`](crate::TickFinish) body): `false` when the tick was no
+/// longer running, and so was left alone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TickFinishedAnswer {
+    pub finished: bool,
+}
+
+/// `POST /ticks/abort-stale`: marks ticks still `running` as aborted, with
+/// `reason` as their error.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AbortStaleRequest {
+    pub reason: String,
+}
+
+/// The answer to [`AbortStaleRequest`]: how many ticks were aborted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AbortStaleAnswer {
+    pub aborted: u64,
+}
+
+/// `POST /{id}/actions`: at most [`MAX_ACTIONS_PER_BATCH`](crate::MAX_ACTIONS_PER_BATCH)
+/// rows, stored idempotently.
+///
+/// Generic over the rows' container so the runner serialises the slice it
+/// holds (`ActionBatch<&[ActionRow]>`, no copy) and the app can read the
+/// rows unparsed (`ActionBatch<Vec<serde_json::Value>>`), check the batch
+/// limit before parsing any row, and name the index of a bad one. The
+/// default is the parsed form.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActionBatch<Rows = Vec<ActionRow>> {
+    pub actions: Rows,
+}
+
+/// `POST /{id}/feedback`: at most
+/// [`MAX_FEEDBACK_PER_BATCH`](crate::MAX_FEEDBACK_PER_BATCH) rows, stored
+/// idempotently; generic over the rows' container for the reasons given at
+/// [`ActionBatch`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeedbackBatch<Rows = Vec<FeedbackRow>> {
+    pub feedback: Rows,
+}
+
+/// The answer to [`ActionBatch`] and [`FeedbackBatch`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchAnswer {
+    /// Rows written now.
+    pub inserted: u64,
+    /// Rows already stored under the same id (a re-sent batch).
+    pub duplicates: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use serde_json::json;
+
+    use super::*;
+
+    fn anna() -> ListedPersona {
+        ListedPersona {
+            id: "u1".into(),
+            email: "anna@mana.test".into(),
+            name: "Anna".into(),
+            archetype: Archetype::SoloDev,
+            cadence: Cadence::Daily,
+            module_mix: ModuleMix::new(BTreeMap::from([("todo".to_owned(), 1.0)])).unwrap(),
+            system_prompt: "Du bist Anna.".into(),
+            paused: false,
+            last_active_at: None,
+        }
+    }
+
+    #[test]
+    fn a_listed_persona_is_camel_case_on_the_wire() {
+        let wire = serde_json::to_value(PersonaList {
+            personas: vec![anna()],
+        })
+        .unwrap();
+        assert_eq!(
+            wire,
+            json!({ "personas": [{
+                "id": "u1", "email": "anna@mana.test", "name": "Anna",
+                "archetype": "solo-dev", "cadence": "daily", "moduleMix": { "todo": 1.0 },
+                "systemPrompt": "Du bist Anna.", "paused": false, "lastActiveAt": null,
+            }] })
+        );
+        let back: PersonaList = serde_json::from_value(wire).unwrap();
+        assert_eq!(back.personas, vec![anna()]);
+    }
+
+    #[test]
+    fn a_missing_field_is_an_error_naming_it_not_a_default() {
+        let error = serde_json::from_value::<LeaseAnswer>(json!({ "claim": true })).unwrap_err();
+        assert!(
+            error.to_string().contains("missing field `claimed`"),
+            "{error}"
+        );
+        let error = serde_json::from_value::<PersonaList>(json!({ "personas": [{ "id": "u1" }] }))
+            .unwrap_err();
+        assert!(error.to_string().contains("missing field"), "{error}");
+    }
+
+    #[test]
+    fn the_rest_of_the_bodies_keep_their_wire_names() {
+        let cases = [
+            (
+                serde_json::to_value(LeaseRequest {
+                    owner: "r1".into(),
+                    seconds: 30,
+                }),
+                json!({ "owner": "r1", "seconds": 30 }),
+            ),
+            (
+                serde_json::to_value(TickStartedAnswer {
+                    tick_id: "t1".into(),
+                }),
+                json!({ "tickId": "t1" }),
+            ),
+            (
+                serde_json::to_value(BatchAnswer {
+                    inserted: 2,
+                    duplicates: 0,
+                }),
+                json!({ "inserted": 2, "duplicates": 0 }),
+            ),
+            (
+                serde_json::to_value(ActionBatch::<&[ActionRow]> { actions: &[] }),
+                json!({ "actions": [] }),
+            ),
+            (
+                serde_json::to_value(FeedbackBatch::<&[FeedbackRow]> { feedback: &[] }),
+                json!({ "feedback": [] }),
+            ),
+        ];
+        for (wire, expected) in cases {
+            assert_eq!(wire.unwrap(), expected);
+        }
+        let lease: LeaseRequest = serde_json::from_value(json!({ "owner": "r1" })).unwrap();
+        assert_eq!(
+            lease.seconds, 0,
+            "a missing duration is left to the range check"
+        );
+    }
+}
