@@ -1040,7 +1040,7 @@ async fn a_timed_out_tick_drops_its_streamed_request() {
     assert!(
         tick.error
             .as_deref()
-            .is_some_and(|error| error.contains("waiting on the LLM")),
+            .is_some_and(|error| error.contains("waiting for the LLM")),
         "{:?}",
         tick.error
     );
