@@ -24,6 +24,7 @@ bench() {
 started=$SECONDS
 bench persistence
 bench actors
+bench dispatch
 bench loop
 bench rate-limit
 bench gateway

@@ -13,6 +13,8 @@
 //! - [`idle_actors`]: resident memory of idle persona actors beside ractor's
 //!   floor, and the supervisor's snapshot latency.
 //! - [`rate_limit`]: the runner against `FakeModel`'s per-minute limit.
+//! - [`dispatch`]: the runtime's own cost per LLM request (the dispatcher's
+//!   rate slot) and per tool call (the events its persona actor applies).
 //! - [`gateway_peers`]: the gateway's MCP `tools/call` against two peers
 //!   serving the same captured answer: the official TypeScript SDK server
 //!   (`peers/typescript/`, installed by `npm ci` on first run) and a bare rmcp
@@ -28,6 +30,7 @@
 //! this crate, and it is the only one that turns on `actors/test-support`
 //! outside tests.
 
+pub mod dispatch;
 pub mod gateway_peers;
 pub mod idle_actors;
 pub mod in_process;

@@ -6,6 +6,7 @@
 //! cargo run --release -p benches --bin persona-bench -- persistence
 //! cargo run --release -p benches --bin persona-bench -- actors
 //! cargo run --release -p benches --bin persona-bench -- rate-limit
+//! cargo run --release -p benches --bin persona-bench -- dispatch
 //! cargo run --release -p benches --bin persona-bench -- gateway
 //! ```
 //!
@@ -37,6 +38,8 @@ enum Bench {
     RateLimit,
     /// Memory of 1,000 and 10,000 idle persona actors; snapshot latency.
     Actors,
+    /// The runtime's own cost per LLM request (rate slot) and per tool call (live events).
+    Dispatch,
     /// MCP tools/call at 1, 10 and 50 clients: the gateway vs the TypeScript SDK and bare rmcp.
     Gateway,
     /// One server of the `gateway` benchmark, run by it as a child process.
@@ -55,6 +58,7 @@ async fn main() -> anyhow::Result<()> {
         Bench::RateLimit => benches::rate_limit::run(cli.quick).await,
         Bench::Persistence => benches::persistence::run(cli.quick).await,
         Bench::Actors => benches::idle_actors::run(cli.quick).await,
+        Bench::Dispatch => benches::dispatch::run(cli.quick).await,
         Bench::Gateway => benches::gateway_peers::run(cli.quick).await,
         Bench::ServePeer { peer } => benches::gateway_peers::serve::serve_peer(peer).await,
     }
