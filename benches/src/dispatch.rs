@@ -70,7 +70,11 @@ pub async fn run(quick: bool) -> anyhow::Result<()> {
         .ok_or_else(|| anyhow::anyhow!("the app has no persona"))?;
     let tick_id = handles.start_tick(persona_id).await?;
     let deadline = Instant::now() + Duration::from_secs(60);
-    while live(&handles, persona_id).await?.and_then(|tick| tick.waiting) != Some(Waiting::Llm) {
+    while live(&handles, persona_id)
+        .await?
+        .and_then(|tick| tick.waiting)
+        != Some(Waiting::Llm)
+    {
         anyhow::ensure!(
             Instant::now() < deadline,
             "the tick did not reach its LLM request"

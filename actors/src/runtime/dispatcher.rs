@@ -77,6 +77,7 @@ type Limiter = RateLimiter<NotKeyed, InMemoryState, TokioClock, NoOpMiddleware<N
 
 /// A running tick's place under the concurrency limit; given back to the
 /// dispatcher when dropped.
+#[derive(Debug)]
 pub struct TickPermit {
     dispatcher: ActorRef<DispatcherMsg>,
 }
