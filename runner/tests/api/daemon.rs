@@ -161,6 +161,8 @@ async fn the_kill_switch_and_a_paused_persona_are_honoured_and_stored() {
         .await
         .unwrap();
     assert_eq!(detail["paused"], true);
+    // Asked of the persona's actor itself: nothing running.
+    assert!(detail.get("runningTick").is_some_and(Value::is_null), "{detail}");
     let metrics = http
         .get(format!("{}/metrics", daemon.control))
         .send()
