@@ -1,7 +1,7 @@
 //! `persona up` as a daemon, driven over its control API: the kill-switch
-//! stops every LLM request, a paused persona stays out while the others
-//! tick (and the flag is stored), and SIGTERM mid-run exits 0 with every
-//! tick finished and its rows stored.
+//! holds a started tick at the gate, a paused persona stays out while the
+//! others tick (and the flag is stored), and SIGTERM mid-run exits 0 with
+//! every tick finished and its rows stored.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -74,10 +74,30 @@ async fn the_kill_switch_and_a_paused_persona_are_honoured_and_stored() {
         ("RUNNER_ADMIN_TOKEN", "secret-token"),
     ]);
     let http = reqwest::Client::new();
-    // Kill-switch on: the schedule runs, but nothing reaches an LLM.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // Kill-switch on: the schedule starts nothing, and a tick asked for by
+    // hand is started but waits at the gate without a permit, so nothing
+    // reaches an LLM. (That the schedule skips its rounds while paused is
+    // not visible from outside; the waiting tick is.)
+    let waiting = "anna.keller@mana.test";
+    let asked = http
+        .post(format!("{}/personas/{waiting}/tick", daemon.control))
+        .bearer_auth("secret-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(asked.status(), 200);
+    eventually(
+        Duration::from_secs(60),
+        "Anna's tick to wait at the gate",
+        || async { persona(&supervisor(&http, &daemon).await, waiting)["state"] == "ticking" },
+    )
+    .await;
     let paused = supervisor(&http, &daemon).await;
     assert_eq!(paused["dispatcher"]["paused"], true);
+    assert_eq!(
+        paused["dispatcher"]["permitsInUse"], 0,
+        "the started tick holds no permit"
+    );
     assert_eq!(
         paused["dispatcher"]["llmRequests"], 0,
         "no LLM request while paused"
