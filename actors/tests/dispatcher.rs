@@ -3,6 +3,8 @@
 //! granted in order as they come back, and a draining dispatcher refusing
 //! the ticks still waiting and answering `WhenIdle` once every permit is back.
 
+#![allow(clippy::unwrap_used)]
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -543,6 +543,48 @@ mod tests {
         ));
     }
 
+    /// On the paused clock: the waits are virtual, so minutes pass in no
+    /// real time and are measured exactly.
+    #[tokio::test(start_paused = true)]
+    async fn a_retry_waits_the_servers_retry_after_up_to_the_policys_cap() {
+        // No backoff of its own (the jitter is at most 1 ms): the waits are
+        // the server's.
+        let policy = RetryPolicy {
+            max_attempts: 3,
+            base_delay: Duration::ZERO,
+            max_delay: Duration::from_secs(120),
+        };
+        let asked = [Duration::from_secs(30), Duration::from_secs(600)];
+        let mut attempts = Vec::new();
+        let answer = send_with_retries("test", &policy, Repeats::Retry, |number: u32| {
+            attempts.push(tokio::time::Instant::now());
+            let retry_after = asked.get(number as usize - 1).copied();
+            async move {
+                match retry_after {
+                    Some(wait) => Err(Failure::Retry {
+                        kind: RetryKind::RateLimited,
+                        retry_after: Some(wait),
+                        detail: "slow down".to_owned(),
+                    }),
+                    None => Ok(number),
+                }
+            }
+        })
+        .await;
+        assert_eq!(answer, Ok(3));
+        let gaps: Vec<Duration> = attempts.windows(2).map(|pair| pair[1] - pair[0]).collect();
+        // 30 s as asked; ten minutes capped at the policy's two. Jitter and
+        // Tokio's millisecond timers may add up to 2 ms.
+        for (gap, expected) in gaps.iter().zip([30, 120]) {
+            let expected = Duration::from_secs(expected);
+            assert!(
+                *gap >= expected && *gap <= expected + Duration::from_millis(2),
+                "waited {gap:?}, expected {expected:?} ({gaps:?})"
+            );
+        }
+        assert_eq!(gaps.len(), 2);
+    }
+
     #[tokio::test]
     async fn an_identical_500_is_not_retried_a_third_time_but_a_503_is() {
         // No waiting between attempts.

@@ -9,6 +9,7 @@
 mod anthropic;
 mod context_window;
 mod fixture;
+mod helpers;
 mod model;
 mod openai;
 mod openai_stream;

@@ -16,6 +16,7 @@ use catalog::TokenUsage;
 use serde_json::{Value, json};
 
 use crate::fixture::Capture;
+use crate::helpers::eventually;
 
 async fn server(script: Vec<Canned>) -> (FakeServer, OpenAiLlm) {
     let server = FakeServer::start(Dialect::OpenAi, script).await.unwrap();
@@ -57,19 +58,6 @@ fn streamed(server: &FakeServer) -> Vec<bool> {
         .iter()
         .map(Recorded::is_streamed)
         .collect()
-}
-
-/// Polls `condition` every few milliseconds until it holds, failing the
-/// test after `limit`.
-async fn eventually(limit: Duration, what: &str, condition: impl Fn() -> bool) {
-    let deadline = tokio::time::Instant::now() + limit;
-    while !condition() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
 }
 
 #[tokio::test]
@@ -336,7 +324,7 @@ async fn dropping_a_streamed_request_closes_the_stream_the_server_is_still_sendi
         let llm = Arc::clone(&llm);
         async move { llm.complete(&text_request()).await }
     });
-    eventually(Duration::from_secs(5), "the request arrives", || {
+    eventually(Duration::from_secs(5), "the request to arrive", || async {
         server.request_count() == 1
     })
     .await;
@@ -344,8 +332,8 @@ async fn dropping_a_streamed_request_closes_the_stream_the_server_is_still_sendi
 
     eventually(
         Duration::from_secs(5),
-        "the server sees the client go",
-        || server.streams_abandoned() == 1,
+        "the server to see the client go",
+        || async { server.streams_abandoned() == 1 },
     )
     .await;
 }
@@ -375,8 +363,10 @@ async fn a_streamed_request_that_times_out_closes_its_stream_and_is_retried() {
 
     assert_eq!(response.text(), "Done.");
     assert_eq!(streamed(&server), [true, true]);
-    eventually(Duration::from_secs(5), "the first stream is closed", || {
-        server.streams_abandoned() == 1
-    })
+    eventually(
+        Duration::from_secs(5),
+        "the first stream to close",
+        || async { server.streams_abandoned() == 1 },
+    )
     .await;
 }

@@ -1,3 +1,7 @@
+//! The policy gate in each mode: admin and destructive tools, the rolling
+//! per-user, per-tool limit (with the clock passed in, so no test waits),
+//! injection markers flagged with a reminder, and idle windows evicted.
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;

@@ -1,12 +1,8 @@
 //! The `persona` binary's offline commands, run as a real process.
 
-use std::process::Command;
-
 use serde_json::Value;
 
-fn persona() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_persona"))
-}
+use crate::helpers::persona_command;
 
 fn shipped_catalog() -> Value {
     serde_json::from_str(catalog::SHIPPED_CATALOG_JSON).unwrap()
@@ -14,7 +10,11 @@ fn shipped_catalog() -> Value {
 
 #[test]
 fn the_shipped_catalog_passes() {
-    let output = persona().args(["catalog", "check"]).output().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let output = persona_command(dir.path())
+        .args(["catalog", "check"])
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -27,7 +27,10 @@ fn the_shipped_catalog_passes() {
     );
 
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../catalog/personas.json");
-    let output = persona().args(["catalog", "check", path]).output().unwrap();
+    let output = persona_command(dir.path())
+        .args(["catalog", "check", path])
+        .output()
+        .unwrap();
     assert!(output.status.success());
 }
 
@@ -47,7 +50,7 @@ fn three_planted_errors_are_all_named() {
     let path = dir.path().join("broken.json");
     std::fs::write(&path, serde_json::to_string_pretty(&catalog).unwrap()).unwrap();
 
-    let output = persona()
+    let output = persona_command(dir.path())
         .args(["catalog", "check"])
         .arg(&path)
         .output()
@@ -76,7 +79,7 @@ fn unknown_modules_are_warnings_and_bad_json_and_missing_files_are_clear() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("warn.json");
     std::fs::write(&path, catalog.to_string()).unwrap();
-    let output = persona()
+    let output = persona_command(dir.path())
         .args(["catalog", "check"])
         .arg(&path)
         .output()
@@ -89,7 +92,7 @@ fn unknown_modules_are_warnings_and_bad_json_and_missing_files_are_clear() {
     );
 
     std::fs::write(&path, "{ \"personas\": [ }").unwrap();
-    let output = persona()
+    let output = persona_command(dir.path())
         .args(["catalog", "check"])
         .arg(&path)
         .output()
@@ -97,7 +100,7 @@ fn unknown_modules_are_warnings_and_bad_json_and_missing_files_are_clear() {
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stdout).contains("not valid JSON at line 1"));
 
-    let output = persona()
+    let output = persona_command(dir.path())
         .args(["catalog", "check", "/no/such/catalog.json"])
         .output()
         .unwrap();
@@ -111,7 +114,8 @@ fn unknown_modules_are_warnings_and_bad_json_and_missing_files_are_clear() {
 
 #[test]
 fn the_encrypted_tools_audit_passes_on_the_shipped_registry() {
-    let output = persona()
+    let dir = tempfile::tempdir().unwrap();
+    let output = persona_command(dir.path())
         .args(["audit", "encrypted-tools"])
         .output()
         .unwrap();

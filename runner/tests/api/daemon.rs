@@ -1,26 +1,20 @@
 //! `persona up` as a daemon, driven over its control API: the kill-switch
-//! stops every LLM request, a paused persona stays out while the others
-//! tick (and the flag is stored), and SIGTERM mid-run exits 0 with every
-//! tick finished and its rows stored.
+//! holds a started tick at the gate, a paused persona stays out while the
+//! others tick (and the flag is stored), and SIGTERM mid-run exits 0 with
+//! every tick finished and its rows stored.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::helpers::{eventually, persona_command};
+use crate::helpers::{Process, eventually, exit_status, persona_command, run_ok, send_signal};
 
+/// `persona up` as a daemon, with its working directory (and database).
 struct Daemon {
-    child: Child,
+    process: Process,
     control: String,
     dir: tempfile::TempDir,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
 }
 
 fn start(envs: &[(&str, &str)]) -> Daemon {
@@ -35,36 +29,23 @@ fn start(envs: &[(&str, &str)]) -> Daemon {
     ]);
     command
         .env("TICK_INTERVAL_MS", "1000")
-        .env("PERSONA_CONCURRENCY", "1");
+        .env("PERSONA_CONCURRENCY", "1")
+        .stderr(Stdio::null());
     for (name, value) in envs {
         command.env(name, value);
     }
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (sender, receiver) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = sender.send(line);
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let control = loop {
-        let line = receiver
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .expect("the daemon started");
-        if let Some(rest) = line.strip_prefix("control API listening on ") {
-            break rest.split_whitespace().next().unwrap().to_owned();
-        }
-    };
+    let (process, line) =
+        Process::start(&mut command, "control API listening on ").expect("the daemon started");
     Daemon {
-        child,
-        control,
+        process,
+        control: first_word(&line),
         dir,
     }
+}
+
+/// The address at the start of a ready line ("http://… (token required)").
+fn first_word(line: &str) -> String {
+    line.split_whitespace().next().unwrap().to_owned()
 }
 
 async fn supervisor(http: &reqwest::Client, daemon: &Daemon) -> Value {
@@ -93,10 +74,30 @@ async fn the_kill_switch_and_a_paused_persona_are_honoured_and_stored() {
         ("RUNNER_ADMIN_TOKEN", "secret-token"),
     ]);
     let http = reqwest::Client::new();
-    // Kill-switch on: the schedule runs, but nothing reaches an LLM.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // Kill-switch on: the schedule starts nothing, and a tick asked for by
+    // hand is started but waits at the gate without a permit, so nothing
+    // reaches an LLM. (That the schedule skips its rounds while paused is
+    // not visible from outside; the waiting tick is.)
+    let waiting = "anna.keller@mana.test";
+    let asked = http
+        .post(format!("{}/personas/{waiting}/tick", daemon.control))
+        .bearer_auth("secret-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(asked.status(), 200);
+    eventually(
+        Duration::from_secs(60),
+        "Anna's tick to wait at the gate",
+        || async { persona(&supervisor(&http, &daemon).await, waiting)["state"] == "ticking" },
+    )
+    .await;
     let paused = supervisor(&http, &daemon).await;
     assert_eq!(paused["dispatcher"]["paused"], true);
+    assert_eq!(
+        paused["dispatcher"]["permitsInUse"], 0,
+        "the started tick holds no permit"
+    );
     assert_eq!(
         paused["dispatcher"]["llmRequests"], 0,
         "no LLM request while paused"
@@ -162,7 +163,10 @@ async fn the_kill_switch_and_a_paused_persona_are_honoured_and_stored() {
         .unwrap();
     assert_eq!(detail["paused"], true);
     // Asked of the persona's actor itself: nothing running.
-    assert!(detail.get("runningTick").is_some_and(Value::is_null), "{detail}");
+    assert!(
+        detail.get("runningTick").is_some_and(Value::is_null),
+        "{detail}"
+    );
     let metrics = http
         .get(format!("{}/metrics", daemon.control))
         .send()
@@ -211,22 +215,13 @@ async fn sigterm_mid_run_exits_zero_and_leaves_every_tick_finished_with_its_rows
         .iter()
         .filter_map(|p| p["currentTick"].as_str().map(str::to_owned))
         .collect();
-    let pid = daemon.child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = daemon.child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "the daemon did not stop");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    send_signal(daemon.process.id(), "TERM");
+    let status = exit_status(
+        &mut daemon.process.child,
+        Duration::from_secs(60),
+        "the daemon to exit after SIGTERM",
+    )
+    .await;
     assert!(status.success(), "{status}");
 
     let store = gateway::Store::connect(&format!(
@@ -279,63 +274,38 @@ async fn the_runner_alone_drives_a_separate_gateway() {
 
 async fn runner_alone(mode: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let read_line = |child: &mut Child, prefix: &'static str| {
-        let stdout = child.stdout.take().unwrap();
-        let (sender, receiver) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(rest) = line.strip_prefix(prefix) {
-                    let _ = sender.send(
-                        rest.split_whitespace()
-                            .next()
-                            .unwrap_or_default()
-                            .to_owned(),
-                    );
-                }
-            }
-        });
-        receiver
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the process printed its address")
-    };
-    let mut gateway = persona_command(dir.path())
-        .args([
-            "gateway",
-            "--addr",
-            "127.0.0.1:0",
-            "--db",
-            "sqlite://shared.db",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let app_url = read_line(&mut gateway, "gateway listening on ");
-    assert!(
+    let (mut gateway, app_url) = Process::start(
         persona_command(dir.path())
-            .args(["seed", "--api", &app_url])
-            .output()
-            .unwrap()
-            .status
-            .success()
-    );
+            .args([
+                "gateway",
+                "--addr",
+                "127.0.0.1:0",
+                "--db",
+                "sqlite://shared.db",
+            ])
+            .stderr(Stdio::null()),
+        "gateway listening on ",
+    )
+    .expect("the gateway printed its address");
+    run_ok(persona_command(dir.path()).args(["seed", "--api", &app_url]));
 
-    let mut runner = persona_command(dir.path())
-        .args([
-            "runner",
-            "--db",
-            "sqlite://shared.db",
-            "--app-url",
-            &app_url,
-            "--addr",
-            "127.0.0.1:0",
-        ])
-        .env("TICK_INTERVAL_MS", "1000")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let control = read_line(&mut runner, "control API listening on ");
+    let (mut runner, line) = Process::start(
+        persona_command(dir.path())
+            .args([
+                "runner",
+                "--db",
+                "sqlite://shared.db",
+                "--app-url",
+                &app_url,
+                "--addr",
+                "127.0.0.1:0",
+            ])
+            .env("TICK_INTERVAL_MS", "1000")
+            .stderr(Stdio::null()),
+        "control API listening on ",
+    )
+    .expect("the runner printed its control address");
+    let control = first_word(&line);
     let http = reqwest::Client::new();
     eventually(
         Duration::from_secs(60),
@@ -388,16 +358,15 @@ async fn runner_alone(mode: &str) {
         }
     }
     store.close().await;
-    for child in [&mut runner, &mut gateway] {
-        let pid = child.id().to_string();
-        assert!(
-            Command::new("kill")
-                .args(["-TERM", &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
-        assert!(child.wait().unwrap().success());
+    for process in [&mut runner, &mut gateway] {
+        send_signal(process.id(), "TERM");
+        let status = exit_status(
+            &mut process.child,
+            Duration::from_secs(60),
+            "the process to exit after SIGTERM",
+        )
+        .await;
+        assert!(status.success(), "{mode}: {status}");
     }
 }
 

@@ -348,14 +348,6 @@ async fn run_up_once(dir: &Path, db: &Path, base_url: &str) -> UpOnce {
         .arg(format!("sqlite://{}", db.display()))
         .args(["--llm", "openai", "--model", MODEL_ALIAS])
         .args(PERSONAS.iter().flat_map(|email| ["--persona", email]));
-    for name in [
-        "OPENAI_API_KEY",
-        "OPENAI_MODEL",
-        "PERSONA_MODEL",
-        "PERSONA_CONFIG",
-    ] {
-        command.env_remove(name);
-    }
     command
         .env("OPENAI_BASE_URL", base_url)
         // The server answers one request at a time and reuses the previous

@@ -3,64 +3,29 @@
 //! seeded persona logs in with its derived password, its todo written over
 //! MCP is ciphertext in the database, and cleanup removes every persona.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-struct RunningGateway {
-    child: Child,
-    url: String,
-}
+use crate::helpers::{Process, exit_status, persona_command, run_ok, send_signal};
 
-impl Drop for RunningGateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
-}
-
-fn persona(dir: &std::path::Path) -> Command {
-    crate::helpers::persona_command(dir)
-}
-
-fn start_gateway(dir: &std::path::Path) -> RunningGateway {
-    let mut child = persona(dir)
-        .args([
-            "gateway",
-            "--addr",
-            "127.0.0.1:0",
-            "--db",
-            "sqlite://persona.db",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (sender, receiver) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(url) = line.strip_prefix("gateway listening on ") {
-                let _ = sender.send(url.to_owned());
-            }
-        }
-    });
-    let url = receiver
-        .recv_timeout(Duration::from_secs(60))
-        .expect("the gateway printed its address");
-    RunningGateway { child, url }
-}
-
-fn run(command: &mut Command) -> String {
-    let output = command.output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
+/// `persona gateway` in `dir` on its own SQLite file; returns the process
+/// and the URL it serves on.
+fn start_gateway(dir: &std::path::Path) -> (Process, String) {
+    Process::start(
+        persona_command(dir)
+            .args([
+                "gateway",
+                "--addr",
+                "127.0.0.1:0",
+                "--db",
+                "sqlite://persona.db",
+            ])
+            .stderr(Stdio::null()),
+        "gateway listening on ",
+    )
+    .expect("the gateway printed its address")
 }
 
 /// The JSON-RPC response inside an SSE or JSON body.
@@ -75,15 +40,15 @@ fn rpc_result(body: &str) -> Value {
 #[tokio::test]
 async fn a_fresh_gateway_is_seeded_twice_and_serves_a_persona_over_mcp() {
     let dir = tempfile::tempdir().unwrap();
-    let mut gateway = start_gateway(dir.path());
-    let first = run(persona(dir.path()).args(["seed", "--api", &gateway.url]));
+    let (mut gateway, url) = start_gateway(dir.path());
+    let first = run_ok(persona_command(dir.path()).args(["seed", "--api", &url]));
     assert!(
         first.contains(
             "10 personas: 10 created, 0 updated, 0 unchanged; 3 shared spaces, 3 changed"
         ),
         "{first}"
     );
-    let second = run(persona(dir.path()).args(["seed", "--api", &gateway.url]));
+    let second = run_ok(persona_command(dir.path()).args(["seed", "--api", &url]));
     assert!(second.contains("nothing changed"), "{second}");
 
     // A seeded persona logs in with its derived password.
@@ -91,7 +56,7 @@ async fn a_fresh_gateway_is_seeded_twice_and_serves_a_persona_over_mcp() {
     let password = catalog::derive_password(&catalog::SeedSecret::dev_fallback(), email);
     let http = reqwest::Client::new();
     let login: Value = http
-        .post(format!("{}/api/v1/auth/login", gateway.url))
+        .post(format!("{url}/api/v1/auth/login"))
         .json(&json!({ "email": email, "password": password }))
         .send()
         .await
@@ -101,7 +66,7 @@ async fn a_fresh_gateway_is_seeded_twice_and_serves_a_persona_over_mcp() {
         .unwrap();
     let token = login["token"].as_str().expect("login succeeded").to_owned();
     let spaces: Value = http
-        .get(format!("{}/api/v1/spaces", gateway.url))
+        .get(format!("{url}/api/v1/spaces"))
         .bearer_auth(&token)
         .send()
         .await
@@ -124,7 +89,7 @@ async fn a_fresh_gateway_is_seeded_twice_and_serves_a_persona_over_mcp() {
 
     let mcp = |session: Option<&str>, body: Value| {
         let mut request = http
-            .post(format!("{}/mcp", gateway.url))
+            .post(format!("{url}/mcp"))
             .bearer_auth(&token)
             .header(catalog::SPACE_HEADER, &space)
             .header("accept", "application/json, text/event-stream")
@@ -174,29 +139,27 @@ async fn a_fresh_gateway_is_seeded_twice_and_serves_a_persona_over_mcp() {
     );
     store.close().await;
 
-    let cleaned = run(persona(dir.path()).args(["cleanup", "--api", &gateway.url]));
+    let cleaned = run_ok(persona_command(dir.path()).args(["cleanup", "--api", &url]));
     assert!(
         cleaned.contains("10 personas deleted, 0 failed"),
         "{cleaned}"
     );
 
     // SIGTERM ends the gateway cleanly.
-    let pid = gateway.child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let status = gateway.child.wait().unwrap();
+    send_signal(gateway.id(), "TERM");
+    let status = exit_status(
+        &mut gateway.child,
+        Duration::from_secs(60),
+        "the gateway to exit after SIGTERM",
+    )
+    .await;
     assert!(status.success(), "{status}");
 }
 
 #[test]
 fn production_refuses_missing_secrets_and_the_dev_fallback() {
     let dir = tempfile::tempdir().unwrap();
-    let output = persona(dir.path())
+    let output = persona_command(dir.path())
         .args(["gateway", "--addr", "127.0.0.1:0"])
         .env("PERSONA_ENV", "production")
         .env("PERSONA_SEED_SECRET", catalog::DEV_FALLBACK_SEED_SECRET)
@@ -205,7 +168,7 @@ fn production_refuses_missing_secrets_and_the_dev_fallback() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("PERSONA_SEED_SECRET"), "{stderr}");
-    let output = persona(dir.path())
+    let output = persona_command(dir.path())
         .args(["gateway", "--addr", "127.0.0.1:0"])
         .env("PERSONA_ENV", "production")
         .env("PERSONA_SEED_SECRET", "a-real-secret")

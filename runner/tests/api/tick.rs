@@ -7,72 +7,13 @@ use std::sync::Mutex;
 use actors::app_client::AppLogin as _;
 use actors::llm::{Block, Llm, LlmError, LlmRequest, LlmResponse, StopReason, ToolChoice};
 use actors::mcp_client::{McpConnection, ToolSurface as _};
-use actors::tick::{DayEnd, PersonaProfile, RatingEnd, TickRecorder, TickSettings, run_tick};
+use actors::tick::{DayEnd, RatingEnd, TickRecorder, TickSettings, run_tick};
 use async_trait::async_trait;
-use catalog::{
-    ActionResult, Catalog, FailedBy, LoadOptions, SeedSecret, TickStatus, TokenUsage,
-    derive_password,
-};
-use gateway::app::AppState;
-use gateway::config::GatewayConfig;
-use gateway::store::Store;
-use registry::crypto::{KeyEncryptionKey, Keyring};
+use catalog::{ActionResult, FailedBy, SeedSecret, TickStatus, TokenUsage, derive_password};
 use runner::app_login::ManaLogin;
 use serde_json::{Value, json};
 
-pub struct Gateway {
-    pub url: String,
-    pub store: Store,
-    _dir: tempfile::TempDir,
-    /// Stops the server when the test drops it.
-    _running: gateway::app::RunningGateway,
-}
-
-pub fn keyring() -> Keyring {
-    Keyring::new(KeyEncryptionKey::new("test", &[7; 32]).unwrap(), Vec::new())
-}
-
-/// A gateway on a fresh SQLite file with the catalog's personas seeded.
-pub async fn gateway_with_personas() -> Gateway {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_sqlite_file(&dir.path().join("persona.db"))
-        .await
-        .unwrap();
-    let catalog = Catalog::shipped(LoadOptions::default()).unwrap();
-    for persona in &catalog.personas {
-        let password = derive_password(&SeedSecret::dev_fallback(), &persona.email);
-        gateway::accounts::upsert_persona(&store, &keyring(), persona, &password)
-            .await
-            .unwrap();
-    }
-    let config = GatewayConfig {
-        service_key: "key".into(),
-        ..GatewayConfig::default()
-    };
-    let state = AppState::build(config, store.clone(), keyring())
-        .await
-        .unwrap();
-    let running = gateway::app::spawn("127.0.0.1:0".parse().unwrap(), state)
-        .await
-        .unwrap();
-    Gateway {
-        url: running.url(),
-        store,
-        _dir: dir,
-        _running: running,
-    }
-}
-
-pub fn profile(store_persona: &gateway::store::PersonaRow) -> PersonaProfile {
-    PersonaProfile {
-        id: store_persona.user_id.clone(),
-        email: store_persona.email.clone(),
-        name: store_persona.name.clone(),
-        archetype: store_persona.archetype,
-        module_mix: store_persona.module_mix.clone(),
-        system_prompt: store_persona.system_prompt.clone(),
-    }
-}
+use crate::helpers::{Gateway, gateway_with_personas, profile};
 
 /// Stands in for a hosted LLM: replays canned answers (a response or an
 /// error) and records requests.

@@ -2,18 +2,15 @@
 //! every due persona ticks once with the scripted LLM, and the rows are in
 //! the database; a second run right after finds nobody due.
 
-use std::process::Command;
+use std::process::Stdio;
+use std::time::Duration;
 
-/// The `persona` binary run in `dir`, with every variable that would change
-/// its defaults removed (local_model.rs runs it this way too).
-fn persona(dir: &std::path::Path) -> Command {
-    crate::helpers::persona_command(dir)
-}
+use crate::helpers::{eventually, exit_status, persona_command, send_signal};
 
 #[tokio::test]
 async fn up_once_ticks_every_due_persona_and_a_second_run_finds_nobody_due() {
     let dir = tempfile::tempdir().unwrap();
-    let output = persona(dir.path())
+    let output = persona_command(dir.path())
         .args(["up", "--once", "--gateway-addr", "127.0.0.1:0"])
         .output()
         .unwrap();
@@ -76,7 +73,7 @@ async fn up_once_ticks_every_due_persona_and_a_second_run_finds_nobody_due() {
     assert!(ticked >= 7);
     store.close().await;
 
-    let again = persona(dir.path())
+    let again = persona_command(dir.path())
         .args(["up", "--once", "--gateway-addr", "127.0.0.1:0"])
         .output()
         .unwrap();
@@ -93,8 +90,6 @@ async fn up_once_ticks_every_due_persona_and_a_second_run_finds_nobody_due() {
 async fn ctrl_c_during_once_aborts_the_running_ticks_and_keeps_their_rows() {
     use actors::llm::Block;
     use actors::testing::{Canned, Dialect, FakeServer};
-    use std::process::Stdio;
-    use std::time::{Duration, Instant};
 
     // Each persona's first request gets a tool call; every later request
     // hangs, so both ticks are mid-day when the signal comes.
@@ -115,7 +110,7 @@ async fn ctrl_c_during_once_aborts_the_running_ticks_and_keeps_their_rows() {
         fake.push(Canned::hang());
     }
     let dir = tempfile::tempdir().unwrap();
-    let mut child = persona(dir.path())
+    let mut child = persona_command(dir.path())
         .args([
             "up",
             "--once",
@@ -135,31 +130,22 @@ async fn ctrl_c_during_once_aborts_the_running_ticks_and_keeps_their_rows() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while fake.requests().len() < 4 {
-        assert!(
-            Instant::now() < deadline,
-            "both ticks reached their second LLM request"
-        );
-        assert!(child.try_wait().unwrap().is_none(), "exited early");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let pid = child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "persona up did not stop");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    eventually(
+        Duration::from_secs(60),
+        "both ticks to reach their second LLM request",
+        || {
+            assert!(child.try_wait().unwrap().is_none(), "exited early");
+            std::future::ready(fake.requests().len() >= 4)
+        },
+    )
+    .await;
+    send_signal(child.id(), "INT");
+    let status = exit_status(
+        &mut child,
+        Duration::from_secs(30),
+        "persona up to exit after Ctrl-C",
+    )
+    .await;
     let output = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);

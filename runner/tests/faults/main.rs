@@ -23,6 +23,13 @@
 // Test helpers panic on purpose when a fixture cannot be set up.
 #![allow(clippy::unwrap_used)]
 
+/// The api suite's helpers, shared so that every suite of this crate runs
+/// the binary with one scrubbed environment and waits with one
+/// `eventually`. This suite uses a part of them; the rest is the api
+/// suite's.
+#[allow(dead_code)]
+#[path = "../api/helpers.rs"]
+mod helpers;
 mod oracle;
 mod private_pg;
 mod procs;
@@ -32,8 +39,9 @@ use std::time::{Duration, Instant};
 
 use actors::testing::{FakeModel, FakeServer, ModelOptions};
 
+use helpers::eventually;
 use oracle::Outcome;
-use private_pg::{PrivatePostgres, free_port, wait_for_port};
+use private_pg::{PrivatePostgres, free_port};
 use procs::Process;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,9 +178,13 @@ async fn scenario(
     let gateway_addr = format!("127.0.0.1:{gateway_port}");
     let api = format!("http://{gateway_addr}");
     let gateway_env = vec![("DATABASE_URL", database_url.clone())];
+    // The processes' working directory; nothing is stored there (the
+    // database is PostgreSQL).
+    let dir = tempfile::tempdir().unwrap();
     let start_gateway = || {
         Process::start(
             "gateway",
+            dir.path(),
             &["gateway", "--addr", &gateway_addr],
             &gateway_env,
             "gateway listening on",
@@ -180,7 +192,7 @@ async fn scenario(
         .0
     };
     let mut gateway = Some(start_gateway());
-    procs::run(&["seed", "--api", &api], &[]);
+    procs::run(dir.path(), &["seed", "--api", &api], &[]);
 
     let runner_env = vec![
         ("ANTHROPIC_API_KEY", "sk-ant-fault-suite".to_owned()),
@@ -196,6 +208,7 @@ async fn scenario(
     let start_runner = || {
         Process::start(
             "runner",
+            dir.path(),
             &[
                 "runner",
                 "--api",
@@ -274,12 +287,22 @@ async fn scenario(
         drive(&http, &control).await;
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    wait_for_port(gateway_port, Duration::from_secs(30));
+    eventually(
+        Duration::from_secs(30),
+        "the gateway to accept connections",
+        || async {
+            tokio::net::TcpStream::connect(("127.0.0.1", gateway_port))
+                .await
+                .is_ok()
+        },
+    )
+    .await;
     // Let every running tick finish, then stop the runner the normal way.
     settle(&http, &control, Duration::from_secs(90)).await;
-    let exit = runner
-        .take()
-        .map(|process| process.terminate(Duration::from_secs(60)));
+    let exit = match runner.take() {
+        Some(process) => Some(process.terminate(Duration::from_secs(60)).await),
+        None => None,
+    };
     assert_eq!(
         exit,
         Some(Some(0)),

@@ -1,8 +1,12 @@
+//! Accounts over HTTP: register and login (one 401 for an unknown email and
+//! a wrong password alike), the tokens the gateway refuses, the JWKS and
+//! tokens across a restart, the vault key, and the ensured admin account
+//! beside the health and metrics routes.
+
 use gateway::auth::Claims;
 use serde_json::{Value, json};
 
-use super::{ADMIN_EMAIL, ADMIN_PASSWORD, error_body, spawn_app, test_config};
-use crate::helpers::backends;
+use crate::helpers::{ADMIN_EMAIL, ADMIN_PASSWORD, backends, error_body, spawn_app, test_config};
 
 #[tokio::test]
 async fn register_login_and_the_same_401_for_unknown_email_and_wrong_password() {

@@ -1,9 +1,13 @@
+//! The MCP endpoint over HTTP: sessions belong to their user and their
+//! space, malformed requests get a 4xx, the session bound evicts the least
+//! recently used, foreign hosts and origins are refused, newer clients are
+//! served statelessly, and the official Python client works end to end.
+
 use std::process::Command;
 
 use serde_json::{Value, json};
 
-use super::{TestApp, error_body, initialize, spawn_app, test_config};
-use crate::helpers::backends;
+use crate::helpers::{TestApp, backends, error_body, initialize, spawn_app, test_config};
 
 fn delete(app: &TestApp, token: &str, space: &str, session: &str) -> reqwest::RequestBuilder {
     app.http

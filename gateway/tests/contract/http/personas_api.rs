@@ -1,9 +1,13 @@
+//! The personas API: the internal routes (service key, idempotent batches)
+//! the runner writes through, and the admin routes that upsert, list and
+//! show personas but never delete a human account.
+
 use serde_json::{Value, json};
 
-use super::{
-    ADMIN_EMAIL, ADMIN_PASSWORD, SERVICE_KEY, TestApp, error_body, spawn_app, test_config,
+use crate::helpers::{
+    ADMIN_EMAIL, ADMIN_PASSWORD, SERVICE_KEY, TestApp, backends, error_body, spawn_app, spec,
+    test_config,
 };
-use crate::helpers::{backends, spec};
 
 fn action(tick: &str, index: u32) -> Value {
     json!({

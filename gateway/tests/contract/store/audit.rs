@@ -1,3 +1,8 @@
+//! The store's audit rows: a batch sent twice is stored once, a bad batch is
+//! a typed error that stores nothing, the tick lifecycle (stale ticks, a
+//! dead runner's tick, leased ticks left alone), and concurrent batches from
+//! many personas.
+
 use catalog::{
     ActionResult, FeedbackRow, MAX_ACTIONS_PER_BATCH, MAX_FEEDBACK_PER_BATCH, TickStatus,
     TokenUsage,

@@ -1,3 +1,7 @@
+//! Personas in the store: idempotent upserts that report what changed,
+//! human accounts kept apart, lookup and pause, the due query's cadence
+//! rules, the list and detail aggregates, and the lease.
+
 use catalog::{Cadence, PARSE_FAILURE_MODULE};
 use chrono::{TimeDelta, TimeZone, Utc};
 use gateway::StoreError;

@@ -1,3 +1,6 @@
+//! The records behind the tools: insert, list, update (the last writer wins,
+//! and concurrent updates to different fields both land) and soft delete.
+
 use chrono::TimeDelta;
 use gateway::StoreError;
 use gateway::store::{NewRecord, now};

@@ -1,3 +1,6 @@
+//! Users in the store: registration with its personal space, shared spaces
+//! and memberships, and deletion cascading to what a user owns.
+
 use catalog::SpaceType;
 use gateway::StoreError;
 use gateway::store::{NewUser, Role, UserKind, now};

@@ -1,3 +1,5 @@
+//! The todo tools: create, list and complete.
+
 use serde_json::json;
 
 use super::{envs, id_of};
