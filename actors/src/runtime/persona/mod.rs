@@ -23,6 +23,9 @@
 //! # Layout
 //!
 //! - this file: the actor, its state and its messages;
+//! - `identity`: who the persona is ([`PersonaIdentity`]);
+//! - `running`: the running tick as the actor holds it: starting it,
+//!   cancelling it;
 //! - `live`: the running tick's calls and what it waits for ([`LiveTick`]);
 //! - `report`: what the actor tells the supervisor and operators
 //!   ([`TickSummary`], [`PersonaStatus`], [`PersonaReport`]);
@@ -30,55 +33,27 @@
 //!   the verdict, saving its rows, the lease given back; and cancelling it;
 //! - `tick_llm`: the tick's LLM, which takes a rate slot before each request.
 
+mod identity;
 mod live;
 mod report;
+mod running;
 mod tick_llm;
 mod tick_task;
 
-use std::fmt;
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort};
-use tracing::Instrument as _;
 
-use self::live::LiveCalls;
+pub use self::identity::PersonaIdentity;
 pub use self::live::{CallState, LiveCall, LiveTick};
 pub use self::report::{Activity, CurrentTick, PersonaReport, PersonaStatus, TickSummary};
-use self::tick_llm::TickLlm;
-use self::tick_task::{TickTask, cancel_tick, tick_task};
-use super::conversation::{ConversationActor, ConversationHandle, ConversationMsg};
+use self::running::RunningTick;
 use super::supervisor::SupervisorMsg;
 use super::{CommandRefused, RuntimeEnv};
 use crate::app_client::Session;
-use crate::progress::{TickEvent, TickObserver};
-use crate::tick::{PersonaProfile, TickRecorder};
+use crate::progress::TickEvent;
 
 pub struct PersonaActor;
-
-/// Who a persona is and how it logs in: one allocation per persona, shared
-/// by the supervisor, the persona's actor and its ticks (a system prompt is
-/// about 1.5 KB; held twice, that is 15 MB at 10,000 personas).
-pub struct PersonaIdentity {
-    pub profile: PersonaProfile,
-    /// The derived login password.
-    pub password: String,
-}
-
-impl PersonaIdentity {
-    /// Whether `profile` and `password` describe this identity exactly.
-    pub fn matches(&self, profile: &PersonaProfile, password: &str) -> bool {
-        self.profile == *profile && self.password == password
-    }
-}
-
-impl fmt::Debug for PersonaIdentity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PersonaIdentity")
-            .field("profile", &self.profile)
-            .finish_non_exhaustive()
-    }
-}
 
 /// Built only by the supervisor.
 pub struct PersonaArgs {
@@ -87,20 +62,6 @@ pub struct PersonaArgs {
     pub(crate) env: Arc<RuntimeEnv>,
     /// Told about every status change, so its snapshot never has to ask.
     pub(crate) supervisor: Option<ActorRef<SupervisorMsg>>,
-}
-
-struct RunningTick {
-    tick_id: String,
-    started_at: DateTime<Utc>,
-    /// Shared with the task, so a cancelled tick's rows can still be saved.
-    recorder: TickRecorder,
-    /// Aborted by `CancelTick`; dropping it does not cancel.
-    task: tokio::task::JoinHandle<()>,
-    /// The tick's LLM endpoint, stopped when the tick ends: an idle persona
-    /// holds no conversation actor, which keeps thousands of them cheap.
-    conversation: ActorRef<ConversationMsg>,
-    /// Its calls so far, by tool_use_id, and what it waits for.
-    live: LiveCalls,
 }
 
 /// Held inline by the actor's task for its whole life, so everything that
@@ -209,16 +170,8 @@ impl Actor for PersonaActor {
             PersonaMsg::CancelTick(reason, done) => match state.end_tick() {
                 Some(running) => {
                     state.ticks += 1;
-                    let summary = cancel_tick(
-                        state.env.clone(),
-                        state.identity.profile.id.clone(),
-                        running.tick_id,
-                        running.started_at,
-                        running.task,
-                        running.recorder,
-                        reason,
-                        done,
-                    );
+                    let persona_id = state.identity.profile.id.clone();
+                    let summary = running.cancel(state.env.clone(), persona_id, reason, done);
                     state.last = Some(Arc::new(summary));
                 }
                 None => {
@@ -331,65 +284,11 @@ impl PersonaState {
                 tick_id: running.tick_id.clone(),
             });
         }
-        let tick_id = uuid::Uuid::now_v7().to_string();
-        let llm = self.env.llms.for_tick(&self.identity.profile, &tick_id);
-        let (conversation, _) = Actor::spawn_linked(None, ConversationActor, (), me.get_cell())
-            .await
-            .map_err(|error| CommandRefused::NotStarted(error.to_string()))?;
-        let recorder = TickRecorder::observed(Arc::new(ToPersonaActor {
-            actor: me.clone(),
-            tick_id: Arc::from(tick_id.as_str()),
-        }));
-        let handle = ConversationHandle {
-            actor: conversation.clone(),
-            provider: llm.provider(),
-            model: llm.model().to_owned(),
-            source: llm.clone(),
-        };
-        let _ = conversation.cast(ConversationMsg::UseLlm(Arc::new(TickLlm {
-            inner: llm,
-            dispatcher: self.env.dispatcher.clone(),
-            recorder: recorder.clone(),
-        })));
-        // The tick's logs carry who ticks: a spawned task starts outside any
-        // span, and ractor does not pass the sender's span to handlers here.
-        let span = tracing::info_span!("tick", persona = %email, tick_id = %tick_id);
-        let task = tokio::spawn(
-            tick_task(TickTask {
-                recorder: recorder.clone(),
-                env: self.env.clone(),
-                identity: self.identity.clone(),
-                session: self.session.clone(),
-                tick_id: tick_id.clone(),
-                llm: handle,
-                me: me.clone(),
-            })
-            .instrument(span),
-        );
-        self.running = Some(Box::new(RunningTick {
-            tick_id: tick_id.clone(),
-            started_at: Utc::now(),
-            recorder,
-            task,
-            conversation,
-            live: LiveCalls::default(),
-        }));
+        let running =
+            RunningTick::start(&self.env, &self.identity, self.session.clone(), me).await?;
+        let tick_id = running.tick_id.clone();
+        self.running = Some(Box::new(running));
         Ok(tick_id)
-    }
-}
-
-/// Tells the persona actor each step of its running tick.
-struct ToPersonaActor {
-    actor: ActorRef<PersonaMsg>,
-    tick_id: Arc<str>,
-}
-
-impl TickObserver for ToPersonaActor {
-    fn observe(&self, event: TickEvent) {
-        // An actor that stopped has no view left to update.
-        let _ = self
-            .actor
-            .cast(PersonaMsg::Observed(self.tick_id.clone(), Box::new(event)));
     }
 }
 

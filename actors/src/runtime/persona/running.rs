@@ -1,0 +1,126 @@
+//! The running tick as its persona actor holds it: how it starts (its
+//! conversation actor, a recorder that tells the actor each step, the LLM
+//! that takes a rate slot before each request, the task) and how an
+//! operator cancels it.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use ractor::{Actor, ActorRef, RpcReplyPort};
+use tracing::Instrument as _;
+
+use super::live::LiveCalls;
+use super::report::TickSummary;
+use super::tick_llm::TickLlm;
+use super::tick_task::{TickTask, cancel_tick, tick_task};
+use super::{PersonaIdentity, PersonaMsg};
+use crate::app_client::Session;
+use crate::progress::{TickEvent, TickObserver};
+use crate::runtime::conversation::{ConversationActor, ConversationHandle, ConversationMsg};
+use crate::runtime::{CommandRefused, RuntimeEnv};
+use crate::tick::TickRecorder;
+
+pub(super) struct RunningTick {
+    pub(super) tick_id: String,
+    pub(super) started_at: DateTime<Utc>,
+    /// Shared with the task, so a cancelled tick's rows can still be saved.
+    pub(super) recorder: TickRecorder,
+    /// Aborted by `CancelTick`; dropping it does not cancel.
+    pub(super) task: tokio::task::JoinHandle<()>,
+    /// The tick's LLM endpoint, stopped when the tick ends: an idle persona
+    /// holds no conversation actor, which keeps thousands of them cheap.
+    pub(super) conversation: ActorRef<ConversationMsg>,
+    /// Its calls so far, by tool_use_id, and what it waits for.
+    pub(super) live: LiveCalls,
+}
+
+impl RunningTick {
+    /// Starts a tick of `identity` in a task of its own, its conversation
+    /// actor linked to `me`.
+    pub(super) async fn start(
+        env: &Arc<RuntimeEnv>,
+        identity: &Arc<PersonaIdentity>,
+        session: Option<Box<Session>>,
+        me: &ActorRef<PersonaMsg>,
+    ) -> Result<RunningTick, CommandRefused> {
+        let email = &identity.profile.email;
+        let tick_id = uuid::Uuid::now_v7().to_string();
+        let llm = env.llms.for_tick(&identity.profile, &tick_id);
+        let (conversation, _) = Actor::spawn_linked(None, ConversationActor, (), me.get_cell())
+            .await
+            .map_err(|error| CommandRefused::NotStarted(error.to_string()))?;
+        let recorder = TickRecorder::observed(Arc::new(ToPersonaActor {
+            actor: me.clone(),
+            tick_id: Arc::from(tick_id.as_str()),
+        }));
+        let handle = ConversationHandle {
+            actor: conversation.clone(),
+            provider: llm.provider(),
+            model: llm.model().to_owned(),
+            source: llm.clone(),
+        };
+        let _ = conversation.cast(ConversationMsg::UseLlm(Arc::new(TickLlm {
+            inner: llm,
+            dispatcher: env.dispatcher.clone(),
+            recorder: recorder.clone(),
+        })));
+        // The tick's logs carry who ticks: a spawned task starts outside any
+        // span, and ractor does not pass the sender's span to handlers here.
+        let span = tracing::info_span!("tick", persona = %email, tick_id = %tick_id);
+        let task = tokio::spawn(
+            tick_task(TickTask {
+                recorder: recorder.clone(),
+                env: env.clone(),
+                identity: identity.clone(),
+                session,
+                tick_id: tick_id.clone(),
+                llm: handle,
+                me: me.clone(),
+            })
+            .instrument(span),
+        );
+        Ok(RunningTick {
+            tick_id: tick_id.clone(),
+            started_at: Utc::now(),
+            recorder,
+            task,
+            conversation,
+            live: LiveCalls::default(),
+        })
+    }
+
+    /// Cancels it: see [`cancel_tick`]. Returns its summary at once.
+    pub(super) fn cancel(
+        self,
+        env: Arc<RuntimeEnv>,
+        persona_id: String,
+        reason: String,
+        done: Option<Box<RpcReplyPort<()>>>,
+    ) -> TickSummary {
+        cancel_tick(
+            env,
+            persona_id,
+            self.tick_id,
+            self.started_at,
+            self.task,
+            self.recorder,
+            reason,
+            done,
+        )
+    }
+}
+
+/// Tells the persona actor each step of its running tick.
+struct ToPersonaActor {
+    actor: ActorRef<PersonaMsg>,
+    tick_id: Arc<str>,
+}
+
+impl TickObserver for ToPersonaActor {
+    fn observe(&self, event: TickEvent) {
+        // An actor that stopped has no view left to update.
+        let _ = self
+            .actor
+            .cast(PersonaMsg::Observed(self.tick_id.clone(), Box::new(event)));
+    }
+}
