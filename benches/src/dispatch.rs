@@ -52,17 +52,22 @@ pub async fn run(quick: bool) -> anyhow::Result<()> {
     .await?;
     let handles = system.handles.clone();
 
-    let mut samples = Vec::with_capacity(slots);
-    for _ in 0..slots {
-        let asked = Instant::now();
-        handles
-            .dispatcher
-            .call(DispatcherMsg::RequestLlmSlot, None)
-            .await?
-            .success_or_else(|| anyhow::anyhow!("the dispatcher did not grant a slot"))?;
-        samples.push(asked.elapsed());
-    }
-    let slot = Latencies::new(samples);
+    // Asked from a spawned task, as a tick asks: `main`'s own future runs
+    // outside the runtime's workers, so every answer would cross threads.
+    let dispatcher = handles.dispatcher.clone();
+    let slot = tokio::spawn(async move {
+        let mut samples = Vec::with_capacity(slots);
+        for _ in 0..slots {
+            let asked = Instant::now();
+            dispatcher
+                .call(DispatcherMsg::RequestLlmSlot, None)
+                .await?
+                .success_or_else(|| anyhow::anyhow!("the dispatcher did not grant a slot"))?;
+            samples.push(asked.elapsed());
+        }
+        anyhow::Ok(Latencies::new(samples))
+    })
+    .await??;
 
     let persona_id = app
         .persona_ids
@@ -90,39 +95,42 @@ pub async fn run(quick: bool) -> anyhow::Result<()> {
         .ok_or_else(|| anyhow::anyhow!("the supervisor has no persona actor"))?
         .into();
     let tick: Arc<str> = Arc::from(tick_id.as_str());
-    let mut samples = Vec::with_capacity(batches);
-    for batch in 0..batches {
-        let began = Instant::now();
-        for call in 0..BATCH {
-            let tool_use_id = format!("bench_{batch}_{call}");
-            actor.cast(PersonaMsg::Observed(
-                tick.clone(),
-                Box::new(TickEvent::CallStarted {
-                    tool_use_id: tool_use_id.clone(),
-                    tool: "todo.list".into(),
-                }),
-            ))?;
-            actor.cast(PersonaMsg::Observed(
-                tick.clone(),
-                Box::new(TickEvent::CallEnded {
-                    tool_use_id,
-                    result: ActionResult::Ok,
-                    failed_by: None,
-                    latency_ms: 1,
-                }),
-            ))?;
+    let events = tokio::spawn(async move {
+        let mut samples = Vec::with_capacity(batches);
+        for batch in 0..batches {
+            let began = Instant::now();
+            for call in 0..BATCH {
+                let tool_use_id = format!("bench_{batch}_{call}");
+                actor.cast(PersonaMsg::Observed(
+                    tick.clone(),
+                    Box::new(TickEvent::CallStarted {
+                        tool_use_id: tool_use_id.clone(),
+                        tool: "todo.list".into(),
+                    }),
+                ))?;
+                actor.cast(PersonaMsg::Observed(
+                    tick.clone(),
+                    Box::new(TickEvent::CallEnded {
+                        tool_use_id,
+                        result: ActionResult::Ok,
+                        failed_by: None,
+                        latency_ms: 1,
+                    }),
+                ))?;
+            }
+            let live = actor
+                .call(PersonaMsg::GetLiveTick, Some(Duration::from_secs(10)))
+                .await?
+                .success_or_else(|| anyhow::anyhow!("the persona actor did not answer"))??;
+            samples.push(began.elapsed() / BATCH as u32);
+            anyhow::ensure!(
+                live.is_some_and(|live| live.calls.len() == (batch + 1) * BATCH),
+                "an event was lost"
+            );
         }
-        let live = actor
-            .call(PersonaMsg::GetLiveTick, Some(Duration::from_secs(10)))
-            .await?
-            .success_or_else(|| anyhow::anyhow!("the persona actor did not answer"))??;
-        samples.push(began.elapsed() / BATCH as u32);
-        anyhow::ensure!(
-            live.is_some_and(|live| live.calls.len() == (batch + 1) * BATCH),
-            "an event was lost"
-        );
-    }
-    let events = Latencies::new(samples);
+        anyhow::Ok(Latencies::new(samples))
+    })
+    .await??;
 
     release.send_replace(false);
     system.shutdown(Duration::from_secs(30)).await;
