@@ -16,6 +16,8 @@
 //!   [`tick::TickEnd::verdict`], its honest status.
 //! - [`rating`]: the rating turn's forced tool ([`rating::rating_tool`]) and
 //!   turning its reply into feedback rows.
+//! - [`day_log`]: the day's calls as the rating prompt shows them, so the
+//!   ratings are grounded in what the persona did.
 //! - [`app_client`]: the [`app_client::AppLogin`] trait the runtime logs
 //!   personas in through, its [`app_client::Session`] and
 //!   [`app_client::LoginError`]. The routes live with the implementation, in
@@ -79,8 +81,11 @@
 //!    valid JSON, an unknown tool) is answered to the model as a tool error,
 //!    never sent to the app, and its row is `failed_by: agent`; the app's
 //!    error results are `failed_by: app`;
-//! 3. rating turn: a fresh request forcing `submit_ratings`, whose schema has
-//!    the modules used as an enum and ratings 1–5 (`ToolChoice::Tool`). A text
+//! 3. rating turn: a fresh request carrying the day's calls ([`day_log`]:
+//!    numbered, tool, short input, ok or the error) and forcing
+//!    `submit_ratings`, whose schema has the modules used as an enum, ratings
+//!    1–5 and the numbers of the calls each rating is about, which its note
+//!    cites (`ToolChoice::Tool`). A text
 //!    answer falls back to the tolerant JSON-from-text parser; ratings are
 //!    clamped, modules not used dropped, and an unreadable reply becomes one
 //!    `__parse` row with the raw text.
@@ -180,6 +185,7 @@
 
 pub mod app_client;
 pub mod context;
+pub mod day_log;
 pub mod internal_api;
 pub mod llm;
 pub mod mcp_client;

@@ -29,7 +29,9 @@ pub fn rating_tool(used_modules: &BTreeSet<String>) -> ToolDef {
     let modules: Vec<&str> = used_modules.iter().map(String::as_str).collect();
     ToolDef {
         name: RATING_TOOL.to_owned(),
-        description: "Submit your rating of each app module you used today.".to_owned(),
+        description:
+            "Submit your rating of each app module you used today, citing the calls it is about."
+                .to_owned(),
         input_schema: json!({
             "type": "object",
             "properties": {
@@ -43,6 +45,11 @@ pub fn rating_tool(used_modules: &BTreeSet<String>) -> ToolDef {
                             "module": {"type": "string", "enum": modules},
                             "rating": {"type": "integer", "minimum": Rating::MIN, "maximum": Rating::MAX},
                             "notes": {"type": "string", "maxLength": MAX_NOTE_LEN},
+                            "calls": {
+                                "type": "array",
+                                "description": "the numbers (#) of the calls this rating is about",
+                                "items": {"type": "integer", "minimum": 1},
+                            },
                         },
                         "required": ["module", "rating", "notes"],
                     },
@@ -118,20 +125,43 @@ fn rows_from(
         if !used_modules.contains(module) || !seen.insert(module.to_owned()) {
             continue;
         }
+        let notes = rating
+            .get("notes")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .trim();
         rows.push(FeedbackRow {
             tick_id: tick_id.to_owned(),
             module: module.to_owned(),
             rating: Some(Rating::clamped(value.round() as i64)),
-            notes: rating
-                .get("notes")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .trim()
-                .to_owned(),
+            notes: with_citations(notes, rating.get("calls")),
             created_at: now,
         });
     }
     rows
+}
+
+/// The note, with the numbers of the calls it is about (`calls`) that it
+/// does not cite yet appended as `(#2, #5)`, so every stored note names its
+/// evidence.
+fn with_citations(notes: &str, calls: Option<&Value>) -> String {
+    let missing: Vec<String> = calls
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_u64)
+        .map(|number| format!("#{number}"))
+        .filter(|cited| {
+            !notes
+                .match_indices(cited.as_str())
+                .any(|(at, _)| !notes[at + cited.len()..].starts_with(|c: char| c.is_ascii_digit()))
+        })
+        .collect();
+    match (notes.is_empty(), missing.is_empty()) {
+        (_, true) => notes.to_owned(),
+        (true, false) => format!("({})", missing.join(", ")),
+        (false, false) => format!("{notes} ({})", missing.join(", ")),
+    }
 }
 
 fn parse_failure(reply: &str, tick_id: &str, now: DateTime<Utc>) -> FeedbackRow {
@@ -217,6 +247,14 @@ mod tests {
             ratings(&rows),
             vec![("todo".into(), Some(5)), ("notes".into(), Some(1))]
         );
+    }
+
+    #[test]
+    fn a_note_names_the_calls_it_is_about() {
+        let reply = r##"{"ratings":[{"module":"todo","rating":2,"notes":"#2 schlug fehl","calls":[2,12]},{"module":"notes","rating":5,"notes":"","calls":[1]}]}"##;
+        let rows = parse_ratings(reply, &used(&["todo", "notes"]), "t", Utc::now());
+        assert_eq!(rows[0].notes, "#2 schlug fehl (#12)");
+        assert_eq!(rows[1].notes, "(#1)");
     }
 
     #[test]

@@ -36,6 +36,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::context::{ContextBudget, Fit};
+use crate::day_log::DayLog;
 use crate::llm::names::ToolNames;
 use crate::llm::{
     Block, Llm, LlmError, LlmRequest, LlmResponse, Message, Role, StopReason, ToolChoice, ToolDef,
@@ -88,6 +89,30 @@ pub struct TickRecord {
     /// What the tick is waiting for right now; names the culprit of a
     /// timeout.
     pub waiting: Option<Waiting>,
+    /// What its LLM answers cost so far.
+    pub cost: TickCost,
+}
+
+/// What a tick's LLM answers cost: a sum in US dollars, unknown as soon as
+/// one answer's cost is (a hosted model without a price).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct TickCost {
+    usd: f64,
+    unknown: bool,
+}
+
+impl TickCost {
+    pub fn add(&mut self, usd: Option<f64>) {
+        match usd {
+            Some(usd) => self.usd += usd,
+            None => self.unknown = true,
+        }
+    }
+
+    /// The sum, or `None` when any part of it is unknown.
+    pub fn usd(&self) -> Option<f64> {
+        (!self.unknown).then_some(self.usd)
+    }
 }
 
 /// A tick's record, shared between the tick and whoever cuts it short, and
@@ -173,6 +198,11 @@ impl TickRecorder {
             tool_calls: record.actions.len(),
             waiting: record.waiting,
         })
+    }
+
+    /// Adds one LLM answer's cost (`None`: unknown).
+    pub fn add_cost(&self, usd: Option<f64>) {
+        self.with(|record| record.cost.add(usd));
     }
 
     /// What the tick is waiting for, if anything.
@@ -305,6 +335,8 @@ pub async fn run_tick(
     };
     // tool_use_id → index of its action row, for this tick only.
     let mut rows_by_tool_use: HashMap<String, usize> = HashMap::new();
+    // What the persona did, for the rating turn.
+    let mut day_log = DayLog::default();
     let mut used_modules = BTreeSet::new();
     let mut day = DayEnd::OutOfTurns {
         max_turns: settings.max_turns,
@@ -417,6 +449,12 @@ pub async fn run_tick(
                 record.actions.len() - 1
             });
             rows_by_tool_use.insert(call.id.clone(), index);
+            day_log.push(
+                &tool_name,
+                &call.input_text(),
+                outcome.failed_by,
+                Some(&outcome.text),
+            );
             let result_label = match outcome.failed_by {
                 None => "ok",
                 Some(FailedBy::Agent) => "agent_error",
@@ -468,7 +506,7 @@ pub async fn run_tick(
         llm,
         settings,
         &budget,
-        &used_modules,
+        (&used_modules, &day_log),
         recorder,
     )
     .await?;
@@ -494,13 +532,13 @@ async fn rate_modules(
     llm: &dyn Llm,
     settings: TickSettings,
     budget: &ContextBudget,
-    used_modules: &BTreeSet<String>,
+    (used_modules, day_log): (&BTreeSet<String>, &DayLog),
     recorder: &TickRecorder,
 ) -> Result<RatingEnd, TickError> {
     let tool = crate::rating::rating_tool(used_modules);
     let mut request = LlmRequest {
         system: persona.system_prompt.clone(),
-        messages: vec![Message::user_text(rating_prompt(used_modules))],
+        messages: vec![Message::user_text(rating_prompt(used_modules, day_log))],
         tool_choice: ToolChoice::Tool(tool.name.clone()),
         tools: Arc::from([tool]),
         max_tokens: settings.rating_max_tokens,
@@ -606,6 +644,15 @@ impl Call {
         }
     }
 
+    /// The input as the model sent it: its JSON, or the raw text it could
+    /// not parse.
+    fn input_text(&self) -> String {
+        match &self.input {
+            CallInput::Usable(input) => input.to_string(),
+            CallInput::Refused { arguments, .. } => arguments.clone(),
+        }
+    }
+
     /// The input hash of the action row; for arguments that were not JSON,
     /// the hash of the raw text as a JSON string.
     fn input_hash(&self) -> String {
@@ -663,15 +710,20 @@ pub fn day_prompt(persona: &PersonaProfile, now: DateTime<Utc>) -> String {
     )
 }
 
-/// The rating turn's prompt: rate every module used, through the
-/// `submit_ratings` tool (or, from a model that answers in text, as the same
-/// JSON).
-pub fn rating_prompt(used_modules: &BTreeSet<String>) -> String {
+/// The rating turn's prompt: the day's calls (numbered, with how each
+/// went), then rate every module used citing the calls by number, through
+/// the `submit_ratings` tool (or, from a model that answers in text, as the
+/// same JSON).
+pub fn rating_prompt(used_modules: &BTreeSet<String>, day: &DayLog) -> String {
     let modules: Vec<&str> = used_modules.iter().map(String::as_str).collect();
     format!(
-        "Du hast heute diese Bereiche der App benutzt: {}. Bewerte jeden davon aus deiner Sicht mit 1 (furchtbar) bis 5 \
-         (großartig) und einer kurzen Begründung. Rufe dafür das Werkzeug {} auf, oder antworte ausschließlich mit JSON \
-         in genau dieser Form: {{\"ratings\":[{{\"module\":\"todo\",\"rating\":4,\"notes\":\"…\"}}]}}",
+        "Das hast du heute in der App getan, Aufruf für Aufruf:\n{}\n\
+         Du hast dabei diese Bereiche benutzt: {}. Bewerte jeden davon aus deiner Sicht mit 1 (furchtbar) bis 5 \
+         (großartig), nach dem, was du oben erlebt hast, und begründe kurz; nenne in der Begründung die Nummern der \
+         Aufrufe, um die es geht (zum Beispiel #2), und trage sie unter calls ein. Rufe dafür das Werkzeug {} auf, \
+         oder antworte ausschließlich mit JSON in genau dieser Form: \
+         {{\"ratings\":[{{\"module\":\"todo\",\"rating\":4,\"notes\":\"#1 ging schnell, #2 …\",\"calls\":[1,2]}}]}}",
+        day.render(crate::day_log::LOG_CHARS),
         modules.join(", "),
         crate::rating::RATING_TOOL
     )

@@ -241,7 +241,7 @@ pub struct NewTick {
 }
 
 /// How a tick ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TickFinish {
     pub status: TickStatus,
@@ -255,6 +255,10 @@ pub struct TickFinish {
     pub finish_reason: Option<String>,
     pub turns: u32,
     pub tokens: TokenUsage,
+    /// What the tokens cost in US dollars; `None` when unknown (a hosted
+    /// model without a price).
+    #[serde(default)]
+    pub cost_usd: Option<f64>,
     pub summary: Option<String>,
     pub finished_at: DateTime<Utc>,
 }

@@ -10,6 +10,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use actors::llm::pricing::Price;
 use anyhow::{Context as _, bail};
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{ArgMatches, Command};
@@ -70,6 +71,11 @@ pub fn apply(command: Command, path: &Path) -> anyhow::Result<Command> {
     env_names(&command, &mut known);
     let mut command = command;
     for (key, value) in &table {
+        if key == PRICES_KEY {
+            // Read by `prices`, checked now so a bad table fails at start.
+            prices_in(&table, path)?;
+            continue;
+        }
         if !known.contains(key) {
             bail!(
                 "the config file {} sets {key}, which is not a setting; settings are: {}",
@@ -90,6 +96,50 @@ pub fn apply(command: Command, path: &Path) -> anyhow::Result<Command> {
         command = apply_defaults(command, key, &value);
     }
     Ok(command)
+}
+
+/// The table of LLM prices: `[prices."<model prefix>"]` with `input`,
+/// `output`, `cache_write`, `cache_read` in US dollars per million tokens.
+const PRICES_KEY: &str = "prices";
+
+/// The config file's price overrides (model prefix → price); none without
+/// a config file or a `prices` table.
+pub fn prices(args: &[String]) -> anyhow::Result<Vec<(String, Price)>> {
+    let Some(path) = config_path(args) else {
+        return Ok(Vec::new());
+    };
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read the config file {}", path.display()))?;
+    let table: toml::Table = text
+        .parse()
+        .with_context(|| format!("the config file {} is not valid TOML", path.display()))?;
+    prices_in(&table, &path)
+}
+
+fn prices_in(table: &toml::Table, path: &Path) -> anyhow::Result<Vec<(String, Price)>> {
+    let Some(prices) = table.get(PRICES_KEY) else {
+        return Ok(Vec::new());
+    };
+    let toml::Value::Table(prices) = prices else {
+        bail!(
+            "the config file {} sets {PRICES_KEY} to a value; it is a table of \
+             [{PRICES_KEY}.\"<model prefix>\"] tables",
+            path.display()
+        );
+    };
+    prices
+        .iter()
+        .map(|(model, price)| {
+            let price: Price = price.clone().try_into().with_context(|| {
+                format!(
+                    "the config file {} has a bad price for {model:?}: give input and output \
+                     (and optionally cache_write, cache_read) in US dollars per million tokens",
+                    path.display()
+                )
+            })?;
+            Ok((model.clone(), price))
+        })
+        .collect()
 }
 
 /// Adds to a clap error which environment variable (or config key) the bad

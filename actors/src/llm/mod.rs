@@ -9,6 +9,7 @@ pub mod anthropic;
 mod http;
 pub mod names;
 pub mod openai;
+pub mod pricing;
 pub mod retry;
 pub mod scripted;
 
@@ -204,6 +205,12 @@ pub trait Llm: Send + Sync {
     /// `max_tokens` and trims old tool results to fit it.
     async fn context_window(&self) -> Option<u32> {
         None
+    }
+    /// Whether the model runs on this machine or the private network (the
+    /// scripted simulator, a local server): without a configured price it
+    /// costs nothing, where a hosted model's cost is unknown.
+    fn runs_locally(&self) -> bool {
+        false
     }
     async fn complete(&self, request: &LlmRequest) -> Result<LlmResponse, LlmError>;
 }

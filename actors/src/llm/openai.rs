@@ -342,6 +342,10 @@ impl Llm for OpenAiLlm {
         &self.model
     }
 
+    fn runs_locally(&self) -> bool {
+        on_private_network(&self.base)
+    }
+
     async fn context_window(&self) -> Option<u32> {
         if self.context_window.is_some() {
             return self.context_window;
@@ -405,4 +409,24 @@ enum Streamed {
         explicit: bool,
         reason: String,
     },
+}
+
+/// Whether `base_url`'s host is this machine or a private network (where an
+/// OpenAI-compatible server is someone's own llama.cpp, vLLM or Ollama).
+fn on_private_network(base_url: &str) -> bool {
+    let Ok(url) = reqwest::Url::parse(base_url) else {
+        return false;
+    };
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    match host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<std::net::IpAddr>()
+    {
+        Ok(std::net::IpAddr::V4(ip)) => ip.is_loopback() || ip.is_private() || ip.is_link_local(),
+        Ok(std::net::IpAddr::V6(ip)) => ip.is_loopback() || ip.is_unique_local(),
+        Err(_) => host == "localhost" || host.ends_with(".local"),
+    }
 }

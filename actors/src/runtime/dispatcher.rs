@@ -17,7 +17,8 @@
 //!   `Resume`; running ticks wait at their next LLM request.
 //! - draining (`Drain`, shutdown): queued and later permit requests are
 //!   refused, but rate slots are still granted so running ticks can finish;
-//!   `WhenIdle` answers once every permit is back.
+//!   `WhenIdle` answers once every permit is back and no cancelled tick is
+//!   still saving its rows ([`SaveHold`]).
 //! - rows: `SaveRows` from many ticks are held for up to
 //!   `row_batch_window` (or until a batch is full) and go to persistence in
 //!   one `Enqueue`; each tick's reply comes when its rows are durable.
@@ -89,6 +90,29 @@ impl Drop for TickPermit {
     }
 }
 
+/// Held while a cancelled tick's rows are saved (its task, and so its
+/// permit, is gone); `WhenIdle` waits for it as for a permit. Counted when
+/// made, so a save begun before shutdown asks is always waited for.
+#[derive(Debug)]
+pub struct SaveHold {
+    dispatcher: ActorRef<DispatcherMsg>,
+}
+
+impl SaveHold {
+    pub fn new(dispatcher: &ActorRef<DispatcherMsg>) -> SaveHold {
+        let _ = dispatcher.cast(DispatcherMsg::SaveStarted);
+        SaveHold {
+            dispatcher: dispatcher.clone(),
+        }
+    }
+}
+
+impl Drop for SaveHold {
+    fn drop(&mut self) {
+        let _ = self.dispatcher.cast(DispatcherMsg::SaveEnded);
+    }
+}
+
 /// Why a tick got no permit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the runner is shutting down; no tick starts")]
@@ -110,6 +134,8 @@ pub struct DispatcherStatus {
     pub llm_requests: u64,
     /// Ticks whose rows wait in the dispatcher's batch.
     pub batched_ticks: usize,
+    /// Cancelled ticks still saving their rows ([`SaveHold`]).
+    pub saves_in_flight: usize,
 }
 
 pub struct DispatcherActor;
@@ -170,8 +196,12 @@ pub enum DispatcherMsg {
     SaveRows(Box<TickRows>),
     /// Timer: hand the batched rows to persistence now.
     FlushRows,
-    /// Shutdown: the reply comes once no permit is out.
+    /// Shutdown: the reply comes once no permit and no [`SaveHold`] is out.
     WhenIdle(RpcReplyPort<()>),
+    /// Sent by a new [`SaveHold`].
+    SaveStarted,
+    /// Sent by a dropped [`SaveHold`].
+    SaveEnded,
 }
 
 impl Actor for DispatcherActor {
@@ -242,10 +272,14 @@ impl Actor for DispatcherActor {
                 state.flush_rows();
             }
             DispatcherMsg::WhenIdle(reply) => state.idle_waiters.push(reply),
+            DispatcherMsg::SaveStarted => state.status.saves_in_flight += 1,
+            DispatcherMsg::SaveEnded => {
+                state.status.saves_in_flight = state.status.saves_in_flight.saturating_sub(1);
+            }
         }
         state.grant_permits(&me);
         state.grant_slots(&me);
-        if state.status.permits_in_use == 0 {
+        if state.status.permits_in_use == 0 && state.status.saves_in_flight == 0 {
             for waiter in state.idle_waiters.drain(..) {
                 let _ = waiter.send(());
             }

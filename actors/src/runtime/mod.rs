@@ -78,6 +78,8 @@ pub(crate) struct RuntimeEnv {
     /// What the dispatcher last published.
     pub(crate) dispatcher_status: tokio::sync::watch::Receiver<dispatcher::DispatcherStatus>,
     pub(crate) settings: TickSettings,
+    /// What LLM tokens cost.
+    pub(crate) prices: Arc<crate::llm::pricing::PriceTable>,
     pub(crate) tick_timeout: Duration,
     pub(crate) session_margin: Duration,
     pub(crate) replica_id: String,

@@ -34,6 +34,7 @@ use super::supervisor::{
 };
 use super::{BackendError, CommandRefused, LlmFactory, RuntimeEnv, TickLedger};
 use crate::app_client::AppLogin;
+use crate::llm::pricing::PriceTable;
 use crate::mcp_client::McpEndpoint;
 use crate::sink::Sink;
 use crate::tick::TickSettings;
@@ -49,6 +50,8 @@ pub struct Tuning {
     /// The kill-switch's state at start (`RUNNER_PAUSED`).
     pub paused: bool,
     pub tick: TickSettings,
+    /// What LLM tokens cost (the shipped Claude prices, plus the config's).
+    pub prices: PriceTable,
     /// A tick running longer ends as failed; its rows are kept.
     pub tick_timeout: Duration,
     /// Log in again when the token expires within this margin.
@@ -80,6 +83,7 @@ impl Default for Tuning {
             llm_per_minute: 50,
             paused: false,
             tick: TickSettings::default(),
+            prices: PriceTable::shipped(),
             tick_timeout: Duration::from_secs(600),
             session_margin: Duration::from_secs(120),
             lease: Duration::from_secs(30),
@@ -178,6 +182,7 @@ impl RunnerSystem {
             dispatcher: dispatcher.clone(),
             dispatcher_status: status.clone(),
             settings: tuning.tick,
+            prices: Arc::new(tuning.prices),
             tick_timeout: tuning.tick_timeout,
             session_margin: tuning.session_margin,
             replica_id: tuning.replica_id,

@@ -24,7 +24,7 @@ pub struct BatchOutcome {
     pub duplicates: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TickRow {
     pub tick_id: String,
     pub persona_id: String,
@@ -36,6 +36,8 @@ pub struct TickRow {
     pub model: String,
     pub turns: u64,
     pub tokens: TokenUsage,
+    /// US dollars; `None` when unknown.
+    pub cost_usd: Option<f64>,
     pub summary: Option<String>,
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
@@ -56,6 +58,7 @@ struct TickDbRow {
     output_tokens: i64,
     cache_read_tokens: i64,
     cache_write_tokens: i64,
+    cost_usd: Option<f64>,
     summary: Option<String>,
     started_at: DateTime<Utc>,
     finished_at: Option<DateTime<Utc>>,
@@ -81,6 +84,7 @@ impl TryFrom<TickDbRow> for TickRow {
                 cache_read: to_u64(row.cache_read_tokens, "cache read tokens")?,
                 cache_write: to_u64(row.cache_write_tokens, "cache write tokens")?,
             },
+            cost_usd: row.cost_usd,
             tick_id: row.tick_id,
             persona_id: row.persona_id,
             error: row.error,
@@ -406,7 +410,8 @@ impl Store {
             sqlx::query(
                 "UPDATE persona_ticks SET status = $1, error = $2, turns = $3, input_tokens = $4, \
                      output_tokens = $5, cache_read_tokens = $6, cache_write_tokens = $7, \
-                     summary = $8, finished_at = $9, failed_by = $11, finish_reason = $12 \
+                     summary = $8, finished_at = $9, failed_by = $11, finish_reason = $12, \
+                     cost_usd = $13 \
                  WHERE tick_id = $10 AND status = 'running'",
             )
             .bind(finish.status.as_str())
@@ -421,6 +426,7 @@ impl Store {
             .bind(tick_id)
             .bind(finish.failed_by.map(FailedBy::as_str))
             .bind(&finish.finish_reason)
+            .bind(finish.cost_usd)
             .execute(pool)
             .await?
             .rows_affected()
@@ -459,7 +465,7 @@ impl Store {
             sqlx::query_as(
                 "SELECT tick_id, persona_id, status, error, failed_by, finish_reason, provider, \
                      model, turns, input_tokens, output_tokens, cache_read_tokens, \
-                     cache_write_tokens, summary, started_at, finished_at \
+                     cache_write_tokens, cost_usd, summary, started_at, finished_at \
                  FROM persona_ticks WHERE tick_id = $1",
             )
             .bind(tick_id)

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use actors::llm::pricing::PriceTable;
 use actors::tick::TickSettings;
 use anyhow::Context as _;
 use catalog::SeedSecret;
@@ -86,6 +87,9 @@ impl RunnerOptions {
                     max_tokens: self.max_tokens,
                     ..TickSettings::default()
                 },
+                prices: PriceTable::shipped().with_overrides(crate::config_file::prices(
+                    &std::env::args().collect::<Vec<_>>(),
+                )?),
                 tick_timeout: Duration::from_secs(self.tick_timeout_secs),
                 lease: Duration::from_secs(self.lease_secs),
                 schedule_every,

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use actors::llm::{Block, Llm, LlmError, LlmRequest, LlmResponse, StopReason, ToolChoice};
+use actors::llm::pricing::{Price, PriceTable};
 use actors::progress::Waiting;
 use actors::runtime::persona::{Activity, CallState};
 use actors::runtime::supervisor::{ChildHealth, RestartPolicy, Snapshot, SupervisorMsg};
@@ -228,6 +229,16 @@ async fn start_actors_with_timeout(
             flush_interval: Duration::from_millis(20),
             retry_backoff: Duration::from_millis(10),
             max_backoff: Duration::from_millis(40),
+            // The fake Anthropic API's model, at Sonnet's list price.
+            prices: PriceTable::shipped().with_overrides([(
+                "claude-test".to_owned(),
+                Price {
+                    input: 3.0,
+                    output: 15.0,
+                    cache_write: 3.75,
+                    cache_read: 0.30,
+                },
+            )]),
             ..Tuning::default()
         },
     };
@@ -926,6 +937,9 @@ async fn a_tick_through_the_fake_anthropic_api_stores_exactly_the_right_rows() {
             cache_write: 300
         }
     );
+    // 3000 × 3 + 600 × 15 + 300 × 3.75 + 2400 × 0.30 dollars per million.
+    let cost = tick.cost_usd.expect("a priced model has a known cost");
+    assert!((cost - 0.019845).abs() < 1e-9, "{cost}");
     // 529 and 429 were retried: five requests for three answers; the second
     // turn sent the three results with the error on toolu_02.
     let bodies = fake.request_bodies();
@@ -950,6 +964,30 @@ async fn a_tick_through_the_fake_anthropic_api_stores_exactly_the_right_rows() {
             ("toolu_03".into(), false)
         ]
     );
+    // The rating request carries the day: each call numbered, with its
+    // input and how it went, the app's error text included.
+    let rating_prompt = bodies[4]["messages"][0]["content"]
+        .as_str()
+        .map(str::to_owned)
+        .or_else(|| {
+            bodies[4]["messages"][0]["content"][0]["text"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .unwrap();
+    assert!(
+        rating_prompt.contains("#1 todo.create {\"title\":\"Angebot schreiben\"} → ok"),
+        "{rating_prompt}"
+    );
+    assert!(
+        rating_prompt.contains("#2 todo.create {\"title\":\"\"} → Fehler (app): "),
+        "{rating_prompt}"
+    );
+    assert!(
+        rating_prompt.contains("#3 notes.create "),
+        "{rating_prompt}"
+    );
+    assert_eq!(bodies[4]["tool_choice"]["name"], "submit_ratings");
     // The sink failed twice; nothing was lost or doubled.
     let status = system.handles.persistence_status().await.unwrap();
     assert_eq!(

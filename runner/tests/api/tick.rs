@@ -382,13 +382,16 @@ async fn the_internal_api_client_writes_rows_and_ticks_idempotently() {
         finish_reason: None,
         turns: 2,
         tokens: TokenUsage::default(),
+        cost_usd: Some(0.25),
         summary: Some("ok".into()),
         finished_at: now,
     };
     sink.tick_ended("http-tick", &finish).await.unwrap();
+    let stored = gateway.store.tick("http-tick").await.unwrap();
     assert_eq!(
-        gateway.store.tick("http-tick").await.unwrap().status,
-        catalog::TickStatus::Ok
+        (stored.status, stored.cost_usd),
+        (catalog::TickStatus::Ok, Some(0.25)),
+        "the internal API carries the cost"
     );
     let personas = sink.personas().await.unwrap();
     assert_eq!(personas.len(), 10);

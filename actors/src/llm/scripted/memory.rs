@@ -57,7 +57,6 @@ impl Call {
 #[derive(Debug)]
 pub(super) struct Outcome {
     pub(super) is_error: bool,
-    pub(super) message: String,
 }
 
 impl Memory {
@@ -121,10 +120,7 @@ impl Memory {
         if call.outcome.is_some() {
             return;
         }
-        call.outcome = Some(Outcome {
-            is_error,
-            message: content.lines().next().unwrap_or_default().to_owned(),
-        });
+        call.outcome = Some(Outcome { is_error });
         // A log call answers with the log entry, whose id names the entry,
         // not the habit that was logged; reusing it would fail.
         if is_error || verb_of(&call.tool).starts_with("log") {

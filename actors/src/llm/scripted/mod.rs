@@ -16,8 +16,10 @@
 //!   overwhelmed newbie spoils about 30 % of its calls on purpose
 //!   (`mistakes`); other archetypes only now and then use an id that names
 //!   nothing.
-//! * Rating turn (a forced tool, or no tools): one rating per module it
-//!   called, lowered by the errors it saw, as the forced tool's input; asked
+//! * Rating turn (a forced tool, or no tools): one rating per module of the
+//!   calls the request's day log lists (`crate::day_log`, the lines a model
+//!   reads), lowered by the errors logged, each note citing its calls, as the
+//!   forced tool's input; asked
 //!   without a tool, the same JSON as text, some seeds wrapping it in a
 //!   Markdown fence to exercise the reply parser.
 //!
@@ -142,6 +144,10 @@ impl Llm for ScriptedLlm {
         MODEL
     }
 
+    fn runs_locally(&self) -> bool {
+        true
+    }
+
     async fn complete(&self, request: &LlmRequest) -> Result<LlmResponse, LlmError> {
         let (content, stop_reason) = {
             // A panic under the lock leaves at worst one half-read turn
@@ -153,11 +159,11 @@ impl Llm for ScriptedLlm {
                 let call = Block::ToolUse {
                     id: format!("toolu_rating_{}", memory.calls.len()),
                     name: forced.clone(),
-                    input: self.ratings(&memory),
+                    input: self.ratings(request),
                 };
                 (vec![call], StopReason::ToolUse)
             } else if request.tools.is_empty() {
-                let reply = self.rating_reply(&mut memory);
+                let reply = self.rating_reply(&mut memory, request);
                 (vec![Block::Text(reply)], StopReason::EndTurn)
             } else {
                 self.main_turn(&mut memory, request)

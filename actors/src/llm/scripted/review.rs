@@ -1,6 +1,8 @@
 //! Looking back on the day: the two German sentences that end the main
 //! turn, and the ratings of the rating turn, as a forced tool's input or as
-//! text. How harshly a module is rated is the [`Temperament`]'s call.
+//! text. The ratings come from the day's log in the rating request — the
+//! same lines a model reads — and each note cites its calls by number. How
+//! harshly a module is rated is the [`Temperament`]'s call.
 //!
 //! [`Temperament`]: super::temperament::Temperament
 
@@ -10,6 +12,8 @@ use serde_json::{Value, json};
 
 use super::ScriptedLlm;
 use super::memory::Memory;
+use crate::day_log::read_logged_calls;
+use crate::llm::{Block, LlmRequest, Role};
 
 /// Chance that the rating reply comes in a ```json fence.
 const FENCE_RATE: f64 = 0.3;
@@ -42,32 +46,51 @@ impl ScriptedLlm {
         )
     }
 
-    /// `{"ratings":[…]}` for every module called in the main turn.
-    pub(super) fn ratings(&self, memory: &Memory) -> Value {
+    /// `{"ratings":[…]}` for every module of the calls the rating request's
+    /// day log lists.
+    pub(super) fn ratings(&self, request: &LlmRequest) -> Value {
+        let asked: String = request
+            .messages
+            .iter()
+            .filter(|message| message.role == Role::User)
+            .flat_map(|message| &message.content)
+            .filter_map(|block| match block {
+                Block::Text(text) => Some(text.as_str()),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
         let mut seen: BTreeMap<&str, ModuleRecord> = BTreeMap::new();
-        for call in &memory.calls {
-            let record = seen.entry(call.module.as_str()).or_default();
+        let logged = read_logged_calls(&asked);
+        for call in &logged {
+            let module = call
+                .tool
+                .split_once('.')
+                .map_or(call.tool.as_str(), |(module, _)| module);
+            let record = seen.entry(module).or_default();
             record.calls += 1;
-            if let Some(outcome) = &call.outcome {
-                record.observed += 1;
-                if outcome.is_error {
-                    record.errors += 1;
-                    record
-                        .first_error
-                        .get_or_insert_with(|| (call.tool.clone(), outcome.message.clone()));
-                }
+            record.observed += 1;
+            record.numbers.push(call.number);
+            if call.failed_by.is_some() {
+                record.errors += 1;
+                record.first_error.get_or_insert_with(|| {
+                    (call.tool.clone(), call.error.clone().unwrap_or_default())
+                });
             }
-        }
-        if seen.is_empty() {
-            return json!({ "ratings": [] });
         }
         let ratings: Vec<Value> = seen
             .iter()
             .map(|(module, record)| {
+                let cited: Vec<String> = record
+                    .numbers
+                    .iter()
+                    .map(|number| format!("#{number}"))
+                    .collect();
                 json!({
                     "module": module,
                     "rating": self.temperament.rating(record),
-                    "notes": self.temperament.notes(record),
+                    "notes": format!("{} ({})", self.temperament.notes(record), cited.join(", ")),
+                    "calls": record.numbers,
                 })
             })
             .collect();
@@ -75,8 +98,8 @@ impl ScriptedLlm {
     }
 
     /// The ratings as a text reply, sometimes fenced.
-    pub(super) fn rating_reply(&self, memory: &mut Memory) -> String {
-        let body = self.ratings(memory).to_string();
+    pub(super) fn rating_reply(&self, memory: &mut Memory, request: &LlmRequest) -> String {
+        let body = self.ratings(request).to_string();
         if memory.rating_rng.chance(FENCE_RATE) {
             format!("```json\n{body}\n```")
         } else {
@@ -93,4 +116,6 @@ pub(super) struct ModuleRecord {
     pub(super) errors: u32,
     /// Tool and message of the first failure.
     pub(super) first_error: Option<(String, String)>,
+    /// The log's numbers of its calls.
+    pub(super) numbers: Vec<usize>,
 }

@@ -444,6 +444,8 @@ struct Transcript {
     calls: Vec<(String, Value, bool)>,
     first: LlmResponse,
     summary: String,
+    /// The rating request's prompt, with the day's log.
+    rating_prompt: String,
     rating: String,
 }
 
@@ -457,6 +459,7 @@ async fn run(llm: &ScriptedLlm, tools: &[ToolDef], app: &mut FakeApp) -> Transcr
         max_tokens: 2048,
     };
     let mut calls = Vec::new();
+    let mut log = crate::day_log::DayLog::default();
     let mut first = None;
     let mut summary = String::new();
     for _ in 0..15 {
@@ -481,6 +484,13 @@ async fn run(llm: &ScriptedLlm, tools: &[ToolDef], app: &mut FakeApp) -> Transcr
         let mut results = Vec::new();
         for (id, name, input) in uses {
             let (content, is_error) = app.call(tools, &name, &input);
+            // The runner logs the app's name (`todo.create`).
+            log.push(
+                &name.replacen('_', ".", 1),
+                &input.to_string(),
+                is_error.then_some(catalog::FailedBy::App),
+                Some(&content),
+            );
             calls.push((name, input, is_error));
             results.push(Block::ToolResult {
                 tool_use_id: id,
@@ -493,9 +503,15 @@ async fn run(llm: &ScriptedLlm, tools: &[ToolDef], app: &mut FakeApp) -> Transcr
             content: results,
         });
     }
+    let used: BTreeSet<String> = log
+        .calls()
+        .iter()
+        .map(|call| call.tool.split('.').next().unwrap_or_default().to_owned())
+        .collect();
+    let rating_prompt = crate::tick::rating_prompt(&used, &log);
     let rating_request = LlmRequest {
         system: "Du bist eine Persona.".to_owned(),
-        messages: vec![Message::user_text("Bewerte die Bereiche.")],
+        messages: vec![Message::user_text(rating_prompt.clone())],
         tools: Arc::from([]),
         tool_choice: ToolChoice::Auto,
         max_tokens: 1024,
@@ -506,6 +522,7 @@ async fn run(llm: &ScriptedLlm, tools: &[ToolDef], app: &mut FakeApp) -> Transcr
         calls,
         first: first.unwrap(),
         summary,
+        rating_prompt,
         rating: rating.text(),
     }
 }
@@ -1064,7 +1081,7 @@ async fn a_forced_rating_tool_gets_the_same_ratings_as_its_input() {
     let transcript = run(&llm, &tools, &mut app).await;
     let forced = LlmRequest {
         system: "Du bist eine Persona.".to_owned(),
-        messages: vec![Message::user_text("Bewerte die Bereiche.")],
+        messages: vec![Message::user_text(transcript.rating_prompt.clone())],
         tools: Arc::from([tool("submit_ratings", json!({"type": "object"}))]),
         tool_choice: ToolChoice::Tool("submit_ratings".into()),
         max_tokens: 1024,

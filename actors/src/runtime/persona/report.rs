@@ -28,6 +28,8 @@ pub struct TickSummary {
     pub agent_errors: usize,
     pub modules_rated: usize,
     pub tokens: TokenUsage,
+    /// US dollars; `None` when unknown.
+    pub cost_usd: Option<f64>,
     pub duration_ms: u64,
     pub finished_at: DateTime<Utc>,
 }
@@ -57,6 +59,7 @@ impl TickSummary {
                 .filter(|row| !row.is_parse_failure())
                 .count(),
             tokens: record.tokens,
+            cost_usd: record.cost.usd(),
             duration_ms,
             finished_at: Utc::now(),
         }

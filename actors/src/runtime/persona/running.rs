@@ -63,6 +63,8 @@ impl RunningTick {
             inner: llm,
             dispatcher: env.dispatcher.clone(),
             recorder: recorder.clone(),
+            prices: env.prices.clone(),
+            persona: email.clone(),
         })));
         // The tick's logs carry who ticks: a spawned task starts outside any
         // span, and ractor does not pass the sender's span to handlers here.

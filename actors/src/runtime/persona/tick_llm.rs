@@ -1,12 +1,14 @@
 //! The LLM a tick talks to: before each request it asks the dispatcher for
 //! a rate slot and waits for the grant, telling the tick's recorder (and so
-//! its persona actor) whether it waits for the slot or for the model.
+//! its persona actor) whether it waits for the slot or for the model; after
+//! each answer it adds what the answer cost.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use ractor::ActorRef;
 
+use crate::llm::pricing::PriceTable;
 use crate::llm::{Llm, LlmError, LlmRequest, LlmResponse};
 use crate::progress::Waiting;
 use crate::runtime::dispatcher::DispatcherMsg;
@@ -16,6 +18,9 @@ pub(super) struct TickLlm {
     pub(super) inner: Arc<dyn Llm>,
     pub(super) dispatcher: ActorRef<DispatcherMsg>,
     pub(super) recorder: TickRecorder,
+    pub(super) prices: Arc<PriceTable>,
+    /// The persona's email, a label of the cost metric.
+    pub(super) persona: String,
 }
 
 #[async_trait]
@@ -47,6 +52,15 @@ impl Llm for TickLlm {
         metrics::counter!("llm_requests_total", "provider" => provider, "status" => status)
             .increment(1);
         if let Ok(response) = &result {
+            let model = self.inner.model();
+            let cost = self
+                .prices
+                .cost(model, self.inner.runs_locally(), response.usage);
+            self.recorder.add_cost(cost);
+            if let Some(usd) = cost {
+                metrics::gauge!("llm_cost_usd_total", "persona" => self.persona.clone(), "model" => model.to_owned())
+                    .increment(usd);
+            }
             for (kind, tokens) in [
                 ("input", response.usage.input),
                 ("output", response.usage.output),

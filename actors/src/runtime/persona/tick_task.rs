@@ -20,7 +20,7 @@ use crate::mcp_client::McpError;
 use crate::progress::Waiting;
 use crate::runtime::RuntimeEnv;
 use crate::runtime::conversation::ConversationHandle;
-use crate::runtime::dispatcher::DispatcherMsg;
+use crate::runtime::dispatcher::{DispatcherMsg, SaveHold};
 use crate::runtime::persistence::TickRows;
 use crate::tick::{TickEnd, TickError, TickRecord, TickRecorder, run_tick};
 
@@ -191,6 +191,7 @@ pub(super) async fn tick_task(task: TickTask) {
         finish_reason: record.finish_reason,
         turns: record.turns,
         tokens: record.tokens,
+        cost_usd: record.cost.usd(),
         summary: record.summary,
         finished_at: summary.finished_at,
     };
@@ -284,6 +285,10 @@ pub(super) fn cancel_tick(
     reason: String,
     done: Option<Box<RpcReplyPort<()>>>,
 ) -> TickSummary {
+    // IMPORTANT: taken before the task's permit goes, so shutdown, which
+    // waits for permits and holds, never stops the dispatcher under this
+    // save (a held message is queued before any later question).
+    let hold = SaveHold::new(&env.dispatcher);
     task.abort();
     metrics::counter!("persona_ticks_total", "outcome" => TickStatus::Aborted.as_str())
         .increment(1);
@@ -303,6 +308,7 @@ pub(super) fn cancel_tick(
         finish_reason: record.finish_reason,
         turns: record.turns,
         tokens: record.tokens,
+        cost_usd: record.cost.usd(),
         summary: record.summary,
         finished_at: Utc::now(),
     };
@@ -322,6 +328,7 @@ pub(super) fn cancel_tick(
         if let Some(done) = done {
             let _ = done.send(());
         }
+        drop(hold);
     });
     summary
 }

@@ -283,6 +283,7 @@ async fn tick_lifecycle_and_stale_ticks() {
                 cache_read: 900,
                 cache_write: 300,
             },
+            cost_usd: Some(0.0123),
             summary: Some("5 tools, 2 modules rated".into()),
             finished_at: at + TimeDelta::seconds(30),
         };
@@ -299,6 +300,7 @@ async fn tick_lifecycle_and_stale_ticks() {
             db.label
         );
         assert_eq!(done.finished_at, Some(finish.finished_at));
+        assert_eq!(done.cost_usd, Some(0.0123), "{}", db.label);
 
         let aborted = store
             .abort_stale_ticks(at - TimeDelta::hours(1), at, "runner restarted")

@@ -10,8 +10,8 @@ use actors::runtime::persona::TickSummary;
 pub(super) fn print_summary(finished: &BTreeMap<String, TickSummary>, took: Duration) {
     println!();
     println!(
-        "{:<28} {:>5} {:>6} {:>6} {:>6} {:>6} {:>9}  outcome",
-        "persona", "turns", "tools", "errors", "agent", "rated", "duration"
+        "{:<28} {:>5} {:>6} {:>6} {:>6} {:>6} {:>9} {:>10}  outcome",
+        "persona", "turns", "tools", "errors", "agent", "rated", "duration", "cost"
     );
     for (email, summary) in finished {
         let outcome = match (&summary.error, summary.failed_by) {
@@ -22,7 +22,7 @@ pub(super) fn print_summary(finished: &BTreeMap<String, TickSummary>, took: Dura
             (Some(error), None) => format!("{}: {error}", summary.status.as_str()),
         };
         println!(
-            "{:<28} {:>5} {:>6} {:>6} {:>6} {:>6} {:>8.1}s  {}",
+            "{:<28} {:>5} {:>6} {:>6} {:>6} {:>6} {:>8.1}s {:>10}  {}",
             email,
             summary.turns,
             summary.actions,
@@ -30,6 +30,7 @@ pub(super) fn print_summary(finished: &BTreeMap<String, TickSummary>, took: Dura
             summary.agent_errors,
             summary.modules_rated,
             summary.duration_ms as f64 / 1000.0,
+            dollars(summary.cost_usd),
             outcome
         );
     }
@@ -42,10 +43,23 @@ pub(super) fn print_summary(finished: &BTreeMap<String, TickSummary>, took: Dura
         .map(|(status, count)| format!("{count} {status}"))
         .collect();
     let tools: usize = finished.values().map(|summary| summary.actions).sum();
+    // Unknown as soon as one tick's cost is (a hosted model without a price).
+    let cost = finished
+        .values()
+        .try_fold(0.0, |total, summary| Some(total + summary.cost_usd?));
     println!(
-        "{} ticks ({}), {tools} tool calls in {:.1}s",
+        "{} ticks ({}), {tools} tool calls in {:.1}s, cost {}",
         finished.len(),
         outcomes.join(", "),
-        took.as_secs_f64()
+        took.as_secs_f64(),
+        dollars(cost)
     );
+}
+
+/// `$0.0123`, or `unknown` for a hosted model without a price.
+fn dollars(usd: Option<f64>) -> String {
+    match usd {
+        Some(usd) => format!("${usd:.4}"),
+        None => "unknown".to_owned(),
+    }
 }
