@@ -131,6 +131,7 @@ fn summary_json(summary: &TickSummary) -> Value {
         "durationMs": summary.duration_ms,
         "finishedAt": summary.finished_at,
         "tokens": summary.tokens,
+        "costUsd": summary.cost_usd,
     })
 }
 

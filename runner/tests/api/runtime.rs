@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use actors::llm::{Block, Llm, LlmError, LlmRequest, LlmResponse, StopReason, ToolChoice};
 use actors::llm::pricing::{Price, PriceTable};
+use actors::llm::{Block, Llm, LlmError, LlmRequest, LlmResponse, StopReason, ToolChoice};
 use actors::progress::Waiting;
 use actors::runtime::persona::{Activity, CallState};
 use actors::runtime::supervisor::{ChildHealth, RestartPolicy, Snapshot, SupervisorMsg};

@@ -82,6 +82,7 @@ impl TickSummary {
                     agent_errors = self.agent_errors,
                     rated = self.modules_rated,
                     turns = self.turns,
+                    cost_usd = self.cost_usd,
                     duration_ms = self.duration_ms,
                     "tick finished"
                 )
