@@ -322,8 +322,8 @@ impl Checker<'_> {
         let domain = self.options.test_domain;
         match check_email(text, domain) {
             Ok(()) => Some(text.to_owned()),
-            Err(message) => {
-                self.error(&field, message);
+            Err(problem) => {
+                self.error(&field, problem.to_string());
                 None
             }
         }
@@ -506,10 +506,27 @@ impl Checker<'_> {
     }
 }
 
+/// What is wrong with a persona's email.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum EmailProblem {
+    #[error("{0:?} is not an email address (no @)")]
+    NoAt(String),
+    #[error("{0:?} is not a valid email address")]
+    Malformed(String),
+    #[error(
+        "{email:?} uses domain {domain:?}; persona emails must use @{test_domain} so no mail can reach a real person"
+    )]
+    NotTheTestDomain {
+        email: String,
+        domain: String,
+        test_domain: String,
+    },
+}
+
 /// Checks the shape of an email and that it uses the test domain.
-fn check_email(email: &str, test_domain: &str) -> Result<(), String> {
+fn check_email(email: &str, test_domain: &str) -> Result<(), EmailProblem> {
     let Some((local, domain)) = email.split_once('@') else {
-        return Err(format!("{email:?} is not an email address (no @)"));
+        return Err(EmailProblem::NoAt(email.to_owned()));
     };
     let local_ok = !local.is_empty()
         && local
@@ -521,12 +538,14 @@ fn check_email(email: &str, test_domain: &str) -> Result<(), String> {
         !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
     });
     if !local_ok || !domain_ok {
-        return Err(format!("{email:?} is not a valid email address"));
+        return Err(EmailProblem::Malformed(email.to_owned()));
     }
     if !domain.eq_ignore_ascii_case(test_domain) {
-        return Err(format!(
-            "{email:?} uses domain {domain:?}; persona emails must use @{test_domain} so no mail can reach a real person"
-        ));
+        return Err(EmailProblem::NotTheTestDomain {
+            email: email.to_owned(),
+            domain: domain.to_owned(),
+            test_domain: test_domain.to_owned(),
+        });
     }
     Ok(())
 }

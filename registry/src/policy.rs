@@ -29,16 +29,19 @@ pub enum PolicyMode {
     Enforce,
 }
 
+/// A policy mode that is none of `off`, `log-only`, `enforce`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown policy mode {0:?}; expected off, log-only or enforce")]
+pub struct UnknownPolicyMode(pub String);
+
 impl FromStr for PolicyMode {
-    type Err = String;
+    type Err = UnknownPolicyMode;
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         match text {
             "off" => Ok(PolicyMode::Off),
             "log-only" => Ok(PolicyMode::LogOnly),
             "enforce" => Ok(PolicyMode::Enforce),
-            other => Err(format!(
-                "unknown policy mode {other:?}; expected off, log-only or enforce"
-            )),
+            other => Err(UnknownPolicyMode(other.to_owned())),
         }
     }
 }

@@ -47,7 +47,9 @@ pub use fake_anthropic::{anthropic_error, anthropic_message, anthropic_reply, an
 pub use fake_openai::{
     openai_completion, openai_error, openai_event_stream, openai_reply, openai_text,
 };
-pub use model::{FakeModel, Fault, IssuedToolUse, ModelOptions, ModelStats, parse_request};
+pub use model::{
+    FakeModel, Fault, InvalidRequest, IssuedToolUse, ModelOptions, ModelStats, parse_request,
+};
 
 use crate::llm::Block;
 use crate::llm::retry::RetryPolicy;

@@ -245,12 +245,12 @@ impl Respond for FakeModel {
         tokio::time::sleep(self.options.latency).await;
         let parsed = request
             .json()
-            .map_err(|error| error.to_string())
+            .map_err(|error| InvalidRequest(error.to_string()))
             .and_then(|body| parse_request(&body));
         let request = match parsed {
             Ok(request) => request,
             Err(problem) => {
-                return anthropic_error(400, "invalid_request_error", &problem);
+                return anthropic_error(400, "invalid_request_error", &problem.0);
             }
         };
         // The state lock is released before the fault's or the simulator's
@@ -333,7 +333,19 @@ impl FakeModel {
 /// (`tool_choice: {"type": "tool", "name": …}`) becomes
 /// [`ToolChoice::Tool`], so the simulator answers it with that tool; any
 /// other choice, or none, is [`ToolChoice::Auto`].
-pub fn parse_request(body: &Value) -> Result<LlmRequest, String> {
+/// Why a request body is not a Messages API request, in the API's words
+/// (`messages: Field required`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidRequest(pub String);
+
+impl From<&str> for InvalidRequest {
+    fn from(problem: &str) -> Self {
+        InvalidRequest(problem.to_owned())
+    }
+}
+
+pub fn parse_request(body: &Value) -> Result<LlmRequest, InvalidRequest> {
     let system = match &body["system"] {
         Value::String(text) => text.clone(),
         Value::Array(blocks) => blocks
@@ -366,7 +378,8 @@ pub fn parse_request(body: &Value) -> Result<LlmRequest, String> {
         .iter()
         .enumerate()
         .map(|(index, message)| {
-            parse_message(message).map_err(|e| format!("messages.{index}: {e}"))
+            parse_message(message)
+                .map_err(|problem| InvalidRequest(format!("messages.{index}: {problem}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
     let tool_choice = match (
@@ -385,11 +398,11 @@ pub fn parse_request(body: &Value) -> Result<LlmRequest, String> {
     })
 }
 
-fn parse_message(message: &Value) -> Result<Message, String> {
+fn parse_message(message: &Value) -> Result<Message, InvalidRequest> {
     let role = match message["role"].as_str() {
         Some("user") => Role::User,
         Some("assistant") => Role::Assistant,
-        other => return Err(format!("unexpected role {other:?}")),
+        other => return Err(InvalidRequest(format!("unexpected role {other:?}"))),
     };
     let content = match &message["content"] {
         Value::String(text) => vec![Block::Text(text.clone())],
@@ -399,7 +412,7 @@ fn parse_message(message: &Value) -> Result<Message, String> {
     Ok(Message { role, content })
 }
 
-fn parse_block(block: &Value) -> Result<Block, String> {
+fn parse_block(block: &Value) -> Result<Block, InvalidRequest> {
     let text_of = |value: &Value| match value {
         Value::String(text) => text.clone(),
         Value::Array(parts) => parts
@@ -421,6 +434,8 @@ fn parse_block(block: &Value) -> Result<Block, String> {
             content: text_of(&block["content"]),
             is_error: block["is_error"].as_bool().unwrap_or(false),
         }),
-        other => Err(format!("unknown content block type {other:?}")),
+        other => Err(InvalidRequest(format!(
+            "unknown content block type {other:?}"
+        ))),
     }
 }

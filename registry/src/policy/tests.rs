@@ -161,10 +161,11 @@ fn idle_windows_are_evicted() {
 #[test]
 fn modes_parse_from_their_names() {
     assert_eq!("log-only".parse::<PolicyMode>(), Ok(PolicyMode::LogOnly));
+    let refused = "strict".parse::<PolicyMode>().unwrap_err();
+    assert_eq!(refused, crate::policy::UnknownPolicyMode("strict".into()));
     assert!(
-        "strict"
-            .parse::<PolicyMode>()
-            .unwrap_err()
+        refused
+            .to_string()
             .contains("expected off, log-only or enforce")
     );
 }

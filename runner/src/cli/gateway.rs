@@ -57,7 +57,7 @@ impl DatabaseArgs {
     }
 }
 
-fn parse_policy_mode(text: &str) -> Result<PolicyMode, String> {
+fn parse_policy_mode(text: &str) -> Result<PolicyMode, registry::policy::UnknownPolicyMode> {
     text.parse()
 }
 
