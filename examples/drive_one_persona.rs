@@ -68,7 +68,7 @@ async fn main() -> anyhow::Result<()> {
         &mcp,
         TickSettings::default(),
         &recorder,
-        chrono::Utc::now(),
+        chrono::Utc::now().into(),
     )
     .await?;
     mcp.close().await;

@@ -14,12 +14,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use catalog::internal_api::{
     AbortStaleAnswer, AbortStaleRequest, ActionBatch, FeedbackBatch, LeaseAnswer, LeaseRequest,
-    ListedPersona, PausedAnswer, PausedRequest, PersonaList, ReleaseRequest, SERVICE_KEY_HEADER,
+    ListedPersona, MemoryAnswer, MemoryRequest, PausedAnswer, PausedRequest, PersonaList,
+    ReleaseRequest, SERVICE_KEY_HEADER,
 };
 use catalog::{ActionRow, FeedbackRow, NewTick, SeedSecret, TickFinish};
 use serde::de::DeserializeOwned;
 
-use crate::runtime::supervisor::{Directory, PersonaRef, PersonaSeed};
+use crate::runtime::supervisor::{Directory, PersonaMemory, PersonaRef, PersonaSeed};
 use crate::runtime::{BackendError, TickLedger};
 use crate::sink::{Sink, SinkError};
 use crate::tick::PersonaProfile;
@@ -303,5 +304,42 @@ impl Directory for InternalApi {
             id: answer.id,
             email: answer.email,
         })
+    }
+
+    async fn memory(&self, key: &str) -> Result<PersonaMemory, BackendError> {
+        let body = self
+            .send(self.http.get(self.url(&format!("/{key}/memory"))))
+            .await
+            .map_err(|error| backend_error(error, key))?;
+        Ok(persona_memory(parse(&body, "the memory answer")?))
+    }
+
+    async fn set_memory(
+        &self,
+        key: &str,
+        memory: Option<&str>,
+    ) -> Result<PersonaMemory, BackendError> {
+        let body = self
+            .send(
+                self.http
+                    .put(self.url(&format!("/{key}/memory")))
+                    .json(&MemoryRequest {
+                        memory: memory.map(str::to_owned),
+                    }),
+            )
+            .await
+            .map_err(|error| backend_error(error, key))?;
+        Ok(persona_memory(parse(&body, "the memory answer")?))
+    }
+}
+
+fn persona_memory(answer: MemoryAnswer) -> PersonaMemory {
+    PersonaMemory {
+        persona: PersonaRef {
+            id: answer.id,
+            email: answer.email,
+        },
+        memory: answer.memory,
+        updated_at: answer.updated_at,
     }
 }

@@ -85,7 +85,9 @@
 //!    numbered, tool, short input, ok or the error) and forcing
 //!    `submit_ratings`, whose schema has the modules used as an enum, ratings
 //!    1–5 and the numbers of the calls each rating is about, which its note
-//!    cites (`ToolChoice::Tool`). A text
+//!    cites, and the `story` so far: cut to `memory_words`, it is stored as
+//!    the persona's memory (`Directory::set_memory`) and opens its next day
+//!    prompt ([`tick::Day`]) (`ToolChoice::Tool`). A text
 //!    answer falls back to the tolerant JSON-from-text parser; ratings are
 //!    clamped, modules not used dropped, and an unreadable reply becomes one
 //!    `__parse` row with the raw text.

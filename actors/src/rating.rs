@@ -23,6 +23,9 @@ pub const RATING_TOOL: &str = "submit_ratings";
 /// The longest note the schema asks for: a grammar-constrained model cannot
 /// ramble past it.
 const MAX_NOTE_LEN: u32 = 400;
+/// The longest story the schema asks for: about 150 words (the kept words
+/// are cut again to the configured memory size).
+const MAX_STORY_LEN: u32 = 1200;
 
 /// The `submit_ratings` tool for these modules.
 pub fn rating_tool(used_modules: &BTreeSet<String>) -> ToolDef {
@@ -54,10 +57,38 @@ pub fn rating_tool(used_modules: &BTreeSet<String>) -> ToolDef {
                         "required": ["module", "rating", "notes"],
                     },
                 },
+                "story": {
+                    "type": "string",
+                    "description": "the story so far, in a few sentences: what happened today and what you want to remember tomorrow",
+                    "maxLength": MAX_STORY_LEN,
+                },
             },
+            // Not required: a small grammar-constrained model that must write
+            // a story first can run out of output tokens before the ratings.
             "required": ["ratings"],
         }),
     }
+}
+
+/// The story so far the rating reply wrote (the forced tool's `story`, or
+/// the same field in a text reply), cut to `max_words` words; `None` when
+/// it wrote none.
+pub fn story(response: &LlmResponse, max_words: u32) -> Option<String> {
+    let from_tool = response.content.iter().find_map(|block| match block {
+        Block::ToolUse { name, input, .. } if name == RATING_TOOL => Some(input.clone()),
+        _ => None,
+    });
+    let reply = from_tool.or_else(|| extract_object(&response.text()))?;
+    let words: Vec<&str> = reply.get("story")?.as_str()?.split_whitespace().collect();
+    if words.is_empty() {
+        return None;
+    }
+    let kept = words.len().min(max_words as usize);
+    let mut story = words[..kept].join(" ");
+    if kept < words.len() {
+        story.push_str(" …");
+    }
+    Some(story)
 }
 
 /// Feedback rows from the rating turn's answer: the `submit_ratings` call's
@@ -255,6 +286,26 @@ mod tests {
         let rows = parse_ratings(reply, &used(&["todo", "notes"]), "t", Utc::now());
         assert_eq!(rows[0].notes, "#2 schlug fehl (#12)");
         assert_eq!(rows[1].notes, "(#1)");
+    }
+
+    #[test]
+    fn the_story_comes_from_the_tool_or_the_text_cut_to_its_words() {
+        let reply = |content| LlmResponse {
+            content,
+            stop_reason: crate::llm::StopReason::EndTurn,
+            usage: catalog::TokenUsage::default(),
+        };
+        let forced = reply(vec![Block::ToolUse {
+            id: "t".into(),
+            name: RATING_TOOL.into(),
+            input: json!({"ratings": [], "story": "Ich  habe heute\nviel geschafft und bin müde"}),
+        }]);
+        assert_eq!(story(&forced, 4).as_deref(), Some("Ich habe heute viel …"));
+        let text = reply(vec![Block::Text(
+            r#"{"ratings":[],"story":"Alles gut."}"#.into(),
+        )]);
+        assert_eq!(story(&text, 150).as_deref(), Some("Alles gut."));
+        assert_eq!(story(&reply(vec![Block::Text("nichts".into())]), 150), None);
     }
 
     #[test]

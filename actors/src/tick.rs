@@ -64,6 +64,8 @@ pub struct TickSettings {
     pub max_tokens: u32,
     /// Output tokens the rating answer may use at most.
     pub rating_max_tokens: u32,
+    /// Words the persona's memory ("the story so far") keeps at most.
+    pub memory_words: u32,
 }
 
 impl Default for TickSettings {
@@ -72,7 +74,23 @@ impl Default for TickSettings {
             max_turns: 15,
             max_tokens: 2048,
             rating_max_tokens: 1024,
+            memory_words: 150,
         }
+    }
+}
+
+/// The day a tick plays: its date, and what the persona remembers of the
+/// days before (its memory, "the story so far").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Day {
+    pub now: DateTime<Utc>,
+    pub memory: Option<String>,
+}
+
+impl From<DateTime<Utc>> for Day {
+    /// A day with nothing remembered.
+    fn from(now: DateTime<Utc>) -> Day {
+        Day { now, memory: None }
     }
 }
 
@@ -91,6 +109,9 @@ pub struct TickRecord {
     pub waiting: Option<Waiting>,
     /// What its LLM answers cost so far.
     pub cost: TickCost,
+    /// The story so far as the rating turn wrote it, cut to
+    /// `memory_words`; the persona's next day starts from it.
+    pub story: Option<String>,
 }
 
 /// What a tick's LLM answers cost: a sum in US dollars, unknown as soon as
@@ -310,7 +331,7 @@ pub async fn run_tick(
     tools: &dyn ToolSurface,
     settings: TickSettings,
     recorder: &TickRecorder,
-    now: DateTime<Utc>,
+    day: Day,
 ) -> Result<TickEnd, TickError> {
     recorder.waiting(Some(Waiting::Tool));
     let listed = tools.list_tools().await?;
@@ -328,7 +349,7 @@ pub async fn run_tick(
     let mut budget = ContextBudget::new(llm.context_window().await);
     let mut request = LlmRequest {
         system: persona.system_prompt.clone(),
-        messages: vec![Message::user_text(day_prompt(persona, now))],
+        messages: vec![Message::user_text(day_prompt(persona, &day))],
         tools: tool_defs.into(),
         tool_choice: ToolChoice::Auto,
         max_tokens: settings.max_tokens,
@@ -549,6 +570,7 @@ async fn rate_modules(
     let response = ask(llm, &request, recorder).await?;
     let feedback =
         crate::rating::parse_rating_response(&response, used_modules, tick_id, Utc::now());
+    let story = crate::rating::story(&response, settings.memory_words);
     let rating = if feedback.iter().any(FeedbackRow::is_parse_failure) {
         RatingEnd::Unreadable {
             cut_off: response.stop_reason == StopReason::MaxTokens,
@@ -559,6 +581,7 @@ async fn rate_modules(
     recorder.with(|record| {
         add_tokens(&mut record.tokens, response.usage);
         record.feedback = feedback;
+        record.story = story;
     });
     Ok(rating)
 }
@@ -691,20 +714,25 @@ const WEEKDAYS: [&str; 7] = [
     "Sonntag",
 ];
 
-/// The main turn's user prompt, in German like the personas.
-pub fn day_prompt(persona: &PersonaProfile, now: DateTime<Utc>) -> String {
+/// The main turn's user prompt, in German like the personas; with the
+/// persona's memory of the days before, when it has one.
+pub fn day_prompt(persona: &PersonaProfile, day: &Day) -> String {
     use chrono::Datelike as _;
-    let weekday = WEEKDAYS[now.weekday().num_days_from_monday() as usize];
+    let weekday = WEEKDAYS[day.now.weekday().num_days_from_monday() as usize];
     let mix: Vec<String> = persona
         .module_mix
         .weights()
         .map(|(module, weight)| format!("{module} ({:.0} %)", weight * 100.0))
         .collect();
+    let remembered = match &day.memory {
+        Some(memory) => format!("Was bisher geschah (deine eigenen Notizen): {memory}\n\n"),
+        None => String::new(),
+    };
     format!(
-        "Heute ist {weekday}, der {}. Verbringe einen ganz normalen Tag mit der App Mana, so wie {} es tun würde. \
+        "{remembered}Heute ist {weekday}, der {}. Verbringe einen ganz normalen Tag mit der App Mana, so wie {} es tun würde. \
          Nutze dafür 3 bis 8 Werkzeuge, vor allem aus diesen Bereichen: {}. \
          Arbeite mit echten Inhalten aus deinem Alltag. Wenn du fertig bist, fasse in zwei Sätzen zusammen, was du gemacht hast.",
-        now.format("%d.%m.%Y"),
+        day.now.format("%d.%m.%Y"),
         persona.name,
         mix.join(", ")
     )
@@ -720,9 +748,10 @@ pub fn rating_prompt(used_modules: &BTreeSet<String>, day: &DayLog) -> String {
         "Das hast du heute in der App getan, Aufruf für Aufruf:\n{}\n\
          Du hast dabei diese Bereiche benutzt: {}. Bewerte jeden davon aus deiner Sicht mit 1 (furchtbar) bis 5 \
          (großartig), nach dem, was du oben erlebt hast, und begründe kurz; nenne in der Begründung die Nummern der \
-         Aufrufe, um die es geht (zum Beispiel #2), und trage sie unter calls ein. Rufe dafür das Werkzeug {} auf, \
+         Aufrufe, um die es geht (zum Beispiel #2), und trage sie unter calls ein. Schreibe unter story in wenigen \
+         Sätzen auf, was bisher geschah und was du dir für morgen merken willst. Rufe dafür das Werkzeug {} auf, \
          oder antworte ausschließlich mit JSON in genau dieser Form: \
-         {{\"ratings\":[{{\"module\":\"todo\",\"rating\":4,\"notes\":\"#1 ging schnell, #2 …\",\"calls\":[1,2]}}]}}",
+         {{\"ratings\":[{{\"module\":\"todo\",\"rating\":4,\"notes\":\"#1 ging schnell, #2 …\",\"calls\":[1,2]}}],\"story\":\"…\"}}",
         day.render(crate::day_log::LOG_CHARS),
         modules.join(", "),
         crate::rating::RATING_TOOL

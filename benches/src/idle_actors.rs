@@ -29,7 +29,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actors::runtime::BackendError;
-use actors::runtime::supervisor::{Directory, PersonaRef, PersonaSeed, SupervisorMsg};
+use actors::runtime::supervisor::{
+    Directory, PersonaMemory, PersonaRef, PersonaSeed, SupervisorMsg,
+};
 use actors::tick::PersonaProfile;
 use anyhow::Context as _;
 use catalog::{Archetype, Catalog, LoadOptions, ModuleMix, PersonaSpec, SeedSecret};
@@ -378,6 +380,16 @@ impl Directory for NoPersonas {
         Ok(Vec::new())
     }
     async fn set_paused(&self, key: &str, _paused: bool) -> Result<PersonaRef, BackendError> {
+        Err(BackendError::UnknownPersona(key.to_owned()))
+    }
+    async fn memory(&self, key: &str) -> Result<PersonaMemory, BackendError> {
+        Err(BackendError::UnknownPersona(key.to_owned()))
+    }
+    async fn set_memory(
+        &self,
+        key: &str,
+        _memory: Option<&str>,
+    ) -> Result<PersonaMemory, BackendError> {
         Err(BackendError::UnknownPersona(key.to_owned()))
     }
 }

@@ -21,6 +21,8 @@
 //! | `POST /ticks/abort-stale` | [`AbortStaleRequest`] | [`AbortStaleAnswer`] |
 //! | `POST /{id}/actions` | [`ActionBatch`] | [`BatchAnswer`] |
 //! | `POST /{id}/feedback` | [`FeedbackBatch`] | [`BatchAnswer`] |
+//! | `GET /{id}/memory` | — | [`MemoryAnswer`] |
+//! | `PUT /{id}/memory` | [`MemoryRequest`] | [`MemoryAnswer`] |
 //!
 //! Unknown fields are ignored on both sides (serde's default), so either side
 //! may add a field before the other reads it; a missing field is an error,
@@ -260,4 +262,22 @@ mod tests {
             "a missing duration is left to the range check"
         );
     }
+}
+
+/// `PUT /{id}/memory` (`id`: user id or email): the persona's new memory,
+/// `null` to forget it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemoryRequest {
+    pub memory: Option<String>,
+}
+
+/// `GET` and `PUT /{id}/memory`: the persona and its memory ("the story so
+/// far"), `null` when there is none.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemoryAnswer {
+    pub id: String,
+    pub email: String,
+    pub memory: Option<String>,
+    pub updated_at: Option<DateTime<Utc>>,
 }

@@ -74,7 +74,8 @@
 //!   both in one commit. `0003_honest_outcomes.sql` adds the tick statuses
 //!   `idle` and `incomplete`, `failed_by` on tick and action rows, and the
 //!   tick's `finish_reason` (SQLite rebuilds the tick table to change its
-//!   `CHECK`); `0004_tick_cost.sql` adds the tick's `cost_usd`.
+//!   `CHECK`); `0004_tick_cost.sql` adds the tick's `cost_usd`, `0005_persona_memory.sql`
+//!   the persona's `memory` ("the story so far").
 //!
 //! # Shutdown
 //!

@@ -59,6 +59,10 @@ pub fn router(state: Arc<AppState>, cancel: CancellationToken) -> Router {
             post(internal::set_paused),
         )
         .route(
+            "/api/v1/personas/internal/{id}/memory",
+            get(internal::memory).put(internal::set_memory),
+        )
+        .route(
             "/api/v1/personas/internal/{id}/ticks",
             post(internal::start_tick),
         )

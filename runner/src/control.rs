@@ -9,6 +9,7 @@
 //! | `POST /personas/{id}/pause`, `…/resume` | stored in the database, so it survives a restart |
 //! | `POST /pause`, `POST /resume` | the kill-switch: no new tick, no new LLM request |
 //! | `POST /personas/{id}/tick` | start a tick now |
+//! | `GET /personas/{id}/memory`, `DELETE …` | the persona's memory ("the story so far"), read or reset |
 //! | `GET /diag/login?email=`, `POST /diag/tick` | development only (404 in production) |
 //!
 //! Every `POST` needs `Authorization: Bearer $RUNNER_ADMIN_TOKEN` when the
@@ -18,7 +19,7 @@ use std::sync::Arc;
 
 use actors::app_client::AppLogin;
 use actors::runtime::persona::{Activity, CallState, LiveTick, PersonaStatus, TickSummary};
-use actors::runtime::supervisor::{ChildHealth, Directory, PersonaEntry};
+use actors::runtime::supervisor::{ChildHealth, Directory, PersonaEntry, PersonaMemory};
 use actors::runtime::{BackendError, CommandRefused};
 use axum::Json;
 use axum::Router;
@@ -58,6 +59,10 @@ pub fn router(state: Arc<ControlState>) -> Router {
         .route("/personas/{id}/pause", post(pause_persona))
         .route("/personas/{id}/resume", post(resume_persona))
         .route("/personas/{id}/tick", post(tick_persona))
+        .route(
+            "/personas/{id}/memory",
+            get(persona_memory).delete(forget_persona_memory),
+        )
         .route("/pause", post(pause_all))
         .route("/resume", post(resume_all))
         .route("/diag/login", get(diag_login))
@@ -308,6 +313,39 @@ async fn set_paused(state: &ControlState, id: &str, paused: bool) -> Result<Json
     Ok(Json(
         json!({ "id": persona.id, "email": persona.email, "paused": paused }),
     ))
+}
+
+/// The persona's memory, as its next day prompt will carry it.
+async fn persona_memory(
+    State(state): State<Arc<ControlState>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let memory = state.directory.memory(&id).await.map_err(backend_failure)?;
+    Ok(Json(memory_json(&memory)))
+}
+
+/// Resets it: the persona's next day starts from nothing.
+async fn forget_persona_memory(
+    State(state): State<Arc<ControlState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    authorize(&state, &headers)?;
+    let memory = state
+        .directory
+        .set_memory(&id, None)
+        .await
+        .map_err(backend_failure)?;
+    Ok(Json(memory_json(&memory)))
+}
+
+fn memory_json(memory: &PersonaMemory) -> Value {
+    json!({
+        "id": memory.persona.id,
+        "email": memory.persona.email,
+        "memory": memory.memory,
+        "updatedAt": memory.updated_at,
+    })
 }
 
 async fn pause_persona(

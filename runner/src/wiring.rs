@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use actors::llm::Llm;
 use actors::llm::scripted::{ScriptedLlm, ScriptedProfile};
-use actors::runtime::supervisor::{Directory, PersonaRef, PersonaSeed};
+use actors::runtime::supervisor::{Directory, PersonaMemory, PersonaRef, PersonaSeed};
 use actors::runtime::{BackendError, LlmFactory, TickLedger};
 use actors::sink::{Sink, SinkError};
 use actors::tick::PersonaProfile;
@@ -167,6 +167,52 @@ impl Directory for StoreDirectory {
         Ok(PersonaRef {
             id: persona.user_id,
             email: persona.email,
+        })
+    }
+
+    async fn memory(&self, key: &str) -> Result<PersonaMemory, BackendError> {
+        let persona = self
+            .store
+            .persona_by_id_or_email(key)
+            .await
+            .map_err(backend_error)?;
+        let memory = self
+            .store
+            .persona_memory(&persona.user_id)
+            .await
+            .map_err(backend_error)?;
+        Ok(PersonaMemory {
+            persona: PersonaRef {
+                id: persona.user_id,
+                email: persona.email,
+            },
+            updated_at: memory.as_ref().map(|(_, at)| *at),
+            memory: memory.map(|(text, _)| text),
+        })
+    }
+
+    async fn set_memory(
+        &self,
+        key: &str,
+        memory: Option<&str>,
+    ) -> Result<PersonaMemory, BackendError> {
+        let persona = self
+            .store
+            .persona_by_id_or_email(key)
+            .await
+            .map_err(backend_error)?;
+        let at = now();
+        self.store
+            .set_persona_memory(&persona.user_id, memory, at)
+            .await
+            .map_err(backend_error)?;
+        Ok(PersonaMemory {
+            persona: PersonaRef {
+                id: persona.user_id,
+                email: persona.email,
+            },
+            memory: memory.map(str::to_owned),
+            updated_at: memory.map(|_| at),
         })
     }
 }

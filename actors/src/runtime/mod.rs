@@ -73,6 +73,8 @@ pub(crate) struct RuntimeEnv {
     pub(crate) mcp: crate::mcp_client::McpEndpoint,
     pub(crate) llms: Arc<dyn LlmFactory>,
     pub(crate) ledger: Arc<dyn TickLedger>,
+    /// Where each tick reads and writes its persona's memory.
+    pub(crate) directory: Arc<dyn supervisor::Directory>,
     /// The authority on permits, rate slots and the kill-switch.
     pub(crate) dispatcher: ractor::ActorRef<dispatcher::DispatcherMsg>,
     /// What the dispatcher last published.

@@ -45,8 +45,18 @@ pub struct PersonaRef {
     pub email: String,
 }
 
+/// A persona's memory ("the story so far"): what its last tick wrote, put
+/// into its next day prompt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonaMemory {
+    pub persona: PersonaRef,
+    /// `None` until a tick wrote one, or after a reset.
+    pub memory: Option<String>,
+    pub updated_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
 /// Where the supervisor learns which personas exist and which are due, and
-/// where pause flags are stored so they survive a restart.
+/// where pause flags and memories are stored so they survive a restart.
 #[async_trait]
 pub trait Directory: Send + Sync + 'static {
     async fn personas(&self) -> Result<Vec<PersonaSeed>, BackendError>;
@@ -54,6 +64,14 @@ pub trait Directory: Send + Sync + 'static {
     async fn due(&self) -> Result<Vec<String>, BackendError>;
     /// Stores the pause flag of a persona named by id or email.
     async fn set_paused(&self, key: &str, paused: bool) -> Result<PersonaRef, BackendError>;
+    /// The memory of a persona named by id or email.
+    async fn memory(&self, key: &str) -> Result<PersonaMemory, BackendError>;
+    /// Replaces it (`None`: forgets it).
+    async fn set_memory(
+        &self,
+        key: &str,
+        memory: Option<&str>,
+    ) -> Result<PersonaMemory, BackendError>;
 }
 
 #[derive(Debug, Clone, Copy)]

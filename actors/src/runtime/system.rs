@@ -179,6 +179,7 @@ impl RunnerSystem {
             mcp: parts.mcp,
             llms: parts.llms,
             ledger: parts.backend.ledger,
+            directory: parts.backend.directory.clone(),
             dispatcher: dispatcher.clone(),
             dispatcher_status: status.clone(),
             settings: tuning.tick,

@@ -13,8 +13,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use catalog::internal_api::{
     AbortStaleAnswer, AbortStaleRequest, ActionBatch, BatchAnswer, FeedbackBatch, LeaseAnswer,
-    LeaseRequest, ListedPersona, PausedAnswer, PausedRequest, PersonaList, ReleaseAnswer,
-    ReleaseRequest, TickFinishedAnswer, TickStartedAnswer,
+    LeaseRequest, ListedPersona, MemoryAnswer, MemoryRequest, PausedAnswer, PausedRequest,
+    PersonaList, ReleaseAnswer, ReleaseRequest, TickFinishedAnswer, TickStartedAnswer,
 };
 use catalog::{ActionRow, FeedbackRow, MAX_ACTIONS_PER_BATCH, MAX_FEEDBACK_PER_BATCH};
 use serde::de::DeserializeOwned;
@@ -146,6 +146,43 @@ pub async fn release_lease(
         .release_lease(&persona_id, &request.owner)
         .await?;
     Ok(Json(ReleaseAnswer { released: true }))
+}
+
+/// A persona's memory ("the story so far"); `id` is the user id or the email.
+pub async fn memory(
+    State(state): State<Arc<AppState>>,
+    _: ServiceKey,
+    Path(id): Path<String>,
+) -> Result<Json<MemoryAnswer>, ApiError> {
+    let persona = state.store.persona_by_id_or_email(&id).await?;
+    let memory = state.store.persona_memory(&persona.user_id).await?;
+    Ok(Json(MemoryAnswer {
+        id: persona.user_id,
+        email: persona.email,
+        updated_at: memory.as_ref().map(|(_, at)| *at),
+        memory: memory.map(|(text, _)| text),
+    }))
+}
+
+/// Replaces (or, with `null`, forgets) a persona's memory.
+pub async fn set_memory(
+    State(state): State<Arc<AppState>>,
+    _: ServiceKey,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<MemoryRequest>,
+) -> Result<Json<MemoryAnswer>, ApiError> {
+    let persona = state.store.persona_by_id_or_email(&id).await?;
+    let at = now();
+    state
+        .store
+        .set_persona_memory(&persona.user_id, request.memory.as_deref(), at)
+        .await?;
+    Ok(Json(MemoryAnswer {
+        id: persona.user_id,
+        email: persona.email,
+        updated_at: request.memory.as_ref().map(|_| at),
+        memory: request.memory,
+    }))
 }
 
 /// A persona row as the internal API lists it (the admin API lists the same

@@ -289,6 +289,49 @@ impl Store {
         Ok(())
     }
 
+    /// The persona's memory ("the story so far") and when it was written;
+    /// `None` until a tick wrote one or after a reset.
+    pub async fn persona_memory(
+        &self,
+        user_id: &str,
+    ) -> Result<Option<(String, DateTime<Utc>)>, StoreError> {
+        let row: Option<(Option<String>, Option<DateTime<Utc>>)> = with_pool!(self, |pool| {
+            sqlx::query_as("SELECT memory, memory_updated_at FROM personas WHERE user_id = $1")
+                .bind(user_id)
+                .fetch_optional(pool)
+                .await?
+        });
+        match row {
+            None => Err(StoreError::not_found("persona", user_id)),
+            Some((Some(memory), Some(at))) => Ok(Some((memory, at))),
+            Some(_) => Ok(None),
+        }
+    }
+
+    /// Replaces the persona's memory (`None`: forgets it).
+    pub async fn set_persona_memory(
+        &self,
+        user_id: &str,
+        memory: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let updated = with_pool!(self, |pool| {
+            sqlx::query(
+                "UPDATE personas SET memory = $1, memory_updated_at = $2 WHERE user_id = $3",
+            )
+            .bind(memory)
+            .bind(memory.map(|_| now))
+            .bind(user_id)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        if updated == 0 {
+            return Err(StoreError::not_found("persona", user_id));
+        }
+        Ok(())
+    }
+
     /// Takes (or renews) the lease on a persona for `owner` until `until`:
     /// free, expired, or already this owner's. Returns whether `owner` holds
     /// it now. One conditional UPDATE, so two replicas can never both win.

@@ -1194,3 +1194,99 @@ async fn a_persona_leased_by_another_runner_does_not_tick_here() {
     .await;
     runtime.supervisor.stop(None);
 }
+
+/// The story the first tick's rating turn wrote is the persona's memory:
+/// the second tick's day prompt carries it, and an operator reset clears it.
+#[tokio::test]
+async fn the_second_day_starts_from_the_story_the_first_wrote() {
+    use actors::llm::anthropic::AnthropicLlm;
+    use actors::runtime::supervisor::Directory as _;
+    use actors::testing::{Dialect, FakeServer, fast_retry};
+
+    let gateway = gateway_with_personas().await;
+    let fake = FakeServer::start(Dialect::Anthropic, Vec::new())
+        .await
+        .unwrap();
+    let usage = TokenUsage::default();
+    let story = "Ich habe meine offenen Aufgaben durchgesehen; morgen räume ich die Liste auf.";
+    fake.push_reply(
+        &[Block::ToolUse {
+            id: "toolu_01".into(),
+            name: "todo_list".into(),
+            input: json!({}),
+        }],
+        usage,
+    );
+    fake.push_reply(&[Block::Text("Fertig.".into())], usage);
+    fake.push_reply(
+        &[Block::ToolUse {
+            id: "toolu_rating".into(),
+            name: "submit_ratings".into(),
+            input: json!({
+                "ratings": [{"module": "todo", "rating": 4, "notes": "#1 ging", "calls": [1]}],
+                "story": story,
+            }),
+        }],
+        usage,
+    );
+    // The second day: nothing to do, so no rating turn.
+    fake.push_reply(&[Block::Text("Heute nichts.".into())], usage);
+    let llm = AnthropicLlm::new(
+        "sk-ant-test-key".into(),
+        "claude-test".into(),
+        Some(fake.base_url()),
+        fast_retry(),
+    )
+    .unwrap();
+    let system = start_actors(
+        &gateway,
+        Arc::new(Hosted(Arc::new(llm))),
+        Arc::new(StoreSink(gateway.store.clone())),
+    )
+    .await;
+    let supervisor = system.handles.supervisor.clone();
+    let email = "katrin.lorenz@mana.test";
+    for day in 1..=2u64 {
+        eventually(Duration::from_secs(10), "the persona is idle", || async {
+            entry(&snapshot_of(&supervisor).await, email)
+                .status
+                .as_ref()
+                .is_some_and(|s| s.activity == Activity::Idle)
+        })
+        .await;
+        tick_now(&supervisor, email).await.unwrap();
+        eventually(Duration::from_secs(30), "the tick finished", || async {
+            entry(&snapshot_of(&supervisor).await, email)
+                .status
+                .as_ref()
+                .is_some_and(|s| s.ticks == day)
+        })
+        .await;
+    }
+    let bodies = fake.request_bodies();
+    assert_eq!(bodies.len(), 4);
+    let first_prompt = bodies[0]["messages"][0]["content"].to_string();
+    assert!(
+        !first_prompt.contains("Was bisher geschah"),
+        "{first_prompt}"
+    );
+    let second_prompt = bodies[3]["messages"][0]["content"].to_string();
+    assert!(
+        second_prompt.contains(&format!(
+            "Was bisher geschah (deine eigenen Notizen): {story}"
+        )),
+        "{second_prompt}"
+    );
+
+    let directory = StoreDirectory {
+        store: gateway.store.clone(),
+        seed_secret: SeedSecret::dev_fallback(),
+    };
+    let remembered = directory.memory(email).await.unwrap();
+    assert_eq!(remembered.memory.as_deref(), Some(story));
+    assert!(remembered.updated_at.is_some());
+    let forgotten = directory.set_memory(email, None).await.unwrap();
+    assert_eq!((forgotten.memory, forgotten.updated_at), (None, None));
+    assert_eq!(directory.memory(email).await.unwrap().memory, None);
+    system.shutdown(Duration::from_secs(5)).await;
+}

@@ -97,7 +97,7 @@ async fn parallel_calls_are_attributed_by_tool_use_id_and_rows_land_once() {
         &mcp,
         TickSettings::default(),
         &recorder,
-        chrono::Utc::now(),
+        chrono::Utc::now().into(),
     )
     .await
     .unwrap();
@@ -258,7 +258,7 @@ async fn every_catalog_persona_runs_a_scripted_tick_against_the_app() {
             &mcp,
             TickSettings::default(),
             &recorder,
-            chrono::Utc::now(),
+            chrono::Utc::now().into(),
         )
         .await
         .unwrap();
@@ -393,6 +393,22 @@ async fn the_internal_api_client_writes_rows_and_ticks_idempotently() {
         (catalog::TickStatus::Ok, Some(0.25)),
         "the internal API carries the cost"
     );
+    // The memory, by email, through the internal API; the store has it.
+    let email = "anna.keller@mana.test";
+    let set = sink
+        .set_memory(email, Some("Gestern: Einkauf geplant."))
+        .await
+        .unwrap();
+    assert_eq!(set.memory.as_deref(), Some("Gestern: Einkauf geplant."));
+    let stored = gateway
+        .store
+        .persona_memory(&set.persona.id)
+        .await
+        .unwrap()
+        .map(|(memory, _)| memory);
+    assert_eq!(stored.as_deref(), Some("Gestern: Einkauf geplant."));
+    assert_eq!(sink.set_memory(email, None).await.unwrap().memory, None);
+    assert_eq!(sink.memory(email).await.unwrap().memory, None);
     let personas = sink.personas().await.unwrap();
     assert_eq!(personas.len(), 10);
     let anna = personas
@@ -524,7 +540,7 @@ impl Ready {
             &self.mcp,
             settings,
             &recorder,
-            chrono::Utc::now(),
+            chrono::Utc::now().into(),
         )
         .await
         .unwrap();

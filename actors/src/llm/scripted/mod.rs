@@ -159,7 +159,7 @@ impl Llm for ScriptedLlm {
                 let call = Block::ToolUse {
                     id: format!("toolu_rating_{}", memory.calls.len()),
                     name: forced.clone(),
-                    input: self.ratings(request),
+                    input: self.ratings(&memory, request),
                 };
                 (vec![call], StopReason::ToolUse)
             } else if request.tools.is_empty() {

@@ -46,9 +46,10 @@ impl ScriptedLlm {
         )
     }
 
-    /// `{"ratings":[…]}` for every module of the calls the rating request's
-    /// day log lists.
-    pub(super) fn ratings(&self, request: &LlmRequest) -> Value {
+    /// `{"ratings":[…],"story":…}`: a rating for every module of the calls
+    /// the rating request's day log lists, and the day's summary from its
+    /// own observations as the story so far.
+    pub(super) fn ratings(&self, memory: &Memory, request: &LlmRequest) -> Value {
         let asked: String = request
             .messages
             .iter()
@@ -94,12 +95,12 @@ impl ScriptedLlm {
                 })
             })
             .collect();
-        json!({ "ratings": ratings })
+        json!({ "ratings": ratings, "story": self.summary(memory) })
     }
 
     /// The ratings as a text reply, sometimes fenced.
     pub(super) fn rating_reply(&self, memory: &mut Memory, request: &LlmRequest) -> String {
-        let body = self.ratings(request).to_string();
+        let body = self.ratings(memory, request).to_string();
         if memory.rating_rng.chance(FENCE_RATE) {
             format!("```json\n{body}\n```")
         } else {

@@ -22,7 +22,7 @@ use crate::runtime::RuntimeEnv;
 use crate::runtime::conversation::ConversationHandle;
 use crate::runtime::dispatcher::{DispatcherMsg, SaveHold};
 use crate::runtime::persistence::TickRows;
-use crate::tick::{TickEnd, TickError, TickRecord, TickRecorder, run_tick};
+use crate::tick::{Day, PersonaProfile, TickEnd, TickError, TickRecord, TickRecorder, run_tick};
 
 pub(super) struct TickTask {
     pub(super) recorder: TickRecorder,
@@ -132,7 +132,11 @@ pub(super) async fn tick_task(task: TickTask) {
                 (session, mcp)
             }
         };
-        let result = run_tick(profile, &tick_id, &llm, &mcp, env.settings, &recorder, now).await;
+        let day = Day {
+            now,
+            memory: remembered(&env, profile).await,
+        };
+        let result = run_tick(profile, &tick_id, &llm, &mcp, env.settings, &recorder, day).await;
         mcp.close().await;
         Ok::<(Session, TickEnd), TickFailure>((session, result?))
     };
@@ -165,7 +169,8 @@ pub(super) async fn tick_task(task: TickTask) {
             }
         };
     recorder.waiting(Some(Waiting::Saving));
-    let record = recorder.take();
+    let mut record = recorder.take();
+    let story = record.story.take();
     metrics::counter!("persona_ticks_total", "outcome" => status.as_str()).increment(1);
     metrics::histogram!("persona_tick_duration_seconds").record(started.elapsed().as_secs_f64());
     if record
@@ -204,6 +209,11 @@ pub(super) async fn tick_task(task: TickTask) {
         ended,
     )
     .await;
+    if let Some(story) = &story
+        && let Err(error) = env.directory.set_memory(&profile.id, Some(story)).await
+    {
+        tracing::warn!(%error, tick_id, "storing the persona's memory failed; its next day starts from the old one");
+    }
     drop(renewal);
     if let Err(error) = env.ledger.release(&profile.id, &env.replica_id).await {
         tracing::warn!(%error, tick_id, "releasing the lease failed; it expires by itself");
@@ -213,6 +223,18 @@ pub(super) async fn tick_task(task: TickTask) {
         summary: Arc::new(summary),
         session,
     });
+}
+
+/// The persona's memory for its day prompt. One that cannot be read is
+/// left out with a warning: the day is still worth playing.
+async fn remembered(env: &RuntimeEnv, profile: &PersonaProfile) -> Option<String> {
+    match env.directory.memory(&profile.id).await {
+        Ok(memory) => memory.memory,
+        Err(error) => {
+            tracing::warn!(%error, persona = %profile.email, "reading the persona's memory failed; this day starts without it");
+            None
+        }
+    }
 }
 
 /// Aborts the task when dropped, so a renewal never outlives its tick.
