@@ -23,9 +23,12 @@ pub const RATING_TOOL: &str = "submit_ratings";
 /// The longest note the schema asks for: a grammar-constrained model cannot
 /// ramble past it.
 const MAX_NOTE_LEN: u32 = 400;
-/// The longest story the schema asks for: about 150 words (the kept words
-/// are cut again to the configured memory size).
-const MAX_STORY_LEN: u32 = 1200;
+/// The longest story the schema asks for, about 120 words (the kept words
+/// are cut again to the configured memory size). llama.cpp compiles a
+/// bounded string into nested grammar rules and gives up past about 1,000
+/// characters: measured on llama-cpp-python 0.3.36, a `maxLength` of 1,000
+/// compiles, 1,100 crashes the server process.
+const MAX_STORY_LEN: u32 = 800;
 
 /// The `submit_ratings` tool for these modules.
 pub fn rating_tool(used_modules: &BTreeSet<String>) -> ToolDef {
