@@ -63,6 +63,26 @@ pub fn fast_retry() -> RetryPolicy {
     }
 }
 
+/// Polls `condition` every 10 ms until it holds, failing after `limit`: the
+/// one wait of every test suite, never a fixed sleep.
+///
+/// The deadline is on tokio's clock, so under a paused clock `limit` is
+/// virtual time and the wait cannot spin for ever.
+pub async fn eventually<F, Fut>(limit: Duration, what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    while !condition().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// Which hosted API a [`FakeServer`] speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {

@@ -9,7 +9,6 @@
 mod anthropic;
 mod context_window;
 mod fixture;
-mod helpers;
 mod model;
 mod openai;
 mod openai_stream;

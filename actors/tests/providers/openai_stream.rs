@@ -16,7 +16,7 @@ use catalog::TokenUsage;
 use serde_json::{Value, json};
 
 use crate::fixture::Capture;
-use crate::helpers::eventually;
+use actors::testing::eventually;
 
 async fn server(script: Vec<Canned>) -> (FakeServer, OpenAiLlm) {
     let server = FakeServer::start(Dialect::OpenAi, script).await.unwrap();

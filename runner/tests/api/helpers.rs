@@ -215,21 +215,5 @@ pub fn profile(store_persona: &gateway::store::PersonaRow) -> PersonaProfile {
 // ---------------------------------------------------------------------------
 // Waiting
 
-/// Polls `condition` every 20 ms until it holds, failing after `limit`.
-///
-/// The deadline is on Tokio's clock, so under a paused clock `limit` is
-/// virtual time and the wait cannot spin for ever.
-pub async fn eventually<F, Fut>(limit: Duration, what: &str, mut condition: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + limit;
-    while !condition().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out after {limit:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+/// The one wait: polls a condition until a deadline on tokio's clock.
+pub use actors::testing::eventually;

@@ -780,8 +780,7 @@ impl LlmFactory for Hosted {
 
 #[tokio::test]
 async fn a_tick_through_the_fake_anthropic_api_stores_exactly_the_right_rows() {
-    use actors::llm::anthropic::AnthropicLlm;
-    use actors::testing::{Dialect, FakeServer, fast_retry};
+    use actors::testing::{Dialect, FakeServer};
 
     let gateway = gateway_with_personas().await;
     let fake = FakeServer::start(Dialect::Anthropic, Vec::new())
@@ -828,34 +827,13 @@ async fn a_tick_through_the_fake_anthropic_api_stores_exactly_the_right_rows() {
         )],
         usage,
     );
-    let llm = AnthropicLlm::new(
-        "sk-ant-test-key".into(),
-        "claude-test".into(),
-        Some(fake.base_url()),
-        fast_retry(),
-    )
-    .unwrap();
-
     let sink = Arc::new(FlakySink {
         inner: StoreSink(gateway.store.clone()),
         failures: AtomicUsize::new(2),
     });
-    let system = start_actors(&gateway, Arc::new(Hosted(Arc::new(llm))), sink).await;
-    let supervisor = system.handles.supervisor.clone();
+    let system = start_actors(&gateway, claude_at(&fake), sink).await;
     let email = "katrin.lorenz@mana.test";
-    let snapshot = || snapshot_of(&supervisor);
-    eventually(Duration::from_secs(10), "the persona reported", || async {
-        entry(&snapshot().await, email).status.is_some()
-    })
-    .await;
-    let tick_id = tick_now(&supervisor, email).await.unwrap();
-    eventually(Duration::from_secs(30), "the tick finished", || async {
-        entry(&snapshot().await, email)
-            .status
-            .as_ref()
-            .is_some_and(|s| s.ticks == 1)
-    })
-    .await;
+    let tick_id = tick_and_wait(&system.handles.supervisor, email, 1).await;
 
     // The exact rows: the error on the right tool_use_id, latency on each.
     let actions = gateway.store.tick_actions(&tick_id).await.unwrap();
@@ -998,7 +976,7 @@ async fn a_tick_through_the_fake_anthropic_api_stores_exactly_the_right_rows() {
         ),
         (2, 3, 0)
     );
-    supervisor.stop(None);
+    system.handles.supervisor.stop(None);
 }
 
 /// Starts the actors with a two-second tick timeout, ticks ben with `llms`
@@ -1195,13 +1173,45 @@ async fn a_persona_leased_by_another_runner_does_not_tick_here() {
     runtime.supervisor.stop(None);
 }
 
+/// A hosted Claude behind the fake Anthropic API at `fake`, for every persona.
+fn claude_at(fake: &actors::testing::FakeServer) -> Arc<dyn LlmFactory> {
+    let llm = actors::llm::anthropic::AnthropicLlm::new(
+        "sk-ant-test-key".into(),
+        "claude-test".into(),
+        Some(fake.base_url()),
+        actors::testing::fast_retry(),
+    )
+    .unwrap();
+    Arc::new(Hosted(Arc::new(llm)))
+}
+
+/// Starts a tick of `email` once it is idle and waits until it has
+/// finished `ticks` ticks in all; returns the tick's id.
+async fn tick_and_wait(supervisor: &ActorRef<SupervisorMsg>, email: &str, ticks: u64) -> String {
+    eventually(Duration::from_secs(10), "the persona is idle", || async {
+        entry(&snapshot_of(supervisor).await, email)
+            .status
+            .as_ref()
+            .is_some_and(|s| s.activity == Activity::Idle)
+    })
+    .await;
+    let tick_id = tick_now(supervisor, email).await.unwrap();
+    eventually(Duration::from_secs(30), "the tick finished", || async {
+        entry(&snapshot_of(supervisor).await, email)
+            .status
+            .as_ref()
+            .is_some_and(|s| s.ticks == ticks)
+    })
+    .await;
+    tick_id
+}
+
 /// The story the first tick's rating turn wrote is the persona's memory:
 /// the second tick's day prompt carries it, and an operator reset clears it.
 #[tokio::test]
 async fn the_second_day_starts_from_the_story_the_first_wrote() {
-    use actors::llm::anthropic::AnthropicLlm;
     use actors::runtime::supervisor::Directory as _;
-    use actors::testing::{Dialect, FakeServer, fast_retry};
+    use actors::testing::{Dialect, FakeServer};
 
     let gateway = gateway_with_personas().await;
     let fake = FakeServer::start(Dialect::Anthropic, Vec::new())
@@ -1231,37 +1241,15 @@ async fn the_second_day_starts_from_the_story_the_first_wrote() {
     );
     // The second day: nothing to do, so no rating turn.
     fake.push_reply(&[Block::Text("Heute nichts.".into())], usage);
-    let llm = AnthropicLlm::new(
-        "sk-ant-test-key".into(),
-        "claude-test".into(),
-        Some(fake.base_url()),
-        fast_retry(),
-    )
-    .unwrap();
     let system = start_actors(
         &gateway,
-        Arc::new(Hosted(Arc::new(llm))),
+        claude_at(&fake),
         Arc::new(StoreSink(gateway.store.clone())),
     )
     .await;
-    let supervisor = system.handles.supervisor.clone();
     let email = "katrin.lorenz@mana.test";
     for day in 1..=2u64 {
-        eventually(Duration::from_secs(10), "the persona is idle", || async {
-            entry(&snapshot_of(&supervisor).await, email)
-                .status
-                .as_ref()
-                .is_some_and(|s| s.activity == Activity::Idle)
-        })
-        .await;
-        tick_now(&supervisor, email).await.unwrap();
-        eventually(Duration::from_secs(30), "the tick finished", || async {
-            entry(&snapshot_of(&supervisor).await, email)
-                .status
-                .as_ref()
-                .is_some_and(|s| s.ticks == day)
-        })
-        .await;
+        tick_and_wait(&system.handles.supervisor, email, day).await;
     }
     let bodies = fake.request_bodies();
     assert_eq!(bodies.len(), 4);
