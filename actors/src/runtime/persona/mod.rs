@@ -30,7 +30,7 @@
 //! - `report`: what the actor tells the supervisor and operators
 //!   ([`TickSummary`], [`PersonaStatus`], [`PersonaReport`]);
 //! - `tick_task`: a tick's life in its task: permit, lease, login, the tick,
-//!   the verdict, saving its rows, the lease given back; and cancelling it;
+//!   the verdict, saving its rows, the lease given back;
 //! - `tick_llm`: the tick's LLM, which takes a rate slot before each request.
 
 mod identity;

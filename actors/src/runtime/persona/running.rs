@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use catalog::{TickFinish, TickStatus};
 use chrono::{DateTime, Utc};
 use ractor::{Actor, ActorRef, RpcReplyPort};
 use tracing::Instrument as _;
@@ -12,11 +13,12 @@ use tracing::Instrument as _;
 use super::live::LiveCalls;
 use super::report::TickSummary;
 use super::tick_llm::TickLlm;
-use super::tick_task::{TickTask, cancel_tick, tick_task};
+use super::tick_task::{TickTask, save_tick, tick_task};
 use super::{PersonaIdentity, PersonaMsg};
 use crate::app_client::Session;
 use crate::progress::{TickEvent, TickObserver};
 use crate::runtime::conversation::{ConversationActor, ConversationHandle, ConversationMsg};
+use crate::runtime::dispatcher::SaveHold;
 use crate::runtime::{CommandRefused, RuntimeEnv};
 use crate::tick::TickRecorder;
 
@@ -91,7 +93,10 @@ impl RunningTick {
         })
     }
 
-    /// Cancels it: see [`cancel_tick`]. Returns its summary at once.
+    /// Ends it as the operator asked: aborts its task (which drops its
+    /// permit and stops its lease renewal), then, in a task of its own,
+    /// saves the rows it made, ends its tick row as aborted with `reason`,
+    /// gives the lease back and answers `done`. Returns its summary at once.
     pub(super) fn cancel(
         self,
         env: Arc<RuntimeEnv>,
@@ -99,16 +104,59 @@ impl RunningTick {
         reason: String,
         done: Option<Box<RpcReplyPort<()>>>,
     ) -> TickSummary {
-        cancel_tick(
-            env,
-            persona_id,
-            self.tick_id,
-            self.started_at,
-            self.task,
-            self.recorder,
-            reason,
-            done,
-        )
+        let RunningTick {
+            tick_id,
+            started_at,
+            recorder,
+            task,
+            ..
+        } = self;
+        // IMPORTANT: taken before the task's permit goes, so shutdown, which
+        // waits for permits and holds, never stops the dispatcher under this
+        // save (a held message is queued before any later question).
+        let hold = SaveHold::new(&env.dispatcher);
+        task.abort();
+        metrics::counter!("persona_ticks_total", "outcome" => TickStatus::Aborted.as_str())
+            .increment(1);
+        let record = recorder.take();
+        let summary = TickSummary::new(
+            tick_id.clone(),
+            TickStatus::Aborted,
+            Some(reason.clone()),
+            None,
+            &record,
+            (Utc::now() - started_at).num_milliseconds().max(0) as u64,
+        );
+        let ended = TickFinish {
+            status: TickStatus::Aborted,
+            error: Some(reason),
+            failed_by: None,
+            finish_reason: record.finish_reason,
+            turns: record.turns,
+            tokens: record.tokens,
+            cost_usd: record.cost.usd(),
+            summary: record.summary,
+            finished_at: Utc::now(),
+        };
+        tokio::spawn(async move {
+            save_tick(
+                &env,
+                persona_id.clone(),
+                tick_id,
+                record.actions,
+                record.feedback,
+                ended,
+            )
+            .await;
+            if let Err(error) = env.ledger.release(&persona_id, &env.replica_id).await {
+                tracing::warn!(%error, "releasing the lease failed; it expires by itself");
+            }
+            if let Some(done) = done {
+                let _ = done.send(());
+            }
+            drop(hold);
+        });
+        summary
     }
 }
 

@@ -3,15 +3,14 @@
 //! (renewed while ticking), login and the MCP session, [`run_tick`] under the
 //! tick timeout, the verdict, the rows handed to the dispatcher and made
 //! durable before the tick row ends, the lease given back, and
-//! `TickFinished` to the actor. And [`cancel_tick`], the same end for a
-//! tick the operator cut short.
+//! `TickFinished` to the actor.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use catalog::{FailedBy, NewTick, TickFinish, TickStatus};
-use chrono::{DateTime, Utc};
-use ractor::{ActorRef, RpcReplyPort};
+use chrono::Utc;
+use ractor::ActorRef;
 
 use super::report::TickSummary;
 use super::{PersonaIdentity, PersonaMsg};
@@ -20,7 +19,7 @@ use crate::mcp_client::McpError;
 use crate::progress::Waiting;
 use crate::runtime::RuntimeEnv;
 use crate::runtime::conversation::ConversationHandle;
-use crate::runtime::dispatcher::{DispatcherMsg, SaveHold};
+use crate::runtime::dispatcher::DispatcherMsg;
 use crate::runtime::persistence::TickRows;
 use crate::tick::{Day, PersonaProfile, TickEnd, TickError, TickRecord, TickRecorder, run_tick};
 
@@ -292,73 +291,10 @@ fn not_started(
     });
 }
 
-/// Ends a running tick the operator cut short: aborts its task (which
-/// drops its permit and stops its lease renewal), then, in a task of its
-/// own, saves the rows it made, ends its tick row as aborted with `reason`,
-/// gives the lease back and answers `done`. Returns its summary at once.
-#[allow(clippy::too_many_arguments)]
-pub(super) fn cancel_tick(
-    env: Arc<RuntimeEnv>,
-    persona_id: String,
-    tick_id: String,
-    started_at: DateTime<Utc>,
-    task: tokio::task::JoinHandle<()>,
-    recorder: TickRecorder,
-    reason: String,
-    done: Option<Box<RpcReplyPort<()>>>,
-) -> TickSummary {
-    // IMPORTANT: taken before the task's permit goes, so shutdown, which
-    // waits for permits and holds, never stops the dispatcher under this
-    // save (a held message is queued before any later question).
-    let hold = SaveHold::new(&env.dispatcher);
-    task.abort();
-    metrics::counter!("persona_ticks_total", "outcome" => TickStatus::Aborted.as_str())
-        .increment(1);
-    let record = recorder.take();
-    let summary = TickSummary::new(
-        tick_id.clone(),
-        TickStatus::Aborted,
-        Some(reason.clone()),
-        None,
-        &record,
-        (Utc::now() - started_at).num_milliseconds().max(0) as u64,
-    );
-    let ended = TickFinish {
-        status: TickStatus::Aborted,
-        error: Some(reason),
-        failed_by: None,
-        finish_reason: record.finish_reason,
-        turns: record.turns,
-        tokens: record.tokens,
-        cost_usd: record.cost.usd(),
-        summary: record.summary,
-        finished_at: Utc::now(),
-    };
-    tokio::spawn(async move {
-        save_tick(
-            &env,
-            persona_id.clone(),
-            tick_id,
-            record.actions,
-            record.feedback,
-            ended,
-        )
-        .await;
-        if let Err(error) = env.ledger.release(&persona_id, &env.replica_id).await {
-            tracing::warn!(%error, "releasing the lease failed; it expires by itself");
-        }
-        if let Some(done) = done {
-            let _ = done.send(());
-        }
-        drop(hold);
-    });
-    summary
-}
-
 /// Hands a tick's rows to the dispatcher (which batches them to
 /// persistence), waits until they are durable, then records how the tick
 /// ended — in that order, so a finished tick row always has its rows.
-async fn save_tick(
+pub(super) async fn save_tick(
     env: &RuntimeEnv,
     persona_id: String,
     tick_id: String,
