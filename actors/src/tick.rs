@@ -213,14 +213,6 @@ impl TickRecorder {
         self.with(|record| record.actions.len())
     }
 
-    pub fn progress(&self) -> TickProgress {
-        self.with(|record| TickProgress {
-            turns: record.turns,
-            tool_calls: record.actions.len(),
-            waiting: record.waiting,
-        })
-    }
-
     /// Adds one LLM answer's cost (`None`: unknown).
     pub fn add_cost(&self, usd: Option<f64>) {
         self.with(|record| record.cost.add(usd));

@@ -77,6 +77,9 @@ pub struct OpenAiLlm {
     /// that could not be reached leaves it empty, to be asked again.
     discovered_window: OnceCell<Option<u32>>,
     streaming: StreamSupport,
+    /// The base URL's host is this machine or a private network, decided
+    /// once here rather than on every answer.
+    local: bool,
 }
 
 impl fmt::Debug for OpenAiLlm {
@@ -126,6 +129,7 @@ impl OpenAiLlm {
                  expected something like \"http://127.0.0.1:11434/v1\""
             ))
         })?;
+        let local = on_private_network(&base);
         Ok(OpenAiLlm {
             client: http::client()?,
             api_key,
@@ -139,6 +143,7 @@ impl OpenAiLlm {
             context_window: None,
             discovered_window: OnceCell::new(),
             streaming: StreamSupport::default(),
+            local,
         })
     }
 
@@ -343,7 +348,7 @@ impl Llm for OpenAiLlm {
     }
 
     fn runs_locally(&self) -> bool {
-        on_private_network(&self.base)
+        self.local
     }
 
     async fn context_window(&self) -> Option<u32> {
