@@ -13,11 +13,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use catalog::internal_api::{
-    AbortStaleAnswer, AbortStaleRequest, ActionBatch, FeedbackBatch, LeaseAnswer, LeaseRequest,
-    ListedPersona, MemoryAnswer, MemoryRequest, PausedAnswer, PausedRequest, PersonaList,
-    ReleaseRequest, SERVICE_KEY_HEADER,
+    AbortStaleAnswer, AbortStaleRequest, ActionBatch, FeedbackBatch, ForgetTranscriptsAnswer,
+    ForgetTranscriptsRequest, LeaseAnswer, LeaseRequest, ListedPersona, MemoryAnswer,
+    MemoryRequest, PausedAnswer, PausedRequest, PersonaList, ReleaseRequest, SERVICE_KEY_HEADER,
+    TickDetail,
 };
 use catalog::{ActionRow, FeedbackRow, NewTick, SeedSecret, TickFinish};
+use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 
 use crate::runtime::supervisor::{Directory, PersonaMemory, PersonaRef, PersonaSeed};
@@ -263,6 +265,30 @@ impl TickLedger for InternalApi {
         .await
         .map(|_| ())
         .map_err(|error| backend_error(error, tick_id))
+    }
+
+    async fn tick(&self, tick_id: &str) -> Result<TickDetail, BackendError> {
+        let body = self
+            .send(self.http.get(self.url(&format!("/ticks/{tick_id}"))))
+            .await
+            .map_err(|refusal| match refusal.not_found {
+                true => BackendError::UnknownTick(tick_id.to_owned()),
+                false => backend_error(refusal, tick_id),
+            })?;
+        parse(&body, "the tick answer")
+    }
+
+    async fn forget_transcripts(&self, before: DateTime<Utc>) -> Result<u64, BackendError> {
+        let body = self
+            .send(
+                self.http
+                    .post(self.url("/ticks/transcripts/forget"))
+                    .json(&ForgetTranscriptsRequest { before }),
+            )
+            .await
+            .map_err(|refusal| backend_error(refusal, "transcripts"))?;
+        let answer: ForgetTranscriptsAnswer = parse(&body, "the forget answer")?;
+        Ok(answer.forgotten)
     }
 }
 

@@ -18,6 +18,8 @@
 //!   turning its reply into feedback rows.
 //! - [`day_log`]: the day's calls as the rating prompt shows them, so the
 //!   ratings are grounded in what the persona did.
+//! - [`transcript`]: makes each transcript item fit to keep (secrets
+//!   redacted, then cut); the tick notes every prompt, answer and call.
 //! - [`app_client`]: the [`app_client::AppLogin`] trait the runtime logs
 //!   personas in through, its [`app_client::Session`] and
 //!   [`app_client::LoginError`]. The routes live with the implementation, in
@@ -198,3 +200,4 @@ pub mod sink;
 #[cfg(feature = "test-support")]
 pub mod testing;
 pub mod tick;
+pub mod transcript;

@@ -28,6 +28,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use catalog::transcript::{Phase, TranscriptItem};
 use catalog::{
     ActionResult, ActionRow, Archetype, FailedBy, FeedbackRow, ModuleMix, TickStatus, TokenUsage,
 };
@@ -66,6 +67,8 @@ pub struct TickSettings {
     pub rating_max_tokens: u32,
     /// Words the persona's memory ("the story so far") keeps at most.
     pub memory_words: u32,
+    /// Characters each text of the transcript keeps at most.
+    pub transcript_chars: u32,
 }
 
 impl Default for TickSettings {
@@ -75,6 +78,7 @@ impl Default for TickSettings {
             max_tokens: 2048,
             rating_max_tokens: 1024,
             memory_words: 150,
+            transcript_chars: 4000,
         }
     }
 }
@@ -112,6 +116,8 @@ pub struct TickRecord {
     /// The story so far as the rating turn wrote it, cut to
     /// `memory_words`; the persona's next day starts from it.
     pub story: Option<String>,
+    /// What happened, item by item, redacted and cut.
+    pub transcript: Vec<TranscriptItem>,
 }
 
 /// What a tick's LLM answers cost: a sum in US dollars, unknown as soon as
@@ -211,6 +217,12 @@ impl TickRecorder {
 
     pub fn action_count(&self) -> usize {
         self.with(|record| record.actions.len())
+    }
+
+    /// Adds an item to the transcript, redacted and cut to `max_chars`.
+    pub fn note(&self, item: TranscriptItem, max_chars: u32) {
+        let item = crate::transcript::keepable(item, max_chars as usize);
+        self.with(|record| record.transcript.push(item));
     }
 
     /// Adds one LLM answer's cost (`None`: unknown).
@@ -339,9 +351,18 @@ pub async fn run_tick(
         })
         .collect();
     let mut budget = ContextBudget::new(llm.context_window().await);
+    let opening = day_prompt(persona, &day);
+    recorder.note(
+        TranscriptItem::Prompt {
+            phase: Phase::Day,
+            system: persona.system_prompt.clone(),
+            text: opening.clone(),
+        },
+        settings.transcript_chars,
+    );
     let mut request = LlmRequest {
         system: persona.system_prompt.clone(),
-        messages: vec![Message::user_text(day_prompt(persona, &day))],
+        messages: vec![Message::user_text(opening)],
         tools: tool_defs.into(),
         tool_choice: ToolChoice::Auto,
         max_tokens: settings.max_tokens,
@@ -387,6 +408,16 @@ pub async fn run_tick(
             record.turns
         });
         recorder.observe(TickEvent::Answered { turns });
+        recorder.note(
+            TranscriptItem::Answer {
+                phase: Phase::Day,
+                turn: turns,
+                text: response.text(),
+                finish_reason: response.stop_reason.as_str().to_owned(),
+                tokens: response.usage,
+            },
+            settings.transcript_chars,
+        );
         request.messages.push(Message {
             role: Role::Assistant,
             content: response.content.clone(),
@@ -462,11 +493,23 @@ pub async fn run_tick(
                 record.actions.len() - 1
             });
             rows_by_tool_use.insert(call.id.clone(), index);
-            day_log.push(
-                &tool_name,
-                &call.input_text(),
-                outcome.failed_by,
-                Some(&outcome.text),
+            let input = call.input_text();
+            day_log.push(&tool_name, &input, outcome.failed_by, Some(&outcome.text));
+            recorder.note(
+                TranscriptItem::Call {
+                    tool_use_id: call.id.clone(),
+                    tool: tool_name.clone(),
+                    input,
+                    result: if outcome.failed_by.is_some() {
+                        ActionResult::Error
+                    } else {
+                        ActionResult::Ok
+                    },
+                    failed_by: outcome.failed_by,
+                    output: outcome.text.clone(),
+                    latency_ms: latency.as_millis() as u64,
+                },
+                settings.transcript_chars,
             );
             let result_label = match outcome.failed_by {
                 None => "ok",
@@ -549,9 +592,18 @@ async fn rate_modules(
     recorder: &TickRecorder,
 ) -> Result<RatingEnd, TickError> {
     let tool = crate::rating::rating_tool(used_modules);
+    let prompt = rating_prompt(used_modules, day_log);
+    recorder.note(
+        TranscriptItem::Prompt {
+            phase: Phase::Rating,
+            system: persona.system_prompt.clone(),
+            text: prompt.clone(),
+        },
+        settings.transcript_chars,
+    );
     let mut request = LlmRequest {
         system: persona.system_prompt.clone(),
-        messages: vec![Message::user_text(rating_prompt(used_modules, day_log))],
+        messages: vec![Message::user_text(prompt)],
         tool_choice: ToolChoice::Tool(tool.name.clone()),
         tools: Arc::from([tool]),
         max_tokens: settings.rating_max_tokens,
@@ -560,6 +612,17 @@ async fn rate_modules(
     // answer says so and the tick fails with that reason.
     let _ = budget.fit(&mut request, settings.rating_max_tokens);
     let response = ask(llm, &request, recorder).await?;
+    let turn = recorder.with(|record| record.turns) + 1;
+    recorder.note(
+        TranscriptItem::Answer {
+            phase: Phase::Rating,
+            turn,
+            text: crate::transcript::answer_text(&response),
+            finish_reason: response.stop_reason.as_str().to_owned(),
+            tokens: response.usage,
+        },
+        settings.transcript_chars,
+    );
     let feedback =
         crate::rating::parse_rating_response(&response, used_modules, tick_id, Utc::now());
     let story = crate::rating::story(&response, settings.memory_words);

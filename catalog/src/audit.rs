@@ -10,6 +10,8 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::transcript::TranscriptItem;
+
 /// At most this many action rows are written in one batch.
 pub const MAX_ACTIONS_PER_BATCH: usize = 500;
 /// At most this many feedback rows are written in one batch.
@@ -261,6 +263,31 @@ pub struct TickFinish {
     pub cost_usd: Option<f64>,
     pub summary: Option<String>,
     pub finished_at: DateTime<Utc>,
+    /// What happened in the tick, item by item, already cut and redacted;
+    /// stored beside the tick row. Empty when nothing was recorded.
+    #[serde(default)]
+    pub transcript: Vec<TranscriptItem>,
+}
+
+/// A tick row as stored, read back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredTick {
+    pub tick_id: String,
+    pub persona_id: String,
+    pub status: TickStatus,
+    pub error: Option<String>,
+    pub failed_by: Option<FailedBy>,
+    pub finish_reason: Option<String>,
+    pub provider: String,
+    pub model: String,
+    pub turns: u64,
+    pub tokens: TokenUsage,
+    /// US dollars; `None` when unknown.
+    pub cost_usd: Option<f64>,
+    pub summary: Option<String>,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
 }
 
 /// Tokens an LLM reported for one tick.

@@ -23,6 +23,8 @@
 //! | `POST /{id}/feedback` | [`FeedbackBatch`] | [`BatchAnswer`] |
 //! | `GET /{id}/memory` | — | [`MemoryAnswer`] |
 //! | `PUT /{id}/memory` | [`MemoryRequest`] | [`MemoryAnswer`] |
+//! | `GET /ticks/{tick_id}` | — | [`TickDetail`] (404 for an unknown tick) |
+//! | `POST /ticks/transcripts/forget` | [`ForgetTranscriptsRequest`] | [`ForgetTranscriptsAnswer`] |
 //!
 //! Unknown fields are ignored on both sides (serde's default), so either side
 //! may add a field before the other reads it; a missing field is an error,
@@ -31,7 +33,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::{ActionRow, Archetype, Cadence, FeedbackRow, ModuleMix};
+use crate::transcript::TranscriptItem;
+use crate::{ActionRow, Archetype, Cadence, FeedbackRow, ModuleMix, StoredTick};
 
 /// The header carrying the service key on every internal API request.
 pub const SERVICE_KEY_HEADER: &str = "x-service-key";
@@ -280,4 +283,31 @@ pub struct MemoryAnswer {
     pub email: String,
     pub memory: Option<String>,
     pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// `GET /ticks/{tick_id}`: everything stored of one tick. The runner's
+/// control API answers `GET /ticks/{tick_id}` with the same body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TickDetail {
+    pub tick: StoredTick,
+    pub persona_email: String,
+    /// In call order.
+    pub actions: Vec<ActionRow>,
+    pub feedback: Vec<FeedbackRow>,
+    /// Empty while the tick runs, and once its transcript was forgotten.
+    pub transcript: Vec<TranscriptItem>,
+}
+
+/// `POST /ticks/transcripts/forget`: deletes the transcripts of ticks that
+/// ended before `before` (the runner's retention).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForgetTranscriptsRequest {
+    pub before: DateTime<Utc>,
+}
+
+/// The answer to [`ForgetTranscriptsRequest`]: how many were deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForgetTranscriptsAnswer {
+    pub forgotten: u64,
 }

@@ -17,6 +17,9 @@
 //!   its [`Rating`] (1–5), the tick's start and end ([`NewTick`],
 //!   [`TickFinish`]), [`TickStatus`], [`FailedBy`] — and their batch limits
 //!   ([`MAX_ACTIONS_PER_BATCH`], [`MAX_FEEDBACK_PER_BATCH`]).
+//! - [`transcript`]: a tick's transcript ([`transcript::TranscriptItem`]:
+//!   the prompts, each answer, each tool call with its input and answer),
+//!   handed over with [`TickFinish`] and read back with the tick.
 //! - [`internal_api`]: the bodies of the app's internal personas API, which a
 //!   runner without a database uses ([`internal_api::PersonaList`],
 //!   [`internal_api::LeaseRequest`], [`internal_api::ActionBatch`], …), and
@@ -73,10 +76,12 @@ pub mod load;
 pub mod mcp;
 pub mod password;
 pub mod spec;
+pub mod transcript;
 
 pub use audit::{
     ActionResult, ActionRow, FailedBy, FeedbackRow, MAX_ACTIONS_PER_BATCH, MAX_FEEDBACK_PER_BATCH,
-    NewTick, PARSE_FAILURE_MODULE, Rating, RatingOutOfRange, TickFinish, TickStatus, TokenUsage,
+    NewTick, PARSE_FAILURE_MODULE, Rating, RatingOutOfRange, StoredTick, TickFinish, TickStatus,
+    TokenUsage,
 };
 pub use due::{due_order, is_due};
 pub use load::{

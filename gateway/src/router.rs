@@ -71,6 +71,14 @@ pub fn router(state: Arc<AppState>, cancel: CancellationToken) -> Router {
             post(internal::finish_tick),
         )
         .route(
+            "/api/v1/personas/internal/ticks/{tick_id}",
+            get(internal::tick_detail),
+        )
+        .route(
+            "/api/v1/personas/internal/ticks/transcripts/forget",
+            post(internal::forget_transcripts),
+        )
+        .route(
             "/api/v1/personas/internal/ticks/abort-stale",
             post(internal::abort_stale_ticks),
         )

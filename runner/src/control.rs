@@ -10,10 +10,13 @@
 //! | `POST /pause`, `POST /resume` | the kill-switch: no new tick, no new LLM request |
 //! | `POST /personas/{id}/tick` | start a tick now |
 //! | `GET /personas/{id}/memory`, `DELETE …` | the persona's memory ("the story so far"), read or reset |
+//! | `GET /ticks/{tick_id}` | one tick as stored: its row, actions, ratings and transcript |
 //! | `GET /diag/login?email=`, `POST /diag/tick` | development only (404 in production) |
 //!
-//! Every `POST` needs `Authorization: Bearer $RUNNER_ADMIN_TOKEN` when the
-//! token is set (compared in constant time); production requires it set.
+//! Every `POST` and `DELETE`, and `GET /ticks/{tick_id}` (a transcript holds
+//! what the persona wrote into the app), needs `Authorization: Bearer
+//! $RUNNER_ADMIN_TOKEN` when the token is set (compared in constant time);
+//! production requires it set.
 
 use std::sync::Arc;
 
@@ -27,6 +30,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use catalog::SeedSecret;
+use catalog::internal_api::TickDetail;
 use gateway::http::ApiError;
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Deserialize;
@@ -63,6 +67,7 @@ pub fn router(state: Arc<ControlState>) -> Router {
             "/personas/{id}/memory",
             get(persona_memory).delete(forget_persona_memory),
         )
+        .route("/ticks/{tick_id}", get(tick))
         .route("/pause", post(pause_all))
         .route("/resume", post(resume_all))
         .route("/diag/login", get(diag_login))
@@ -292,7 +297,9 @@ fn refusal(refused: CommandRefused) -> ApiError {
 /// The one place a backend error becomes an HTTP answer.
 fn backend_failure(error: BackendError) -> ApiError {
     match error {
-        BackendError::UnknownPersona(_) => ApiError::NotFound(error.to_string()),
+        BackendError::UnknownPersona(_) | BackendError::UnknownTick(_) => {
+            ApiError::NotFound(error.to_string())
+        }
         BackendError::Unavailable(_) | BackendError::Malformed(_) => {
             internal(anyhow::anyhow!(error))
         }
@@ -313,6 +320,18 @@ async fn set_paused(state: &ControlState, id: &str, paused: bool) -> Result<Json
     Ok(Json(
         json!({ "id": persona.id, "email": persona.email, "paused": paused }),
     ))
+}
+
+/// One tick as stored, its transcript included (the same body as the
+/// internal API's `GET /ticks/{tick_id}`).
+async fn tick(
+    State(state): State<Arc<ControlState>>,
+    headers: HeaderMap,
+    Path(tick_id): Path<String>,
+) -> Result<Json<TickDetail>, ApiError> {
+    authorize(&state, &headers)?;
+    let detail = state.runner.tick(&tick_id).await.map_err(backend_failure)?;
+    Ok(Json(detail))
 }
 
 /// The persona's memory, as its next day prompt will carry it.

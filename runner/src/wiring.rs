@@ -12,8 +12,10 @@ use actors::runtime::{BackendError, LlmFactory, TickLedger};
 use actors::sink::{Sink, SinkError};
 use actors::tick::PersonaProfile;
 use async_trait::async_trait;
+use catalog::internal_api::TickDetail;
 use catalog::{ActionRow, FeedbackRow, SeedSecret};
 use catalog::{NewTick, TickFinish};
+use chrono::{DateTime, Utc};
 use gateway::store::{PersonaRow, Store, StoreError, now};
 
 /// Writes rows straight into the store.
@@ -90,6 +92,25 @@ impl TickLedger for StoreLedger {
             .finish_tick(tick_id, ended)
             .await
             .map(|_| ())
+            .map_err(backend_error)
+    }
+
+    async fn tick(&self, tick_id: &str) -> Result<TickDetail, BackendError> {
+        self.0
+            .tick_detail(tick_id)
+            .await
+            .map_err(|error| match error {
+                StoreError::NotFound { what: "tick", .. } => {
+                    BackendError::UnknownTick(tick_id.into())
+                }
+                other => backend_error(other),
+            })
+    }
+
+    async fn forget_transcripts(&self, before: DateTime<Utc>) -> Result<u64, BackendError> {
+        self.0
+            .forget_transcripts(before)
+            .await
             .map_err(backend_error)
     }
 }

@@ -9,6 +9,9 @@ pub enum BackendError {
     /// No persona is known by this id or email.
     #[error("no persona {0}")]
     UnknownPersona(String),
+    /// No tick is stored under this id.
+    #[error("no tick {0}")]
+    UnknownTick(String),
     /// The store or the app failed or could not be reached; worth another try.
     #[error("the backend failed: {0}")]
     Unavailable(String),

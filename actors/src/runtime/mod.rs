@@ -38,7 +38,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use catalog::internal_api::TickDetail;
 use catalog::{NewTick, TickFinish};
+use chrono::{DateTime, Utc};
 
 use crate::app_client::AppLogin;
 use crate::llm::Llm;
@@ -50,7 +52,7 @@ pub trait LlmFactory: Send + Sync + 'static {
     fn for_tick(&self, persona: &PersonaProfile, tick_id: &str) -> Arc<dyn Llm>;
 }
 
-/// Where tick rows (`persona_ticks`) are kept.
+/// Where tick rows (`persona_ticks`) and their transcripts are kept.
 #[async_trait]
 pub trait TickLedger: Send + Sync + 'static {
     /// Takes or renews the lease on a persona for this replica until
@@ -64,7 +66,14 @@ pub trait TickLedger: Send + Sync + 'static {
     /// Gives the lease back (only the owner's is released).
     async fn release(&self, persona_id: &str, owner: &str) -> Result<(), BackendError>;
     async fn tick_started(&self, tick: &NewTick) -> Result<(), BackendError>;
+    /// Ends a running tick and stores its transcript beside it.
     async fn tick_ended(&self, tick_id: &str, ended: &TickFinish) -> Result<(), BackendError>;
+    /// Everything stored of one tick; [`BackendError::UnknownTick`] when
+    /// there is no such tick.
+    async fn tick(&self, tick_id: &str) -> Result<TickDetail, BackendError>;
+    /// Deletes the transcripts of ticks that ended before `before` (the
+    /// retention); the tick rows and their rows stay. Returns how many.
+    async fn forget_transcripts(&self, before: DateTime<Utc>) -> Result<u64, BackendError>;
 }
 
 /// What every persona actor shares; built only by [`RunnerSystem::start`].

@@ -38,6 +38,7 @@ use crate::llm::pricing::PriceTable;
 use crate::mcp_client::McpEndpoint;
 use crate::sink::Sink;
 use crate::tick::TickSettings;
+use catalog::internal_api::TickDetail;
 
 /// The numbers a runner runs by. `Default` is the daemon's; tests and
 /// benchmarks shorten the timers.
@@ -74,7 +75,13 @@ pub struct Tuning {
     /// The first retry delay after a failed write; doubles up to `max_backoff`.
     pub retry_backoff: Duration,
     pub max_backoff: Duration,
+    /// How long tick transcripts are kept; older ones are deleted at start
+    /// and then every [`RETENTION_CHECK_EVERY`]. `None`: kept forever.
+    pub transcript_retention: Option<Duration>,
 }
+
+/// How often transcripts past their retention are looked for.
+pub const RETENTION_CHECK_EVERY: Duration = Duration::from_secs(3600);
 
 impl Default for Tuning {
     fn default() -> Self {
@@ -95,6 +102,7 @@ impl Default for Tuning {
             flush_interval: Duration::from_millis(500),
             retry_backoff: Duration::from_millis(200),
             max_backoff: Duration::from_secs(10),
+            transcript_retention: Some(Duration::from_secs(30 * 24 * 3600)),
         }
     }
 }
@@ -127,9 +135,10 @@ pub enum StartError {
     },
 }
 
-/// The running actors.
+/// The running actors, and the task forgetting old transcripts.
 pub struct RunnerSystem {
     pub handles: RunnerHandles,
+    retention: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Cheap, clonable handles to the running actors (the control API holds one).
@@ -139,6 +148,8 @@ pub struct RunnerHandles {
     pub dispatcher: ActorRef<DispatcherMsg>,
     pub persistence: ActorRef<PersistenceMsg>,
     board: watch::Receiver<DispatcherStatus>,
+    /// Where finished ticks are read back.
+    ledger: Arc<dyn TickLedger>,
 }
 
 /// How long a question to an actor may take before it counts as unanswered.
@@ -174,11 +185,15 @@ impl RunnerSystem {
         )
         .await
         .map_err(spawn_failed("dispatcher"))?;
+        let ledger = parts.backend.ledger;
+        let retention = tuning
+            .transcript_retention
+            .map(|keep| tokio::spawn(forget_old_transcripts(ledger.clone(), keep)));
         let env = Arc::new(RuntimeEnv {
             app: parts.app,
             mcp: parts.mcp,
             llms: parts.llms,
-            ledger: parts.backend.ledger,
+            ledger: ledger.clone(),
             directory: parts.backend.directory.clone(),
             dispatcher: dispatcher.clone(),
             dispatcher_status: status.clone(),
@@ -211,7 +226,9 @@ impl RunnerSystem {
                 dispatcher,
                 persistence,
                 board: status,
+                ledger,
             },
+            retention,
         })
     }
 
@@ -256,6 +273,9 @@ impl RunnerSystem {
 
     /// The shutdown order of this module's doc, with `grace` for running ticks.
     pub async fn shutdown(self, grace: Duration) {
+        if let Some(retention) = &self.retention {
+            retention.abort();
+        }
         let RunnerHandles {
             supervisor,
             dispatcher,
@@ -350,6 +370,11 @@ impl RunnerHandles {
             .await?
     }
 
+    /// Everything stored of one tick, its transcript included.
+    pub async fn tick(&self, tick_id: &str) -> Result<TickDetail, BackendError> {
+        self.ledger.tick(tick_id).await
+    }
+
     pub async fn persistence_status(&self) -> Result<PersistenceStatus, CommandRefused> {
         match self
             .persistence
@@ -358,6 +383,34 @@ impl RunnerHandles {
         {
             Ok(ractor::rpc::CallResult::Success(status)) => Ok(status),
             _ => Err(CommandRefused::Unanswered),
+        }
+    }
+}
+
+/// Deletes transcripts older than `keep`, now and every
+/// [`RETENTION_CHECK_EVERY`], until aborted. A failed attempt is logged and
+/// tried again at the next check: nothing is lost by deleting later.
+async fn forget_old_transcripts(ledger: Arc<dyn TickLedger>, keep: Duration) {
+    let mut every = tokio::time::interval(RETENTION_CHECK_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        every.tick().await;
+        let Some(before) = chrono::TimeDelta::from_std(keep)
+            .ok()
+            .and_then(|keep| chrono::Utc::now().checked_sub_signed(keep))
+        else {
+            // Longer ago than time can count: nothing is ever old enough.
+            return;
+        };
+        match ledger.forget_transcripts(before).await {
+            Ok(0) => {}
+            Ok(forgotten) => {
+                metrics::counter!("persona_transcripts_forgotten_total").increment(forgotten);
+                tracing::info!(forgotten, %before, "forgot tick transcripts past their retention");
+            }
+            Err(error) => {
+                tracing::warn!(%error, "forgetting old transcripts failed; trying again at the next check")
+            }
         }
     }
 }

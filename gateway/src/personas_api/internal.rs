@@ -12,9 +12,10 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use catalog::internal_api::{
-    AbortStaleAnswer, AbortStaleRequest, ActionBatch, BatchAnswer, FeedbackBatch, LeaseAnswer,
-    LeaseRequest, ListedPersona, MemoryAnswer, MemoryRequest, PausedAnswer, PausedRequest,
-    PersonaList, ReleaseAnswer, ReleaseRequest, TickFinishedAnswer, TickStartedAnswer,
+    AbortStaleAnswer, AbortStaleRequest, ActionBatch, BatchAnswer, FeedbackBatch,
+    ForgetTranscriptsAnswer, ForgetTranscriptsRequest, LeaseAnswer, LeaseRequest, ListedPersona,
+    MemoryAnswer, MemoryRequest, PausedAnswer, PausedRequest, PersonaList, ReleaseAnswer,
+    ReleaseRequest, TickDetail, TickFinishedAnswer, TickStartedAnswer,
 };
 use catalog::{ActionRow, FeedbackRow, MAX_ACTIONS_PER_BATCH, MAX_FEEDBACK_PER_BATCH};
 use serde::de::DeserializeOwned;
@@ -98,6 +99,26 @@ pub async fn finish_tick(
 ) -> Result<Json<TickFinishedAnswer>, ApiError> {
     let finished = state.store.finish_tick(&tick_id, &finish).await?;
     Ok(Json(TickFinishedAnswer { finished }))
+}
+
+/// Everything stored of one tick, its transcript included.
+pub async fn tick_detail(
+    State(state): State<Arc<AppState>>,
+    _: ServiceKey,
+    Path(tick_id): Path<String>,
+) -> Result<Json<TickDetail>, ApiError> {
+    Ok(Json(state.store.tick_detail(&tick_id).await?))
+}
+
+/// Deletes the transcripts of ticks that ended before the given time (the
+/// runner's retention).
+pub async fn forget_transcripts(
+    State(state): State<Arc<AppState>>,
+    _: ServiceKey,
+    ApiJson(request): ApiJson<ForgetTranscriptsRequest>,
+) -> Result<Json<ForgetTranscriptsAnswer>, ApiError> {
+    let forgotten = state.store.forget_transcripts(request.before).await?;
+    Ok(Json(ForgetTranscriptsAnswer { forgotten }))
 }
 
 /// Marks ticks still `running` as aborted: a runner that crashed left them.

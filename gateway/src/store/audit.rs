@@ -24,24 +24,8 @@ pub struct BatchOutcome {
     pub duplicates: u64,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct TickRow {
-    pub tick_id: String,
-    pub persona_id: String,
-    pub status: TickStatus,
-    pub error: Option<String>,
-    pub failed_by: Option<FailedBy>,
-    pub finish_reason: Option<String>,
-    pub provider: String,
-    pub model: String,
-    pub turns: u64,
-    pub tokens: TokenUsage,
-    /// US dollars; `None` when unknown.
-    pub cost_usd: Option<f64>,
-    pub summary: Option<String>,
-    pub started_at: DateTime<Utc>,
-    pub finished_at: Option<DateTime<Utc>>,
-}
+/// A tick row as stored; the same shape the internal API answers.
+pub type TickRow = catalog::StoredTick;
 
 #[derive(FromRow)]
 struct TickDbRow {
@@ -393,7 +377,8 @@ impl Store {
         }
     }
 
-    /// Finishes a running tick; returns `false` when it was not running (already
+    /// Finishes a running tick and stores its transcript beside it, in one
+    /// transaction; returns `false` when it was not running (already
     /// finished or aborted), so a late or repeated finish changes nothing.
     pub async fn finish_tick(
         &self,
@@ -405,9 +390,16 @@ impl Store {
                 "a tick cannot finish as running".into(),
             ));
         }
+        let transcript = (!finish.transcript.is_empty())
+            .then(|| serde_json::to_string(&finish.transcript))
+            .transpose()
+            .map_err(|error| {
+                StoreError::Corrupt(format!("tick {tick_id}'s transcript: {error}"))
+            })?;
         let as_i64 = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
         let updated = with_pool!(self, |pool| {
-            sqlx::query(
+            let mut tx = pool.begin_write().await?;
+            let updated = sqlx::query(
                 "UPDATE persona_ticks SET status = $1, error = $2, turns = $3, input_tokens = $4, \
                      output_tokens = $5, cache_read_tokens = $6, cache_write_tokens = $7, \
                      summary = $8, finished_at = $9, failed_by = $11, finish_reason = $12, \
@@ -427,9 +419,24 @@ impl Store {
             .bind(finish.failed_by.map(FailedBy::as_str))
             .bind(&finish.finish_reason)
             .bind(finish.cost_usd)
-            .execute(pool)
+            .execute(&mut *tx)
             .await?
-            .rows_affected()
+            .rows_affected();
+            if updated == 1
+                && let Some(items) = &transcript
+            {
+                sqlx::query(
+                    "INSERT INTO tick_transcripts (tick_id, items, created_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (tick_id) DO NOTHING",
+                )
+                .bind(tick_id)
+                .bind(items)
+                .bind(finish.finished_at)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            updated
         });
         Ok(updated == 1)
     }

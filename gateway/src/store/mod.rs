@@ -15,6 +15,8 @@
 //! - [`users`]: users, spaces and memberships.
 //! - [`personas`]: persona upsert, list, detail, delete, pause and the due query.
 //! - [`audit`]: tick rows and the idempotent action/feedback batches.
+//! - [`transcripts`]: tick transcripts read back with their tick, and
+//!   forgotten after the runner's retention.
 //! - [`records`]: the tools' documents with per-field last-writer-wins.
 //! - [`keys`]: JWT signing keys, sealed.
 
@@ -25,6 +27,7 @@ mod personas;
 mod postgres;
 mod records;
 mod sqlite;
+mod transcripts;
 mod users;
 
 use std::fmt;

@@ -8,6 +8,7 @@ pub mod gateway;
 pub mod runner;
 pub mod runner_options;
 pub mod seed;
+pub mod tick;
 pub mod up;
 
 use std::process::ExitCode;
@@ -40,6 +41,14 @@ enum Command {
     /// Check the app's contracts.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Read stored ticks.
+    #[command(subcommand)]
+    Tick(TickCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum TickCommand {
+    Show(tick::Show),
 }
 
 #[derive(Debug, Subcommand)]
@@ -62,6 +71,7 @@ impl Cli {
             Command::Cleanup(cleanup) => cleanup.run().await,
             Command::Catalog(CatalogCommand::Check(check)) => check.run(),
             Command::Audit(AuditCommand::EncryptedTools(audit)) => audit.run(),
+            Command::Tick(TickCommand::Show(show)) => show.run().await,
         }
     }
 }

@@ -44,6 +44,14 @@ pub struct RunnerOptions {
     /// model's context window has less room left).
     #[arg(long, env = "PERSONA_MAX_TOKENS", default_value_t = 2048, value_parser = clap::value_parser!(u32).range(64..))]
     pub max_tokens: u32,
+    /// Characters each text of a tick's transcript keeps at most (prompts,
+    /// answers, tool inputs and answers); the rest is cut, saying how much.
+    #[arg(long, env = "PERSONA_TRANSCRIPT_CHARS", default_value_t = 4000, value_parser = clap::value_parser!(u32).range(100..))]
+    pub transcript_chars: u32,
+    /// Days tick transcripts are kept (0: forever); older ones are deleted
+    /// at start and then hourly. Tick rows, actions and ratings stay.
+    #[arg(long, env = "PERSONA_TRANSCRIPT_DAYS", default_value_t = 30)]
+    pub transcript_days: u32,
     /// Seconds running ticks get to finish on shutdown before they are cancelled.
     #[arg(long, env = "PERSONA_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
     pub shutdown_grace_secs: u64,
@@ -85,6 +93,7 @@ impl RunnerOptions {
                 tick: TickSettings {
                     max_turns: self.max_turns,
                     max_tokens: self.max_tokens,
+                    transcript_chars: self.transcript_chars,
                     ..TickSettings::default()
                 },
                 prices: PriceTable::shipped().with_overrides(crate::config_file::prices(
@@ -95,6 +104,8 @@ impl RunnerOptions {
                 schedule_every,
                 // The persona list is re-read only by a daemon.
                 refresh_every: schedule_every.map(|_| Duration::from_secs(60)),
+                transcript_retention: (self.transcript_days > 0)
+                    .then(|| Duration::from_secs(u64::from(self.transcript_days) * 24 * 3600)),
                 ..Tuning::default()
             },
         })

@@ -1278,3 +1278,186 @@ async fn the_second_day_starts_from_the_story_the_first_wrote() {
     assert_eq!(directory.memory(email).await.unwrap().memory, None);
     system.shutdown(Duration::from_secs(5)).await;
 }
+
+/// A tick's transcript, read back as the control API serves it, holds the
+/// day prompt, every answer, every call with its input and answer (the
+/// app's, or the refusal of a call the model botched), the rating turn and
+/// the tokens; a secret in a call's input is redacted.
+#[tokio::test]
+async fn a_ticks_transcript_holds_every_call_and_the_rating_turn() {
+    use actors::testing::{Dialect, FakeServer};
+    use catalog::transcript::{Phase, TranscriptItem};
+    use catalog::{ActionResult, FailedBy};
+
+    let gateway = gateway_with_personas().await;
+    let fake = FakeServer::start(Dialect::Anthropic, Vec::new())
+        .await
+        .unwrap();
+    let usage = TokenUsage {
+        input: 100,
+        output: 20,
+        ..TokenUsage::default()
+    };
+    let secret = "Bearer abcdefghijklmnopqrstuvwxyz012345";
+    fake.push_reply(
+        &[
+            Block::Text("Ich schaue in meine Aufgaben.".into()),
+            Block::ToolUse {
+                id: "toolu_01".into(),
+                name: "todo_list".into(),
+                input: json!({}),
+            },
+            Block::ToolUse {
+                id: "toolu_02".into(),
+                name: "todo_create".into(),
+                input: json!({ "title": format!("Token merken: {secret}") }),
+            },
+            Block::ToolUse {
+                id: "toolu_03".into(),
+                name: "kalender_zaubern".into(),
+                input: json!({}),
+            },
+        ],
+        usage,
+    );
+    fake.push_reply(&[Block::Text("Fertig für heute.".into())], usage);
+    fake.push_reply(
+        &[Block::ToolUse {
+            id: "toolu_rating".into(),
+            name: "submit_ratings".into(),
+            input: json!({
+                "ratings": [{"module": "todo", "rating": 4, "notes": "#1 und #2 gingen", "calls": [1, 2]}],
+            }),
+        }],
+        usage,
+    );
+    let system = start_actors(
+        &gateway,
+        claude_at(&fake),
+        Arc::new(StoreSink(gateway.store.clone())),
+    )
+    .await;
+    let tick_id = tick_and_wait(&system.handles.supervisor, "katrin.lorenz@mana.test", 1).await;
+    let detail = system.handles.tick(&tick_id).await.unwrap();
+    system.shutdown(Duration::from_secs(5)).await;
+
+    assert_eq!(detail.persona_email, "katrin.lorenz@mana.test");
+    let kinds: Vec<String> = detail
+        .transcript
+        .iter()
+        .map(|item| match item {
+            TranscriptItem::Prompt { phase, .. } => format!("prompt {}", phase.as_str()),
+            TranscriptItem::Answer { phase, turn, .. } => {
+                format!("answer {} {turn}", phase.as_str())
+            }
+            TranscriptItem::Call { tool, .. } => format!("call {tool}"),
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "prompt day",
+            "answer day 1",
+            "call todo.list",
+            "call todo.create",
+            "call kalender_zaubern",
+            "answer day 2",
+            "prompt rating",
+            "answer rating 3",
+        ]
+    );
+    let TranscriptItem::Prompt {
+        text,
+        system: persona_prompt,
+        ..
+    } = &detail.transcript[0]
+    else {
+        unreachable!("checked above");
+    };
+    assert!(text.contains("Verbringe einen ganz normalen Tag"), "{text}");
+    assert!(!persona_prompt.is_empty());
+    let TranscriptItem::Answer {
+        text,
+        finish_reason,
+        tokens,
+        ..
+    } = &detail.transcript[1]
+    else {
+        unreachable!("checked above");
+    };
+    assert_eq!(
+        (text.as_str(), finish_reason.as_str(), *tokens),
+        ("Ich schaue in meine Aufgaben.", "tool_use", usage)
+    );
+    let calls: Vec<(&str, ActionResult, Option<FailedBy>, &str, &str)> = detail
+        .transcript
+        .iter()
+        .filter_map(|item| match item {
+            TranscriptItem::Call {
+                tool,
+                result,
+                failed_by,
+                input,
+                output,
+                ..
+            } => Some((
+                tool.as_str(),
+                *result,
+                *failed_by,
+                input.as_str(),
+                output.as_str(),
+            )),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        calls
+            .iter()
+            .map(|call| (call.0, call.1, call.2))
+            .collect::<Vec<_>>(),
+        [
+            ("todo.list", ActionResult::Ok, None),
+            ("todo.create", ActionResult::Ok, None),
+            (
+                "kalender_zaubern",
+                ActionResult::Error,
+                Some(FailedBy::Agent)
+            ),
+        ]
+    );
+    assert!(
+        calls[1].3.contains("Token merken: Bearer [redacted]") && !calls[1].3.contains(secret),
+        "{}",
+        calls[1].3
+    );
+    assert!(!calls[1].4.is_empty(), "the app's answer is kept");
+    assert!(calls[2].4.contains("kalender_zaubern"), "{}", calls[2].4);
+    let TranscriptItem::Prompt {
+        phase: Phase::Rating,
+        text,
+        ..
+    } = &detail.transcript[6]
+    else {
+        unreachable!("checked above");
+    };
+    assert!(text.contains("#1 todo.list"), "{text}");
+    let TranscriptItem::Answer { text, .. } = &detail.transcript[7] else {
+        unreachable!("checked above");
+    };
+    assert!(text.starts_with("submit_ratings "), "{text}");
+    assert_eq!(detail.actions.len(), 3);
+    assert_eq!(detail.feedback.len(), 1);
+    assert_eq!(detail.tick.tokens.input, 300);
+
+    let shown = runner::cli::tick::render(&detail);
+    for expected in [
+        "katrin.lorenz@mana.test",
+        "── the day ──",
+        "#2 todo.create",
+        "#3 kalender_zaubern {} → error (agent)",
+        "── the rating turn ──",
+        "todo 4/5",
+    ] {
+        assert!(shown.contains(expected), "{expected:?} missing in\n{shown}");
+    }
+}

@@ -385,8 +385,32 @@ async fn the_internal_api_client_writes_rows_and_ticks_idempotently() {
         cost_usd: Some(0.25),
         summary: Some("ok".into()),
         finished_at: now,
+        transcript: vec![catalog::transcript::TranscriptItem::Answer {
+            phase: catalog::transcript::Phase::Day,
+            turn: 1,
+            text: "Heute nur Einkaufen.".into(),
+            finish_reason: "end_turn".into(),
+            tokens: TokenUsage::default(),
+        }],
     };
     sink.tick_ended("http-tick", &finish).await.unwrap();
+    let read = sink.tick("http-tick").await.unwrap();
+    assert_eq!(
+        (read.tick.cost_usd, read.transcript.clone()),
+        (Some(0.25), finish.transcript.clone()),
+        "the internal API stores the transcript with the tick and gives both back"
+    );
+    assert!(matches!(
+        sink.tick("no-such-tick").await,
+        Err(BackendError::UnknownTick(_))
+    ));
+    assert_eq!(
+        sink.forget_transcripts(now + chrono::TimeDelta::seconds(1))
+            .await
+            .unwrap(),
+        1,
+        "retention through the internal API"
+    );
     let stored = gateway.store.tick("http-tick").await.unwrap();
     assert_eq!(
         (stored.status, stored.cost_usd),

@@ -136,6 +136,7 @@ impl RunningTick {
             tokens: record.tokens,
             cost_usd: record.cost.usd(),
             summary: record.summary,
+            transcript: record.transcript,
             finished_at: Utc::now(),
         };
         tokio::spawn(async move {

@@ -197,6 +197,7 @@ pub(super) async fn tick_task(task: TickTask) {
         tokens: record.tokens,
         cost_usd: record.cost.usd(),
         summary: record.summary,
+        transcript: record.transcript,
         finished_at: summary.finished_at,
     };
     save_tick(

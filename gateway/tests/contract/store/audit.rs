@@ -3,6 +3,7 @@
 //! dead runner's tick, leased ticks left alone), and concurrent batches from
 //! many personas.
 
+use catalog::transcript::TranscriptItem;
 use catalog::{
     ActionResult, FeedbackRow, MAX_ACTIONS_PER_BATCH, MAX_FEEDBACK_PER_BATCH, TickStatus,
     TokenUsage,
@@ -286,6 +287,15 @@ async fn tick_lifecycle_and_stale_ticks() {
             cost_usd: Some(0.0123),
             summary: Some("5 tools, 2 modules rated".into()),
             finished_at: at + TimeDelta::seconds(30),
+            transcript: vec![TranscriptItem::Call {
+                tool_use_id: "toolu_1".into(),
+                tool: "todo.create".into(),
+                input: r#"{"title":"Milch"}"#.into(),
+                result: ActionResult::Ok,
+                failed_by: None,
+                output: "angelegt".into(),
+                latency_ms: 4,
+            }],
         };
         assert!(store.finish_tick("done", &finish).await.unwrap());
         assert!(
@@ -301,6 +311,35 @@ async fn tick_lifecycle_and_stale_ticks() {
         );
         assert_eq!(done.finished_at, Some(finish.finished_at));
         assert_eq!(done.cost_usd, Some(0.0123), "{}", db.label);
+        let detail = store.tick_detail("done").await.unwrap();
+        assert_eq!(detail.transcript, finish.transcript, "{}", db.label);
+        assert_eq!(
+            detail.persona_email,
+            store.persona(&anna).await.unwrap().email,
+            "{}",
+            db.label
+        );
+        assert_eq!(
+            store.forget_transcripts(finish.finished_at).await.unwrap(),
+            0,
+            "a transcript is kept until it is older than the cut-off ({})",
+            db.label
+        );
+        assert_eq!(
+            store
+                .forget_transcripts(finish.finished_at + TimeDelta::seconds(1))
+                .await
+                .unwrap(),
+            1,
+            "{}",
+            db.label
+        );
+        assert_eq!(
+            store.tick_detail("done").await.unwrap().transcript,
+            vec![],
+            "the tick row stays, its transcript is gone ({})",
+            db.label
+        );
 
         let aborted = store
             .abort_stale_ticks(at - TimeDelta::hours(1), at, "runner restarted")

@@ -10,8 +10,8 @@ use actors::runtime::persona::TickSummary;
 pub(super) fn print_summary(finished: &BTreeMap<String, TickSummary>, took: Duration) {
     println!();
     println!(
-        "{:<28} {:>5} {:>6} {:>6} {:>6} {:>6} {:>9} {:>10}  outcome",
-        "persona", "turns", "tools", "errors", "agent", "rated", "duration", "cost"
+        "{:<28} {:>5} {:>6} {:>6} {:>6} {:>6} {:>9} {:>10}  {:<36}  outcome",
+        "persona", "turns", "tools", "errors", "agent", "rated", "duration", "cost", "tick"
     );
     for (email, summary) in finished {
         let outcome = match (&summary.error, summary.failed_by) {
@@ -22,7 +22,7 @@ pub(super) fn print_summary(finished: &BTreeMap<String, TickSummary>, took: Dura
             (Some(error), None) => format!("{}: {error}", summary.status.as_str()),
         };
         println!(
-            "{:<28} {:>5} {:>6} {:>6} {:>6} {:>6} {:>8.1}s {:>10}  {}",
+            "{:<28} {:>5} {:>6} {:>6} {:>6} {:>6} {:>8.1}s {:>10}  {:<36}  {}",
             email,
             summary.turns,
             summary.actions,
@@ -31,6 +31,7 @@ pub(super) fn print_summary(finished: &BTreeMap<String, TickSummary>, took: Dura
             summary.modules_rated,
             summary.duration_ms as f64 / 1000.0,
             dollars(summary.cost_usd),
+            summary.tick_id,
             outcome
         );
     }
@@ -54,6 +55,12 @@ pub(super) fn print_summary(finished: &BTreeMap<String, TickSummary>, took: Dura
         took.as_secs_f64(),
         dollars(cost)
     );
+    if let Some(summary) = finished.values().next() {
+        println!(
+            "what a persona did, call by call: persona tick show {}",
+            summary.tick_id
+        );
+    }
 }
 
 /// `$0.0123`, or `unknown` for a hosted model without a price.
