@@ -118,6 +118,16 @@ async fn the_kill_switch_and_a_paused_persona_are_honoured_and_stored() {
         .await
         .unwrap();
     assert_eq!(refused.status(), 401);
+    // So does reading a transcript: it holds what the persona wrote.
+    let tick = format!("{}/ticks/no-such-tick", daemon.control);
+    assert_eq!(http.get(&tick).send().await.unwrap().status(), 401);
+    let unknown = http
+        .get(&tick)
+        .bearer_auth("secret-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
     let ok = http
         .post(format!("{}/personas/{email}/pause", daemon.control))
         .bearer_auth("secret-token")
@@ -289,17 +299,15 @@ async fn runner_alone(mode: &str) {
     .expect("the gateway printed its address");
     run_ok(persona_command(dir.path()).args(["seed", "--api", &app_url]));
 
+    let backend = match mode {
+        "--api" => vec!["--api", &app_url],
+        _ => vec!["--db", "sqlite://shared.db", "--app-url", &app_url],
+    };
     let (mut runner, line) = Process::start(
         persona_command(dir.path())
-            .args([
-                "runner",
-                "--db",
-                "sqlite://shared.db",
-                "--app-url",
-                &app_url,
-                "--addr",
-                "127.0.0.1:0",
-            ])
+            .arg("runner")
+            .args(backend)
+            .args(["--addr", "127.0.0.1:0"])
             .env("TICK_INTERVAL_MS", "1000")
             .stderr(Stdio::null()),
         "control API listening on ",
@@ -351,10 +359,24 @@ async fn runner_alone(mode: &str) {
                 .await
                 .unwrap_or_else(|error| panic!("{mode}: tick row {tick_id}: {error}"));
             assert_eq!(tick.status, catalog::TickStatus::Ok, "{mode}");
-            assert!(
-                !store.tick_actions(tick_id).await.unwrap().is_empty(),
-                "{mode}: rows of {tick_id}"
-            );
+            let actions = store.tick_actions(tick_id).await.unwrap();
+            assert!(!actions.is_empty(), "{mode}: rows of {tick_id}");
+            // The transcript came with the tick's end, and the control API
+            // reads it back over the same backend.
+            let detail: catalog::internal_api::TickDetail = http
+                .get(format!("{control}/ticks/{tick_id}"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let calls = detail
+                .transcript
+                .iter()
+                .filter(|item| matches!(item, catalog::transcript::TranscriptItem::Call { .. }))
+                .count();
+            assert_eq!(calls, actions.len(), "{mode}: the transcript of {tick_id}");
         }
     }
     store.close().await;

@@ -73,6 +73,57 @@ async fn up_once_ticks_every_due_persona_and_a_second_run_finds_nobody_due() {
     assert!(ticked >= 7);
     store.close().await;
 
+    // The newcomer's next step: read what a persona did.
+    let hint = "what a persona did, call by call: persona tick show ";
+    let tick_id = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix(hint))
+        .unwrap_or_else(|| panic!("no hint in {stdout}"))
+        .trim()
+        .to_owned();
+    let shown = persona_command(dir.path())
+        .args(["tick", "show", &tick_id])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        shown.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&shown.stderr)
+    );
+    for expected in [
+        "── the day ──",
+        "[prompt]",
+        "#1 ",
+        "── the rating turn ──",
+        "── ratings ──",
+        "cost $0.0000",
+    ] {
+        assert!(text.contains(expected), "{expected:?} missing in\n{text}");
+    }
+    let json = persona_command(dir.path())
+        .args(["tick", "show", &tick_id, "--json"])
+        .output()
+        .unwrap();
+    let detail: catalog::internal_api::TickDetail = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(detail.tick.tick_id, tick_id);
+    let calls = detail
+        .transcript
+        .iter()
+        .filter(|item| matches!(item, catalog::transcript::TranscriptItem::Call { .. }))
+        .count();
+    assert_eq!(
+        calls,
+        detail.actions.len(),
+        "every call is in the transcript"
+    );
+    let unknown = persona_command(dir.path())
+        .args(["tick", "show", "no-such-tick"])
+        .output()
+        .unwrap();
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no tick no-such-tick"));
+
     let again = persona_command(dir.path())
         .args(["up", "--once", "--gateway-addr", "127.0.0.1:0"])
         .output()
