@@ -15,13 +15,14 @@ use async_trait::async_trait;
 use catalog::internal_api::{
     AbortStaleAnswer, AbortStaleRequest, ActionBatch, FeedbackBatch, ForgetTranscriptsAnswer,
     ForgetTranscriptsRequest, LeaseAnswer, LeaseRequest, ListedPersona, MemoryAnswer,
-    MemoryRequest, PausedAnswer, PausedRequest, PersonaList, ReleaseRequest, SERVICE_KEY_HEADER,
-    TickDetail,
+    MemoryRequest, PausedAnswer, PausedRequest, PersonaList, PersonaSpend, ReleaseRequest,
+    SERVICE_KEY_HEADER, SpentAnswer, TickDetail,
 };
 use catalog::{ActionRow, FeedbackRow, NewTick, SeedSecret, TickFinish};
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 
+use crate::runtime::budget::Spend;
 use crate::runtime::supervisor::{Directory, PersonaMemory, PersonaRef, PersonaSeed};
 use crate::runtime::{BackendError, TickLedger};
 use crate::sink::{Sink, SinkError};
@@ -278,6 +279,22 @@ impl TickLedger for InternalApi {
         parse(&body, "the tick answer")
     }
 
+    async fn spent_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(String, Spend)>, BackendError> {
+        let body = self
+            // `Z`, not `+00:00`: nothing in the query needs escaping.
+            .send(self.http.get(self.url(&format!(
+                "/ticks/spent?since={}",
+                since.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+            ))))
+            .await
+            .map_err(|refusal| backend_error(refusal, "spent"))?;
+        let answer: SpentAnswer = parse(&body, "the spent answer")?;
+        Ok(answer.spent.into_iter().map(spend_of).collect())
+    }
+
     async fn forget_transcripts(&self, before: DateTime<Utc>) -> Result<u64, BackendError> {
         let body = self
             .send(
@@ -357,6 +374,17 @@ impl Directory for InternalApi {
             .map_err(|error| backend_error(error, key))?;
         Ok(persona_memory(parse(&body, "the memory answer")?))
     }
+}
+
+/// A persona's spend as the budgets count it.
+pub fn spend_of(spent: PersonaSpend) -> (String, Spend) {
+    (
+        spent.persona_id,
+        Spend {
+            usd: spent.cost_usd,
+            tokens: spent.tokens,
+        },
+    )
 }
 
 fn persona_memory(answer: MemoryAnswer) -> PersonaMemory {

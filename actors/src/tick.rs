@@ -248,7 +248,7 @@ impl TickError {
     /// Whose failure this is; `None` when the runner itself stopped it.
     pub fn failed_by(&self) -> Option<FailedBy> {
         match self {
-            TickError::Llm(LlmError::NoRateSlot) => None,
+            TickError::Llm(LlmError::NoRateSlot | LlmError::BudgetSpent(_)) => None,
             TickError::Llm(_) => Some(FailedBy::Llm),
             TickError::Mcp(_) => Some(FailedBy::App),
         }

@@ -1,15 +1,19 @@
 //! The dispatcher actor under tokio's paused clock: LLM rate slots evenly
 //! spaced in virtual time, none while the kill-switch is on, tick permits
 //! granted in order as they come back, and a draining dispatcher refusing
-//! the ticks still waiting and answering `WhenIdle` once every permit is back.
+//! the ticks still waiting and answering `WhenIdle` once every permit is back;
+//! and the daily budgets: a persona whose budget is spent gets no permit and
+//! no slot, the fleet's spent budget sets the kill-switch (reason budget)
+//! until an operator lifts it, also when it was spent before a restart.
 
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use actors::runtime::budget::{BudgetBook, BudgetSpent, Budgets, Limit, Scope, Spend};
 use actors::runtime::dispatcher::{
-    DispatcherActor, DispatcherArgs, DispatcherMsg, DispatcherStatus, Draining, TickPermit,
+    DispatcherActor, DispatcherArgs, DispatcherMsg, DispatcherStatus, NoPermit, TickPermit,
 };
 use actors::runtime::persistence::{PersistenceActor, PersistenceArgs};
 use actors::sink::{Sink, SinkError};
@@ -38,6 +42,25 @@ async fn dispatcher(
     llm_per_minute: u32,
     paused: bool,
 ) -> (ActorRef<DispatcherMsg>, watch::Receiver<DispatcherStatus>) {
+    with_budget(
+        concurrency,
+        llm_per_minute,
+        paused,
+        book(Budgets::default(), []),
+    )
+    .await
+}
+
+fn book(budgets: Budgets, spent: impl IntoIterator<Item = (String, Spend)>) -> BudgetBook {
+    BudgetBook::new(budgets, chrono::Utc::now().date_naive(), spent)
+}
+
+async fn with_budget(
+    concurrency: usize,
+    llm_per_minute: u32,
+    paused: bool,
+    budget: BudgetBook,
+) -> (ActorRef<DispatcherMsg>, watch::Receiver<DispatcherStatus>) {
     let (persistence, _) = Actor::spawn(
         None,
         PersistenceActor,
@@ -60,6 +83,7 @@ async fn dispatcher(
             llm_per_minute,
             paused,
             row_batch_window: Duration::from_millis(20),
+            budget,
             board,
         },
     )
@@ -69,16 +93,36 @@ async fn dispatcher(
 }
 
 async fn slot(dispatcher: &ActorRef<DispatcherMsg>) {
-    let granted = dispatcher
-        .call(DispatcherMsg::RequestLlmSlot, None)
-        .await
-        .unwrap();
-    assert!(matches!(granted, CallResult::Success(())));
+    slot_for(dispatcher, "anna").await.unwrap();
 }
 
-async fn permit(dispatcher: &ActorRef<DispatcherMsg>) -> Result<TickPermit, Draining> {
+async fn slot_for(dispatcher: &ActorRef<DispatcherMsg>, persona: &str) -> Result<(), BudgetSpent> {
     match dispatcher
-        .call(DispatcherMsg::RequestPermit, None)
+        .call(
+            |reply| DispatcherMsg::RequestLlmSlot(persona.to_owned(), reply),
+            None,
+        )
+        .await
+        .unwrap()
+    {
+        CallResult::Success(answer) => answer,
+        other => panic!("no answer: {other:?}"),
+    }
+}
+
+async fn permit(dispatcher: &ActorRef<DispatcherMsg>) -> Result<TickPermit, NoPermit> {
+    permit_for(dispatcher, "anna").await
+}
+
+async fn permit_for(
+    dispatcher: &ActorRef<DispatcherMsg>,
+    persona: &str,
+) -> Result<TickPermit, NoPermit> {
+    match dispatcher
+        .call(
+            |reply| DispatcherMsg::RequestPermit(persona.to_owned(), reply),
+            None,
+        )
         .await
         .unwrap()
     {
@@ -154,7 +198,7 @@ async fn permits_come_back_when_dropped_and_a_drain_refuses_the_waiting() {
         .await
         .unwrap();
     dispatcher.cast(DispatcherMsg::Drain).unwrap();
-    assert!(matches!(third.await.unwrap(), Err(Draining)));
+    assert!(matches!(third.await.unwrap(), Err(NoPermit::Draining)));
     let idle = tokio::spawn({
         let dispatcher = dispatcher.clone();
         async move { dispatcher.call(DispatcherMsg::WhenIdle, None).await }
@@ -163,4 +207,111 @@ async fn permits_come_back_when_dropped_and_a_drain_refuses_the_waiting() {
     drop(second);
     assert!(matches!(idle.await.unwrap(), Ok(CallResult::Success(()))));
     assert_eq!(status.borrow().permits_in_use, 0);
+}
+
+fn spend(usd: f64, tokens: u64) -> Spend {
+    Spend { usd, tokens }
+}
+
+#[tokio::test]
+async fn a_persona_whose_budget_is_spent_gets_no_permit_and_no_slot_and_the_others_do() {
+    let budgets = Budgets {
+        persona: Limit {
+            usd: Some(0.10),
+            tokens: None,
+        },
+        fleet: Limit::default(),
+    };
+    let (dispatcher, mut status) = with_budget(4, 6000, false, book(budgets, [])).await;
+    slot_for(&dispatcher, "anna").await.unwrap();
+    dispatcher
+        .cast(DispatcherMsg::Spent("anna".into(), spend(0.10, 500)))
+        .unwrap();
+    let refused = slot_for(&dispatcher, "anna").await.unwrap_err();
+    assert_eq!(refused.scope, Scope::Persona);
+    assert!(refused.to_string().starts_with("budget: "), "{refused}");
+    assert!(matches!(
+        permit_for(&dispatcher, "anna").await,
+        Err(NoPermit::Budget(BudgetSpent {
+            scope: Scope::Persona,
+            ..
+        }))
+    ));
+    slot_for(&dispatcher, "ben").await.unwrap();
+    let _ben = permit_for(&dispatcher, "ben").await.unwrap();
+    let status = status
+        .wait_for(|status| status.budget_refusals == 2)
+        .await
+        .unwrap();
+    assert_eq!(status.fleet_spent, spend(0.10, 500));
+    assert!(!status.paused, "a persona's budget is not the fleet's");
+}
+
+#[tokio::test]
+async fn the_fleet_budget_sets_the_kill_switch_until_an_operator_lifts_it() {
+    let budgets = Budgets {
+        persona: Limit::default(),
+        fleet: Limit {
+            usd: None,
+            tokens: Some(1000),
+        },
+    };
+    let (dispatcher, mut status) = with_budget(4, 6000, false, book(budgets, [])).await;
+    dispatcher
+        .cast(DispatcherMsg::Spent("anna".into(), spend(0.0, 600)))
+        .unwrap();
+    dispatcher
+        .cast(DispatcherMsg::Spent("ben".into(), spend(0.0, 400)))
+        .unwrap();
+    status
+        .wait_for(|status| status.paused && status.paused_by_budget)
+        .await
+        .unwrap();
+    // A running tick's next request is refused, not left waiting a day.
+    let refused = slot_for(&dispatcher, "carl").await.unwrap_err();
+    assert_eq!(refused.scope, Scope::Fleet);
+    // A new tick waits, as under the operator's kill-switch.
+    let waiting = tokio::spawn({
+        let dispatcher = dispatcher.clone();
+        async move { permit_for(&dispatcher, "carl").await }
+    });
+    status
+        .wait_for(|status| status.waiting_for_permit == 1)
+        .await
+        .unwrap();
+    dispatcher.cast(DispatcherMsg::Resume).unwrap();
+    let _permit = waiting.await.unwrap().unwrap();
+    slot_for(&dispatcher, "carl").await.unwrap();
+    dispatcher
+        .cast(DispatcherMsg::Spent("carl".into(), spend(0.0, 100)))
+        .unwrap();
+    slot_for(&dispatcher, "carl").await.unwrap();
+    let status = *status.borrow();
+    assert!(
+        !status.paused && !status.paused_by_budget,
+        "lifted by the operator, the fleet's budget is waived for the rest of the day"
+    );
+    assert_eq!(status.fleet_spent.tokens, 1100);
+}
+
+#[tokio::test]
+async fn a_fleet_budget_spent_before_a_restart_holds_the_kill_switch_at_start() {
+    let budgets = Budgets {
+        persona: Limit::default(),
+        fleet: Limit {
+            usd: Some(1.0),
+            tokens: None,
+        },
+    };
+    let spent = [
+        ("anna".to_owned(), spend(0.7, 0)),
+        ("ben".to_owned(), spend(0.3, 0)),
+    ];
+    let (dispatcher, status) = with_budget(4, 6000, false, book(budgets, spent)).await;
+    let status = *status.borrow();
+    assert!(status.paused && status.paused_by_budget);
+    assert_eq!(
+        slot_for(&dispatcher, "anna").await.unwrap_err().scope,
+        Scope::Fleet
+    );
 }

@@ -60,9 +60,12 @@ pub async fn run(quick: bool) -> anyhow::Result<()> {
         for _ in 0..slots {
             let asked = Instant::now();
             dispatcher
-                .call(DispatcherMsg::RequestLlmSlot, None)
+                .call(
+                    |reply| DispatcherMsg::RequestLlmSlot("bench".into(), reply),
+                    None,
+                )
                 .await?
-                .success_or_else(|| anyhow::anyhow!("the dispatcher did not grant a slot"))?;
+                .success_or_else(|| anyhow::anyhow!("the dispatcher did not answer"))??;
             samples.push(asked.elapsed());
         }
         anyhow::Ok(Latencies::new(samples))

@@ -24,6 +24,7 @@
 //! | `GET /{id}/memory` | — | [`MemoryAnswer`] |
 //! | `PUT /{id}/memory` | [`MemoryRequest`] | [`MemoryAnswer`] |
 //! | `GET /ticks/{tick_id}` | — | [`TickDetail`] (404 for an unknown tick) |
+//! | `GET /ticks/spent?since=RFC3339` | — | [`SpentAnswer`] |
 //! | `POST /ticks/transcripts/forget` | [`ForgetTranscriptsRequest`] | [`ForgetTranscriptsAnswer`] |
 //!
 //! Unknown fields are ignored on both sides (serde's default), so either side
@@ -310,4 +311,27 @@ pub struct ForgetTranscriptsRequest {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ForgetTranscriptsAnswer {
     pub forgotten: u64,
+}
+
+/// `GET /ticks/spent?since=…`: what each persona's ticks started since then
+/// spent (the runner's daily budgets start from it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpentAnswer {
+    pub spent: Vec<PersonaSpend>,
+}
+
+/// One persona's spend: dollars (ticks of unknown cost count 0) and every
+/// token its ticks' answers took.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PersonaSpend {
+    pub persona_id: String,
+    pub cost_usd: f64,
+    pub tokens: u64,
+}
+
+/// The query of `GET /ticks/spent`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpentQuery {
+    pub since: DateTime<Utc>,
 }

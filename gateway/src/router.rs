@@ -75,6 +75,10 @@ pub fn router(state: Arc<AppState>, cancel: CancellationToken) -> Router {
             get(internal::tick_detail),
         )
         .route(
+            "/api/v1/personas/internal/ticks/spent",
+            get(internal::spent_since),
+        )
+        .route(
             "/api/v1/personas/internal/ticks/transcripts/forget",
             post(internal::forget_transcripts),
         )

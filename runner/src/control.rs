@@ -21,6 +21,7 @@
 use std::sync::Arc;
 
 use actors::app_client::AppLogin;
+use actors::runtime::budget::{Limit, Spend};
 use actors::runtime::persona::{Activity, CallState, LiveTick, PersonaStatus, TickSummary};
 use actors::runtime::supervisor::{ChildHealth, Directory, PersonaEntry, PersonaMemory};
 use actors::runtime::{BackendError, CommandRefused};
@@ -112,6 +113,11 @@ async fn metrics(State(state): State<Arc<ControlState>>) -> Result<String, ApiEr
     let persistence = state.runner.persistence_status().await.map_err(refusal)?;
     metrics::gauge!("dispatcher_permits_in_use").set(snapshot.dispatcher.permits_in_use as f64);
     metrics::gauge!("dispatcher_paused").set(if snapshot.dispatcher.paused { 1.0 } else { 0.0 });
+    metrics::gauge!("dispatcher_paused_by_budget").set(if snapshot.dispatcher.paused_by_budget {
+        1.0
+    } else {
+        0.0
+    });
     metrics::gauge!("persistence_pending_rows")
         .set((persistence.pending_actions + persistence.pending_feedback) as f64);
     let ticking = snapshot
@@ -191,20 +197,29 @@ async fn supervisor(State(state): State<Arc<ControlState>>) -> Result<Json<Value
         .map_err(|error| internal(anyhow::anyhow!(error)))?
         .into_iter()
         .collect();
+    let spending = state.runner.spending().await.map_err(refusal)?;
+    let dispatcher = &snapshot.dispatcher;
     let personas: Vec<Value> = snapshot
         .personas
         .iter()
         .map(|entry| {
             let mut value = entry_json(entry);
             value["dueNow"] = json!(due.contains(&entry.persona_id));
+            let spent = spending.get(&entry.persona_id).copied().unwrap_or_default();
+            value["spentToday"] = spend_json(spent, dispatcher.budgets.persona);
             value
         })
         .collect();
-    let dispatcher = &snapshot.dispatcher;
     Ok(Json(json!({
         "personas": personas,
+        "budget": {
+            "fleet": spend_json(dispatcher.fleet_spent, dispatcher.budgets.fleet),
+            "perPersona": limit_json(dispatcher.budgets.persona),
+            "refusals": dispatcher.budget_refusals,
+        },
         "dispatcher": {
             "paused": dispatcher.paused,
+            "pauseReason": dispatcher.paused.then_some(if dispatcher.paused_by_budget { "budget" } else { "operator" }),
             "draining": dispatcher.draining,
             "concurrency": dispatcher.concurrency,
             "permitsInUse": dispatcher.permits_in_use,
@@ -223,6 +238,15 @@ async fn supervisor(State(state): State<Arc<ControlState>>) -> Result<Json<Value
             "rejectedRows": persistence.rejected_rows,
         },
     })))
+}
+
+/// Spend today against a daily limit (`null` where unlimited).
+fn spend_json(spent: Spend, limit: Limit) -> Value {
+    json!({ "usd": spent.usd, "tokens": spent.tokens, "limit": limit_json(limit) })
+}
+
+fn limit_json(limit: Limit) -> Value {
+    json!({ "usd": limit.usd, "tokens": limit.tokens })
 }
 
 /// One persona, with its running tick's calls as its actor sees them now.

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use actors::llm::Llm;
+use actors::llm::pricing::PriceTable;
 use actors::llm::scripted::{ScriptedLlm, ScriptedProfile};
 use actors::runtime::supervisor::{Directory, PersonaMemory, PersonaRef, PersonaSeed};
 use actors::runtime::{BackendError, LlmFactory, TickLedger};
@@ -105,6 +106,17 @@ impl TickLedger for StoreLedger {
                 }
                 other => backend_error(other),
             })
+    }
+
+    async fn spent_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(String, actors::runtime::budget::Spend)>, BackendError> {
+        let spent = self.0.spent_since(since).await.map_err(backend_error)?;
+        Ok(spent
+            .into_iter()
+            .map(actors::internal_api::spend_of)
+            .collect())
     }
 
     async fn forget_transcripts(&self, before: DateTime<Utc>) -> Result<u64, BackendError> {
@@ -243,6 +255,31 @@ impl Directory for StoreDirectory {
 pub enum Provider {
     Scripted,
     Hosted(Arc<dyn Llm>),
+}
+
+/// A dollar budget needs every answer's cost: the hosted model has no price.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "a dollar budget is set, but {model} has no price, so its cost cannot be counted: \
+     add [prices.\"{model}\"] to the config file, or use a token budget"
+)]
+pub struct NoPrice {
+    pub model: String,
+}
+
+impl Provider {
+    /// Whether each answer's cost can be known: the scripted simulator and
+    /// local models cost 0; a hosted model needs a price.
+    pub fn require_price(&self, prices: &PriceTable) -> Result<(), NoPrice> {
+        match self {
+            Provider::Hosted(llm) if !llm.runs_locally() && prices.price(llm.model()).is_none() => {
+                Err(NoPrice {
+                    model: llm.model().to_owned(),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 impl LlmFactory for Provider {

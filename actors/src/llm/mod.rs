@@ -192,6 +192,10 @@ pub enum LlmError {
     /// request may go out; not the model's failure.
     #[error("the runner is stopping: no LLM rate slot is granted any more")]
     NoRateSlot,
+    /// A daily budget is spent (the runner's decision, not the model's
+    /// failure); says whose and how much.
+    #[error("{0}")]
+    BudgetSpent(String),
 }
 
 /// A language model (or the scripted simulator) behind one interface.

@@ -15,6 +15,12 @@
 //!   tokio's clock so tests can pause it.
 //! - kill-switch (`Pause`): no permit and no rate slot is granted until
 //!   `Resume`; running ticks wait at their next LLM request.
+//! - budgets ([`super::budget`]): each answer's spend comes back as
+//!   `Spent`. A persona whose daily budget is spent gets no permit and no
+//!   slot (its tick fails, reason budget); the fleet's budget spent sets the
+//!   kill-switch with reason budget, refusing the slots running ticks wait
+//!   for, until the next UTC day (a `NewDay` timer) or an operator's
+//!   `Resume`, which waives the fleet's budget for the rest of the day.
 //! - draining (`Drain`, shutdown): queued and later permit requests are
 //!   refused, but rate slots are still granted so running ticks can finish;
 //!   `WhenIdle` answers once every permit is back and no cancelled tick is
@@ -26,7 +32,7 @@
 //! Every change is published on a `watch` channel ([`DispatcherStatus`]),
 //! so the supervisor's snapshot reads it without asking.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::num::NonZeroU32;
 use std::time::Duration;
 
@@ -39,6 +45,7 @@ use governor::{Quota, RateLimiter};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::sync::watch;
 
+use super::budget::{BudgetBook, BudgetSpent, Budgets, Scope, Spend, until_next_day};
 use super::persistence::{PersistenceMsg, TickRows};
 
 /// The LLM request quota: one request every `60 s / llm_per_minute`,
@@ -114,14 +121,20 @@ impl Drop for SaveHold {
 }
 
 /// Why a tick got no permit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("the runner is shutting down; no tick starts")]
-pub struct Draining;
+#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
+pub enum NoPermit {
+    #[error("the runner is shutting down; no tick starts")]
+    Draining,
+    #[error("{0}")]
+    Budget(BudgetSpent),
+}
 
 /// What the dispatcher publishes on every change.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct DispatcherStatus {
     pub paused: bool,
+    /// The kill-switch was set because the fleet's budget is spent.
+    pub paused_by_budget: bool,
     pub draining: bool,
     pub concurrency: usize,
     pub permits_in_use: usize,
@@ -136,6 +149,11 @@ pub struct DispatcherStatus {
     pub batched_ticks: usize,
     /// Cancelled ticks still saving their rows ([`SaveHold`]).
     pub saves_in_flight: usize,
+    pub budgets: Budgets,
+    /// The whole fleet's spend this UTC day.
+    pub fleet_spent: Spend,
+    /// Requests refused because a budget was spent, since start.
+    pub budget_refusals: u64,
 }
 
 pub struct DispatcherActor;
@@ -150,6 +168,8 @@ pub struct DispatcherArgs {
     pub paused: bool,
     /// How long a tick's rows wait for other ticks' rows.
     pub row_batch_window: Duration,
+    /// Today's spend against the budgets, as read at start.
+    pub budget: BudgetBook,
     /// Where the status is published.
     pub board: watch::Sender<DispatcherStatus>,
 }
@@ -158,10 +178,15 @@ pub struct DispatcherState {
     persistence: ActorRef<PersistenceMsg>,
     status: DispatcherStatus,
     board: watch::Sender<DispatcherStatus>,
-    permit_queue: VecDeque<RpcReplyPort<Result<TickPermit, Draining>>>,
+    /// Waiting permit requests: the persona, and where to answer.
+    permit_queue: VecDeque<(String, RpcReplyPort<Result<TickPermit, NoPermit>>)>,
     limiter: Limiter,
     clock: TokioClock,
-    slot_queue: VecDeque<RpcReplyPort<()>>,
+    /// Waiting rate-slot requests: the persona, and where to answer.
+    slot_queue: VecDeque<(String, RpcReplyPort<Result<(), BudgetSpent>>)>,
+    budget: BudgetBook,
+    /// A `NewDay` timer is set.
+    day_timer: bool,
     /// A `SlotDue` timer is set; another would only wake the actor twice.
     slot_timer: bool,
     rows: Vec<TickRows>,
@@ -180,15 +205,24 @@ pub enum DispatcherMsg {
     /// Shutdown: refuse every queued and later permit request. Rate slots
     /// are still granted, so running ticks can finish.
     Drain,
-    /// Sent by a tick task before it starts. The reply is a permit, granted
-    /// in request order once one is free and the kill-switch is off, or
-    /// `Draining`. A request whose caller has gone is skipped.
-    RequestPermit(RpcReplyPort<Result<TickPermit, Draining>>),
+    /// Sent by a tick task (of the named persona) before it starts. The
+    /// reply is a permit, granted in request order once one is free and the
+    /// kill-switch is off; or `Draining`; or `Budget` at once when the
+    /// persona's budget is spent. A request whose caller has gone is skipped.
+    RequestPermit(String, RpcReplyPort<Result<TickPermit, NoPermit>>),
     /// Sent by a dropped [`TickPermit`].
     ReturnPermit,
-    /// Sent before each LLM request; the reply is the go-ahead, in request
-    /// order, when the rate allows and the kill-switch is off.
-    RequestLlmSlot(RpcReplyPort<()>),
+    /// Sent before each LLM request of the named persona; the reply is the
+    /// go-ahead, in request order, when the rate allows and the kill-switch
+    /// is off; or the budget that is spent (the persona's, or the fleet's
+    /// while it holds the kill-switch).
+    RequestLlmSlot(String, RpcReplyPort<Result<(), BudgetSpent>>),
+    /// Sent after each LLM answer: what it cost the named persona.
+    Spent(String, Spend),
+    /// Timer: a new UTC day may have started (budgets renew).
+    NewDay,
+    /// Today's spend per persona id.
+    GetSpending(RpcReplyPort<HashMap<String, Spend>>),
     /// Timer: the rate limiter's next slot is due.
     SlotDue,
     /// Sent by a tick task with its rows; the reply (if any) comes once
@@ -211,7 +245,7 @@ impl Actor for DispatcherActor {
 
     async fn pre_start(
         &self,
-        _me: ActorRef<Self::Msg>,
+        me: ActorRef<Self::Msg>,
         args: DispatcherArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
         let clock = TokioClock {
@@ -223,6 +257,8 @@ impl Actor for DispatcherActor {
                 paused: args.paused,
                 concurrency: args.concurrency.max(1),
                 llm_per_minute: args.llm_per_minute,
+                budgets: args.budget.budgets(),
+                fleet_spent: args.budget.fleet_spent(),
                 ..DispatcherStatus::default()
             },
             board: args.board,
@@ -230,6 +266,8 @@ impl Actor for DispatcherActor {
             limiter: RateLimiter::direct_with_clock(llm_quota(args.llm_per_minute), clock.clone()),
             clock,
             slot_queue: VecDeque::new(),
+            budget: args.budget,
+            day_timer: false,
             slot_timer: false,
             rows: Vec::new(),
             row_count: 0,
@@ -237,6 +275,8 @@ impl Actor for DispatcherActor {
             flush_timer: false,
             idle_waiters: Vec::new(),
         };
+        // Spent before a restart: the kill-switch holds as if it never stopped.
+        state.check_fleet_budget(&me);
         state.publish();
         Ok(state)
     }
@@ -247,15 +287,54 @@ impl Actor for DispatcherActor {
         message: Self::Msg,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
+        state.roll_day();
         match message {
-            DispatcherMsg::Pause => state.status.paused = true,
-            DispatcherMsg::Resume => state.status.paused = false,
+            DispatcherMsg::Pause => {
+                state.status.paused = true;
+                state.status.paused_by_budget = false;
+            }
+            DispatcherMsg::Resume => {
+                if state.status.paused_by_budget {
+                    tracing::warn!(
+                        "an operator lifted the fleet budget's kill-switch; the fleet budget is waived for the rest of the UTC day"
+                    );
+                    state.budget.waive_fleet_today();
+                }
+                state.status.paused = false;
+                state.status.paused_by_budget = false;
+            }
             DispatcherMsg::Drain => state.status.draining = true,
-            DispatcherMsg::RequestPermit(reply) => state.permit_queue.push_back(reply),
+            DispatcherMsg::RequestPermit(persona, reply) => {
+                match state.budget.persona_over(&persona) {
+                    Some(spent) => state.refuse(reply, NoPermit::Budget(spent)),
+                    None => state.permit_queue.push_back((persona, reply)),
+                }
+            }
             DispatcherMsg::ReturnPermit => {
                 state.status.permits_in_use = state.status.permits_in_use.saturating_sub(1);
             }
-            DispatcherMsg::RequestLlmSlot(reply) => state.slot_queue.push_back(reply),
+            DispatcherMsg::RequestLlmSlot(persona, reply) => {
+                state.slot_queue.push_back((persona, reply))
+            }
+            DispatcherMsg::Spent(persona, spend) => {
+                state.budget.record(&persona, spend);
+                state.status.fleet_spent = state.budget.fleet_spent();
+                metrics::gauge!("persona_budget_spent_usd", "scope" => "fleet")
+                    .set(state.status.fleet_spent.usd);
+                metrics::gauge!("persona_budget_spent_tokens", "scope" => "fleet")
+                    .set(state.status.fleet_spent.tokens as f64);
+                state.check_fleet_budget(&me);
+            }
+            DispatcherMsg::NewDay => {
+                state.day_timer = false;
+                // Early (a clock that jumped): wait for the day once more.
+                if state.status.paused_by_budget {
+                    state.arm_day_timer(&me);
+                }
+            }
+            DispatcherMsg::GetSpending(reply) => {
+                let _ = reply.send(state.budget.personas().clone());
+            }
             DispatcherMsg::SlotDue => state.slot_timer = false,
             DispatcherMsg::SaveRows(rows) => {
                 state.row_count += rows.actions.len() + rows.feedback.len();
@@ -314,16 +393,20 @@ impl DispatcherState {
 
     fn grant_permits(&mut self, me: &ActorRef<DispatcherMsg>) {
         if self.status.draining {
-            for reply in self.permit_queue.drain(..) {
-                let _ = reply.send(Err(Draining));
+            for (_, reply) in self.permit_queue.drain(..) {
+                let _ = reply.send(Err(NoPermit::Draining));
             }
             return;
         }
         while !self.status.paused && self.status.permits_in_use < self.status.concurrency {
-            let Some(reply) = self.permit_queue.pop_front() else {
+            let Some((persona, reply)) = self.permit_queue.pop_front() else {
                 return;
             };
             if reply.is_closed() {
+                continue;
+            }
+            if let Some(spent) = self.budget.persona_over(&persona) {
+                self.refuse(reply, NoPermit::Budget(spent));
                 continue;
             }
             // Counted before sending: a permit the caller no longer takes is
@@ -336,16 +419,38 @@ impl DispatcherState {
     }
 
     fn grant_slots(&mut self, me: &ActorRef<DispatcherMsg>) {
+        if self.status.paused_by_budget {
+            // Waiting for the next UTC day would outlast any tick's timeout;
+            // the ticks end now, failed for the budget, their rows kept.
+            if let Some(spent) = self.budget.fleet_over() {
+                for (_, reply) in self.slot_queue.drain(..) {
+                    self.status.budget_refusals += 1;
+                    let _ = reply.send(Err(spent));
+                }
+            }
+            return;
+        }
         while !self.status.paused && !self.slot_queue.is_empty() {
-            if self.slot_queue.front().is_some_and(RpcReplyPort::is_closed) {
+            let Some((persona, reply)) = self.slot_queue.front() else {
+                return;
+            };
+            if reply.is_closed() {
                 self.slot_queue.pop_front();
+                continue;
+            }
+            if let Some(spent) = self.budget.persona_over(persona) {
+                if let Some((_, reply)) = self.slot_queue.pop_front() {
+                    self.status.budget_refusals += 1;
+                    metrics::counter!("persona_budget_refusals_total", "scope" => Scope::Persona.as_str()).increment(1);
+                    let _ = reply.send(Err(spent));
+                }
                 continue;
             }
             match self.limiter.check() {
                 Ok(()) => {
-                    if let Some(reply) = self.slot_queue.pop_front() {
+                    if let Some((_, reply)) = self.slot_queue.pop_front() {
                         self.status.llm_requests += 1;
-                        let _ = reply.send(());
+                        let _ = reply.send(Ok(()));
                     }
                 }
                 Err(not_until) => {
@@ -356,6 +461,54 @@ impl DispatcherState {
                     }
                     return;
                 }
+            }
+        }
+    }
+
+    /// A permit request refused at once (a spent budget).
+    fn refuse(&mut self, reply: RpcReplyPort<Result<TickPermit, NoPermit>>, why: NoPermit) {
+        if let NoPermit::Budget(spent) = why {
+            self.status.budget_refusals += 1;
+            metrics::counter!("persona_budget_refusals_total", "scope" => spent.scope.as_str())
+                .increment(1);
+        }
+        let _ = reply.send(Err(why));
+    }
+
+    /// Sets the kill-switch, reason budget, once the fleet's budget is
+    /// spent, with a timer for the next UTC day.
+    fn check_fleet_budget(&mut self, me: &ActorRef<DispatcherMsg>) {
+        if self.status.paused {
+            return;
+        }
+        if let Some(spent) = self.budget.fleet_over() {
+            tracing::warn!(%spent, "the kill-switch is on until the next UTC day or an operator's resume");
+            metrics::counter!("persona_budget_refusals_total", "scope" => Scope::Fleet.as_str())
+                .increment(1);
+            self.status.paused = true;
+            self.status.paused_by_budget = true;
+            self.arm_day_timer(me);
+        }
+    }
+
+    fn arm_day_timer(&mut self, me: &ActorRef<DispatcherMsg>) {
+        if !self.day_timer {
+            self.day_timer = true;
+            // A second late, so the timer never fires just before midnight.
+            let wait = until_next_day(chrono::Utc::now()) + Duration::from_secs(1);
+            me.send_after(wait, || DispatcherMsg::NewDay);
+        }
+    }
+
+    /// Renews the budgets when a new UTC day has begun, lifting the
+    /// kill-switch the fleet's budget set.
+    fn roll_day(&mut self) {
+        if self.budget.roll_to(chrono::Utc::now().date_naive()) {
+            self.status.fleet_spent = self.budget.fleet_spent();
+            if self.status.paused_by_budget {
+                tracing::info!("a new UTC day: the fleet budget renews and the kill-switch lifts");
+                self.status.paused = false;
+                self.status.paused_by_budget = false;
             }
         }
     }

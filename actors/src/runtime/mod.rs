@@ -16,13 +16,15 @@
 //!   the running tick with its live `tool_use_id → call` map; answers
 //!   status, pause and shutdown mid-tick.
 //! - [`conversation`]: the persona's LLM conversation endpoint.
-//! - [`dispatcher`]: the authority on concurrency permits, LLM rate slots
-//!   and the kill-switch; batches rows from many ticks to persistence.
+//! - [`dispatcher`]: the authority on concurrency permits, LLM rate slots,
+//!   the kill-switch and the daily budgets ([`budget`]); batches rows from
+//!   many ticks to persistence.
 //! - [`persistence`]: batched, retried, drained writes through a `Sink`.
 //! - `errors`: [`BackendError`] (what a `TickLedger` or `Directory` answers
 //!   when it cannot) and [`CommandRefused`] (why a persona command was not
 //!   carried out), matched by variant, never by text.
 
+pub mod budget;
 pub mod conversation;
 pub mod dispatcher;
 mod errors;
@@ -71,6 +73,12 @@ pub trait TickLedger: Send + Sync + 'static {
     /// Everything stored of one tick; [`BackendError::UnknownTick`] when
     /// there is no such tick.
     async fn tick(&self, tick_id: &str) -> Result<TickDetail, BackendError>;
+    /// What each persona's ticks started since `since` spent, by persona
+    /// id (the day's budgets start from it after a restart).
+    async fn spent_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(String, budget::Spend)>, BackendError>;
     /// Deletes the transcripts of ticks that ended before `before` (the
     /// retention); the tick rows and their rows stay. Returns how many.
     async fn forget_transcripts(&self, before: DateTime<Utc>) -> Result<u64, BackendError>;

@@ -26,6 +26,7 @@ use std::time::Duration;
 use ractor::{Actor, ActorRef, RpcReplyPort};
 use tokio::sync::watch;
 
+use super::budget::{BudgetBook, Budgets, Spend, day_start};
 use super::dispatcher::{DispatcherActor, DispatcherArgs, DispatcherMsg, DispatcherStatus};
 use super::persistence::{PersistenceActor, PersistenceArgs, PersistenceMsg, PersistenceStatus};
 use super::persona::{LiveTick, TickSummary};
@@ -75,6 +76,8 @@ pub struct Tuning {
     /// The first retry delay after a failed write; doubles up to `max_backoff`.
     pub retry_backoff: Duration,
     pub max_backoff: Duration,
+    /// Daily LLM budgets per persona and for the fleet (none by default).
+    pub budgets: Budgets,
     /// How long tick transcripts are kept; older ones are deleted at start
     /// and then every [`RETENTION_CHECK_EVERY`]. `None`: kept forever.
     pub transcript_retention: Option<Duration>,
@@ -103,6 +106,7 @@ impl Default for Tuning {
             retry_backoff: Duration::from_millis(200),
             max_backoff: Duration::from_secs(10),
             transcript_retention: Some(Duration::from_secs(30 * 24 * 3600)),
+            budgets: Budgets::default(),
         }
     }
 }
@@ -128,6 +132,8 @@ pub struct RuntimeParts {
 pub enum StartError {
     #[error("reading the personas: {0}")]
     Personas(#[from] BackendError),
+    #[error("reading what today's ticks spent (the budgets start from it): {0}")]
+    Spending(BackendError),
     #[error("starting the {actor} actor: {source}")]
     Spawn {
         actor: &'static str,
@@ -170,6 +176,8 @@ impl RunnerSystem {
         )
         .await
         .map_err(spawn_failed("persistence"))?;
+        let ledger = parts.backend.ledger;
+        let budget = todays_budget(ledger.as_ref(), tuning.budgets).await?;
         let (board, status) = watch::channel(DispatcherStatus::default());
         let (dispatcher, _) = Actor::spawn(
             None,
@@ -180,12 +188,12 @@ impl RunnerSystem {
                 llm_per_minute: tuning.llm_per_minute,
                 paused: tuning.paused,
                 row_batch_window: tuning.row_batch_window,
+                budget,
                 board,
             },
         )
         .await
         .map_err(spawn_failed("dispatcher"))?;
-        let ledger = parts.backend.ledger;
         let retention = tuning
             .transcript_retention
             .map(|keep| tokio::spawn(forget_old_transcripts(ledger.clone(), keep)));
@@ -370,6 +378,18 @@ impl RunnerHandles {
             .await?
     }
 
+    /// What each persona (by id) spent today, as the budgets count it.
+    pub async fn spending(&self) -> Result<HashMap<String, Spend>, CommandRefused> {
+        match self
+            .dispatcher
+            .call(DispatcherMsg::GetSpending, Some(ANSWER_LIMIT))
+            .await
+        {
+            Ok(ractor::rpc::CallResult::Success(spending)) => Ok(spending),
+            _ => Err(CommandRefused::Unanswered),
+        }
+    }
+
     /// Everything stored of one tick, its transcript included.
     pub async fn tick(&self, tick_id: &str) -> Result<TickDetail, BackendError> {
         self.ledger.tick(tick_id).await
@@ -385,6 +405,24 @@ impl RunnerHandles {
             _ => Err(CommandRefused::Unanswered),
         }
     }
+}
+
+/// Today's budget book, starting from what today's finished ticks spent
+/// (read only when a budget is set).
+async fn todays_budget(
+    ledger: &dyn TickLedger,
+    budgets: Budgets,
+) -> Result<BudgetBook, StartError> {
+    let now = chrono::Utc::now();
+    let spent = if budgets.is_set() {
+        ledger
+            .spent_since(day_start(now))
+            .await
+            .map_err(StartError::Spending)?
+    } else {
+        Vec::new()
+    };
+    Ok(BudgetBook::new(budgets, now.date_naive(), spent))
 }
 
 /// Deletes transcripts older than `keep`, now and every

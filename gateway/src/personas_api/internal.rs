@@ -9,13 +9,13 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use catalog::internal_api::{
     AbortStaleAnswer, AbortStaleRequest, ActionBatch, BatchAnswer, FeedbackBatch,
     ForgetTranscriptsAnswer, ForgetTranscriptsRequest, LeaseAnswer, LeaseRequest, ListedPersona,
     MemoryAnswer, MemoryRequest, PausedAnswer, PausedRequest, PersonaList, ReleaseAnswer,
-    ReleaseRequest, TickDetail, TickFinishedAnswer, TickStartedAnswer,
+    ReleaseRequest, SpentAnswer, SpentQuery, TickDetail, TickFinishedAnswer, TickStartedAnswer,
 };
 use catalog::{ActionRow, FeedbackRow, MAX_ACTIONS_PER_BATCH, MAX_FEEDBACK_PER_BATCH};
 use serde::de::DeserializeOwned;
@@ -108,6 +108,16 @@ pub async fn tick_detail(
     Path(tick_id): Path<String>,
 ) -> Result<Json<TickDetail>, ApiError> {
     Ok(Json(state.store.tick_detail(&tick_id).await?))
+}
+
+/// What each persona's ticks started since the given time spent.
+pub async fn spent_since(
+    State(state): State<Arc<AppState>>,
+    _: ServiceKey,
+    Query(query): Query<SpentQuery>,
+) -> Result<Json<SpentAnswer>, ApiError> {
+    let spent = state.store.spent_since(query.since).await?;
+    Ok(Json(SpentAnswer { spent }))
 }
 
 /// Deletes the transcripts of ticks that ended before the given time (the

@@ -1,12 +1,12 @@
-//! Tick transcripts: read back with their tick, and forgotten once older
-//! than the runner's retention. They are written with the tick's end
-//! (`Store::finish_tick`), in the same transaction.
+//! Reading ticks back: their transcripts (written with the tick's end by
+//! `Store::finish_tick`, in the same transaction), forgotten once older than
+//! the runner's retention, and what the ticks of a day spent.
 
-use catalog::internal_api::TickDetail;
+use catalog::internal_api::{PersonaSpend, TickDetail};
 use catalog::transcript::TranscriptItem;
 use chrono::{DateTime, Utc};
 
-use super::{Store, StoreError, with_pool};
+use super::{Store, StoreError, to_u64, with_pool};
 
 impl Store {
     /// A tick's transcript; empty when none was stored (a tick still
@@ -51,5 +51,31 @@ impl Store {
                 .rows_affected()
         });
         Ok(deleted)
+    }
+
+    /// What each persona's ticks started at or after `since` spent: the sum
+    /// of their known costs and of all their tokens.
+    pub async fn spent_since(&self, since: DateTime<Utc>) -> Result<Vec<PersonaSpend>, StoreError> {
+        let rows: Vec<(String, Option<f64>, Option<i64>)> = with_pool!(self, |pool| {
+            sqlx::query_as(
+                // IMPORTANT: PostgreSQL sums BIGINT into NUMERIC, which does
+                // not decode as i64; the cast keeps one query for both engines.
+                "SELECT persona_id, SUM(COALESCE(cost_usd, 0.0)), \
+                     CAST(SUM(input_tokens + output_tokens + cache_read_tokens + cache_write_tokens) AS BIGINT) \
+                 FROM persona_ticks WHERE started_at >= $1 GROUP BY persona_id",
+            )
+            .bind(since)
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter()
+            .map(|(persona_id, cost_usd, tokens)| {
+                Ok(PersonaSpend {
+                    cost_usd: cost_usd.unwrap_or(0.0),
+                    tokens: to_u64(tokens.unwrap_or(0), "tokens")?,
+                    persona_id,
+                })
+            })
+            .collect()
     }
 }

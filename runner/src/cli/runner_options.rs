@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actors::llm::pricing::PriceTable;
+use actors::runtime::budget::{Budgets, Limit};
 use actors::tick::TickSettings;
 use anyhow::Context as _;
 use catalog::SeedSecret;
@@ -52,6 +53,23 @@ pub struct RunnerOptions {
     /// at start and then hourly. Tick rows, actions and ratings stay.
     #[arg(long, env = "PERSONA_TRANSCRIPT_DAYS", default_value_t = 30)]
     pub transcript_days: u32,
+    /// Each persona's LLM budget per UTC day in US dollars; a tick that
+    /// reaches it ends failed (reason budget), and the persona waits for the
+    /// next day.
+    #[arg(long, env = "PERSONA_BUDGET_USD", value_parser = positive_usd)]
+    pub persona_budget_usd: Option<f64>,
+    /// Each persona's LLM budget per UTC day in tokens (input, output and
+    /// cache reads and writes together).
+    #[arg(long, env = "PERSONA_BUDGET_TOKENS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub persona_budget_tokens: Option<u64>,
+    /// The whole fleet's LLM budget per UTC day in US dollars; reaching it
+    /// sets the kill-switch (reason budget) until the next UTC day or an
+    /// operator's resume.
+    #[arg(long, env = "FLEET_BUDGET_USD", value_parser = positive_usd)]
+    pub fleet_budget_usd: Option<f64>,
+    /// The whole fleet's LLM budget per UTC day in tokens.
+    #[arg(long, env = "FLEET_BUDGET_TOKENS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub fleet_budget_tokens: Option<u64>,
     /// Seconds running ticks get to finish on shutdown before they are cancelled.
     #[arg(long, env = "PERSONA_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
     pub shutdown_grace_secs: u64,
@@ -73,6 +91,22 @@ impl RunnerOptions {
         once: bool,
     ) -> anyhow::Result<SystemSettings> {
         let provider = self.llm.provider()?;
+        let budgets = Budgets {
+            persona: Limit {
+                usd: self.persona_budget_usd,
+                tokens: self.persona_budget_tokens,
+            },
+            fleet: Limit {
+                usd: self.fleet_budget_usd,
+                tokens: self.fleet_budget_tokens,
+            },
+        };
+        let prices = PriceTable::shipped().with_overrides(crate::config_file::prices(
+            &std::env::args().collect::<Vec<_>>(),
+        )?);
+        if budgets.persona.usd.is_some() || budgets.fleet.usd.is_some() {
+            provider.require_price(&prices)?;
+        }
         // The scripted simulator is local; only hosted models need the rate limit.
         let llm_per_minute = if matches!(provider, Provider::Scripted) {
             1_000_000
@@ -96,9 +130,8 @@ impl RunnerOptions {
                     transcript_chars: self.transcript_chars,
                     ..TickSettings::default()
                 },
-                prices: PriceTable::shipped().with_overrides(crate::config_file::prices(
-                    &std::env::args().collect::<Vec<_>>(),
-                )?),
+                prices,
+                budgets,
                 tick_timeout: Duration::from_secs(self.tick_timeout_secs),
                 lease: Duration::from_secs(self.lease_secs),
                 schedule_every,
@@ -158,5 +191,13 @@ impl RunnerOptions {
             .context("the control API task failed")?
             .context("serving the control API")?;
         Ok(())
+    }
+}
+
+/// A dollar budget: a positive, finite number.
+fn positive_usd(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(usd) if usd.is_finite() && usd > 0.0 => Ok(usd),
+        _ => Err(format!("{text:?} is not a positive amount of US dollars")),
     }
 }

@@ -116,6 +116,7 @@ pub fn render(detail: &TickDetail) -> String {
         );
     }
     let mut calls = 0;
+    let mut last_system: Option<&str> = None;
     for item in &detail.transcript {
         match item {
             TranscriptItem::Prompt {
@@ -124,7 +125,12 @@ pub fn render(detail: &TickDetail) -> String {
                 text,
             } => {
                 let _ = writeln!(out, "\n── {} ──", phase_title(*phase));
-                let _ = writeln!(out, "[system]\n{}", indented(system));
+                if last_system == Some(system.as_str()) {
+                    let _ = writeln!(out, "[system] (as above)");
+                } else {
+                    let _ = writeln!(out, "[system]\n{}", indented(system));
+                }
+                last_system = Some(system);
                 let _ = writeln!(out, "[prompt]\n{}", indented(text));
             }
             TranscriptItem::Answer {

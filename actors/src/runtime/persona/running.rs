@@ -67,6 +67,7 @@ impl RunningTick {
             recorder: recorder.clone(),
             prices: env.prices.clone(),
             persona: email.clone(),
+            persona_id: identity.profile.id.clone(),
         })));
         // The tick's logs carry who ticks: a spawned task starts outside any
         // span, and ractor does not pass the sender's span to handlers here.

@@ -11,6 +11,7 @@ use ractor::ActorRef;
 use crate::llm::pricing::PriceTable;
 use crate::llm::{Llm, LlmError, LlmRequest, LlmResponse};
 use crate::progress::Waiting;
+use crate::runtime::budget::Spend;
 use crate::runtime::dispatcher::DispatcherMsg;
 use crate::tick::TickRecorder;
 
@@ -21,6 +22,8 @@ pub(super) struct TickLlm {
     pub(super) prices: Arc<PriceTable>,
     /// The persona's email, a label of the cost metric.
     pub(super) persona: String,
+    /// Whose budget the answers count against.
+    pub(super) persona_id: String,
 }
 
 #[async_trait]
@@ -40,10 +43,17 @@ impl Llm for TickLlm {
         // its job, and the tick's own timeout bounds it.
         let granted = self
             .dispatcher
-            .call(DispatcherMsg::RequestLlmSlot, None)
+            .call(
+                |reply| DispatcherMsg::RequestLlmSlot(self.persona_id.clone(), reply),
+                None,
+            )
             .await;
-        if !matches!(granted, Ok(ractor::rpc::CallResult::Success(()))) {
-            return Err(LlmError::NoRateSlot);
+        match granted {
+            Ok(ractor::rpc::CallResult::Success(Ok(()))) => {}
+            Ok(ractor::rpc::CallResult::Success(Err(spent))) => {
+                return Err(LlmError::BudgetSpent(spent.to_string()));
+            }
+            _ => return Err(LlmError::NoRateSlot),
         }
         self.recorder.waiting(Some(Waiting::Llm));
         let result = self.inner.complete(request).await;
@@ -57,6 +67,16 @@ impl Llm for TickLlm {
                 .prices
                 .cost(model, self.inner.runs_locally(), response.usage);
             self.recorder.add_cost(cost);
+            let usage = response.usage;
+            let spend = Spend {
+                // Unknown costs count 0: a dollar budget is refused at start
+                // for a model without a price.
+                usd: cost.unwrap_or(0.0),
+                tokens: usage.input + usage.output + usage.cache_read + usage.cache_write,
+            };
+            let _ = self
+                .dispatcher
+                .cast(DispatcherMsg::Spent(self.persona_id.clone(), spend));
             if let Some(usd) = cost {
                 metrics::gauge!("llm_cost_usd_total", "persona" => self.persona.clone(), "model" => model.to_owned())
                     .increment(usd);

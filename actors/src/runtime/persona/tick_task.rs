@@ -70,14 +70,17 @@ pub(super) async fn tick_task(task: TickTask) {
     // (or the kill-switch) at work; shutdown answers every waiter.
     let _permit = match env
         .dispatcher
-        .call(DispatcherMsg::RequestPermit, None)
+        .call(
+            |reply| DispatcherMsg::RequestPermit(profile.id.clone(), reply),
+            None,
+        )
         .await
     {
         Ok(ractor::rpc::CallResult::Success(Ok(permit))) => permit,
         refused => {
             // It never started: no tick row, no rows to save.
             let reason = match refused {
-                Ok(ractor::rpc::CallResult::Success(Err(draining))) => draining.to_string(),
+                Ok(ractor::rpc::CallResult::Success(Err(refused))) => refused.to_string(),
                 _ => "the runner's dispatcher is gone; no tick starts".to_owned(),
             };
             not_started(&me, tick_id, session, reason);
