@@ -1,8 +1,9 @@
 //! The day as the persona lived it, for the rating turn: each call with its
 //! number, its tool, a short form of its input and how it went (ok, the
-//! app's error, or refused because the model botched it), with the error
-//! text. The rating prompt carries it rendered ([`DayLog::render`]), so a
-//! model rates what it experienced and cites the calls by number; the
+//! app's error, or refused because the model botched it: arguments not JSON
+//! or rejected by the tool's schema, an unknown tool), with the error text.
+//! The rating prompt carries it rendered ([`DayLog::render`]), so a model
+//! rates what it experienced and cites the calls by number; the
 //! scripted simulator reads the same lines back ([`read_logged_calls`]).
 
 use catalog::FailedBy;
@@ -25,7 +26,7 @@ pub struct LoggedCall {
     pub input: String,
     /// `None`: it went through.
     pub failed_by: Option<FailedBy>,
-    /// What the app (or the runner, for a refused call) answered, cut to
+    /// What the app (or the runner, for a call it never sent) answered, cut to
     /// [`ERROR_CHARS`]; only for a failed call.
     pub error: Option<String>,
 }

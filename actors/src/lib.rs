@@ -14,6 +14,9 @@
 //!   model's context window.
 //! - [`tick`]: one tick as a plain async function, [`tick::run_tick`], and
 //!   [`tick::TickEnd::verdict`], its honest status.
+//! - [`tool_schemas`]: the listed tools' input schemas, compiled once per
+//!   tick, so an error the app answers to arguments its schema rejects is
+//!   the agent's failure, not the app's.
 //! - [`rating`]: the rating turn's forced tool ([`rating::rating_tool`]) and
 //!   turning its reply into feedback rows.
 //! - [`day_log`]: the day's calls as the rating prompt shows them, so the
@@ -81,8 +84,10 @@
 //!    concurrently, and a `tool_use_id → action row` map flips exactly the
 //!    row whose result is an error. A call the model botched (arguments not
 //!    valid JSON, an unknown tool) is answered to the model as a tool error,
-//!    never sent to the app, and its row is `failed_by: agent`; the app's
-//!    error results are `failed_by: app`;
+//!    never sent to the app, and its row is `failed_by: agent`; so is the
+//!    app's error answer to arguments the tool's listed schema rejects (they
+//!    are still sent, so the app's own validation is exercised). Every other
+//!    error result, and an app that could not be reached, is `failed_by: app`;
 //! 3. rating turn: a fresh request carrying the day's calls ([`day_log`]:
 //!    numbered, tool, short input, ok or the error) and forcing
 //!    `submit_ratings`, whose schema has the modules used as an enum, ratings
@@ -200,4 +205,5 @@ pub mod sink;
 #[cfg(feature = "test-support")]
 pub mod testing;
 pub mod tick;
+pub mod tool_schemas;
 pub mod transcript;

@@ -28,6 +28,9 @@ pub struct ToolInfo {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ToolCallResult {
     pub is_error: bool,
+    /// Whether the server answered (a result, or an error it sent back);
+    /// `false` when it could not be reached or did not answer in time.
+    pub answered: bool,
     /// The text content (or the error message), as the model will read it.
     pub text: String,
 }
@@ -154,10 +157,12 @@ impl ToolSurface for McpConnection {
         match tokio::time::timeout(CALL_TIMEOUT, self.client.call_tool(params)).await {
             Err(_) => ToolCallResult {
                 is_error: true,
+                answered: false,
                 text: format!("the call to {name} timed out"),
             },
             Ok(Err(error)) => ToolCallResult {
                 is_error: true,
+                answered: matches!(error, rmcp::ServiceError::McpError(_)),
                 text: error.to_string(),
             },
             Ok(Ok(result)) => {
@@ -168,6 +173,7 @@ impl ToolSurface for McpConnection {
                     .collect();
                 ToolCallResult {
                     is_error: result.is_error.unwrap_or(false),
+                    answered: true,
                     text: text.join("\n"),
                 }
             }

@@ -9,9 +9,12 @@
 //!    `is_error` flips exactly the row with that tool_use_id;
 //!    A call the model botched (arguments that are not JSON, a tool that
 //!    does not exist) is answered with a tool error and never reaches the
-//!    app; its row is the agent's failure, not the app's. Before each round
-//!    the request is fitted into the model's context window
-//!    ([`crate::context`]);
+//!    app; its row is the agent's failure, not the app's. Arguments the
+//!    tool's listed schema rejects do go to the app, so its own validation
+//!    and error text are exercised, but its refusal is the agent's failure
+//!    too ([`crate::tool_schemas`]); any other error result is the app's.
+//!    Before each round the request is fitted into the model's context
+//!    window ([`crate::context`]);
 //! 3. rating turn: a fresh request forcing the `submit_ratings` tool, so the
 //!    ratings come back structured ([`crate::rating`]).
 //!
@@ -44,6 +47,7 @@ use crate::llm::{
 };
 use crate::mcp_client::{McpError, ToolSurface};
 use crate::progress::{TickEvent, TickObserver, Waiting};
+use crate::tool_schemas::ToolSchemas;
 
 /// Who is ticking.
 #[derive(Debug, Clone, PartialEq)]
@@ -340,6 +344,7 @@ pub async fn run_tick(
     recorder.waiting(Some(Waiting::Tool));
     let listed = tools.list_tools().await?;
     let names = ToolNames::new(listed.iter().map(|tool| tool.name.as_str()));
+    let schemas = ToolSchemas::compile(&listed);
     let tool_defs: Vec<ToolDef> = listed
         .iter()
         .filter_map(|tool| {
@@ -441,7 +446,7 @@ pub async fn run_tick(
             break;
         }
         recorder.waiting(Some(Waiting::Tool));
-        let names = &names;
+        let (names, schemas) = (&names, &schemas);
         let results = futures::future::join_all(calls.iter().map(|call| async move {
             recorder.observe(TickEvent::CallStarted {
                 tool_use_id: call.id.clone(),
@@ -451,7 +456,7 @@ pub async fn run_tick(
                     .to_owned(),
             });
             let started = Instant::now();
-            let outcome = call.run(names, tools).await;
+            let outcome = call.run(names, schemas, tools).await;
             let latency = started.elapsed();
             recorder.observe(TickEvent::CallEnded {
                 tool_use_id: call.id.clone(),
@@ -472,7 +477,9 @@ pub async fn run_tick(
                 .to_mcp(&call.llm_name)
                 .unwrap_or(&call.llm_name)
                 .to_owned();
-            if outcome.failed_by != Some(FailedBy::Agent)
+            // A call the app saw is part of the persona's day with its
+            // module, even when the model's arguments were to blame.
+            if outcome.sent_to_app
                 && let Some((module, _)) = tool_name.split_once('.')
             {
                 used_modules.insert(module.to_owned());
@@ -511,6 +518,9 @@ pub async fn run_tick(
                 },
                 settings.transcript_chars,
             );
+            // `agent_error` for every agent failure, those the app refused
+            // for arguments its schema rejects included, so the metric and
+            // the rows agree on who failed.
             let result_label = match outcome.failed_by {
                 None => "ok",
                 Some(FailedBy::Agent) => "agent_error",
@@ -664,6 +674,8 @@ struct CallOutcome {
     text: String,
     /// `None` when the call succeeded.
     failed_by: Option<FailedBy>,
+    /// Whether the call went to the app (`false`: refused before it).
+    sent_to_app: bool,
 }
 
 impl Call {
@@ -696,13 +708,22 @@ impl Call {
 
     /// Calls the app, unless the call cannot be made: then the model is told
     /// why and the app never sees it (the agent's mistake, not the app's).
-    async fn run(&self, names: &ToolNames, tools: &dyn ToolSurface) -> CallOutcome {
+    /// An error the app answers to arguments its listed schema rejects is
+    /// the agent's too; one it could not answer (unreachable, timed out)
+    /// stays the app's.
+    async fn run(
+        &self,
+        names: &ToolNames,
+        schemas: &ToolSchemas,
+        tools: &dyn ToolSurface,
+    ) -> CallOutcome {
         let input = match &self.input {
             CallInput::Usable(input) => input,
             CallInput::Refused { why, .. } => {
                 return CallOutcome {
                     text: why.clone(),
                     failed_by: Some(FailedBy::Agent),
+                    sent_to_app: false,
                 };
             }
         };
@@ -713,12 +734,20 @@ impl Call {
                     self.llm_name
                 ),
                 failed_by: Some(FailedBy::Agent),
+                sent_to_app: false,
             };
         };
+        let schema_rejects = schemas.rejects(mcp_name, input);
         let result = tools.call(mcp_name, input.clone()).await;
+        let failed_by = match (result.is_error, schema_rejects && result.answered) {
+            (false, _) => None,
+            (true, true) => Some(FailedBy::Agent),
+            (true, false) => Some(FailedBy::App),
+        };
         CallOutcome {
-            failed_by: result.is_error.then_some(FailedBy::App),
+            failed_by,
             text: result.text,
+            sent_to_app: true,
         }
     }
 

@@ -95,9 +95,10 @@ impl ActionResult {
     }
 }
 
-/// Who a failure is down to: the app under test, the agent (the model made
-/// a call that could not be made: arguments that are not JSON, a tool that
-/// does not exist), or the LLM service itself.
+/// Who a failure is down to: the app under test (its error result, or it
+/// could not be reached), the agent (the model made a call that could not be
+/// made: arguments that are not JSON or that the tool's listed schema
+/// rejects, a tool that does not exist), or the LLM service itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FailedBy {
@@ -145,7 +146,8 @@ pub struct ActionRow {
     #[serde(default)]
     pub error_message: Option<String>,
     /// Whose failure an error row is: `App` for the app's error result,
-    /// `Agent` for a call the tick refused to make. `None` on ok rows.
+    /// `Agent` for a call the tick refused to make or whose arguments the
+    /// tool's listed schema rejects. `None` on ok rows.
     #[serde(default)]
     pub failed_by: Option<FailedBy>,
     pub latency_ms: u64,

@@ -58,7 +58,8 @@
 //!
 //! A failed [`ActionRow`] carries `failed_by` too: `agent` for a call the tick
 //! refused to make (arguments that are not JSON, an unknown tool; answered to
-//! the model as a tool error, never sent to the app), `app` for the app's
+//! the model as a tool error, never sent to the app) or for the app's error
+//! answer to arguments the tool's listed schema rejects, `app` for any other
 //! error result. [`TickFinish::finish_reason`] keeps the model's last
 //! main-turn stop reason. Which status a finished tick gets is decided by the
 //! runner (`actors::tick::TickEnd::verdict`); the columns came with migration

@@ -31,7 +31,8 @@
 //!   idempotent batches: 413 over the limit, 404 unknown persona, 400 naming
 //!   the row index and field) and admin routes behind an admin JWT (upsert
 //!   through the register path, list, detail, delete refusing non-personas,
-//!   shared spaces).
+//!   shared spaces); the list and detail carry the last 7 days' app error
+//!   rates per tool and module, the agent's errors beside them.
 //! - [`accounts`]: the one register path (password hash, a fresh master key
 //!   wrapped by the keyring's current KEK, the personal space); persona upsert
 //!   and the admin bootstrap build on it, so personas are created the way
@@ -55,6 +56,8 @@
 //!     `TCP_NODELAY` stalls on delayed ACKs) and running `migrations/sqlite` or
 //!     `migrations/postgres`.
 //!   - `users`, `personas`, `audit`, `records`, `keys`: one concern each;
+//!     `error_rates`: the calls of the last 7 days per tool and module with
+//!     their app and agent errors (the admin list and detail);
 //!     `app_store` adapts the store to the registry's `AppStore`.
 //!
 //! # Storage rules

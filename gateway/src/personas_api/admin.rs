@@ -1,6 +1,14 @@
 //! `/api/v1/personas/admin*`: operator routes behind an admin JWT — upsert a
 //! persona by email (through the normal register path), list, detail,
 //! delete (personas only), and ensure a shared space between personas.
+//!
+//! The list and the detail say who failed over the last 7 days (the window
+//! of `actionsLast7Days`), per tool and per module (the text before the
+//! first `.`): `{"tool"|"module", "calls", "appErrors", "agentErrors",
+//! "appErrorRate"}`, where `appErrorRate = appErrors / calls`. Only the
+//! app's errors count in the rate (rows from before `failedBy` existed are
+//! taken for the app's); the agent's (bad arguments, an unknown tool) are
+//! reported beside it, so a clumsy model does not make a module look broken.
 
 use std::sync::Arc;
 
@@ -17,7 +25,7 @@ use crate::accounts::{self, UpsertOutcome};
 use crate::app::AppState;
 use crate::auth::AdminUser;
 use crate::http::{ApiError, ApiJson};
-use crate::store::now;
+use crate::store::{ErrorCounts, now};
 
 #[derive(Debug, Deserialize)]
 pub struct UpsertRequest {
@@ -68,11 +76,15 @@ struct AdminListedPersona {
     actions_last_7_days: u64,
 }
 
+/// `GET /api/v1/personas/admin`: every persona with its calls of the last 7
+/// days (`actionsLast7Days`), and the fleet's error rates over the same
+/// days (`toolErrors`, `moduleErrors`).
 pub async fn list(
     State(state): State<Arc<AppState>>,
     _: AdminUser,
 ) -> Result<Json<Value>, ApiError> {
-    let personas = state.store.list_personas(now()).await?;
+    let now = now();
+    let personas = state.store.list_personas(now).await?;
     let personas: Vec<AdminListedPersona> = personas
         .iter()
         .map(|summary| AdminListedPersona {
@@ -80,9 +92,17 @@ pub async fn list(
             actions_last_7_days: summary.actions_last_7_days,
         })
         .collect();
-    Ok(Json(json!({ "personas": personas })))
+    let rates = state.store.error_rates(None, now).await?;
+    Ok(Json(json!({
+        "personas": personas,
+        "toolErrors": error_entries("tool", &rates.tools),
+        "moduleErrors": error_entries("module", &rates.modules),
+    })))
 }
 
+/// `GET /api/v1/personas/admin/{id}` (a user id or an email): the persona,
+/// its newest actions, its module ratings and its error rates of the last 7
+/// days (`toolErrors`, `moduleErrors`).
 pub async fn detail(
     State(state): State<Arc<AppState>>,
     _: AdminUser,
@@ -90,6 +110,10 @@ pub async fn detail(
 ) -> Result<Json<Value>, ApiError> {
     let persona = state.store.persona_by_id_or_email(&id).await?;
     let detail = state.store.persona_detail(&persona.user_id).await?;
+    let rates = state
+        .store
+        .error_rates(Some(&persona.user_id), now())
+        .await?;
     let ratings: Vec<Value> = detail
         .module_ratings
         .iter()
@@ -99,7 +123,27 @@ pub async fn detail(
         "persona": listed_persona(&detail.persona),
         "recentActions": detail.recent_actions,
         "moduleRatings": ratings,
+        "toolErrors": error_entries("tool", &rates.tools),
+        "moduleErrors": error_entries("module", &rates.modules),
     })))
+}
+
+/// One entry per tool or module (`key` names which), leaving out any
+/// without calls, whose rate would divide by zero.
+fn error_entries(key: &str, counts: &[ErrorCounts]) -> Vec<Value> {
+    counts
+        .iter()
+        .filter_map(|count| {
+            let rate = count.app_error_rate()?;
+            Some(json!({
+                key: count.name,
+                "calls": count.calls,
+                "appErrors": count.app_errors,
+                "agentErrors": count.agent_errors,
+                "appErrorRate": rate,
+            }))
+        })
+        .collect()
 }
 
 pub async fn delete(

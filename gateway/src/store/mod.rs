@@ -22,6 +22,7 @@
 
 mod app_store;
 mod audit;
+mod error_rates;
 mod keys;
 mod personas;
 mod postgres;
@@ -37,6 +38,7 @@ use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 
 pub use audit::{BatchOutcome, ORPHANED_TICK_REASON, TickRow};
 pub use catalog::{NewTick, TickFinish};
+pub use error_rates::{ErrorCounts, ErrorRates};
 pub use keys::SigningKeyRow;
 pub use personas::{
     ModuleRating, PersonaDetail, PersonaRow, PersonaSummary, RECENT_ACTIONS_IN_DETAIL,

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use catalog::{ActionRow, Archetype, Cadence, ModuleMix, PersonaSpec};
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 use sqlx::types::Json;
 
@@ -190,7 +190,7 @@ impl Store {
             persona: PersonaDbRow,
             actions_last_7_days: i64,
         }
-        let since = now - TimeDelta::days(7);
+        let since = super::error_rates::last_7_days(now);
         let rows: Vec<Row> = with_pool!(self, |pool| {
             sqlx::query_as(
                 "SELECT p.user_id, u.email, p.name, p.archetype, p.system_prompt, p.module_mix, \

@@ -801,10 +801,11 @@ async fn a_tick_through_the_fake_anthropic_api_stores_exactly_the_right_rows() {
                 name: "todo_create".into(),
                 input: json!({ "title": "Angebot schreiben" }),
             },
+            // The schema takes a blank title; the app refuses it: its error.
             Block::ToolUse {
                 id: "toolu_02".into(),
                 name: "todo_create".into(),
-                input: json!({ "title": "" }),
+                input: json!({ "title": "   " }),
             },
             Block::ToolUse {
                 id: "toolu_03".into(),
@@ -866,6 +867,7 @@ async fn a_tick_through_the_fake_anthropic_api_stores_exactly_the_right_rows() {
             .unwrap()
             .contains("title")
     );
+    assert_eq!(actions[1].failed_by, Some(catalog::FailedBy::App));
     assert!(
         actions.iter().all(|row| row.latency_ms < 60_000)
             && actions.iter().any(|row| row.latency_ms > 0)
@@ -958,7 +960,7 @@ async fn a_tick_through_the_fake_anthropic_api_stores_exactly_the_right_rows() {
         "{rating_prompt}"
     );
     assert!(
-        rating_prompt.contains("#2 todo.create {\"title\":\"\"} → Fehler (app): "),
+        rating_prompt.contains("#2 todo.create {\"title\":\" \"} → Fehler (app): "),
         "{rating_prompt}"
     );
     assert!(
@@ -977,6 +979,89 @@ async fn a_tick_through_the_fake_anthropic_api_stores_exactly_the_right_rows() {
         (2, 3, 0)
     );
     system.handles.supervisor.stop(None);
+}
+
+/// Arguments the listed schema rejects still go to the app, which refuses
+/// them in its own words; the refusal is the agent's failure, not the app's,
+/// and the module still counts as used.
+#[tokio::test]
+async fn arguments_the_schema_rejects_reach_the_app_and_fail_as_the_agents() {
+    use actors::testing::{Dialect, FakeServer};
+    use catalog::{ActionResult, FailedBy};
+
+    let gateway = gateway_with_personas().await;
+    let fake = FakeServer::start(Dialect::Anthropic, Vec::new())
+        .await
+        .unwrap();
+    let usage = TokenUsage::default();
+    fake.push_reply(
+        &[
+            // `title` is required.
+            Block::ToolUse {
+                id: "toolu_untitled".into(),
+                name: "todo_create".into(),
+                input: json!({ "description": "ohne Titel" }),
+            },
+            Block::ToolUse {
+                id: "toolu_titled".into(),
+                name: "todo_create".into(),
+                input: json!({ "title": "Steuererklärung" }),
+            },
+        ],
+        usage,
+    );
+    fake.push_reply(&[Block::Text("Fertig.".into())], usage);
+    fake.push_reply(
+        &[Block::ToolUse {
+            id: "toolu_rating".into(),
+            name: "submit_ratings".into(),
+            input: json!({
+                "ratings": [{"module": "todo", "rating": 3, "notes": "#1 wollte einen Titel", "calls": [1, 2]}],
+            }),
+        }],
+        usage,
+    );
+    let system = start_actors(
+        &gateway,
+        claude_at(&fake),
+        Arc::new(StoreSink(gateway.store.clone())),
+    )
+    .await;
+    let tick_id = tick_and_wait(&system.handles.supervisor, "katrin.lorenz@mana.test", 1).await;
+
+    let actions = gateway.store.tick_actions(&tick_id).await.unwrap();
+    let rows: Vec<(Option<&str>, ActionResult, Option<FailedBy>)> = actions
+        .iter()
+        .map(|row| (row.tool_use_id.as_deref(), row.result, row.failed_by))
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            (
+                Some("toolu_untitled"),
+                ActionResult::Error,
+                Some(FailedBy::Agent)
+            ),
+            (Some("toolu_titled"), ActionResult::Ok, None),
+        ]
+    );
+    // The app's own validation answered, naming the missing field.
+    let refusal = actions[0].error_message.as_deref().unwrap();
+    assert!(
+        refusal.contains("title") && refusal.contains("required"),
+        "{refusal}"
+    );
+    let bodies = fake.request_bodies();
+    let rating_prompt = bodies[2]["messages"][0]["content"].to_string();
+    assert!(
+        rating_prompt.contains("→ abgelehnt (agent): "),
+        "{rating_prompt}"
+    );
+    let tick = gateway.store.tick(&tick_id).await.unwrap();
+    assert_eq!(tick.status, catalog::TickStatus::Ok, "{:?}", tick.error);
+    let feedback = gateway.store.tick_feedback(&tick_id).await.unwrap();
+    assert_eq!(feedback[0].module, "todo");
+    system.shutdown(Duration::from_secs(5)).await;
 }
 
 /// Starts the actors with a two-second tick timeout, ticks ben with `llms`

@@ -262,3 +262,121 @@ async fn admin_routes_upsert_list_detail_and_refuse_deleting_humans() {
         app.stop().await;
     }
 }
+
+/// An action row of the last hours: `failed_by` `None` on an error row is a
+/// row from before the label existed.
+fn recent_action(tick: &str, index: u32, tool: &str, failed: Option<Option<&str>>) -> Value {
+    let created_at = chrono::Utc::now() - chrono::TimeDelta::hours(1);
+    let mut row = json!({
+        "tickId": tick, "actionIdx": index, "toolName": tool, "inputHash": "0123456789abcdef",
+        "result": "ok", "latencyMs": 12, "createdAt": created_at
+    });
+    if let Some(failed_by) = failed {
+        row["result"] = json!("error");
+        row["errorMessage"] = json!("refused");
+        row["failedBy"] = json!(failed_by);
+    }
+    row
+}
+
+#[tokio::test]
+async fn admin_error_rates_count_the_apps_errors_and_name_the_agents_beside_them() {
+    const APP: Option<Option<&str>> = Some(Some("app"));
+    const AGENT: Option<Option<&str>> = Some(Some("agent"));
+    const UNLABELLED: Option<Option<&str>> = Some(None);
+    for db in backends().await {
+        let app = spawn_app(db, test_config()).await;
+        let admin = admin_token(&app).await;
+        let anna = upsert(&app, &admin, "Anna").await.1["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let ben = upsert(&app, &admin, "Ben").await.1["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let mut last_week = recent_action("t0", 0, "todo.list", APP);
+        last_week["createdAt"] = json!(chrono::Utc::now() - chrono::TimeDelta::days(8));
+        let anna_rows = json!({ "actions": [
+            recent_action("t1", 0, "todo.create", None),
+            recent_action("t1", 1, "todo.create", None),
+            recent_action("t1", 2, "todo.create", APP),
+            recent_action("t1", 3, "todo.create", AGENT),
+            recent_action("t1", 4, "todo.list", None),
+            recent_action("t1", 5, "todo.list", UNLABELLED),
+            last_week,
+        ]});
+        let ben_rows = json!({ "actions": [recent_action("t2", 0, "notes.create", None)] });
+        for (persona, rows) in [(&anna, &anna_rows), (&ben, &ben_rows)] {
+            let response = internal(&app, &format!("/{persona}/actions"), rows)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200, "{}", app.db.label);
+        }
+        let entry = |key: &str, name: &str, calls: u64, app_errors: u64, agent_errors: u64| {
+            json!({
+                key: name, "calls": calls, "appErrors": app_errors, "agentErrors": agent_errors,
+                "appErrorRate": app_errors as f64 / calls as f64
+            })
+        };
+        let anna_tools = vec![
+            entry("tool", "todo.create", 4, 1, 1),
+            entry("tool", "todo.list", 2, 1, 0),
+        ];
+
+        let detail: Value = app
+            .get(&format!("/api/v1/personas/admin/{anna}"))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(detail["toolErrors"], json!(anna_tools), "{}", app.db.label);
+        assert_eq!(
+            detail["moduleErrors"],
+            json!([entry("module", "todo", 6, 2, 1)])
+        );
+        assert_eq!(detail["moduleErrors"][0]["appErrorRate"], json!(1.0 / 3.0));
+
+        let list: Value = app
+            .get("/api/v1/personas/admin")
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let mut fleet_tools = vec![entry("tool", "notes.create", 1, 0, 0)];
+        fleet_tools.extend(anna_tools);
+        assert_eq!(list["toolErrors"], json!(fleet_tools), "{}", app.db.label);
+        assert_eq!(
+            list["moduleErrors"],
+            json!([
+                entry("module", "notes", 1, 0, 0),
+                entry("module", "todo", 6, 2, 1)
+            ])
+        );
+        assert_eq!(list["personas"][0]["actionsLast7Days"], 6);
+
+        // A persona without calls has no entries, never a division by zero.
+        upsert(&app, &admin, "Carla").await;
+        let quiet: Value = app
+            .get("/api/v1/personas/admin/carla@mana.test")
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            (&quiet["toolErrors"], &quiet["moduleErrors"]),
+            (&json!([]), &json!([]))
+        );
+        app.stop().await;
+    }
+}
