@@ -52,6 +52,8 @@ impl Runner {
         let secrets = Secrets::from_env()?;
         self.runner
             .require_token_in_production(secrets.production)?;
+        // Fail on a bad LLM configuration before touching the backend.
+        self.runner.llm_prices_and_budgets()?;
         let (app_url, backend, directory): (String, Backend, Arc<dyn Directory>) = match (
             &self.api, &self.db,
         ) {

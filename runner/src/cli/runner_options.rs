@@ -82,14 +82,10 @@ pub struct RunnerOptions {
 }
 
 impl RunnerOptions {
-    /// The runner's settings for an app at `api_url` serving MCP at `mcp_url`.
-    pub fn settings(
-        &self,
-        api_url: String,
-        mcp_url: String,
-        seed_secret: SeedSecret,
-        once: bool,
-    ) -> anyhow::Result<SystemSettings> {
+    /// The LLM, what its tokens cost and the budgets, checked together: a
+    /// dollar budget needs a model whose cost is known. Called before the
+    /// database is touched, so a bad configuration changes nothing.
+    pub fn llm_prices_and_budgets(&self) -> anyhow::Result<(Provider, PriceTable, Budgets)> {
         let provider = self.llm.provider()?;
         let budgets = Budgets {
             persona: Limit {
@@ -107,6 +103,18 @@ impl RunnerOptions {
         if budgets.persona.usd.is_some() || budgets.fleet.usd.is_some() {
             provider.require_price(&prices)?;
         }
+        Ok((provider, prices, budgets))
+    }
+
+    /// The runner's settings for an app at `api_url` serving MCP at `mcp_url`.
+    pub fn settings(
+        &self,
+        api_url: String,
+        mcp_url: String,
+        seed_secret: SeedSecret,
+        once: bool,
+    ) -> anyhow::Result<SystemSettings> {
+        let (provider, prices, budgets) = self.llm_prices_and_budgets()?;
         // The scripted simulator is local; only hosted models need the rate limit.
         let llm_per_minute = if matches!(provider, Provider::Scripted) {
             1_000_000

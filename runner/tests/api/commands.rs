@@ -127,3 +127,37 @@ fn the_encrypted_tools_audit_passes_on_the_shipped_registry() {
     );
     assert!(stdout.contains("no drift"), "{stdout}");
 }
+
+/// A dollar budget needs every answer's cost: with a hosted model that has
+/// no price the runner refuses to start (exit 2) and says what to do,
+/// before it touches the database; a bad amount is refused by name.
+#[test]
+fn a_dollar_budget_with_an_unpriced_model_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = persona_command(dir.path())
+        .args(["up", "--once", "--gateway-addr", "127.0.0.1:0"])
+        .env("ANTHROPIC_API_KEY", "sk-ant-test-key")
+        .env("PERSONA_MODEL", "claude-unpriced-9")
+        .env("PERSONA_BUDGET_USD", "0.50")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("claude-unpriced-9 has no price")
+            && stderr.contains("[prices.\"claude-unpriced-9\"]"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("persona.db").exists());
+
+    let output = persona_command(dir.path())
+        .args(["up", "--once", "--fleet-budget-usd=-1"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("\"-1\" is not a positive amount of US dollars"),
+        "{stderr}"
+    );
+}

@@ -188,16 +188,17 @@ async fn start_actors(
     llms: Arc<dyn LlmFactory>,
     sink: Arc<dyn Sink>,
 ) -> RunnerSystem {
-    start_actors_with_timeout(gateway, llms, sink, Duration::from_secs(60)).await
+    start_actors_with(gateway, llms, sink, |_| {}).await
 }
 
 /// The runner's actors over the gateway, through the production assembly
-/// path, with short timers and no schedule (tests start ticks).
-async fn start_actors_with_timeout(
+/// path, with short timers and no schedule (tests start ticks); `adjust`
+/// changes the tuning further.
+async fn start_actors_with(
     gateway: &Gateway,
     llms: Arc<dyn LlmFactory>,
     sink: Arc<dyn Sink>,
-    tick_timeout: Duration,
+    adjust: impl FnOnce(&mut Tuning),
 ) -> RunnerSystem {
     let backend = Backend {
         sink,
@@ -207,7 +208,7 @@ async fn start_actors_with_timeout(
             seed_secret: SeedSecret::dev_fallback(),
         }),
     };
-    let settings = SystemSettings {
+    let mut settings = SystemSettings {
         api_url: gateway.url.clone(),
         mcp_url: format!("{}/mcp", gateway.url),
         llms,
@@ -215,7 +216,7 @@ async fn start_actors_with_timeout(
         tuning: Tuning {
             concurrency: 20,
             llm_per_minute: 6000,
-            tick_timeout,
+            tick_timeout: Duration::from_secs(60),
             session_margin: Duration::from_secs(60),
             replica_id: "test-runner".into(),
             schedule_every: None,
@@ -242,6 +243,7 @@ async fn start_actors_with_timeout(
             ..Tuning::default()
         },
     };
+    adjust(&mut settings.tuning);
     runner::system::start_with(backend, settings)
         .await
         .expect("the runner's actors start")
@@ -1070,11 +1072,11 @@ async fn tick_past_a_two_second_timeout(
     gateway: &Gateway,
     llms: Arc<dyn LlmFactory>,
 ) -> (ActorRef<SupervisorMsg>, gateway::store::TickRow) {
-    let system = start_actors_with_timeout(
+    let system = start_actors_with(
         gateway,
         llms,
         Arc::new(StoreSink(gateway.store.clone())),
-        Duration::from_secs(2),
+        |tuning| tuning.tick_timeout = Duration::from_secs(2),
     )
     .await;
     let supervisor = system.handles.supervisor.clone();
@@ -1545,4 +1547,116 @@ async fn a_ticks_transcript_holds_every_call_and_the_rating_turn() {
     ] {
         assert!(shown.contains(expected), "{expected:?} missing in\n{shown}");
     }
+}
+
+/// A persona's daily budget ends its tick `failed` (reason budget) at the
+/// request that would go past it, keeping the calls it made, and its next
+/// tick does not start; another persona still ticks. Then the fleet's
+/// budget: reached, it sets the kill-switch with reason budget, and a
+/// restart reads the day's spend back from the tick rows and holds it.
+#[tokio::test]
+async fn the_persona_and_the_fleet_budgets_stop_what_they_should() {
+    use actors::runtime::budget::{Budgets, Limit};
+    use actors::testing::{Dialect, FakeServer};
+    use catalog::TickStatus;
+
+    let gateway = gateway_with_personas().await;
+    let fake = FakeServer::start(Dialect::Anthropic, Vec::new())
+        .await
+        .unwrap();
+    // 120 tokens an answer; at Sonnet's price $0.0006 each.
+    let usage = TokenUsage {
+        input: 100,
+        output: 20,
+        ..TokenUsage::default()
+    };
+    let list = |id: &str| Block::ToolUse {
+        id: id.into(),
+        name: "todo_list".into(),
+        input: json!({}),
+    };
+    fake.push_reply(&[list("toolu_1")], usage);
+    fake.push_reply(&[list("toolu_2")], usage);
+    let persona_budget = Budgets {
+        persona: Limit {
+            usd: None,
+            tokens: Some(200),
+        },
+        fleet: Limit::default(),
+    };
+    let system = start_actors_with(
+        &gateway,
+        claude_at(&fake),
+        Arc::new(StoreSink(gateway.store.clone())),
+        |tuning| tuning.budgets = persona_budget,
+    )
+    .await;
+    let supervisor = system.handles.supervisor.clone();
+    let anna = "anna.keller@mana.test";
+    let tick_id = tick_and_wait(&supervisor, anna, 1).await;
+    let row = gateway.store.tick(&tick_id).await.unwrap();
+    assert_eq!(row.status, TickStatus::Failed);
+    let error = row.error.clone().unwrap_or_default();
+    assert!(
+        error.starts_with("budget: the persona's daily LLM budget is spent (240 of 200 tokens"),
+        "{error}"
+    );
+    assert_eq!(
+        row.failed_by, None,
+        "the runner stopped it, not the app or the model"
+    );
+    assert_eq!(
+        gateway.store.tick_actions(&tick_id).await.unwrap().len(),
+        2,
+        "the calls it made are kept"
+    );
+    assert_eq!(fake.request_bodies().len(), 2, "no request past the budget");
+    // The next tick of the same persona does not start at all.
+    tick_and_wait(&supervisor, anna, 2).await;
+    let last = entry(&snapshot_of(&supervisor).await, anna)
+        .status
+        .as_ref()
+        .and_then(|status| status.last.clone())
+        .unwrap();
+    assert_eq!(last.status, TickStatus::Aborted);
+    assert!(
+        last.error
+            .as_deref()
+            .unwrap_or_default()
+            .starts_with("budget: "),
+        "{last:?}"
+    );
+    assert_eq!(fake.request_bodies().len(), 2);
+    // Another persona has a budget of its own.
+    fake.push_reply(&[Block::Text("Heute nichts.".into())], usage);
+    tick_and_wait(&supervisor, "ben.keller@mana.test", 1).await;
+    assert_eq!(fake.request_bodies().len(), 3);
+    let spending = system.handles.spending().await.unwrap();
+    assert_eq!(
+        spending.values().map(|spent| spent.tokens).sum::<u64>(),
+        360
+    );
+    system.shutdown(Duration::from_secs(5)).await;
+
+    // The fleet: $0.0018 spent today across three answers; a budget of
+    // $0.0015 is already spent when the runner starts again.
+    let fleet_budget = Budgets {
+        persona: Limit::default(),
+        fleet: Limit {
+            usd: Some(0.0015),
+            tokens: None,
+        },
+    };
+    let system = start_actors_with(
+        &gateway,
+        claude_at(&fake),
+        Arc::new(StoreSink(gateway.store.clone())),
+        |tuning| tuning.budgets = fleet_budget,
+    )
+    .await;
+    let status = system.handles.dispatcher_status();
+    assert!(status.paused && status.paused_by_budget, "{status:?}");
+    assert!((status.fleet_spent.usd - 0.0018).abs() < 1e-9, "{status:?}");
+    assert_eq!(status.fleet_spent.tokens, 360);
+    system.shutdown(Duration::from_secs(5)).await;
 }

@@ -70,7 +70,7 @@ impl Up {
                 .require_token_in_production(secrets.production)?;
         }
         // Fail on a bad LLM configuration before touching the database.
-        self.runner.llm.provider()?;
+        self.runner.llm_prices_and_budgets()?;
         let store = self.database.open().await?;
         seed_if_empty(&store, &secrets).await?;
         let config = GatewayConfig {
