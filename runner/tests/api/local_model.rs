@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 use actors::llm::openai::OpenAiLlm;
 use actors::llm::retry::RetryPolicy;
 use actors::llm::{Llm as _, LlmRequest, Message, ToolChoice, ToolDef};
+use catalog::transcript::TranscriptItem;
 use catalog::{ActionResult, ActionRow, FeedbackRow, TickStatus};
 use gateway::store::{Store, TickRow};
 use serde_json::json;
@@ -408,6 +409,7 @@ struct TickReport {
     tick: TickRow,
     actions: Vec<ActionRow>,
     feedback: Vec<FeedbackRow>,
+    transcript: Vec<TranscriptItem>,
 }
 
 impl TickReport {
@@ -431,12 +433,13 @@ async fn read_ticks(db: &Path) -> Vec<TickReport> {
     let store = Store::connect(&url).await.unwrap();
     let mut reports = Vec::new();
     for tick_id in tick_ids {
-        let tick = store.tick(&tick_id).await.unwrap();
+        let detail = store.tick_detail(&tick_id).await.unwrap();
         reports.push(TickReport {
-            email: store.persona(&tick.persona_id).await.unwrap().email,
-            actions: store.tick_actions(&tick_id).await.unwrap(),
-            feedback: store.tick_feedback(&tick_id).await.unwrap(),
-            tick,
+            email: detail.persona_email,
+            actions: detail.actions,
+            feedback: detail.feedback,
+            transcript: detail.transcript,
+            tick: detail.tick,
         });
     }
     store.close().await;
@@ -459,6 +462,26 @@ fn problems(ticks: &[TickReport]) -> Vec<String> {
             if report.tick.status == TickStatus::Ok {
                 problems.push(format!("{who}: status ok although no tool was called"));
             }
+        }
+        // The transcript holds what the real server answered, call by call.
+        let calls = report
+            .transcript
+            .iter()
+            .filter(|item| matches!(item, TranscriptItem::Call { .. }))
+            .count();
+        if calls != report.actions.len() {
+            problems.push(format!(
+                "{who}: {calls} calls in the transcript, {} action rows",
+                report.actions.len()
+            ));
+        }
+        if !matches!(
+            report.transcript.first(),
+            Some(TranscriptItem::Prompt { .. })
+        ) {
+            problems.push(format!(
+                "{who}: the transcript does not open with the day prompt"
+            ));
         }
         if report.ratings().next().is_none() {
             problems.push(format!(
