@@ -151,6 +151,6 @@ mod tests {
             unreachable!("keepable keeps the kind");
         };
         assert_eq!(system, "Du bist Anna.");
-        assert_eq!(text, "Bearer [redacted] un … [15 more characters cut]");
+        assert_eq!(text, "Bearer [redacted] un … [16 more characters cut]");
     }
 }

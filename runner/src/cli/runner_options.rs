@@ -45,6 +45,11 @@ pub struct RunnerOptions {
     /// model's context window has less room left).
     #[arg(long, env = "PERSONA_MAX_TOKENS", default_value_t = 2048, value_parser = clap::value_parser!(u32).range(64..))]
     pub max_tokens: u32,
+    /// Words the persona's memory ("the story so far", written by the rating
+    /// turn and put into the next day prompt) keeps at most. A model's story
+    /// is also bounded at 800 characters by the rating tool's schema.
+    #[arg(long, env = "PERSONA_MEMORY_WORDS", default_value_t = 150, value_parser = clap::value_parser!(u32).range(10..=1000))]
+    pub memory_words: u32,
     /// Characters each text of a tick's transcript keeps at most (prompts,
     /// answers, tool inputs and answers); the rest is cut, saying how much.
     #[arg(long, env = "PERSONA_TRANSCRIPT_CHARS", default_value_t = 4000, value_parser = clap::value_parser!(u32).range(100..))]
@@ -136,6 +141,7 @@ impl RunnerOptions {
                     max_turns: self.max_turns,
                     max_tokens: self.max_tokens,
                     transcript_chars: self.transcript_chars,
+                    memory_words: self.memory_words,
                     ..TickSettings::default()
                 },
                 prices,

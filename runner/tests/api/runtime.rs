@@ -1013,22 +1013,14 @@ async fn arguments_the_schema_rejects_reach_the_app_and_fail_as_the_agents() {
         usage,
     );
     fake.push_reply(&[Block::Text("Fertig.".into())], usage);
-    fake.push_reply(
-        &[Block::ToolUse {
-            id: "toolu_rating".into(),
-            name: "submit_ratings".into(),
-            input: json!({
-                "ratings": [{"module": "todo", "rating": 3, "notes": "#1 wollte einen Titel", "calls": [1, 2]}],
-            }),
-        }],
+    push_ratings(
+        &fake,
+        json!({
+            "ratings": [{"module": "todo", "rating": 3, "notes": "#1 wollte einen Titel", "calls": [1, 2]}],
+        }),
         usage,
     );
-    let system = start_actors(
-        &gateway,
-        claude_at(&fake),
-        Arc::new(StoreSink(gateway.store.clone())),
-    )
-    .await;
+    let system = start_on_fake_claude(&gateway, &fake).await;
     let tick_id = tick_and_wait(&system.handles.supervisor, "katrin.lorenz@mana.test", 1).await;
 
     let actions = gateway.store.tick_actions(&tick_id).await.unwrap();
@@ -1272,6 +1264,31 @@ fn claude_at(fake: &actors::testing::FakeServer) -> Arc<dyn LlmFactory> {
     Arc::new(Hosted(Arc::new(llm)))
 }
 
+/// Queues the rating turn's answer: `submit_ratings` with `input`.
+fn push_ratings(fake: &actors::testing::FakeServer, input: serde_json::Value, usage: TokenUsage) {
+    fake.push_reply(
+        &[Block::ToolUse {
+            id: "toolu_rating".into(),
+            name: "submit_ratings".into(),
+            input,
+        }],
+        usage,
+    );
+}
+
+/// The runner's actors on the fake Anthropic API, rows into the store.
+async fn start_on_fake_claude(
+    gateway: &Gateway,
+    fake: &actors::testing::FakeServer,
+) -> RunnerSystem {
+    start_actors(
+        gateway,
+        claude_at(fake),
+        Arc::new(StoreSink(gateway.store.clone())),
+    )
+    .await
+}
+
 /// Starts a tick of `email` once it is idle and waits until it has
 /// finished `ticks` ticks in all; returns the tick's id.
 async fn tick_and_wait(supervisor: &ActorRef<SupervisorMsg>, email: &str, ticks: u64) -> String {
@@ -1315,25 +1332,17 @@ async fn the_second_day_starts_from_the_story_the_first_wrote() {
         usage,
     );
     fake.push_reply(&[Block::Text("Fertig.".into())], usage);
-    fake.push_reply(
-        &[Block::ToolUse {
-            id: "toolu_rating".into(),
-            name: "submit_ratings".into(),
-            input: json!({
-                "ratings": [{"module": "todo", "rating": 4, "notes": "#1 ging", "calls": [1]}],
-                "story": story,
-            }),
-        }],
+    push_ratings(
+        &fake,
+        json!({
+            "ratings": [{"module": "todo", "rating": 4, "notes": "#1 ging", "calls": [1]}],
+            "story": story,
+        }),
         usage,
     );
     // The second day: nothing to do, so no rating turn.
     fake.push_reply(&[Block::Text("Heute nichts.".into())], usage);
-    let system = start_actors(
-        &gateway,
-        claude_at(&fake),
-        Arc::new(StoreSink(gateway.store.clone())),
-    )
-    .await;
+    let system = start_on_fake_claude(&gateway, &fake).await;
     let email = "katrin.lorenz@mana.test";
     for day in 1..=2u64 {
         tick_and_wait(&system.handles.supervisor, email, day).await;
@@ -1408,22 +1417,14 @@ async fn a_ticks_transcript_holds_every_call_and_the_rating_turn() {
         usage,
     );
     fake.push_reply(&[Block::Text("Fertig für heute.".into())], usage);
-    fake.push_reply(
-        &[Block::ToolUse {
-            id: "toolu_rating".into(),
-            name: "submit_ratings".into(),
-            input: json!({
-                "ratings": [{"module": "todo", "rating": 4, "notes": "#1 und #2 gingen", "calls": [1, 2]}],
-            }),
-        }],
+    push_ratings(
+        &fake,
+        json!({
+            "ratings": [{"module": "todo", "rating": 4, "notes": "#1 und #2 gingen", "calls": [1, 2]}],
+        }),
         usage,
     );
-    let system = start_actors(
-        &gateway,
-        claude_at(&fake),
-        Arc::new(StoreSink(gateway.store.clone())),
-    )
-    .await;
+    let system = start_on_fake_claude(&gateway, &fake).await;
     let tick_id = tick_and_wait(&system.handles.supervisor, "katrin.lorenz@mana.test", 1).await;
     let detail = system.handles.tick(&tick_id).await.unwrap();
     system.shutdown(Duration::from_secs(5)).await;
@@ -1659,4 +1660,81 @@ async fn the_persona_and_the_fleet_budgets_stop_what_they_should() {
     assert!((status.fleet_spent.usd - 0.0018).abs() < 1e-9, "{status:?}");
     assert_eq!(status.fleet_spent.tokens, 360);
     system.shutdown(Duration::from_secs(5)).await;
+}
+
+/// The transcript does not depend on the provider: a tick through the fake
+/// OpenAI API (streamed answers, `tool_calls`, a forced function for the
+/// ratings) keeps the same items, with the finish reasons and tokens the
+/// server sent.
+#[tokio::test]
+async fn a_tick_through_the_openai_api_keeps_the_same_transcript() {
+    use actors::llm::openai::OpenAiLlm;
+    use actors::testing::{Dialect, FakeServer, fast_retry};
+    use catalog::transcript::TranscriptItem;
+
+    let gateway = gateway_with_personas().await;
+    let fake = FakeServer::start(Dialect::OpenAi, Vec::new())
+        .await
+        .unwrap();
+    let usage = TokenUsage {
+        input: 50,
+        output: 10,
+        ..TokenUsage::default()
+    };
+    fake.push_reply(
+        &[Block::ToolUse {
+            id: "call_1".into(),
+            name: "todo_list".into(),
+            input: json!({}),
+        }],
+        usage,
+    );
+    fake.push_reply(&[Block::Text("Fertig.".into())], usage);
+    push_ratings(
+        &fake,
+        json!({ "ratings": [{"module": "todo", "rating": 5, "notes": "#1 klar", "calls": [1]}] }),
+        usage,
+    );
+    let llm = OpenAiLlm::new(None, "m".into(), fake.base_url(), fast_retry()).unwrap();
+    let system = start_actors(
+        &gateway,
+        Arc::new(Hosted(Arc::new(llm))),
+        Arc::new(StoreSink(gateway.store.clone())),
+    )
+    .await;
+    let tick_id = tick_and_wait(&system.handles.supervisor, "katrin.lorenz@mana.test", 1).await;
+    let detail = system.handles.tick(&tick_id).await.unwrap();
+    system.shutdown(Duration::from_secs(5)).await;
+
+    let answers: Vec<(String, String, TokenUsage)> = detail
+        .transcript
+        .iter()
+        .filter_map(|item| match item {
+            TranscriptItem::Answer {
+                phase,
+                finish_reason,
+                tokens,
+                ..
+            } => Some((phase.as_str().to_owned(), finish_reason.clone(), *tokens)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        answers,
+        [
+            ("day".to_owned(), "tool_use".to_owned(), usage),
+            ("day".to_owned(), "end_turn".to_owned(), usage),
+            ("rating".to_owned(), "tool_use".to_owned(), usage),
+        ]
+    );
+    let calls: Vec<&str> = detail
+        .transcript
+        .iter()
+        .filter_map(|item| match item {
+            TranscriptItem::Call { tool, output, .. } if !output.is_empty() => Some(tool.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(calls, ["todo.list"]);
+    assert_eq!(detail.feedback.len(), 1);
 }
