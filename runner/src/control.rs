@@ -16,7 +16,9 @@
 //! Every `POST` and `DELETE`, and `GET /ticks/{tick_id}` (a transcript holds
 //! what the persona wrote into the app), needs `Authorization: Bearer
 //! $RUNNER_ADMIN_TOKEN` when the token is set (compared in constant time);
-//! production requires it set.
+//! production requires it set. In front of every route,
+//! [`crate::control_guard`] refuses foreign `Host`s and `Origin`s, form
+//! bodies, and commands from other machines when no token is set.
 
 use std::sync::Arc;
 
@@ -52,10 +54,17 @@ pub struct ControlState {
     pub admin_token: Option<String>,
     /// Turns the `/diag` routes off.
     pub production: bool,
+    /// Host names the control API answers for besides this machine's
+    /// (`CONTROL_ALLOWED_HOSTS`), lower case.
+    pub allowed_hosts: Vec<String>,
     pub metrics: PrometheusHandle,
 }
 
 pub fn router(state: Arc<ControlState>) -> Router {
+    let guard = Arc::new(crate::control_guard::ControlGuard {
+        allowed_hosts: state.allowed_hosts.clone(),
+        token_set: state.admin_token.is_some(),
+    });
     Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics))
@@ -75,6 +84,10 @@ pub fn router(state: Arc<ControlState>) -> Router {
         .route("/diag/tick", post(diag_tick))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(
+            guard,
+            crate::control_guard::guard,
+        ))
         .layer(tower_http::trace::TraceLayer::new_for_http())
 }
 

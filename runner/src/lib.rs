@@ -39,6 +39,9 @@
 //!   `RUNNER_ADMIN_TOKEN`; `/diag` off in production. `/supervisor` shows a
 //!   running tick's `currentTurn` and `currentToolCalls`, and each last
 //!   outcome's `status`, `failedBy`, `turns` and `agentErrors`.
+//! - [`control_guard`]: the control API's guard against DNS rebinding and
+//!   cross-site requests (`Host`, `Origin`, JSON bodies, loopback-only
+//!   commands without a token).
 //! - [`admin_api`]: the admin API client `seed` and `cleanup` use.
 //! - [`app_login`]: [`app_login::ManaLogin`], the app's email-and-password
 //!   login and personal-space lookup behind `actors::app_client::AppLogin`;
@@ -99,6 +102,7 @@ pub mod cli;
 pub mod config;
 pub mod config_file;
 pub mod control;
+pub mod control_guard;
 pub mod llm_choice;
 pub mod shutdown;
 pub mod system;

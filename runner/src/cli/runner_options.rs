@@ -81,6 +81,14 @@ pub struct RunnerOptions {
     /// Start with the kill-switch on (no ticks until resumed).
     #[arg(long, env = "RUNNER_PAUSED")]
     pub paused: bool,
+    /// Host names the control API answers for besides this machine's
+    /// (comma-separated); any other `Host` or `Origin` is refused.
+    #[arg(
+        long = "control-allowed-host",
+        env = "CONTROL_ALLOWED_HOSTS",
+        value_delimiter = ','
+    )]
+    pub control_allowed_hosts: Vec<String>,
     /// Bearer token the control API's mutating routes require; required in production.
     #[arg(long, env = "RUNNER_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
@@ -158,6 +166,16 @@ impl RunnerOptions {
         })
     }
 
+    /// `CONTROL_ALLOWED_HOSTS`, trimmed and lower case, as the control
+    /// API's guard compares them.
+    pub fn allowed_hosts(&self) -> Vec<String> {
+        self.control_allowed_hosts
+            .iter()
+            .map(|host| host.trim().to_ascii_lowercase())
+            .filter(|host| !host.is_empty())
+            .collect()
+    }
+
     pub fn require_token_in_production(&self, production: bool) -> anyhow::Result<()> {
         if production && self.admin_token.is_none() {
             anyhow::bail!(
@@ -183,7 +201,9 @@ impl RunnerOptions {
         let server = tokio::spawn(async move {
             axum::serve(
                 gateway::http::without_nagle(listener),
-                crate::control::router(Arc::new(control)),
+                // The guard needs the peer's address.
+                crate::control::router(Arc::new(control))
+                    .into_make_service_with_connect_info::<SocketAddr>(),
             )
             .with_graceful_shutdown(async {
                 let _ = stopped.await;
@@ -208,10 +228,15 @@ impl RunnerOptions {
     }
 }
 
+/// A dollar amount that is not one.
+#[derive(Debug, thiserror::Error)]
+#[error("{0:?} is not a positive amount of US dollars")]
+pub struct NotDollars(String);
+
 /// A dollar budget: a positive, finite number.
-fn positive_usd(text: &str) -> Result<f64, String> {
+fn positive_usd(text: &str) -> Result<f64, NotDollars> {
     match text.parse::<f64>() {
         Ok(usd) if usd.is_finite() && usd > 0.0 => Ok(usd),
-        _ => Err(format!("{text:?} is not a positive amount of US dollars")),
+        _ => Err(NotDollars(text.to_owned())),
     }
 }

@@ -128,6 +128,24 @@ async fn the_kill_switch_and_a_paused_persona_are_honoured_and_stored() {
         .await
         .unwrap();
     assert_eq!(unknown.status(), 404);
+    // A rebinding page's Host, a cross-site Origin and a form body are refused
+    // before any route runs, even with the token.
+    let resume = format!("{}/resume", daemon.control);
+    for (header, value, status) in [
+        ("host", "evil.example.com:3070", 403),
+        ("origin", "http://evil.example.com", 403),
+        ("content-type", "application/x-www-form-urlencoded", 415),
+    ] {
+        let refused = http
+            .post(&resume)
+            .bearer_auth("secret-token")
+            .header(header, value)
+            .body("paused=false")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), status, "{header}: {value}");
+    }
     let ok = http
         .post(format!("{}/personas/{email}/pause", daemon.control))
         .bearer_auth("secret-token")

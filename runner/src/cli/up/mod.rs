@@ -107,6 +107,7 @@ impl Up {
             seed_secret: secrets.seed_secret.clone(),
             admin_token: self.runner.admin_token.clone(),
             production: secrets.production,
+            allowed_hosts: self.runner.allowed_hosts(),
             metrics: gateway::metrics::prometheus(),
         };
         self.runner
