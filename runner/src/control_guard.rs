@@ -45,7 +45,7 @@ impl ControlGuard {
             || name
                 .parse::<IpAddr>()
                 .is_ok_and(|address| address.is_loopback())
-            || self.allowed_hosts.iter().any(|allowed| *allowed == name)
+            || self.allowed_hosts.contains(&name)
     }
 }
 
@@ -193,7 +193,8 @@ mod tests {
     #[tokio::test]
     async fn rebinding_cross_site_and_form_requests_are_refused() {
         let local = "127.0.0.1:50000";
-        let cases: [(&str, &[(&str, &str)], &str, u16); 8] = [
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str, u16);
+        let cases: [Case; 8] = [
             ("GET", &[("host", "localhost:3070")], "", 200),
             ("GET", &[("host", "evil.example.com:3070")], "", 403),
             ("GET", &[], "", 403),
