@@ -1,27 +1,68 @@
 //! Logging: building the subscriber is separate from installing it, so tests
 //! and embedders can choose where logs go. `RUST_LOG` filters (default info).
 
+use tracing::{Level, Metadata};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{FilterFn, filter_fn};
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt as _;
 
-/// A subscriber writing human-readable lines to `sink`.
+/// A subscriber writing human-readable lines to `sink`, filtered by
+/// `RUST_LOG` (default [`DEFAULT_FILTER`]) and never carrying payloads
+/// ([`without_payloads`]).
 pub fn subscriber<W>(sink: W, ansi: bool) -> impl tracing::Subscriber + Send + Sync
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
-    // rmcp logs every session's lifecycle at info; that is noise for operators.
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    subscriber_with(sink, ansi, filter)
+}
+
+/// [`subscriber`] with an explicit filter instead of `RUST_LOG`.
+pub fn subscriber_with<W>(
+    sink: W,
+    ansi: bool,
+    filter: EnvFilter,
+) -> impl tracing::Subscriber + Send + Sync
+where
+    W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+{
+    use tracing_subscriber::Layer as _;
+    let lines = tracing_subscriber::fmt::layer()
         .with_writer(sink)
         .with_target(false)
         .with_ansi(ansi)
-        .finish()
+        .with_filter(without_payloads())
+        .with_filter(filter);
+    tracing_subscriber::registry().with(lines)
 }
 
-/// The filter when `RUST_LOG` is unset.
+/// The filter when `RUST_LOG` is unset. rmcp logs every session's lifecycle
+/// at info; that is noise for operators.
 pub const DEFAULT_FILTER: &str = "info,rmcp=warn";
+
+/// Crates that log whole messages below info: rmcp logs every JSON-RPC
+/// request and result at debug (`?request`, `?result`) and trace
+/// (`?message`), which carries decrypted tool arguments and answers — user
+/// content.
+const PAYLOAD_TARGETS: &[&str] = &["rmcp"];
+
+/// Drops events and spans below info from [`PAYLOAD_TARGETS`] whatever
+/// `RUST_LOG` asks for, so no level turns user content into log lines.
+pub fn without_payloads() -> FilterFn<fn(&Metadata<'_>) -> bool> {
+    filter_fn(carries_no_payload)
+}
+
+fn carries_no_payload(metadata: &Metadata<'_>) -> bool {
+    *metadata.level() <= Level::INFO
+        || !PAYLOAD_TARGETS.iter().any(|target| {
+            metadata
+                .target()
+                .strip_prefix(target)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+        })
+}
 
 /// Installs the subscriber for this process; a second call does nothing.
 pub fn init() {
@@ -76,5 +117,64 @@ impl<'a> MakeWriter<'a> for BelowProgress {
 
     fn make_writer(&'a self) -> LogLine {
         LogLine(Vec::new())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// Log lines written into memory.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> MakeWriter<'a> for Captured {
+        type Writer = Captured;
+        fn make_writer(&'a self) -> Captured {
+            self.clone()
+        }
+    }
+
+    #[test]
+    fn no_level_logs_rmcps_payloads() {
+        let captured = Captured::default();
+        let subscriber = subscriber_with(captured.clone(), false, EnvFilter::new("trace"));
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::debug!(target: "rmcp::service", request = "Tagebuch: GEHEIM", "received request");
+            tracing::trace!(target: "rmcp::transport::streamable_http_server::tower", message = "GEHEIM");
+            tracing::warn!(target: "rmcp::service", "a session failed");
+            tracing::debug!(target: "rmcpx", "another crate's debug line");
+            tracing::debug!("our own debug line");
+        });
+        let logged = String::from_utf8_lossy(
+            &captured
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+        .into_owned();
+        assert!(!logged.contains("GEHEIM"), "{logged}");
+        for kept in [
+            "a session failed",
+            "another crate's debug line",
+            "our own debug line",
+        ] {
+            assert!(logged.contains(kept), "{kept:?} missing in {logged}");
+        }
     }
 }

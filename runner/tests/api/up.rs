@@ -234,3 +234,49 @@ async fn ctrl_c_during_once_aborts_the_running_ticks_and_keeps_their_rows() {
     assert_eq!(running, 0, "no tick is left running");
     store.close().await;
 }
+
+/// Even at `RUST_LOG=trace`, what the personas wrote into the app (tool
+/// arguments and answers, decrypted in the gateway) never reaches a log
+/// line: rmcp's payload logging is cut off below info.
+#[tokio::test]
+async fn no_log_level_shows_what_the_personas_wrote() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = persona_command(dir.path())
+        .args(["up", "--once", "--gateway-addr", "127.0.0.1:0"])
+        .env("RUST_LOG", "trace")
+        .output()
+        .unwrap();
+    let logs = String::from_utf8_lossy(&output.stderr);
+    assert!(logs.lines().count() > 100, "trace logging is on: {logs}");
+    for payload_line in ["received request", "response message"] {
+        assert!(!logs.contains(payload_line), "{payload_line:?} was logged");
+    }
+    let url = format!("sqlite://{}", dir.path().join("persona.db").display());
+    // The store reads a tick by id but has no list of them.
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let tick_ids: Vec<String> = sqlx::query_scalar("SELECT tick_id FROM persona_ticks")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let store = gateway::Store::connect(&url).await.unwrap();
+    let mut checked = 0;
+    for tick_id in tick_ids {
+        for item in store.tick_transcript(&tick_id).await.unwrap() {
+            let catalog::transcript::TranscriptItem::Call { input, .. } = item else {
+                continue;
+            };
+            let Ok(serde_json::Value::Object(arguments)) = serde_json::from_str(&input) else {
+                continue;
+            };
+            for value in arguments.values() {
+                if let Some(text) = value.as_str().filter(|text| text.chars().count() >= 12) {
+                    checked += 1;
+                    assert!(!logs.contains(text), "{text:?} was logged");
+                }
+            }
+        }
+    }
+    assert!(checked > 0, "no written text to look for");
+    store.close().await;
+}
