@@ -61,7 +61,9 @@ pub async fn backends() -> Vec<TestDb> {
     stores
 }
 
-async fn sqlite() -> TestDb {
+/// A fresh SQLite database only, for tests that exercise the server
+/// rather than the store.
+pub async fn sqlite() -> TestDb {
     let dir = tempfile::tempdir().expect("create a temp dir");
     let store = Store::open_sqlite_file(&dir.path().join("persona.db"))
         .await

@@ -3,5 +3,6 @@
 //! is `crate::helpers::spawn_app`.
 
 mod auth;
+mod fuzz;
 mod mcp;
 mod personas_api;
