@@ -28,6 +28,20 @@ pub async fn register(
     let password_hash = hash_password(password.to_owned())
         .await
         .map_err(StoreError::from)?;
+    register_hashed(store, keyring, email, password_hash, role).await
+}
+
+/// [`register`] with the password already hashed (the register route hashes
+/// within its bound, `AppState::passwords`). A taken email is
+/// `StoreError::Conflict`, found only after the master key is made, so that
+/// case costs about what a new account does.
+pub async fn register_hashed(
+    store: &Store,
+    keyring: &Keyring,
+    email: &str,
+    password_hash: String,
+    role: Role,
+) -> Result<User, AccountError> {
     let master_key = keyring.wrap(&MasterKey::generate()?)?;
     let user = store
         .create_user(NewUser {

@@ -14,8 +14,11 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::JwtKeys;
+use crate::auth::live_users::LiveUsers;
+use crate::auth::throttle::{LoginThrottle, PeerAddress, WithPeerAddress};
 use crate::config::GatewayConfig;
 use crate::mcp::SessionBindings;
+use crate::password::PasswordWork;
 use crate::store::Store;
 use crate::vault::Vault;
 
@@ -32,6 +35,12 @@ pub struct AppState {
     /// Verified against when a login names an unknown email, so that case
     /// costs the same as a wrong password.
     pub dummy_password_hash: String,
+    /// The bound on argon2 work the routes start (`config.password_hashes_*`).
+    pub passwords: PasswordWork,
+    /// Failed logins per account and per client address.
+    pub login_throttle: LoginThrottle,
+    /// Which token users are known to still exist.
+    pub live_users: LiveUsers,
 }
 
 impl AppState {
@@ -66,6 +75,12 @@ impl AppState {
             .context("hashing the dummy password")?;
         Ok(Arc::new(AppState {
             sessions: Arc::new(SessionBindings::new(config.mcp_max_sessions)),
+            passwords: PasswordWork::new(
+                config.password_hashes_at_once,
+                config.password_hashes_waiting,
+            ),
+            login_throttle: LoginThrottle::default(),
+            live_users: LiveUsers::default(),
             config,
             store,
             keyring,
@@ -75,6 +90,15 @@ impl AppState {
             metrics: crate::metrics::prometheus(),
             dummy_password_hash,
         }))
+    }
+}
+
+impl AppState {
+    /// Drops what is remembered about a deleted user: its verified tokens
+    /// and its cached master key.
+    pub fn forget_user(&self, user_id: &str) {
+        self.jwt.forget_user(user_id);
+        self.vault.forget(user_id);
     }
 }
 
@@ -146,7 +170,10 @@ pub async fn serve(
     let cancel = CancellationToken::new();
     let router = crate::router::router(state.clone(), cancel.clone());
     let maintenance = tokio::spawn(maintenance(state));
-    let result = axum::serve(crate::http::without_nagle(listener), router)
+    // Connect info gives the login throttle each client's address.
+    let service = router.into_make_service_with_connect_info::<PeerAddress>();
+    let listener = WithPeerAddress(crate::http::without_nagle(listener));
+    let result = axum::serve(listener, service)
         .with_graceful_shutdown(async move {
             shutdown.await;
             // Ends open MCP streams so graceful shutdown does not wait on them.
@@ -170,5 +197,8 @@ async fn maintenance(state: Arc<AppState>) {
         let now = std::time::Instant::now();
         state.registry.gate().evict_idle(now);
         state.vault.evict_expired();
+        state
+            .login_throttle
+            .evict_forgotten(tokio::time::Instant::now());
     }
 }

@@ -30,6 +30,12 @@ pub struct GatewayConfig {
     pub policy_window: Duration,
     /// The admin account ensured at start: (email, password).
     pub admin: Option<(String, String)>,
+    /// Argon2 hashes (19 MiB each) the login and register routes run at
+    /// once; one per core by default.
+    pub password_hashes_at_once: usize,
+    /// Hashes that may wait for a turn beyond those; a login or register
+    /// past them is answered 503 with `retry-after`.
+    pub password_hashes_waiting: usize,
 }
 
 impl Default for GatewayConfig {
@@ -46,8 +52,14 @@ impl Default for GatewayConfig {
             policy_limit: registry::policy::PolicyGate::DEFAULT_LIMIT,
             policy_window: registry::policy::PolicyGate::DEFAULT_WINDOW,
             admin: None,
+            password_hashes_at_once: cores(),
+            password_hashes_waiting: cores() * crate::password::PasswordWork::WAITING_PER_RUNNING,
         }
     }
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
 }
 
 impl fmt::Debug for GatewayConfig {
@@ -62,6 +74,8 @@ impl fmt::Debug for GatewayConfig {
             .field("mcp_max_sessions", &self.mcp_max_sessions)
             .field("policy_mode", &self.policy_mode)
             .field("admin", &self.admin.as_ref().map(|(email, _)| email))
+            .field("password_hashes_at_once", &self.password_hashes_at_once)
+            .field("password_hashes_waiting", &self.password_hashes_waiting)
             .finish()
     }
 }

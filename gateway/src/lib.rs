@@ -16,11 +16,18 @@
 //!   and a streamed MCP answer then waits up to 40 ms for a delayed ACK on a
 //!   kept-alive connection.
 //! - [`auth`]: register and login (argon2id; an unknown email and a wrong
-//!   password get the same 401 after the same work), Ed25519 JWTs (`aud`,
-//!   `iss`, `exp` checked) signed by a key created on first start and stored
-//!   sealed by the KEK, JWKS; a verified token is remembered (`verified`,
-//!   bounded) so its signature is checked once and its expiry on every use;
-//!   the extractors `AuthUser`, `AdminUser` and `ServiceKey` (constant time).
+//!   password get the same 401 after the same work, a new and a taken email
+//!   the same 202), Ed25519 JWTs (`aud`, `iss`, `exp` checked) signed by a
+//!   key created on first start and stored sealed by the KEK, JWKS; a
+//!   verified token is remembered (`verified`, bounded) so its signature is
+//!   checked once and its expiry on every use; a token's user must still
+//!   exist (`live_users`: a deletion refuses its tokens at the next request);
+//!   failed logins block the account and the client address with a doubling
+//!   backoff (`throttle`, 429); the extractors `AuthUser`, `AdminUser` and
+//!   `ServiceKey` (constant time).
+//! - [`credentials`]: the email rules (the `email_address` crate, one `@`, a
+//!   domain with a dot, ≤ 254 characters, lower-cased) and password rules
+//!   (8 to 1024 characters, not blank) of register and the admin upsert.
 //! - [`mcp`]: rmcp's Streamable HTTP service with the registry's public tools
 //!   (`handler`), behind `guard`: a JWT on every request, `X-Mana-Space` must
 //!   be the caller's space, a session belongs to the user who opened it
@@ -37,10 +44,12 @@
 //!   wrapped by the keyring's current KEK, the personal space); persona upsert
 //!   and the admin bootstrap build on it, so personas are created the way
 //!   humans are, and the personas API refuses to turn a human into a persona.
-//! - [`password`]: argon2id hashing of login passwords, on the blocking pool.
+//! - [`password`]: argon2id hashing of login passwords, on the blocking pool;
+//!   the routes' work is bounded (`PasswordWork`: one hash per core, a
+//!   bounded queue, 503 with `retry-after` past it).
 //! - [`vault`]: the registry's `MasterKeys`, unwrapping users' master keys
-//!   with the keyring and caching them with a TTL; zero-knowledge users get a
-//!   typed error.
+//!   with the keyring and caching them with a TTL (emptied when a user is
+//!   deleted); zero-knowledge users get a typed error.
 //! - [`metrics`]: the Prometheus recorder.
 //! - [`store`]: the one storage API over SQLite and PostgreSQL:
 //!   - `mod.rs`: [`Store`], [`StoreError`] (`NotFound`, `Conflict`,
@@ -103,6 +112,7 @@ pub mod accounts;
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod credentials;
 pub mod http;
 pub mod mcp;
 pub mod metrics;

@@ -1,11 +1,22 @@
 //! Login password hashing with argon2id (the crate's recommended parameters).
 //!
-//! Hashing is deliberately slow, so both functions run on the blocking pool
-//! rather than stalling an async worker thread.
+//! Hashing is deliberately slow, so it runs on the blocking pool rather than
+//! stalling an async worker thread. Each hash or verification also holds
+//! 19 MiB while it runs, so the HTTP routes go through [`PasswordWork`]:
+//! at most one hash per core runs at once, a bounded number wait for their
+//! turn, and a request beyond that is refused at once
+//! ([`PasswordError::Busy`], answered 503 with `retry-after`) instead of
+//! queueing more memory. A login flood then costs refusals, not gigabytes.
+//! The free functions [`hash_password`] and [`verify_password`] are
+//! unbounded; only the operator's own paths use them (seeding, the admin
+//! bootstrap, benches), never a route anyone can call.
+
+use std::sync::Arc;
 
 use argon2::Argon2;
 use password_hash::rand_core::OsRng;
 use password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use tokio::sync::Semaphore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PasswordError {
@@ -13,34 +24,108 @@ pub enum PasswordError {
     Hash(String),
     #[error("the password hashing task did not finish: {0}")]
     Task(#[from] tokio::task::JoinError),
+    /// Every slot to run or wait for a hash is taken; try again shortly.
+    #[error("too many password checks at once; try again shortly")]
+    Busy,
 }
 
-/// Hashes `password` into a PHC string (`$argon2id$v=19$…`).
+/// Bounds the argon2 work the routes may start: how many hashes run at once
+/// and how many may wait for a turn.
+pub struct PasswordWork {
+    /// One permit per hash allowed to run. Sized to the cores: argon2 is
+    /// CPU-bound, so more at once only adds 19 MiB each and finishes none
+    /// sooner.
+    running: Arc<Semaphore>,
+    /// One permit per hash running or waiting. A request that finds none
+    /// left is refused with [`PasswordError::Busy`] rather than queued, so
+    /// the queue (a task and a password each) stays bounded too.
+    admitted: Arc<Semaphore>,
+}
+
+impl PasswordWork {
+    /// Hashes that may wait per running one: a fleet's personas logging in
+    /// at the same moment wait, a flood beyond that is refused.
+    pub const WAITING_PER_RUNNING: usize = 8;
+
+    /// At most `running` hashes at once and `waiting` more waiting.
+    pub fn new(running: usize, waiting: usize) -> PasswordWork {
+        let running = running.max(1);
+        PasswordWork {
+            running: Arc::new(Semaphore::new(running)),
+            admitted: Arc::new(Semaphore::new(running + waiting)),
+        }
+    }
+
+    /// [`hash_password`] within the bounds.
+    pub async fn hash(&self, password: String) -> Result<String, PasswordError> {
+        self.run(move || hash_now(&password)).await?
+    }
+
+    /// [`verify_password`] within the bounds.
+    pub async fn verify(
+        &self,
+        password: String,
+        stored_hash: String,
+    ) -> Result<bool, PasswordError> {
+        self.run(move || verify_now(&password, &stored_hash)).await
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, PasswordError> {
+        let admitted = self
+            .admitted
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| PasswordError::Busy)?;
+        let running = self
+            .running
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| PasswordError::Busy)?;
+        // IMPORTANT: the permits move into the blocking task. A client that
+        // hangs up drops this future, but the blocking task runs to its end
+        // (and holds its 19 MiB) regardless; releasing its slot earlier
+        // would let a hang-up flood start unbounded hashes.
+        let outcome = tokio::task::spawn_blocking(move || {
+            let _permits = (admitted, running);
+            work()
+        })
+        .await?;
+        Ok(outcome)
+    }
+}
+
+/// Hashes `password` into a PHC string (`$argon2id$v=19$…`), unbounded.
 pub async fn hash_password(password: String) -> Result<String, PasswordError> {
-    tokio::task::spawn_blocking(move || {
-        let salt = SaltString::generate(&mut OsRng);
-        Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|hash| hash.to_string())
-            .map_err(|error| PasswordError::Hash(error.to_string()))
-    })
-    .await?
+    tokio::task::spawn_blocking(move || hash_now(&password)).await?
 }
 
-/// Whether `password` matches the stored PHC string; a malformed stored hash
-/// counts as a mismatch rather than an error, so it can never let anyone in.
+/// Whether `password` matches the stored PHC string, unbounded; a malformed
+/// stored hash counts as a mismatch rather than an error, so it can never
+/// let anyone in.
 pub async fn verify_password(password: String, stored_hash: String) -> Result<bool, PasswordError> {
-    let matches = tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&stored_hash)
-            .map(|parsed| {
-                Argon2::default()
-                    .verify_password(password.as_bytes(), &parsed)
-                    .is_ok()
-            })
-            .unwrap_or(false)
-    })
-    .await?;
-    Ok(matches)
+    Ok(tokio::task::spawn_blocking(move || verify_now(&password, &stored_hash)).await?)
+}
+
+fn hash_now(password: &str) -> Result<String, PasswordError> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|error| PasswordError::Hash(error.to_string()))
+}
+
+fn verify_now(password: &str, stored_hash: &str) -> bool {
+    PasswordHash::new(stored_hash)
+        .map(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
+        .unwrap_or(false)
 }
 
 #[cfg(test)]
@@ -64,5 +149,31 @@ mod tests {
                 .await
                 .unwrap()
         );
+    }
+
+    #[tokio::test]
+    async fn past_the_running_and_waiting_slots_work_is_refused_not_queued() {
+        let work = Arc::new(PasswordWork::new(1, 1));
+        // A hash running, held by hand: its admission and its running slot.
+        let running = (
+            work.admitted.clone().try_acquire_owned().unwrap(),
+            work.running.clone().try_acquire_owned().unwrap(),
+        );
+        let waiting = {
+            let work = work.clone();
+            tokio::spawn(async move { work.hash("correct horse".into()).await })
+        };
+        // Another waits for its turn, holding the last admission.
+        while work.admitted.available_permits() != 0 {
+            tokio::task::yield_now().await;
+        }
+        assert!(matches!(
+            work.verify("x".into(), "y".into()).await,
+            Err(PasswordError::Busy)
+        ));
+        drop(running);
+        let hash = waiting.await.unwrap().unwrap();
+        assert!(work.verify("correct horse".into(), hash).await.unwrap());
+        assert_eq!(work.admitted.available_permits(), 2);
     }
 }

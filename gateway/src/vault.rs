@@ -1,7 +1,13 @@
 //! The encryption vault: hands out users' master keys, unwrapping them with
 //! the server's keyring and caching them for a short while.
+//!
+//! A deleted user's key must not outlive the user in the cache: the cache is
+//! emptied whenever the store's deletion count moves (`Store::user_deletions`),
+//! checked on every lookup and every maintenance pass, and a user found
+//! deleted is forgotten at once ([`Vault::forget`]).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use async_trait::async_trait;
@@ -14,6 +20,8 @@ pub struct Vault {
     store: Store,
     keyring: Arc<Keyring>,
     cache: KeyCache,
+    /// The store's deletion count the cache was filled under.
+    deletions_seen: AtomicU64,
 }
 
 impl Vault {
@@ -22,6 +30,20 @@ impl Vault {
             store,
             keyring,
             cache,
+            deletions_seen: AtomicU64::new(0),
+        }
+    }
+
+    /// Forgets a user's cached key (the user was deleted).
+    pub fn forget(&self, user_id: &str) {
+        self.cache.forget(user_id);
+    }
+
+    /// Empties the cache if a user was deleted since it was last checked.
+    fn drop_keys_of_deleted_users(&self) {
+        let deletions = self.store.user_deletions();
+        if self.deletions_seen.swap(deletions, Ordering::AcqRel) != deletions {
+            self.cache.clear();
         }
     }
 
@@ -31,6 +53,7 @@ impl Vault {
 
     /// Drops expired cache entries; the gateway calls it periodically.
     pub fn evict_expired(&self) {
+        self.drop_keys_of_deleted_users();
         self.cache.evict_expired(Instant::now());
     }
 }
@@ -38,6 +61,7 @@ impl Vault {
 #[async_trait]
 impl MasterKeys for Vault {
     async fn master_key(&self, user_id: &str) -> Result<MasterKey, KeyError> {
+        self.drop_keys_of_deleted_users();
         if let Some(key) = self.cache.get(user_id, Instant::now()) {
             return Ok(key);
         }

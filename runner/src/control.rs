@@ -13,8 +13,9 @@
 //! | `GET /ticks/{tick_id}` | one tick as stored: its row, actions, ratings and transcript |
 //! | `GET /diag/login?email=`, `POST /diag/tick` | development only (404 in production) |
 //!
-//! Every `POST` and `DELETE`, and `GET /ticks/{tick_id}` (a transcript holds
-//! what the persona wrote into the app), needs `Authorization: Bearer
+//! Every `POST` and `DELETE`, `GET /ticks/{tick_id}` (a transcript holds
+//! what the persona wrote into the app) and `GET /diag/login` (each login
+//! costs the app an argon2 hash) need `Authorization: Bearer
 //! $RUNNER_ADMIN_TOKEN` when the token is set (compared in constant time);
 //! production requires it set. In front of every route,
 //! [`crate::control_guard`] refuses foreign `Host`s and `Origin`s, form
@@ -459,11 +460,15 @@ struct LoginQuery {
 
 async fn diag_login(
     State(state): State<Arc<ControlState>>,
+    headers: HeaderMap,
     Query(query): Query<LoginQuery>,
 ) -> Result<Json<Value>, ApiError> {
     if state.production {
         return Err(ApiError::NotFound("no such route".into()));
     }
+    // IMPORTANT: each login costs the app an argon2 hash; without the token
+    // anyone reaching this port could make the app do them at will.
+    authorize(&state, &headers)?;
     let email = query
         .email
         .filter(|email| !email.trim().is_empty())

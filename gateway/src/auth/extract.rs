@@ -1,6 +1,7 @@
-//! Extractors that guard routes: `AuthUser` (a valid JWT), `AdminUser` (a
-//! valid JWT with role admin) and `ServiceKey` (the internal `X-Service-Key`,
-//! compared in constant time).
+//! Extractors that guard routes: `AuthUser` (a valid JWT of a user that
+//! still exists), `AdminUser` (the same with role admin) and `ServiceKey`
+//! (the internal `X-Service-Key`, compared in constant time).
+//! [`authenticate`] is the one token check, also used by the MCP guard.
 
 use std::sync::Arc;
 
@@ -28,12 +29,25 @@ impl FromRequestParts<Arc<AppState>> for AuthUser {
             return Ok(user.clone());
         }
         let token = bearer_token(parts)?;
-        let claims = state
-            .jwt
-            .verify(token)
-            .map_err(|error| ApiError::Unauthorized(error.to_string()))?;
-        Ok(AuthUser(claims))
+        Ok(AuthUser(authenticate(state, token).await?))
     }
+}
+
+/// The claims of `token` if it verifies and its user still exists: a
+/// deleted user's tokens are refused at once (see `live_users`), and its
+/// remembered tokens and cached master key are dropped on the spot.
+pub(crate) async fn authenticate(state: &AppState, token: &str) -> Result<Claims, ApiError> {
+    let claims = state
+        .jwt
+        .verify(token)
+        .map_err(|error| ApiError::Unauthorized(error.to_string()))?;
+    if !state.live_users.is_live(&state.store, &claims.sub).await? {
+        state.forget_user(&claims.sub);
+        return Err(ApiError::Unauthorized(
+            "this token's account no longer exists".into(),
+        ));
+    }
+    Ok(claims)
 }
 
 pub(crate) fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {

@@ -172,6 +172,12 @@ impl JwtKeys {
         Ok(claims)
     }
 
+    /// Forgets the remembered tokens of user `sub` (the user was deleted);
+    /// they would be verified, and refused, afresh.
+    pub fn forget_user(&self, sub: &str) {
+        self.verified.forget_user(sub);
+    }
+
     /// The public keys as a JWK set.
     pub fn jwks(&self) -> Value {
         json!({ "keys": [{

@@ -56,6 +56,11 @@ impl VerifiedTokens {
         tokens.insert(token.into(), claims);
     }
 
+    /// Forgets every token of user `sub` (the user was deleted).
+    pub fn forget_user(&self, sub: &str) {
+        self.lock().retain(|_, claims| claims.sub != sub);
+    }
+
     #[cfg(test)]
     fn len(&self) -> usize {
         self.lock().len()
@@ -98,5 +103,9 @@ mod tests {
             assert!(cache.len() <= 8);
         }
         assert!(cache.get("more99").is_some());
+        cache.insert("kept", claims("kept", 1_000), 100);
+        cache.forget_user("more");
+        assert!(cache.get("more99").is_none());
+        assert_eq!(cache.get("kept").map(|c| c.sub), Some("kept".into()));
     }
 }

@@ -1,5 +1,8 @@
 //! `ApiError`: every failure an HTTP route can return, with one place that
-//! turns it into a status code and a `{"error": "...", "code": "..."}` body.
+//! turns it into a status code and a `{"error": "...", "code": "..."}` body
+//! (with `retry-after` on a 429 or 503).
+
+use std::time::Duration;
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -22,6 +25,15 @@ pub enum ApiError {
     Conflict(String),
     #[error("{0}")]
     TooLarge(String),
+    /// Too many failed logins for this account or from this address.
+    #[error("too many failed logins; try again in {} s", retry_after_secs(*.retry_after))]
+    TooManyAttempts { retry_after: Duration },
+    /// The server is at a bound it keeps (password checks at once).
+    #[error("{message}; try again in {} s", retry_after_secs(*.retry_after))]
+    Busy {
+        message: &'static str,
+        retry_after: Duration,
+    },
     #[error("the server failed; the error was logged")]
     Internal(#[source] anyhow::Error),
 }
@@ -39,7 +51,38 @@ impl ApiError {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            ApiError::TooManyAttempts { .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts")
+            }
+            ApiError::Busy { .. } => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ApiError::TooManyAttempts { retry_after } | ApiError::Busy { retry_after, .. } => {
+                Some(*retry_after)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Whole seconds, rounded up and at least 1, as `retry-after` carries them.
+fn retry_after_secs(wait: Duration) -> u64 {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    secs.max(1)
+}
+
+impl From<crate::password::PasswordError> for ApiError {
+    fn from(error: crate::password::PasswordError) -> ApiError {
+        match error {
+            crate::password::PasswordError::Busy => ApiError::Busy {
+                message: "too many password checks at once",
+                retry_after: Duration::from_secs(1),
+            },
+            other => ApiError::internal(other),
         }
     }
 }
@@ -77,6 +120,12 @@ impl IntoResponse for ApiError {
             Json(json!({ "error": self.to_string(), "code": code })),
         )
             .into_response();
+        if let Some(wait) = self.retry_after() {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(retry_after_secs(wait)),
+            );
+        }
         if status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()

@@ -1,7 +1,7 @@
 //! The guard in front of `/mcp`, run on every request (POST, GET, DELETE):
 //!
-//! 1. the bearer JWT must verify (401 otherwise) — sessions never
-//!    authenticate anyone;
+//! 1. the bearer JWT must verify and its user still exist (401 otherwise)
+//!    — sessions never authenticate anyone;
 //! 2. `X-Mana-Space` must name a space the caller belongs to (403);
 //! 3. an `Mcp-Session-Id` must belong to the caller (403 for another user's,
 //!    404 for an unknown one);
@@ -24,7 +24,7 @@ use rmcp::transport::streamable_http_server::{SessionId, SessionManager};
 
 use super::CallerContext;
 use crate::app::AppState;
-use crate::auth::extract::bearer_token;
+use crate::auth::extract::{authenticate, bearer_token};
 use crate::http::ApiError;
 
 const SESSION_HEADER: &str = "mcp-session-id";
@@ -135,7 +135,7 @@ async fn check(guard: &GuardState, request: &mut Request) -> Result<CallerContex
         std::mem::replace(request, Request::new(axum::body::Body::empty())).into_parts();
     let outcome = async {
         let token = bearer_token(&parts)?;
-        let claims = guard.app.jwt.verify(token).map_err(|error| ApiError::Unauthorized(error.to_string()))?;
+        let claims = authenticate(&guard.app, token).await?;
         let space_id = parts
             .headers
             .get(SPACE_HEADER)

@@ -1,6 +1,8 @@
 //! `/api/v1/personas/admin*`: operator routes behind an admin JWT — upsert a
-//! persona by email (through the normal register path), list, detail,
-//! delete (personas only), and ensure a shared space between personas.
+//! persona by email (through the normal register path, with register's
+//! email and password rules: 400 naming `persona.email` or `password`),
+//! list, detail, delete (personas only; its tokens stop working at once),
+//! and ensure a shared space between personas.
 //!
 //! The list and the detail say who failed over the last 7 days (the window
 //! of `actionsLast7Days`), per tool and per module (the text before the
@@ -24,6 +26,7 @@ use super::internal::listed_persona;
 use crate::accounts::{self, UpsertOutcome};
 use crate::app::AppState;
 use crate::auth::AdminUser;
+use crate::credentials::{Email, check_new_password};
 use crate::http::{ApiError, ApiJson};
 use crate::store::{ErrorCounts, now};
 
@@ -39,16 +42,21 @@ pub async fn upsert(
     _: AdminUser,
     ApiJson(request): ApiJson<UpsertRequest>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let spec = request.persona;
+    let mut spec = request.persona;
     let mut problems = Vec::new();
+    match Email::parse(&spec.email) {
+        // Kept lower-cased, as register keeps every email.
+        Ok(email) => spec.email = email.into_string(),
+        Err(problem) => problems.push(format!("persona.email: {problem}")),
+    }
     if spec.name.trim().is_empty() {
-        problems.push("persona.name: must not be empty");
+        problems.push("persona.name: must not be empty".into());
     }
     if spec.system_prompt.trim().is_empty() {
-        problems.push("persona.systemPrompt: must not be empty");
+        problems.push("persona.systemPrompt: must not be empty".into());
     }
-    if request.password.len() < crate::auth::routes::MIN_PASSWORD_LEN {
-        problems.push("password: too short");
+    if let Err(problem) = check_new_password(&request.password) {
+        problems.push(format!("password: {problem}"));
     }
     if !problems.is_empty() {
         return Err(ApiError::BadRequest(problems.join("; ")));
@@ -152,6 +160,9 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     state.store.delete_persona(&id).await?;
+    // The store's deletion count already stops its tokens at the next
+    // request; this drops what is remembered of the user now.
+    state.forget_user(&id);
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -32,6 +32,8 @@ mod transcripts;
 mod users;
 
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, SubsecRound, Utc};
 use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
@@ -127,6 +129,11 @@ fn is_unique_violation(error: &sqlx::Error) -> bool {
 #[derive(Clone)]
 pub struct Store {
     pool: Pool,
+    /// Users deleted through this store or any clone of it. Caches of
+    /// per-user facts (the gateway's live users, the vault's keys) compare
+    /// it to the count they were filled at, so a deletion anywhere in the
+    /// process reaches them at once without the store knowing them.
+    user_deletions: Arc<AtomicU64>,
 }
 
 #[derive(Clone)]
@@ -180,6 +187,19 @@ impl WritePool for PgPool {
 }
 
 impl Store {
+    fn new(pool: Pool) -> Store {
+        Store {
+            pool,
+            user_deletions: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// How many users were deleted through this store (or a clone) since it
+    /// was opened; see the field's comment.
+    pub fn user_deletions(&self) -> u64 {
+        self.user_deletions.load(Ordering::Acquire)
+    }
+
     /// Opens the database a URL names and brings its schema up to date.
     ///
     /// `sqlite://PATH` (created if missing) or `postgres://…`/`postgresql://…`.

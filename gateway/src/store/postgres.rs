@@ -83,9 +83,7 @@ pub(super) async fn open_with(options: PgConnectOptions) -> Result<Store, StoreE
         });
     }
     sqlx::migrate!("../migrations/postgres").run(&pool).await?;
-    Ok(Store {
-        pool: Pool::Postgres(pool),
-    })
+    Ok(Store::new(Pool::Postgres(pool)))
 }
 
 impl Store {

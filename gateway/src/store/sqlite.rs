@@ -38,7 +38,5 @@ async fn connect(options: SqliteConnectOptions) -> Result<Store, StoreError> {
         .connect_with(options)
         .await?;
     sqlx::migrate!("../migrations/sqlite").run(&pool).await?;
-    Ok(Store {
-        pool: Pool::Sqlite(pool),
-    })
+    Ok(Store::new(Pool::Sqlite(pool)))
 }

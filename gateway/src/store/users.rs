@@ -345,7 +345,22 @@ impl Store {
         if deleted == 0 {
             return Err(StoreError::not_found("user", user_id));
         }
+        // IMPORTANT: after the commit, so a cache that sees the new count
+        // and asks the database again finds the user gone.
+        self.user_deletions
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         Ok(())
+    }
+
+    /// Whether a live (not deleted) user with this id exists.
+    pub async fn user_exists(&self, user_id: &str) -> Result<bool, StoreError> {
+        let row: Option<(String,)> = with_pool!(self, |pool| {
+            sqlx::query_as("SELECT id FROM users WHERE id = $1 AND deleted_at IS NULL")
+                .bind(user_id)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(row.is_some())
     }
 
     /// Creates a shared space with `owner_id` as its first member.

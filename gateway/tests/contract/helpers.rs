@@ -205,7 +205,7 @@ impl TestApp {
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+        assert_eq!(response.status(), 202, "{}", response.text().await.unwrap());
         let token = self.token(email, "password-123").await;
         let spaces: Value = self
             .get("/api/v1/spaces")

@@ -46,6 +46,11 @@ impl KeyCache {
         self.entries.remove(user_id);
     }
 
+    /// Forgets every key (users were deleted, and which is not known here).
+    pub fn clear(&self) {
+        self.entries.clear();
+    }
+
     /// Drops every expired entry; call it now and then to bound memory.
     pub fn evict_expired(&self, now: Instant) {
         self.entries

@@ -118,6 +118,18 @@ async fn the_kill_switch_and_a_paused_persona_are_honoured_and_stored() {
         .await
         .unwrap();
     assert_eq!(refused.status(), 401);
+    // So do the diag routes: a login costs the app an argon2 hash.
+    let diag_login = format!("{}/diag/login?email={waiting}", daemon.control);
+    assert_eq!(http.get(&diag_login).send().await.unwrap().status(), 401);
+    let diag_tick = format!("{}/diag/tick", daemon.control);
+    assert_eq!(http.post(&diag_tick).send().await.unwrap().status(), 401);
+    let logged_in = http
+        .get(&diag_login)
+        .bearer_auth("secret-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logged_in.status(), 200);
     // So does reading a transcript: it holds what the persona wrote.
     let tick = format!("{}/ticks/no-such-tick", daemon.control);
     assert_eq!(http.get(&tick).send().await.unwrap().status(), 401);
