@@ -65,7 +65,7 @@ impl AppState {
             .await
             .context("hashing the dummy password")?;
         Ok(Arc::new(AppState {
-            sessions: Arc::new(SessionBindings::new(config.mcp_max_sessions)),
+            sessions: Arc::new(SessionBindings::new(&config)),
             config,
             store,
             keyring,
@@ -145,15 +145,15 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let cancel = CancellationToken::new();
     let router = crate::router::router(state.clone(), cancel.clone());
-    let maintenance = tokio::spawn(maintenance(state));
-    let result = axum::serve(crate::http::without_nagle(listener), router)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            // Ends open MCP streams so graceful shutdown does not wait on them.
-            cancel.cancel();
-        })
-        .await
-        .context("serving HTTP");
+    let maintenance = tokio::spawn(maintenance(state.clone()));
+    let limits = state.config.connections;
+    let result = crate::http::serve(listener, router, limits, async move {
+        shutdown.await;
+        // Ends open MCP streams so graceful shutdown does not wait on them.
+        cancel.cancel();
+    })
+    .await
+    .context("serving HTTP");
     maintenance.abort();
     result
 }
@@ -170,5 +170,6 @@ async fn maintenance(state: Arc<AppState>) {
         let now = std::time::Instant::now();
         state.registry.gate().evict_idle(now);
         state.vault.evict_expired();
+        state.sessions.prune().await;
     }
 }
