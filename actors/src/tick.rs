@@ -536,27 +536,31 @@ pub async fn run_tick(
                     is_error: outcome.failed_by.is_some(),
                 },
                 outcome.failed_by,
+                outcome.error_message,
             ));
         }
-        for (block, failed_by) in &tool_results {
+        for (block, failed_by, error_message) in &mut tool_results {
             if let Block::ToolResult {
                 tool_use_id,
-                content,
                 is_error: true,
+                ..
             } = block
                 && let Some(index) = rows_by_tool_use.get(tool_use_id)
             {
                 recorder.with(|record| {
                     let row = &mut record.actions[*index];
                     row.result = ActionResult::Error;
-                    row.error_message = Some(content.chars().take(1000).collect());
+                    row.error_message = error_message.take();
                     row.failed_by = *failed_by;
                 });
             }
         }
         request.messages.push(Message {
             role: Role::User,
-            content: tool_results.into_iter().map(|(block, _)| block).collect(),
+            content: tool_results
+                .into_iter()
+                .map(|(block, _, _)| block)
+                .collect(),
         });
     }
     if used_modules.is_empty() {
@@ -666,8 +670,20 @@ enum CallInput {
     Refused {
         arguments: String,
         why: String,
+        /// The parser's complaint, without the arguments.
+        parse_error: String,
     },
 }
+
+/// At most this many characters of a failed call's error go into its action
+/// row (`error_message`, stored in plaintext). The app quotes at most a
+/// short prefix of a bad value; this bounds what any MCP server's text
+/// costs, and the runner's own messages quote no arguments at all.
+pub const ERROR_MESSAGE_CHARS: usize = 300;
+
+/// At most this many characters of a name the model made up are quoted in
+/// an action row.
+const QUOTED_NAME_CHARS: usize = 40;
 
 /// What a call came to.
 struct CallOutcome {
@@ -676,6 +692,17 @@ struct CallOutcome {
     failed_by: Option<FailedBy>,
     /// Whether the call went to the app (`false`: refused before it).
     sent_to_app: bool,
+    /// What the action row stores of a failure: no arguments, at most
+    /// [`ERROR_MESSAGE_CHARS`] characters.
+    error_message: Option<String>,
+}
+
+/// `text` cut to [`ERROR_MESSAGE_CHARS`] characters, marked when cut.
+fn bounded(text: &str) -> String {
+    match text.char_indices().nth(ERROR_MESSAGE_CHARS) {
+        None => text.to_owned(),
+        Some((end, _)) => format!("{}… (cut)", &text[..end]),
+    }
 }
 
 impl Call {
@@ -700,6 +727,7 @@ impl Call {
                         "your arguments were not valid JSON: {error}. You sent: {}",
                         arguments.chars().take(300).collect::<String>()
                     ),
+                    parse_error: error.clone(),
                 },
             }),
             _ => None,
@@ -719,11 +747,16 @@ impl Call {
     ) -> CallOutcome {
         let input = match &self.input {
             CallInput::Usable(input) => input,
-            CallInput::Refused { why, .. } => {
+            CallInput::Refused {
+                why, parse_error, ..
+            } => {
                 return CallOutcome {
                     text: why.clone(),
                     failed_by: Some(FailedBy::Agent),
                     sent_to_app: false,
+                    error_message: Some(bounded(&format!(
+                        "the arguments were not valid JSON: {parse_error}"
+                    ))),
                 };
             }
         };
@@ -735,6 +768,13 @@ impl Call {
                 ),
                 failed_by: Some(FailedBy::Agent),
                 sent_to_app: false,
+                error_message: Some(format!(
+                    "there is no tool called {:?}",
+                    self.llm_name
+                        .chars()
+                        .take(QUOTED_NAME_CHARS)
+                        .collect::<String>()
+                )),
             };
         };
         let schema_rejects = schemas.rejects(mcp_name, input);
@@ -746,6 +786,7 @@ impl Call {
         };
         CallOutcome {
             failed_by,
+            error_message: result.is_error.then(|| bounded(&result.text)),
             text: result.text,
             sent_to_app: true,
         }

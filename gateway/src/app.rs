@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::JwtKeys;
 use crate::auth::live_users::LiveUsers;
-use crate::auth::throttle::{LoginThrottle, PeerAddress, WithPeerAddress};
+use crate::auth::throttle::LoginThrottle;
 use crate::config::GatewayConfig;
 use crate::mcp::SessionBindings;
 use crate::password::PasswordWork;
@@ -74,7 +74,7 @@ impl AppState {
             .await
             .context("hashing the dummy password")?;
         Ok(Arc::new(AppState {
-            sessions: Arc::new(SessionBindings::new(config.mcp_max_sessions)),
+            sessions: Arc::new(SessionBindings::new(&config)),
             passwords: PasswordWork::new(
                 config.password_hashes_at_once,
                 config.password_hashes_waiting,
@@ -169,18 +169,15 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let cancel = CancellationToken::new();
     let router = crate::router::router(state.clone(), cancel.clone());
-    let maintenance = tokio::spawn(maintenance(state));
-    // Connect info gives the login throttle each client's address.
-    let service = router.into_make_service_with_connect_info::<PeerAddress>();
-    let listener = WithPeerAddress(crate::http::without_nagle(listener));
-    let result = axum::serve(listener, service)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            // Ends open MCP streams so graceful shutdown does not wait on them.
-            cancel.cancel();
-        })
-        .await
-        .context("serving HTTP");
+    let maintenance = tokio::spawn(maintenance(state.clone()));
+    let limits = state.config.connections;
+    let result = crate::http::serve(listener, router, limits, async move {
+        shutdown.await;
+        // Ends open MCP streams so graceful shutdown does not wait on them.
+        cancel.cancel();
+    })
+    .await
+    .context("serving HTTP");
     maintenance.abort();
     result
 }
@@ -200,5 +197,6 @@ async fn maintenance(state: Arc<AppState>) {
         state
             .login_throttle
             .evict_forgotten(tokio::time::Instant::now());
+        state.sessions.prune().await;
     }
 }

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use registry::policy::PolicyMode;
 
+use crate::http::ConnectionLimits;
+
 #[derive(Clone)]
 pub struct GatewayConfig {
     /// The shared secret of the internal personas API (`X-Service-Key`).
@@ -19,11 +21,16 @@ pub struct GatewayConfig {
     pub allowed_origins: Vec<String>,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
+    /// Connections served at once and how long a silent client is waited for.
+    pub connections: ConnectionLimits,
     /// An MCP session idle this long is closed.
     pub mcp_session_idle: Duration,
-    /// At most this many MCP sessions live at once; opening one more closes
-    /// the least recently used.
+    /// At most this many MCP sessions live at once; past it a new session is
+    /// refused (503), never another user's closed.
     pub mcp_max_sessions: usize,
+    /// At most this many MCP sessions per user; a user opening one more
+    /// loses its own least recently used one.
+    pub mcp_max_sessions_per_user: usize,
     pub policy_mode: PolicyMode,
     /// Calls per user and tool within `policy_window`.
     pub policy_limit: u32,
@@ -46,8 +53,10 @@ impl Default for GatewayConfig {
             allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
             allowed_origins: Vec::new(),
             max_body_bytes: 4 * 1024 * 1024,
+            connections: ConnectionLimits::default(),
             mcp_session_idle: Duration::from_secs(600),
             mcp_max_sessions: 1000,
+            mcp_max_sessions_per_user: 16,
             policy_mode: PolicyMode::Enforce,
             policy_limit: registry::policy::PolicyGate::DEFAULT_LIMIT,
             policy_window: registry::policy::PolicyGate::DEFAULT_WINDOW,
@@ -71,7 +80,9 @@ impl fmt::Debug for GatewayConfig {
             .field("allowed_origins", &self.allowed_origins)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("mcp_session_idle", &self.mcp_session_idle)
+            .field("connections", &self.connections)
             .field("mcp_max_sessions", &self.mcp_max_sessions)
+            .field("mcp_max_sessions_per_user", &self.mcp_max_sessions_per_user)
             .field("policy_mode", &self.policy_mode)
             .field("admin", &self.admin.as_ref().map(|(email, _)| email))
             .field("password_hashes_at_once", &self.password_hashes_at_once)

@@ -11,10 +11,11 @@
 //!   (`url()`, `stop()`), the one way `persona up`, tests, benchmarks and
 //!   the example start one.
 //! - [`http`]: the JSON error type (`ApiError`, always `{"error","code"}`),
-//!   body parsing that answers bad input with it, and `without_nagle`, the
-//!   listener every server in the workspace accepts on: axum leaves Nagle on,
-//!   and a streamed MCP answer then waits up to 40 ms for a delayed ACK on a
-//!   kept-alive connection.
+//!   body parsing that answers bad input with it, and `serve`, the serving
+//!   function of every server in the workspace: at most `max_connections`
+//!   at once (more wait in the backlog), a header-read timeout that also
+//!   closes idle kept-alive connections, a body-read timeout, and Nagle off
+//!   (a streamed MCP answer otherwise waits up to 40 ms for a delayed ACK).
 //! - [`auth`]: register and login (argon2id; an unknown email and a wrong
 //!   password get the same 401 after the same work, a new and a taken email
 //!   the same 202), Ed25519 JWTs (`aud`, `iss`, `exp` checked) signed by a
@@ -32,7 +33,11 @@
 //!   (`handler`), behind `guard`: a JWT on every request, `X-Mana-Space` must
 //!   be the caller's space, a session belongs to the user who opened it
 //!   (another user → 403, unknown → 404, also for GET and DELETE), sessions
-//!   idle out and are bounded (LRU eviction). rmcp checks Host and Origin.
+//!   idle out and are bounded per user (a user's own least recently used
+//!   goes) and in all (a new one is refused with 503, nobody's evicted); a
+//!   POST's body is read first, so over the limit is 413 chunked or not and
+//!   a body that is not JSON-RPC gets `-32700`/`-32600`. rmcp checks Host
+//!   and Origin.
 //! - [`personas_api`]: internal routes for the runner behind `X-Service-Key`
 //!   (due, the persona list, pause flags, leases, tick rows, stale-tick abort,
 //!   idempotent batches: 413 over the limit, 404 unknown persona, 400 naming

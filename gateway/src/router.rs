@@ -17,14 +17,20 @@ use crate::mcp::{self, GuardState};
 use crate::personas_api::{admin, internal};
 
 pub fn router(state: Arc<AppState>, cancel: CancellationToken) -> Router {
-    let (mcp_service, sessions) = mcp::service(&state, cancel);
-    let guard_state = GuardState {
-        app: state.clone(),
-        sessions,
-    };
-    let mcp_routes = Router::new().nest_service("/mcp", mcp_service).layer(
-        axum::middleware::from_fn_with_state(guard_state, mcp::guard),
-    );
+    let mcp_service = mcp::service(&state, cancel);
+    let guard_state = GuardState { app: state.clone() };
+    // The guard is the outer layer: nobody's body is read before the caller
+    // is known.
+    let mcp_routes = Router::new()
+        .nest_service("/mcp", mcp_service)
+        .layer(axum::middleware::from_fn_with_state(
+            state.config.max_body_bytes,
+            mcp::read_body,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            guard_state,
+            mcp::guard,
+        ));
     Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics))
@@ -111,7 +117,8 @@ async fn health(State(state): State<Arc<AppState>>) -> Result<axum::Json<Value>,
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> String {
-    metrics::gauge!("gateway_mcp_sessions").set(state.sessions.len() as f64);
+    // Prunes expired sessions, which also sets the sessions gauge.
+    state.sessions.prune().await;
     state.metrics.render()
 }
 

@@ -1,12 +1,13 @@
 //! Checking tool arguments against the input schema and turning every
 //! violation into a [`FieldError`] that names its field, so an agent can fix
-//! all of them in one retry.
+//! all of them in one retry. A message quotes at most a short, marked prefix
+//! of the value it rejects (`error::quote_value`).
 
 use jsonschema::error::ValidationErrorKind;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::error::{FieldError, ToolError};
+use crate::error::{FieldError, ToolError, quote_text, quote_value};
 
 pub(crate) fn validate(
     validator: &jsonschema::Validator,
@@ -26,12 +27,16 @@ pub(crate) fn validate(
             ValidationErrorKind::AdditionalProperties { unexpected } => {
                 for field in unexpected {
                     errors.push(FieldError::new(
-                        join(&path, field),
+                        join(&path, &quote_text(field)),
                         "is not a field of this tool",
                     ));
                 }
             }
-            _ => errors.push(FieldError::new(path, error.to_string())),
+            // Masked: jsonschema's own text quotes the whole instance.
+            _ => errors.push(FieldError::new(
+                path,
+                error.masked_with(quote_value(error.instance())).to_string(),
+            )),
         }
     }
     if errors.is_empty() {
@@ -44,7 +49,10 @@ pub(crate) fn validate(
 /// Deserialises validated arguments; a failure here means the schema let
 /// something through that the type rejects, reported the same way.
 pub(crate) fn deserialize<T: DeserializeOwned>(arguments: Value) -> Result<T, ToolError> {
-    serde_json::from_value(arguments).map_err(|error| ToolError::invalid("", error.to_string()))
+    // serde's text may quote the value (`invalid type: string "…"`), so it
+    // is cut like a quoted value.
+    serde_json::from_value(arguments)
+        .map_err(|error| ToolError::invalid("", quote_text(&error.to_string())))
 }
 
 /// `/subtasks/2/title` → `subtasks[2].title`.

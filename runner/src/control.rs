@@ -99,7 +99,11 @@ fn authorize(state: &ControlState, headers: &HeaderMap) -> Result<(), ApiError> 
     let given = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
+        // The scheme is case-insensitive (RFC 9110 §11.1): `bearer`, `BEARER`.
+        .and_then(|value| {
+            let (scheme, token) = value.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then_some(token)
+        })
         .ok_or_else(|| {
             ApiError::Unauthorized(
                 "this route needs Authorization: Bearer $RUNNER_ADMIN_TOKEN".into(),

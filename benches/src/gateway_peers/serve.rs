@@ -6,13 +6,13 @@
 //! connections, and serves until its stdin closes: the benchmark holds the
 //! other end, so the server also goes when the benchmark dies.
 
-use std::future::IntoFuture as _;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::Subcommand;
 use gateway::app::{AppState, serve};
 use gateway::config::GatewayConfig;
+use gateway::http::ConnectionLimits;
 use gateway::store::Store;
 use runner::config::Secrets;
 use tokio::io::AsyncWriteExt as _;
@@ -67,7 +67,7 @@ pub async fn serve_peer(peer: Peer) -> anyhow::Result<()> {
             // No graceful shutdown: open SSE streams would hold it up, and
             // nothing is left to save.
             tokio::select! {
-                served = axum::serve(gateway::http::without_nagle(listener), router).into_future() => served.context("serving HTTP"),
+                served = gateway::http::serve(listener, router, ConnectionLimits::default(), std::future::pending()) => served.context("serving HTTP"),
                 () = stdin_closed() => Ok(()),
             }
         }

@@ -60,10 +60,10 @@ pub(crate) fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
     header
         .to_str()
         .ok()
+        // The scheme is case-insensitive (RFC 9110 §11.1): `bearer`, `BEARER`.
         .and_then(|value| {
-            value
-                .strip_prefix("Bearer ")
-                .or_else(|| value.strip_prefix("bearer "))
+            let (scheme, token) = value.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then_some(token)
         })
         .map(str::trim)
         .filter(|token| !token.is_empty())

@@ -29,10 +29,8 @@ use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use axum::extract::connect_info::Connected;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
-use axum::serve::{IncomingStream, Listener};
 use tokio::time::Instant;
 
 /// Failures an account may have before it is blocked.
@@ -221,45 +219,9 @@ fn make_room(failures: &mut HashMap<Key, Failures>, capacity: usize, now: Instan
     }
 }
 
-/// The peer address of a connection, recorded by `app::serve`, which
-/// serves [`WithPeerAddress`] through
-/// `into_make_service_with_connect_info::<PeerAddress>()`.
-///
-/// Our own types rather than axum's `SocketAddr` connect info: axum
-/// implements that only for listener types it can name, and the gateway's
-/// listener (`http::without_nagle`, maybe wrapped further) is an
-/// `impl Listener`.
-#[derive(Debug, Clone, Copy)]
-pub struct PeerAddress(pub SocketAddr);
-
-/// Any listener of socket addresses, under a type [`PeerAddress`] can be
-/// read from.
-pub struct WithPeerAddress<L>(pub L);
-
-impl<L: Listener<Addr = SocketAddr>> Listener for WithPeerAddress<L> {
-    type Io = L::Io;
-    type Addr = SocketAddr;
-
-    fn accept(&mut self) -> impl Future<Output = (Self::Io, Self::Addr)> + Send {
-        self.0.accept()
-    }
-
-    fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.0.local_addr()
-    }
-}
-
-impl<L: Listener<Addr = SocketAddr>> Connected<IncomingStream<'_, WithPeerAddress<L>>>
-    for PeerAddress
-{
-    fn connect_info(stream: IncomingStream<'_, WithPeerAddress<L>>) -> PeerAddress {
-        PeerAddress(*stream.remote_addr())
-    }
-}
-
-/// The client's address, when the server records [`PeerAddress`]
-/// (`app::serve` does); `None` otherwise, and then only accounts are
-/// counted.
+/// The client's address, when the server records the peer
+/// (`http::serve` puts `ConnectInfo<SocketAddr>` on every request); `None`
+/// otherwise, and then only accounts are counted.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddress(pub Option<IpAddr>);
 
@@ -270,8 +232,8 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
         Ok(ClientAddress(
             parts
                 .extensions
-                .get::<ConnectInfo<PeerAddress>>()
-                .map(|ConnectInfo(PeerAddress(address))| address.ip()),
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(address)| address.ip()),
         ))
     }
 }

@@ -1,11 +1,12 @@
 //! HTTP plumbing shared by every route: the JSON error type, body parsing
-//! that answers bad input with that error instead of axum's text, and the
-//! listener every server of the workspace accepts connections on.
+//! that answers bad input with that error instead of axum's text, and
+//! `serve`, the one serving function of every server of the workspace, with
+//! its connection limits.
 
 mod error;
 mod json;
-mod listener;
+mod serve;
 
 pub use error::ApiError;
 pub use json::ApiJson;
-pub use listener::without_nagle;
+pub use serve::{ConnectionLimits, serve};

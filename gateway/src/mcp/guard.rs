@@ -5,122 +5,31 @@
 //! 2. `X-Mana-Space` must name a space the caller belongs to (403);
 //! 3. an `Mcp-Session-Id` must belong to the caller (403 for another user's,
 //!    404 for an unknown one);
-//! 4. a response that opens a session binds it to the caller; past the
-//!    session bound the least recently used session is closed.
-//!
-//! rmcp itself knows nothing of users, so the binding lives here.
+//! 4. a response that opens a session binds it to the caller (see
+//!    `sessions` for the bounds: past the caller's own bound its least
+//!    recently used session is closed; past the global one the new session
+//!    is closed again and the answer is 503 with `Retry-After`).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::Method;
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use catalog::SPACE_HEADER;
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{SessionId, SessionManager};
 
 use super::CallerContext;
+use super::sessions::{Owner, SessionsFull};
 use crate::app::AppState;
 use crate::auth::extract::{authenticate, bearer_token};
 use crate::http::ApiError;
 
 const SESSION_HEADER: &str = "mcp-session-id";
 
-struct Binding {
-    user_id: String,
-    last_seen: Instant,
-}
-
-/// Which user opened which MCP session.
-pub struct SessionBindings {
-    /// At most this many bound sessions; binding one more evicts the least
-    /// recently used, whose session the guard then closes.
-    max: usize,
-    bindings: Mutex<HashMap<String, Binding>>,
-}
-
-enum Owner {
-    Caller,
-    Other,
-    Unknown,
-}
-
-impl SessionBindings {
-    pub fn new(max: usize) -> SessionBindings {
-        SessionBindings {
-            max: max.max(1),
-            bindings: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Binding>> {
-        // A panic while holding this lock leaves the map consistent (every
-        // operation is a single insert/remove), so a poisoned lock is usable.
-        self.bindings
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    fn owner(&self, session_id: &str, user_id: &str) -> Owner {
-        let mut bindings = self.lock();
-        match bindings.get_mut(session_id) {
-            Some(binding) if binding.user_id == user_id => {
-                binding.last_seen = Instant::now();
-                Owner::Caller
-            }
-            Some(_) => Owner::Other,
-            None => Owner::Unknown,
-        }
-    }
-
-    /// Binds a new session; returns the sessions evicted to stay in bounds.
-    fn bind(&self, session_id: String, user_id: String, live: Option<&[String]>) -> Vec<String> {
-        let mut bindings = self.lock();
-        if let Some(live) = live {
-            bindings.retain(|id, _| live.contains(id));
-        }
-        bindings.insert(
-            session_id,
-            Binding {
-                user_id,
-                last_seen: Instant::now(),
-            },
-        );
-        let mut evicted = Vec::new();
-        while bindings.len() > self.max {
-            let Some(oldest) = bindings
-                .iter()
-                .min_by_key(|(_, binding)| binding.last_seen)
-                .map(|(id, _)| id.clone())
-            else {
-                break;
-            };
-            bindings.remove(&oldest);
-            evicted.push(oldest);
-        }
-        evicted
-    }
-
-    fn unbind(&self, session_id: &str) {
-        self.lock().remove(session_id);
-    }
-
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
 #[derive(Clone)]
 pub struct GuardState {
     pub app: Arc<AppState>,
-    pub sessions: Arc<LocalSessionManager>,
 }
 
 pub async fn guard(State(guard): State<GuardState>, mut request: Request, next: Next) -> Response {
@@ -190,18 +99,17 @@ async fn respond(
                 .and_then(|value| value.to_str().ok())
                 .map(str::to_owned);
             if let Some(session_id) = opened {
-                let live: Vec<String> = guard
-                    .sessions
-                    .sessions
-                    .read()
-                    .await
-                    .keys()
-                    .map(|id| id.to_string())
-                    .collect();
-                for evicted in guard.app.sessions.bind(session_id, user_id, Some(&live)) {
-                    let evicted: SessionId = evicted.into();
-                    if let Err(error) = guard.sessions.close_session(&evicted).await {
-                        tracing::warn!(%error, "closing an evicted MCP session failed");
+                let bindings = &guard.app.sessions;
+                bindings.prune().await;
+                match bindings.bind(session_id.clone(), user_id) {
+                    Ok(evicted) => {
+                        for evicted in evicted {
+                            close(guard, evicted).await;
+                        }
+                    }
+                    Err(full) => {
+                        close(guard, session_id).await;
+                        return sessions_full(full);
                     }
                 }
             }
@@ -210,30 +118,27 @@ async fn respond(
     response
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn binding_past_the_bound_evicts_the_least_recently_used() {
-        let bindings = SessionBindings::new(2);
-        assert!(bindings.bind("a".into(), "u1".into(), None).is_empty());
-        assert!(bindings.bind("b".into(), "u2".into(), None).is_empty());
-        assert!(matches!(bindings.owner("a", "u1"), Owner::Caller));
-        assert_eq!(
-            bindings.bind("c".into(), "u3".into(), None),
-            vec!["b".to_owned()]
-        );
-        assert!(matches!(bindings.owner("b", "u2"), Owner::Unknown));
-        assert!(matches!(bindings.owner("a", "u2"), Owner::Other));
-        assert_eq!(bindings.len(), 2);
+async fn close(guard: &GuardState, session_id: String) {
+    let session_id: SessionId = session_id.into();
+    if let Err(error) = guard
+        .app
+        .sessions
+        .manager()
+        .close_session(&session_id)
+        .await
+    {
+        tracing::warn!(%error, "closing an MCP session failed");
     }
+}
 
-    #[test]
-    fn sessions_gone_from_the_manager_are_pruned() {
-        let bindings = SessionBindings::new(10);
-        bindings.bind("old".into(), "u1".into(), None);
-        bindings.bind("new".into(), "u1".into(), Some(&["new".to_owned()]));
-        assert!(matches!(bindings.owner("old", "u1"), Owner::Unknown));
-    }
+/// 503 with `Retry-After`: a full server is a temporary condition for the
+/// client, unlike a 4xx. Built here rather than as an `ApiError` variant
+/// because only this route answers it; the body has the same shape.
+fn sessions_full(full: SessionsFull) -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::RETRY_AFTER, "30")],
+        axum::Json(serde_json::json!({ "error": full.to_string(), "code": "too_many_sessions" })),
+    )
+        .into_response()
 }

@@ -3,10 +3,16 @@
 //! on every request and binds each session to the user who opened it.
 //!
 //! - `handler`: the rmcp `ServerHandler` (list and call tools).
-//! - `guard`: the axum middleware and the session bindings.
+//! - `guard`: the axum middleware checking every request.
+//! - `sessions`: which user owns which session, bounded per user and in all.
+//! - `body`: reads a POST's body within the limit first, so a chunked body
+//!   over it is a 413 like a sized one, and invalid JSON is a JSON-RPC
+//!   `-32700` error rather than rmcp's 415 text.
 
+mod body;
 mod guard;
 mod handler;
+mod sessions;
 
 use std::sync::Arc;
 
@@ -14,23 +20,19 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
 
-pub use guard::{GuardState, SessionBindings, guard};
+pub use body::read_body;
+pub use guard::{GuardState, guard};
 pub use handler::{CallerContext, McpGateway};
+pub use sessions::{SESSIONS_GAUGE, SessionBindings};
 
 use crate::app::AppState;
 
-/// The rmcp service for `/mcp`, and the session manager the guard closes
-/// sessions through.
+/// The rmcp service for `/mcp`, over the session manager of the state's
+/// `SessionBindings`.
 pub fn service(
     state: &Arc<AppState>,
     cancel: CancellationToken,
-) -> (
-    StreamableHttpService<McpGateway, LocalSessionManager>,
-    Arc<LocalSessionManager>,
-) {
-    let mut sessions = LocalSessionManager::default();
-    sessions.session_config.keep_alive = Some(state.config.mcp_session_idle);
-    let sessions = Arc::new(sessions);
+) -> StreamableHttpService<McpGateway, LocalSessionManager> {
     let mut config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(state.config.allowed_hosts.clone())
         .with_max_request_body_bytes(state.config.max_body_bytes)
@@ -41,10 +43,9 @@ pub fn service(
         config.with_allowed_origins(state.config.allowed_origins.clone())
     };
     let handler_state = state.clone();
-    let service = StreamableHttpService::new(
+    StreamableHttpService::new(
         move || Ok(McpGateway::new(handler_state.clone())),
-        sessions.clone(),
+        state.sessions.manager(),
         config,
-    );
-    (service, sessions)
+    )
 }

@@ -11,6 +11,7 @@ use actors::runtime::budget::{Budgets, Limit};
 use actors::tick::TickSettings;
 use anyhow::Context as _;
 use catalog::SeedSecret;
+use gateway::http::ConnectionLimits;
 use tokio::net::TcpListener;
 
 use crate::control::ControlState;
@@ -199,15 +200,14 @@ impl RunnerOptions {
         let url = format!("http://{}", listener.local_addr()?);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(async move {
-            axum::serve(
-                gateway::http::without_nagle(listener),
-                // The guard needs the peer's address.
-                crate::control::router(Arc::new(control))
-                    .into_make_service_with_connect_info::<SocketAddr>(),
+            gateway::http::serve(
+                listener,
+                crate::control::router(Arc::new(control)),
+                ConnectionLimits::default(),
+                async {
+                    let _ = stopped.await;
+                },
             )
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
             .await
         });
         println!("control API listening on {url} (GET /supervisor)");

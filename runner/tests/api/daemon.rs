@@ -158,6 +158,16 @@ async fn the_kill_switch_and_a_paused_persona_are_honoured_and_stored() {
             .unwrap();
         assert_eq!(refused.status(), status, "{header}: {value}");
     }
+    // The scheme is case-insensitive.
+    for scheme in ["bearer", "BEARER"] {
+        let unknown = http
+            .get(&tick)
+            .header("authorization", format!("{scheme} secret-token"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(unknown.status(), 404, "{scheme}");
+    }
     let ok = http
         .post(format!("{}/personas/{email}/pause", daemon.control))
         .bearer_auth("secret-token")

@@ -633,6 +633,8 @@ async fn botched_calls_are_the_agents_and_never_reach_the_app() {
     );
     let told = record.actions[0].error_message.as_deref().unwrap();
     assert!(told.contains("not valid JSON"), "{told}");
+    // The stored row quotes none of the arguments (the model is told them).
+    assert!(!told.contains("Einkaufen"), "{told}");
     // Only the good call reached the app: one task exists.
     let listed = ready.mcp.call("todo.list", json!({"status": "all"})).await;
     assert_eq!(

@@ -1,7 +1,10 @@
 //! The MCP endpoint over HTTP: sessions belong to their user and their
-//! space, malformed requests get a 4xx, the session bound evicts the least
-//! recently used, foreign hosts and origins are refused, newer clients are
-//! served statelessly, and the official Python client works end to end.
+//! space, malformed requests get a 4xx (a body over the limit 413 however it
+//! is sent, a body that is not JSON-RPC a JSON-RPC error), one user's
+//! sessions never evict another's and the global bound refuses, idle
+//! sessions expire, tool errors quote no more than a prefix of a value,
+//! foreign hosts and origins are refused, newer clients are served
+//! statelessly, and the official Python client works end to end.
 
 use std::process::Command;
 
@@ -215,35 +218,217 @@ async fn malformed_requests_get_a_4xx_never_a_5xx() {
 }
 
 #[tokio::test]
-async fn sessions_past_the_bound_close_the_least_recently_used() {
+async fn one_user_past_its_session_bound_evicts_only_its_own_sessions() {
     let db = backends().await.remove(0);
     let mut config = test_config();
-    config.mcp_max_sessions = 2;
+    config.mcp_max_sessions_per_user = 3;
+    config.mcp_max_sessions = 5;
     let app = spawn_app(db, config).await;
     let anna = app.user("anna@example.org").await;
-    let first = app.mcp_session(&anna).await;
-    let second = app.mcp_session(&anna).await;
-    let third = app.mcp_session(&anna).await;
+    let ben = app.user("ben@example.org").await;
+    let bens = app.mcp_session(&ben).await;
+    let mut annas = Vec::new();
+    for _ in 0..20 {
+        annas.push(app.mcp_session(&anna).await);
+    }
     let list = json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/list" });
-    assert_eq!(
-        app.mcp(&anna.token, &anna.space_id, Some(&first), &list)
+    let status = |user: &crate::helpers::TestUser, session: String| {
+        let request = app.mcp(&user.token, &user.space_id, Some(&session), &list);
+        async move { request.send().await.unwrap().status() }
+    };
+    // Ben's session survived twenty of Anna's.
+    assert_eq!(status(&ben, bens.clone()).await, 200);
+    // Anna keeps her three most recent; her oldest went.
+    assert_eq!(status(&anna, annas[0].clone()).await, 404);
+    for session in &annas[17..] {
+        assert_eq!(status(&anna, session.clone()).await, 200);
+    }
+    assert_eq!(app.state.sessions.len(), 4);
+
+    // The global bound refuses a new session, clearly, and closes nobody's.
+    let carla = app.user("carla@example.org").await;
+    app.mcp_session(&carla).await;
+    let refused = app
+        .mcp(&carla.token, &carla.space_id, None, &initialize())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 503);
+    assert!(refused.headers().contains_key("retry-after"));
+    assert_eq!(error_body(refused).await["code"], "too_many_sessions");
+    assert_eq!(status(&ben, bens).await, 200);
+    assert_eq!(app.state.sessions.len(), 5);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn idle_sessions_expire_and_the_gauge_follows() {
+    let db = backends().await.remove(0);
+    let mut config = test_config();
+    config.mcp_session_idle = std::time::Duration::from_millis(200);
+    let app = spawn_app(db, config).await;
+    let anna = app.user("anna@example.org").await;
+    let session = app.mcp_session(&anna).await;
+    assert_eq!(app.state.sessions.len(), 1);
+    // Waits on the condition (a /metrics read prunes), never a fixed sleep.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let metrics = app
+            .get("/metrics")
             .send()
             .await
             .unwrap()
-            .status(),
-        404
-    );
-    for session in [&second, &third] {
-        assert_eq!(
-            app.mcp(&anna.token, &anna.space_id, Some(session), &list)
-                .send()
-                .await
-                .unwrap()
-                .status(),
-            200
+            .text()
+            .await
+            .unwrap();
+        assert!(metrics.contains("gateway_mcp_sessions"), "{metrics}");
+        if app.state.sessions.is_empty() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the idle session was never expired"
         );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    assert_eq!(app.state.sessions.len(), 2);
+    // Expired here means closed in rmcp too: the session is gone.
+    let list = json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/list" });
+    let gone = app
+        .mcp(&anna.token, &anna.space_id, Some(&session), &list)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 404);
+    assert!(
+        app.state
+            .sessions
+            .manager()
+            .sessions
+            .read()
+            .await
+            .is_empty()
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_chunked_body_over_the_limit_is_413_like_a_sized_one() {
+    let db = backends().await.remove(0);
+    let mut config = test_config();
+    config.max_body_bytes = 64 * 1024;
+    let app = spawn_app(db, config).await;
+    let anna = app.user("anna@example.org").await;
+    let oversized = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"initialize","params":{{"pad":"{}"}}}}"#,
+        "x".repeat(100 * 1024)
+    );
+    let sized = app
+        .http
+        .post(format!("{}/mcp", app.url))
+        .bearer_auth(&anna.token)
+        .header(catalog::SPACE_HEADER, &anna.space_id)
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .body(oversized.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sized.status(), 413);
+    let head = format!(
+        "POST /mcp HTTP/1.1\r\nhost: localhost\r\nauthorization: Bearer {}\r\n\
+         {}: {}\r\naccept: application/json, text/event-stream\r\n\
+         content-type: application/json\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n",
+        anna.token,
+        catalog::SPACE_HEADER,
+        anna.space_id
+    );
+    let answer = raw_exchange(&app, head, oversized.as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains(r#""code":"too_large""#), "{answer}");
+    app.stop().await;
+}
+
+/// Sends `head` and then `body` chunked over a raw connection (reqwest
+/// cannot send a chunked body without its `stream` feature); the answer as
+/// text, read until the server closes (bounded).
+async fn raw_exchange(app: &TestApp, head: String, body: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let address = app.url.trim_start_matches("http://");
+    let mut socket = tokio::net::TcpStream::connect(address).await.unwrap();
+    socket.write_all(head.as_bytes()).await.unwrap();
+    for chunk in body.chunks(8 * 1024) {
+        let framed = [format!("{:x}\r\n", chunk.len()).as_bytes(), chunk, b"\r\n"].concat();
+        // The server may answer and close before the whole body is sent.
+        if socket.write_all(&framed).await.is_err() {
+            break;
+        }
+    }
+    let _ = socket.write_all(b"0\r\n\r\n").await;
+    let mut answer = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        socket.read_to_end(&mut answer),
+    )
+    .await
+    .expect("the server answers and closes")
+    .ok();
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_json_rpc_gets_a_json_rpc_error() {
+    let db = backends().await.remove(0);
+    let app = spawn_app(db, test_config()).await;
+    let anna = app.user("anna@example.org").await;
+    let post = |body: &'static str| {
+        app.http
+            .post(format!("{}/mcp", app.url))
+            .bearer_auth(&anna.token)
+            .header(catalog::SPACE_HEADER, &anna.space_id)
+            .header("accept", "application/json, text/event-stream")
+            .header("content-type", "application/json")
+            .body(body)
+    };
+    for (body, code) in [
+        ("{nope", -32700),
+        ("", -32700),
+        (r#"{"hello":"world"}"#, -32600),
+    ] {
+        let response = post(body).send().await.unwrap();
+        assert_eq!(response.status(), 400, "{body}");
+        let answer: Value = response.json().await.unwrap();
+        assert_eq!(answer["jsonrpc"], "2.0", "{answer}");
+        assert_eq!(answer["id"], Value::Null, "{answer}");
+        assert_eq!(answer["error"]["code"], code, "{body}: {answer}");
+        assert!(answer["error"]["message"].is_string(), "{answer}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_tool_error_quotes_only_a_short_marked_prefix_of_a_huge_value() {
+    let db = backends().await.remove(0);
+    let app = spawn_app(db, test_config()).await;
+    let anna = app.user("anna@example.org").await;
+    let session = app.mcp_session(&anna).await;
+    let huge = "geheim".repeat(200_000);
+    let call = json!({ "jsonrpc": "2.0", "id": 3, "method": "tools/call",
+        "params": { "name": "todo.create", "arguments": { "title": huge } } });
+    let response = app
+        .mcp(&anna.token, &anna.space_id, Some(&session), &call)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body = response.text().await.unwrap();
+    assert!(
+        body.contains(r#""isError":true"#),
+        "{}",
+        &body[..body.len().min(500)]
+    );
+    assert!(body.contains("title"), "{body}");
+    assert!(body.contains("(cut, "), "{body}");
+    assert!(body.len() < 2_000, "the error echoed {} bytes", body.len());
     app.stop().await;
 }
 
@@ -418,5 +603,41 @@ async fn clients_on_2026_07_28_are_served_statelessly() {
         .unwrap();
     assert_eq!(foreign.status(), 403);
     assert_eq!(app.state.sessions.len(), 0);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let db = backends().await.remove(0);
+    let app = spawn_app(db, test_config()).await;
+    let anna = app.user("anna@example.org").await;
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        let authorization = format!("{scheme} {}", anna.token);
+        let spaces = app
+            .get("/api/v1/spaces")
+            .header("authorization", &authorization)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(spaces.status(), 200, "{scheme}");
+        let opened = app
+            .http
+            .post(format!("{}/mcp", app.url))
+            .header("authorization", &authorization)
+            .header(catalog::SPACE_HEADER, &anna.space_id)
+            .header("accept", "application/json, text/event-stream")
+            .json(&initialize())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(opened.status(), 200, "{scheme}");
+    }
+    let other = app
+        .get("/api/v1/spaces")
+        .header("authorization", format!("Basic {}", anna.token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 401);
     app.stop().await;
 }
