@@ -10,8 +10,13 @@
 //!
 //! - **`max_connections`**: a semaphore permit is taken *before* each
 //!   `accept` (as mini-redis does), so past the limit new connections wait in
-//!   the kernel's backlog instead of costing memory; they are served as soon
-//!   as a slot frees;
+//!   the kernel's backlog instead of costing memory. At the limit, the
+//!   oldest connection with no request in flight (a silent client, one stuck
+//!   in a request head, an idle kept-alive one) is closed to make room
+//!   ([`OpenConnections::shed_oldest_idle`]): a flood of sockets that never
+//!   finish a request cannot keep an honest client waiting for the header
+//!   timeout. A connection answering a request (a streamed response
+//!   included) is never shed; when every one is busy, new ones wait;
 //! - **`header_read_timeout`**: a request head must arrive within it,
 //!   counted from when the server starts waiting for one: on a new
 //!   connection (silent and slow-header clients) and between requests on a
@@ -32,8 +37,10 @@
 //!
 //! Each request carries `axum::extract::ConnectInfo<SocketAddr>` (the peer).
 
+use std::collections::VecDeque;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::Router;
@@ -44,6 +51,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
 use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutBody};
 
@@ -83,6 +91,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let open = Arc::new(OpenConnections::default());
     let graceful = GracefulShutdown::new();
     let mut http1 = hyper::server::conn::http1::Builder::new();
     http1
@@ -90,12 +99,21 @@ pub async fn serve(
         .header_read_timeout(limits.header_read_timeout);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        let slot = tokio::select! {
-            slot = slots.clone().acquire_owned() => slot,
-            () = &mut shutdown => break,
+        let slot = match slots.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                // Full: make room by closing an idle connection, whose task
+                // then gives its slot back; if all are busy, wait for one.
+                open.shed_oldest_idle();
+                let slot = tokio::select! {
+                    slot = slots.clone().acquire_owned() => slot,
+                    () = &mut shutdown => break,
+                };
+                // The semaphore is never closed, so this is always a permit.
+                let Ok(slot) = slot else { break };
+                slot
+            }
         };
-        // The semaphore is never closed, so this is always a permit.
-        let Ok(slot) = slot else { break };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -109,26 +127,143 @@ pub async fn serve(
         if let Err(error) = stream.set_nodelay(true) {
             tracing::debug!(%error, "could not set TCP_NODELAY on an accepted connection");
         }
+        let (id, in_flight, close) = open.add();
+        let counting = in_flight.clone();
         let service = ServiceBuilder::new()
             .layer(RequestBodyTimeoutLayer::new(limits.body_read_timeout))
             .map_request(move |request: http::Request<TimeoutBody<Incoming>>| {
                 let mut request = request.map(axum::body::Body::new);
                 request.extensions_mut().insert(ConnectInfo(peer));
+                counting.fetch_add(1, Ordering::SeqCst);
                 request
+            })
+            .map_response(move |response: axum::response::Response| {
+                // In flight until hyper has written the whole body (a
+                // streamed one too) and dropped it.
+                let guard = InFlight(in_flight.clone());
+                response.map(|body| {
+                    axum::body::Body::new(CountedBody {
+                        body,
+                        _guard: guard,
+                    })
+                })
             })
             .service(router.clone());
         let connection = graceful
             .watch(http1.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service)));
+        let open = open.clone();
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::trace!(%error, %peer, "connection ended with an error");
+            tokio::select! {
+                ended = connection => {
+                    if let Err(error) = ended {
+                        tracing::trace!(%error, %peer, "connection ended with an error");
+                    }
+                }
+                () = close.cancelled() => {
+                    metrics::counter!("gateway_connections_shed_total").increment(1);
+                }
             }
+            open.remove(id);
             drop(slot);
         });
     }
     drop(listener);
     graceful.shutdown().await;
     Ok(())
+}
+
+/// The open connections in the order they were accepted: whether each has a
+/// request in flight, and how to close it.
+#[derive(Default)]
+struct OpenConnections {
+    next_id: AtomicU64,
+    open: Mutex<VecDeque<OpenConnection>>,
+}
+
+struct OpenConnection {
+    id: u64,
+    /// Requests received whose response body is not yet written.
+    in_flight: Arc<AtomicUsize>,
+    close: CancellationToken,
+}
+
+impl OpenConnections {
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<OpenConnection>> {
+        // Each change is one push, removal or cancel: a poisoned list is whole.
+        self.open.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Registers a new connection: its id, its in-flight count and the
+    /// token that closes it.
+    fn add(&self) -> (u64, Arc<AtomicUsize>, CancellationToken) {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let close = CancellationToken::new();
+        self.lock().push_back(OpenConnection {
+            id,
+            in_flight: in_flight.clone(),
+            close: close.clone(),
+        });
+        (id, in_flight, close)
+    }
+
+    fn remove(&self, id: u64) {
+        let mut open = self.lock();
+        if let Some(index) = open.iter().position(|connection| connection.id == id) {
+            open.remove(index);
+        }
+    }
+
+    /// Closes the oldest connection with no request in flight; `false` when
+    /// every connection is busy.
+    fn shed_oldest_idle(&self) -> bool {
+        let mut open = self.lock();
+        let idle = open.iter().position(|connection| {
+            connection.in_flight.load(Ordering::SeqCst) == 0 && !connection.close.is_cancelled()
+        });
+        match idle.and_then(|index| open.remove(index)) {
+            Some(connection) => {
+                connection.close.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// Counts a request as finished when dropped.
+struct InFlight(Arc<AtomicUsize>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A response body that keeps its request in flight until it is dropped.
+struct CountedBody {
+    body: axum::body::Body,
+    _guard: InFlight,
+}
+
+impl http_body::Body for CountedBody {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
 }
 
 /// After a failed `accept`: a failure of that one connection (reset before

@@ -91,3 +91,80 @@ async fn silent_slow_and_idle_clients_are_closed_and_health_still_answers() {
 
     app.stop().await;
 }
+
+/// At the connection limit, the oldest connection with no request in flight
+/// makes room: with a header timeout of an hour, nothing else would free a
+/// slot, yet `/health` answers through a flood of silent and half-sent
+/// sockets, while a request in flight (an open SSE stream of an MCP
+/// session would be one) keeps its connection.
+#[tokio::test]
+async fn at_the_limit_idle_connections_make_room_and_busy_ones_stay() {
+    let db = backends().await.remove(0);
+    let mut config = test_config();
+    config.connections = ConnectionLimits {
+        max_connections: 20,
+        header_read_timeout: Duration::from_secs(3600),
+        body_read_timeout: Duration::from_secs(3600),
+    };
+    let app = spawn_app(db, config).await;
+    let address = app.url.trim_start_matches("http://").to_owned();
+
+    // Each request on a connection of its own, as a new client's would be.
+    let fresh = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let health = || fresh.get(format!("{}/health", app.url)).send();
+    // A request in flight: its body has not finished arriving.
+    let mut busy = TcpStream::connect(&address).await.unwrap();
+    busy.write_all(
+        b"POST /api/v1/auth/login HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"email\":",
+    )
+    .await
+    .unwrap();
+    // Let the server take it in before the flood arrives.
+    let ready = tokio::time::timeout(PATIENCE, health())
+        .await
+        .expect("/health answers")
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+
+    let mut flood = Vec::new();
+    for index in 0..120 {
+        let mut socket = TcpStream::connect(&address).await.unwrap();
+        if index % 2 == 0 {
+            socket
+                .write_all(b"GET /health HTTP/1.1\r\nhost: loc")
+                .await
+                .unwrap();
+        }
+        flood.push(socket);
+    }
+    for round in 0..3 {
+        let answer = tokio::time::timeout(PATIENCE, health())
+            .await
+            .unwrap_or_else(|_| panic!("/health round {round} waited for a header timeout"))
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+    }
+    let shed = app
+        .get("/metrics")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(shed.contains("gateway_connections_shed_total"), "{shed}");
+
+    // The request in flight was never shed: it still gets its answer.
+    busy.write_all(&[b' '; 91]).await.unwrap();
+    let mut answer = [0u8; 12];
+    tokio::time::timeout(PATIENCE, busy.read_exact(&mut answer))
+        .await
+        .expect("the busy connection answers")
+        .unwrap();
+    assert!(answer.starts_with(b"HTTP/1.1 "), "{answer:?}");
+    drop(flood);
+    app.stop().await;
+}
