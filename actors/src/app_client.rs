@@ -62,6 +62,10 @@ pub enum LoginError {
         status: u16,
         message: String,
     },
+    /// The app was too busy to check the password (HTTP 503, its password
+    /// hashing queue full), also after waiting as it asked.
+    #[error("the app was too busy to log {email} in (HTTP 503) after {attempts} attempts")]
+    Busy { email: String, attempts: u32 },
     /// The login went through, but there is no space the persona may act in.
     #[error("{email} has no space to act in: {reason}")]
     NoSpace { email: String, reason: String },

@@ -62,6 +62,11 @@ struct SpaceEntry {
     space_type: String,
 }
 
+/// How often a login the app is too busy for (503) is tried in all.
+const BUSY_ATTEMPTS: u32 = 6;
+/// The longest wait between two of them, whatever `retry-after` says.
+const LONGEST_BUSY_WAIT: Duration = Duration::from_secs(10);
+
 /// The app's error body, `{"error", "code"}`.
 #[derive(Deserialize)]
 struct ErrorAnswer {
@@ -81,14 +86,39 @@ impl ManaLogin {
         })
     }
 
+    /// Logs in, waiting as the app asks while it is too busy (503: its
+    /// password hashing queue is full — a fleet logging in at once meets
+    /// that), up to [`BUSY_ATTEMPTS`] times; the tick's timeout bounds it.
+    async fn post_login(&self, email: &str, password: &str) -> Result<LoginAnswer, LoginError> {
+        let url = format!("{}/api/v1/auth/login", self.api_url);
+        for _ in 1..BUSY_ATTEMPTS {
+            let request = self.http.post(&url).json(&LoginRequest { email, password });
+            match self.exchange(&url, email, request).await {
+                Err(Busy(wait)) => tokio::time::sleep(wait.min(LONGEST_BUSY_WAIT)).await,
+                Ok(answer) => return Ok(answer),
+                Err(Failed(error)) => return Err(error),
+            }
+        }
+        let request = self.http.post(&url).json(&LoginRequest { email, password });
+        match self.exchange(&url, email, request).await {
+            Ok(answer) => Ok(answer),
+            Err(Failed(error)) => Err(error),
+            Err(Busy(_)) => Err(LoginError::Busy {
+                email: email.to_owned(),
+                attempts: BUSY_ATTEMPTS,
+            }),
+        }
+    }
+
     /// Sends `request` and reads a successful answer as `T`; a refusal is
-    /// [`LoginError::Refused`] with the app's reason.
+    /// [`LoginError::Refused`] with the app's reason, a 503 how long the app
+    /// asked to wait.
     async fn exchange<T: serde::de::DeserializeOwned>(
         &self,
         url: &str,
         email: &str,
         request: reqwest::RequestBuilder,
-    ) -> Result<T, LoginError> {
+    ) -> Result<T, Exchange> {
         let response = request
             .send()
             .await
@@ -97,6 +127,15 @@ impl ManaLogin {
                 message: error.to_string(),
             })?;
         let status = response.status();
+        if status == reqwest::StatusCode::SERVICE_UNAVAILABLE {
+            let wait = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| value.trim().parse::<u64>().ok())
+                .map_or(Duration::from_secs(1), Duration::from_secs);
+            return Err(Busy(wait));
+        }
         if !status.is_success() {
             // The reason only explains the refusal; an unreadable one still
             // leaves the status to decide by.
@@ -106,16 +145,31 @@ impl ManaLogin {
                 Err(_) if text.trim().is_empty() => "no reason given".to_owned(),
                 Err(_) => text,
             };
-            return Err(LoginError::Refused {
+            return Err(Failed(LoginError::Refused {
                 email: email.to_owned(),
                 status: status.as_u16(),
                 message,
-            });
+            }));
         }
         response
             .json()
             .await
-            .map_err(|error| LoginError::Malformed(format!("{url}: {error}")))
+            .map_err(|error| Failed(LoginError::Malformed(format!("{url}: {error}"))))
+    }
+}
+
+/// How one exchange with the app failed.
+enum Exchange {
+    /// 503: worth another try after this long.
+    Busy(Duration),
+    Failed(LoginError),
+}
+
+use Exchange::{Busy, Failed};
+
+impl From<LoginError> for Exchange {
+    fn from(error: LoginError) -> Exchange {
+        Failed(error)
     }
 }
 
@@ -123,18 +177,21 @@ impl ManaLogin {
 impl AppLogin for ManaLogin {
     /// Logs in and resolves the personal space (the write target).
     async fn login(&self, email: &str, password: &str) -> Result<Session, LoginError> {
-        let url = format!("{}/api/v1/auth/login", self.api_url);
-        let login: LoginAnswer = self
-            .exchange(
-                &url,
-                email,
-                self.http.post(&url).json(&LoginRequest { email, password }),
-            )
-            .await?;
+        let login = self.post_login(email, password).await?;
         let url = format!("{}/api/v1/spaces", self.api_url);
-        let spaces: SpacesAnswer = self
+        let spaces: SpacesAnswer = match self
             .exchange(&url, email, self.http.get(&url).bearer_auth(&login.token))
-            .await?;
+            .await
+        {
+            Ok(spaces) => spaces,
+            Err(Failed(error)) => return Err(error),
+            Err(Busy(_)) => {
+                return Err(LoginError::Busy {
+                    email: email.to_owned(),
+                    attempts: 1,
+                });
+            }
+        };
         let space_id = spaces
             .spaces
             .into_iter()

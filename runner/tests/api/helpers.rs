@@ -171,6 +171,11 @@ pub fn keyring() -> Keyring {
 
 /// A gateway on a fresh SQLite file with the catalog's personas seeded.
 pub async fn gateway_with_personas() -> Gateway {
+    gateway_with_personas_and(GatewayConfig::default()).await
+}
+
+/// [`gateway_with_personas`] with `config` (its service key is set here).
+pub async fn gateway_with_personas_and(config: GatewayConfig) -> Gateway {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open_sqlite_file(&dir.path().join("persona.db"))
         .await
@@ -184,7 +189,7 @@ pub async fn gateway_with_personas() -> Gateway {
     }
     let config = GatewayConfig {
         service_key: "key".into(),
-        ..GatewayConfig::default()
+        ..config
     };
     let state = AppState::build(config, store.clone(), keyring())
         .await

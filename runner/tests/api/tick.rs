@@ -763,3 +763,28 @@ async fn days_that_are_not_ok_say_so() {
     assert_eq!(verdict.0, TickStatus::Incomplete);
     assert!(record.feedback[0].is_parse_failure());
 }
+
+/// A fleet logging in at once meets the app's bounded password hashing
+/// (503 with `retry-after` once its queue is full): every persona still
+/// logs in, waiting as the app asks instead of failing its tick.
+#[tokio::test]
+async fn a_fleet_logging_in_at_once_waits_out_a_busy_app() {
+    let gateway = crate::helpers::gateway_with_personas_and(gateway::config::GatewayConfig {
+        password_hashes_at_once: 1,
+        password_hashes_waiting: 1,
+        ..gateway::config::GatewayConfig::default()
+    })
+    .await;
+    let app = ManaLogin::new(&gateway.url).unwrap();
+    let catalog = catalog::Catalog::shipped(catalog::LoadOptions::default()).unwrap();
+    let mut logins = tokio::task::JoinSet::new();
+    for persona in catalog.personas {
+        let app = app.clone();
+        let password = derive_password(&SeedSecret::dev_fallback(), &persona.email);
+        logins.spawn(async move { (app.login(&persona.email, &password).await, persona.email) });
+    }
+    while let Some(joined) = logins.join_next().await {
+        let (login, email) = joined.unwrap();
+        assert!(login.is_ok(), "{email}: {login:?}");
+    }
+}
