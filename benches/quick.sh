@@ -11,6 +11,8 @@ cd "$(dirname "$0")/.."
 
 echo "==> building (release)"
 cargo build --release --quiet -p benches --bin persona-bench
+# `abuse` runs the real gateway binary as its child.
+cargo build --release --quiet -p runner --bin persona
 cargo test --release --quiet -p runner --test faults --no-run
 
 bench() {
@@ -28,6 +30,7 @@ bench dispatch
 bench loop
 bench rate-limit
 bench gateway
+bench abuse
 echo
 echo "==> fault suite (quick)"
 cargo test --release --quiet -p runner --test faults -- --nocapture 2>&1 | grep -v '^$'

@@ -21,6 +21,9 @@
 //!   server. Each server runs as a child process (this binary's hidden
 //!   `serve-peer` subcommand for the gateway and bare rmcp, node for the
 //!   TypeScript peer) so its CPU time is read from `/proc`.
+//! - [`abuse`]: a real `persona gateway` process under a login flood, a
+//!   socket flood and one user's flood of MCP sessions (issue 16): its
+//!   answers, its memory and `/health` meanwhile.
 //! - [`in_process`]: the app under test in the benchmark's own process.
 //! - [`scratch_db`]: a throwaway PostgreSQL database on `TEST_POSTGRES_URL`.
 //! - [`measure`]: latency percentiles, resident memory and CPU time.
@@ -30,6 +33,7 @@
 //! this crate, and it is the only one that turns on `actors/test-support`
 //! outside tests.
 
+pub mod abuse;
 pub mod dispatch;
 pub mod gateway_peers;
 pub mod idle_actors;

@@ -21,6 +21,11 @@ impl Latencies {
         self.0.is_empty()
     }
 
+    /// How many samples are shorter than `limit`.
+    pub fn count_under(&self, limit: Duration) -> usize {
+        self.0.partition_point(|sample| *sample < limit)
+    }
+
     /// The `p`-th percentile (0–100) in milliseconds; 0 without samples.
     pub fn percentile_ms(&self, p: f64) -> f64 {
         if self.0.is_empty() {
@@ -92,6 +97,7 @@ mod tests {
         assert_eq!(latencies.percentile_ms(99.0), 99.0);
         assert_eq!(latencies.percentile_ms(0.0), 1.0);
         assert_eq!(Latencies::default().percentile_ms(50.0), 0.0);
+        assert_eq!(latencies.count_under(Duration::from_millis(10)), 9);
     }
 
     #[test]

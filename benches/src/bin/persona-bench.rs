@@ -8,10 +8,12 @@
 //! cargo run --release -p benches --bin persona-bench -- rate-limit
 //! cargo run --release -p benches --bin persona-bench -- dispatch
 //! cargo run --release -p benches --bin persona-bench -- gateway
+//! cargo run --release -p benches --bin persona-bench -- abuse
 //! ```
 //!
 //! `gateway` also needs node and npm: it installs its TypeScript peer with
-//! `npm ci` the first time.
+//! `npm ci` the first time; `abuse` needs the release `persona` binary
+//! (`cargo build --release -p runner --bin persona`).
 
 use clap::{Parser, Subcommand};
 
@@ -42,6 +44,8 @@ enum Bench {
     Dispatch,
     /// MCP tools/call at 1, 10 and 50 clients: the gateway vs the TypeScript SDK and bare rmcp.
     Gateway,
+    /// A real `persona gateway` under a login flood, a socket flood and one user's MCP sessions.
+    Abuse,
     /// One server of the `gateway` benchmark, run by it as a child process.
     #[command(hide = true)]
     ServePeer {
@@ -60,6 +64,7 @@ async fn main() -> anyhow::Result<()> {
         Bench::Actors => benches::idle_actors::run(cli.quick).await,
         Bench::Dispatch => benches::dispatch::run(cli.quick).await,
         Bench::Gateway => benches::gateway_peers::run(cli.quick).await,
+        Bench::Abuse => benches::abuse::run(cli.quick).await,
         Bench::ServePeer { peer } => benches::gateway_peers::serve::serve_peer(peer).await,
     }
 }

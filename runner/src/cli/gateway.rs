@@ -2,10 +2,12 @@
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use gateway::app::{AppState, serve};
 use gateway::config::GatewayConfig;
+use gateway::http::ConnectionLimits;
 use gateway::store::{Store, redact_url};
 use registry::policy::PolicyMode;
 use tokio::net::TcpListener;
@@ -35,6 +37,14 @@ pub struct Gateway {
     /// Policy gate mode for tool calls.
     #[arg(long, env = "MANA_POLICY_MODE", default_value = "enforce", value_parser = parse_policy_mode)]
     pub policy_mode: PolicyMode,
+    /// Connections served at once; more wait in the listen backlog until one
+    /// closes (default 2048, well under the usual 20,000 descriptors).
+    #[arg(long, env = "GATEWAY_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: Option<u32>,
+    /// Seconds a client has to send a request head, on a new connection and
+    /// between requests on a kept-alive one; then it is closed (default 30).
+    #[arg(long, env = "GATEWAY_HEADER_TIMEOUT_SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_timeout_secs: Option<u64>,
 }
 
 /// Where the data lives.
@@ -65,11 +75,13 @@ impl Gateway {
     pub async fn run(self) -> anyhow::Result<ExitCode> {
         let secrets = Secrets::from_env()?;
         let store = self.database.open().await?;
+        let connections = self.connection_limits();
         let mut config = GatewayConfig {
             service_key: secrets.service_key.clone(),
             allowed_origins: self.allowed_origins,
             policy_mode: self.policy_mode,
             admin: Some((secrets.admin_email.clone(), secrets.admin_password.clone())),
+            connections,
             ..GatewayConfig::default()
         };
         config.allowed_hosts.extend(self.allowed_hosts);
@@ -82,5 +94,18 @@ impl Gateway {
         println!("gateway listening on http://{local}");
         serve(listener, state, crate::shutdown::signal()).await?;
         Ok(ExitCode::SUCCESS)
+    }
+
+    /// The default limits with the flags' values in place of theirs.
+    fn connection_limits(&self) -> ConnectionLimits {
+        let mut limits = ConnectionLimits::default();
+        if let Some(max_connections) = self.max_connections {
+            // A u32 always fits a usize on the targets we build for.
+            limits.max_connections = usize::try_from(max_connections).unwrap_or(usize::MAX);
+        }
+        if let Some(seconds) = self.header_timeout_secs {
+            limits.header_read_timeout = Duration::from_secs(seconds);
+        }
+        limits
     }
 }

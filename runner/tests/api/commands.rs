@@ -161,3 +161,31 @@ fn a_dollar_budget_with_an_unpriced_model_refuses_to_start() {
         "{stderr}"
     );
 }
+
+/// The gateway's connection limits come from flags or the environment; a
+/// bad value of either is refused by name (exit 2) before the database is
+/// touched.
+#[test]
+fn a_bad_connection_limit_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = persona_command(dir.path())
+        .args(["gateway", "--addr", "127.0.0.1:0", "--max-connections", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--max-connections"), "{stderr}");
+
+    let output = persona_command(dir.path())
+        .args(["gateway", "--addr", "127.0.0.1:0"])
+        .env("GATEWAY_HEADER_TIMEOUT_SECS", "soon")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--header-timeout-secs") && stderr.contains("soon"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("persona.db").exists());
+}

@@ -32,12 +32,18 @@ use registry::crypto::{KeyEncryptionKey, Keyring};
 /// `MANA_KEK`, `RUNNER_PAUSED`, `OPENAI_MODEL`, …). A prefix rather than a
 /// list of names, so a setting added later is scrubbed without anyone
 /// remembering this file.
-const SCRUBBED_PREFIXES: [&str; 5] = ["PERSONA_", "MANA_", "RUNNER_", "ANTHROPIC_", "OPENAI_"];
+const SCRUBBED_PREFIXES: [&str; 6] = [
+    "PERSONA_",
+    "MANA_",
+    "RUNNER_",
+    "GATEWAY_",
+    "ANTHROPIC_",
+    "OPENAI_",
+];
 
 /// The settings the binary reads outside those prefixes.
-const SCRUBBED_NAMES: [&str; 5] = [
+const SCRUBBED_NAMES: [&str; 4] = [
     "DATABASE_URL",
-    "GATEWAY_ADDR",
     "CONTROL_ADDR",
     "TICK_INTERVAL_MS",
     "PGSSLMODE",
