@@ -105,7 +105,33 @@ pub fn router(state: Arc<AppState>, cancel: CancellationToken) -> Router {
         .with_state(state.clone())
         .merge(mcp_routes)
         .layer(RequestBodyLimitLayer::new(state.config.max_body_bytes))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().on_failure(log_failure))
+}
+
+/// tower-http logs every 5xx at error. A 503 is the server shedding load
+/// on purpose (password hashing queue full, no MCP session left): under a
+/// flood that would be one error line per refused request, so an attacker
+/// could flood the log; it is counted at debug instead. Other failures keep
+/// their error line (an `ApiError::Internal` also logs its cause).
+fn log_failure(
+    class: tower_http::classify::ServerErrorsFailureClass,
+    latency: std::time::Duration,
+    _span: &tracing::Span,
+) {
+    use tower_http::classify::ServerErrorsFailureClass;
+    match class {
+        ServerErrorsFailureClass::StatusCode(status)
+            if status == axum::http::StatusCode::SERVICE_UNAVAILABLE =>
+        {
+            tracing::debug!(
+                latency_ms = latency.as_millis() as u64,
+                "refused: the server is busy (503)"
+            );
+        }
+        other => {
+            tracing::error!(classification = %other, latency_ms = latency.as_millis() as u64, "response failed");
+        }
+    }
 }
 
 async fn health(State(state): State<Arc<AppState>>) -> Result<axum::Json<Value>, ApiError> {
