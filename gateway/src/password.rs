@@ -22,9 +22,7 @@ use std::sync::Arc;
 
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use password_hash::rand_core::OsRng;
-use password_hash::{
-    Output, ParamsString, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
-};
+use password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use tokio::sync::Semaphore;
 
 #[derive(Debug, thiserror::Error)]
@@ -154,15 +152,12 @@ pub async fn verify_password(password: String, stored_hash: String) -> Result<bo
     Ok(tokio::task::spawn_blocking(move || verify_now(&password, &stored_hash)).await?)
 }
 
+/// Hashes with a buffer of its own, kept by nobody.
 fn hash_now(password: &str) -> Result<String, PasswordError> {
-    let salt = SaltString::generate(&mut OsRng);
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|hash| hash.to_string())
-        .map_err(|error| PasswordError::Hash(error.to_string()))
+    hash_reusing(password, &BlockPool::default())
 }
 
-/// [`hash_now`] on a buffer from `pool`: the same PHC string argon2's
+/// Hashes `password` on a buffer from `pool`: the same PHC string argon2's
 /// `PasswordHasher` writes (argon2id, v19, the default parameters).
 fn hash_reusing(password: &str, pool: &BlockPool) -> Result<String, PasswordError> {
     let failed = |error: &dyn std::fmt::Display| PasswordError::Hash(error.to_string());
@@ -190,8 +185,9 @@ fn hash_reusing(password: &str, pool: &BlockPool) -> Result<String, PasswordErro
     Ok(hash.to_string())
 }
 
-/// [`verify_now`] on a buffer from `pool`, with the stored hash's own
-/// algorithm, version and parameters.
+/// Whether `password` matches `stored_hash`, on a buffer from `pool`, with
+/// the stored hash's own algorithm, version and parameters; a malformed
+/// stored hash is a mismatch.
 fn verify_reusing(password: &str, stored_hash: &str, pool: &BlockPool) -> bool {
     let Ok(parsed) = PasswordHash::new(stored_hash) else {
         return false;
@@ -228,14 +224,9 @@ fn verify_reusing(password: &str, stored_hash: &str, pool: &BlockPool) -> bool {
     computed.is_ok_and(|computed| computed == expected)
 }
 
+/// Verifies with a buffer of its own, kept by nobody.
 fn verify_now(password: &str, stored_hash: &str) -> bool {
-    PasswordHash::new(stored_hash)
-        .map(|parsed| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
-        })
-        .unwrap_or(false)
+    verify_reusing(password, stored_hash, &BlockPool::default())
 }
 
 #[cfg(test)]
@@ -287,22 +278,29 @@ mod tests {
         assert_eq!(work.admitted.available_permits(), 2);
     }
 
-    /// The pooled paths agree with argon2's own both ways, and the pool
+    /// The pooled paths agree with argon2's own hasher and verifier both ways, and the pool
     /// keeps one buffer per hash that ran at once, not one per call.
     #[tokio::test]
     async fn reusing_blocks_gives_the_same_hashes_and_keeps_one_buffer() {
+        use password_hash::{PasswordHasher as _, PasswordVerifier as _};
+
         let work = PasswordWork::new(1, 4);
         let pooled = work.hash("correct horse".into()).await.unwrap();
         assert!(
             pooled.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
             "{pooled}"
         );
+        // argon2's own verifier and hasher, without the pool.
+        let parsed = PasswordHash::new(&pooled).unwrap();
         assert!(
-            verify_password("correct horse".into(), pooled.clone())
-                .await
-                .unwrap()
+            Argon2::default()
+                .verify_password(b"correct horse", &parsed)
+                .is_ok()
         );
-        let own = hash_password("correct horse".into()).await.unwrap();
+        let own = Argon2::default()
+            .hash_password(b"correct horse", &SaltString::generate(&mut OsRng))
+            .unwrap()
+            .to_string();
         assert!(
             work.verify("correct horse".into(), own.clone())
                 .await
