@@ -51,6 +51,7 @@ async fn main() -> anyhow::Result<()> {
         archetype: spec.archetype,
         module_mix: spec.module_mix.clone(),
         system_prompt: spec.system_prompt.clone(),
+        cadence: spec.cadence,
     };
     let tick_id = uuid::Uuid::now_v7().to_string();
     let llm = ScriptedLlm::new(

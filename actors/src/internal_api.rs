@@ -121,6 +121,7 @@ impl InternalApi {
                 archetype: persona.archetype,
                 module_mix: persona.module_mix,
                 system_prompt: persona.system_prompt,
+                cadence: persona.cadence,
             },
         }
     }

@@ -33,7 +33,8 @@ use std::time::Instant;
 
 use catalog::transcript::{Phase, TranscriptItem};
 use catalog::{
-    ActionResult, ActionRow, Archetype, FailedBy, FeedbackRow, ModuleMix, TickStatus, TokenUsage,
+    ActionResult, ActionRow, Archetype, Cadence, FailedBy, FeedbackRow, ModuleMix, TickStatus,
+    TokenUsage,
 };
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -58,6 +59,8 @@ pub struct PersonaProfile {
     pub archetype: Archetype,
     pub module_mix: ModuleMix,
     pub system_prompt: String,
+    /// How often it ticks; bounds its failure backoff.
+    pub cadence: Cadence,
 }
 
 #[derive(Debug, Clone, Copy)]

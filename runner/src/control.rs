@@ -166,6 +166,7 @@ fn summary_json(summary: &TickSummary) -> Value {
         "finishedAt": summary.finished_at,
         "tokens": summary.tokens,
         "costUsd": summary.cost_usd,
+        "nextAttemptAt": summary.next_attempt_at,
     })
 }
 
@@ -180,6 +181,7 @@ fn status_json(status: &PersonaStatus) -> Value {
         "waitingFor": status.current_progress.and_then(|progress| progress.waiting).map(actors::progress::Waiting::as_str),
         "lastOutcome": status.last.as_ref().map(summary_json),
         "ticks": status.ticks,
+        "nextAttemptAt": status.last.as_ref().and_then(|last| last.next_attempt_at),
     })
 }
 

@@ -144,6 +144,7 @@ pub fn profile(persona: &PersonaRow) -> PersonaProfile {
         archetype: persona.archetype,
         module_mix: persona.module_mix.clone(),
         system_prompt: persona.system_prompt.clone(),
+        cadence: persona.cadence,
     }
 }
 

@@ -213,14 +213,7 @@ pub async fn gateway_with_personas_and(config: GatewayConfig) -> Gateway {
 
 /// What a tick knows of a stored persona.
 pub fn profile(store_persona: &gateway::store::PersonaRow) -> PersonaProfile {
-    PersonaProfile {
-        id: store_persona.user_id.clone(),
-        email: store_persona.email.clone(),
-        name: store_persona.name.clone(),
-        archetype: store_persona.archetype,
-        module_mix: store_persona.module_mix.clone(),
-        system_prompt: store_persona.system_prompt.clone(),
-    }
+    runner::wiring::profile(store_persona)
 }
 
 // ---------------------------------------------------------------------------

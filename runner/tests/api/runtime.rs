@@ -1738,3 +1738,68 @@ async fn a_tick_through_the_openai_api_keeps_the_same_transcript() {
     assert_eq!(calls, ["todo.list"]);
     assert_eq!(detail.feedback.len(), 1);
 }
+
+/// A failed tick puts the persona on a failure backoff: its summary says
+/// when the schedule tries again (a minute later after one failure), the
+/// schedule's start is skipped until then, and an operator's "tick now"
+/// still starts at once. A tick that does not fail clears it.
+#[tokio::test]
+async fn after_a_failed_tick_the_schedule_backs_off_but_an_operator_does_not() {
+    use actors::testing::{Dialect, FakeServer};
+    use catalog::TickStatus;
+
+    let gateway = gateway_with_personas().await;
+    let fake = FakeServer::start(Dialect::Anthropic, Vec::new())
+        .await
+        .unwrap();
+    fake.push_error(401, "authentication_error", "invalid x-api-key", None);
+    let system = start_on_fake_claude(&gateway, &fake).await;
+    let supervisor = system.handles.supervisor.clone();
+    let email = "ben.keller@mana.test";
+    tick_and_wait(&supervisor, email, 1).await;
+    let last = |snapshot: &Snapshot| {
+        entry(snapshot, email)
+            .status
+            .as_ref()
+            .and_then(|status| status.last.clone())
+            .unwrap()
+    };
+    let failed = last(&snapshot_of(&supervisor).await);
+    assert_eq!(failed.status, TickStatus::Failed);
+    let next = failed
+        .next_attempt_at
+        .expect("a failed tick sets a backoff");
+    assert_eq!((next - failed.finished_at).num_seconds(), 60);
+
+    // The schedule's start comes first in the persona's mailbox and is
+    // skipped; had it started a tick, the operator's would be refused as busy.
+    let persona_id = entry(&snapshot_of(&supervisor).await, email)
+        .persona_id
+        .clone();
+    supervisor
+        .cast(SupervisorMsg::StartDue(vec![persona_id]))
+        .unwrap();
+    fake.push_reply(
+        &[Block::Text("Heute nichts.".into())],
+        TokenUsage::default(),
+    );
+    tick_now(&supervisor, email).await.unwrap();
+    eventually(
+        Duration::from_secs(30),
+        "the operator's tick ended",
+        || async {
+            entry(&snapshot_of(&supervisor).await, email)
+                .status
+                .as_ref()
+                .is_some_and(|status| status.ticks == 2)
+        },
+    )
+    .await;
+    let idle = last(&snapshot_of(&supervisor).await);
+    assert_eq!(idle.status, TickStatus::Idle);
+    assert_eq!(
+        idle.next_attempt_at, None,
+        "a tick that did not fail clears it"
+    );
+    system.shutdown(Duration::from_secs(5)).await;
+}

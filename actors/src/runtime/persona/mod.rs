@@ -31,8 +31,11 @@
 //!   ([`TickSummary`], [`PersonaStatus`], [`PersonaReport`]);
 //! - `tick_task`: a tick's life in its task: permit, lease, login, the tick,
 //!   the verdict, saving its rows, the lease given back;
-//! - `tick_llm`: the tick's LLM, which takes a rate slot before each request.
+//! - `tick_llm`: the tick's LLM, which takes a rate slot before each request;
+//! - `backoff`: how long the schedule leaves a persona alone after failed
+//!   ticks.
 
+mod backoff;
 mod identity;
 mod live;
 mod report;
@@ -76,6 +79,8 @@ pub struct PersonaState {
     /// Shared with the supervisor's cache.
     last: Option<Arc<TickSummary>>,
     ticks: u64,
+    /// Failed ticks in a row (the backoff's exponent).
+    failures: u32,
 }
 
 /// Large variants are boxed: ractor boxes every message anyway, but the
@@ -129,6 +134,7 @@ impl Actor for PersonaActor {
             running: None,
             last: None,
             ticks: 0,
+            failures: 0,
         };
         state.report(me.get_id());
         Ok(state)
@@ -142,6 +148,16 @@ impl Actor for PersonaActor {
     ) -> Result<(), ActorProcessingErr> {
         match message {
             PersonaMsg::StartTick(reply) => {
+                // The schedule (no reply port) waits out a failure backoff;
+                // an operator's "tick now" does not.
+                let backing_off = state
+                    .last
+                    .as_ref()
+                    .and_then(|last| last.next_attempt_at)
+                    .is_some_and(|at| chrono::Utc::now() < at);
+                if reply.is_none() && backing_off {
+                    return Ok(());
+                }
                 // Boxed: spawning the conversation actor is a large future,
                 // and inline it would size the handler's future for good.
                 let answer = Box::pin(state.start_tick(&me)).await;
@@ -161,7 +177,20 @@ impl Actor for PersonaActor {
                 {
                     state.end_tick();
                     state.ticks += 1;
-                    state.last = Some(summary);
+                    let (failures, next_attempt_at) = backoff::after_tick(
+                        state.failures,
+                        summary.status,
+                        state.identity.profile.cadence,
+                        summary.finished_at,
+                    );
+                    state.failures = failures;
+                    state.last = Some(match next_attempt_at {
+                        None => summary,
+                        Some(at) => Arc::new(TickSummary {
+                            next_attempt_at: Some(at),
+                            ..TickSummary::clone(&summary)
+                        }),
+                    });
                     if session.is_some() {
                         state.session = session;
                     }

@@ -32,6 +32,9 @@ pub struct TickSummary {
     pub cost_usd: Option<f64>,
     pub duration_ms: u64,
     pub finished_at: DateTime<Utc>,
+    /// After a failed tick: the schedule leaves the persona alone until
+    /// then (its failure backoff); `None` otherwise.
+    pub next_attempt_at: Option<DateTime<Utc>>,
 }
 
 impl TickSummary {
@@ -62,6 +65,7 @@ impl TickSummary {
             cost_usd: record.cost.usd(),
             duration_ms,
             finished_at: Utc::now(),
+            next_attempt_at: None,
         }
     }
 
