@@ -453,21 +453,14 @@ pub async fn run_tick(
         let results = futures::future::join_all(calls.iter().map(|call| async move {
             recorder.observe(TickEvent::CallStarted {
                 tool_use_id: call.id.clone(),
-                tool: names
-                    .to_mcp(&call.llm_name)
-                    .unwrap_or(&call.llm_name)
-                    .to_owned(),
+                tool: call.tool_name(names),
             });
             let started = Instant::now();
             let outcome = call.run(names, schemas, tools).await;
             let latency = started.elapsed();
             recorder.observe(TickEvent::CallEnded {
                 tool_use_id: call.id.clone(),
-                result: if outcome.failed_by.is_some() {
-                    ActionResult::Error
-                } else {
-                    ActionResult::Ok
-                },
+                result: outcome.result(),
                 failed_by: outcome.failed_by,
                 latency_ms: latency.as_millis() as u64,
             });
@@ -476,10 +469,7 @@ pub async fn run_tick(
         .await;
         let mut tool_results = Vec::with_capacity(calls.len());
         for (call, (outcome, latency)) in calls.iter().zip(results) {
-            let tool_name = names
-                .to_mcp(&call.llm_name)
-                .unwrap_or(&call.llm_name)
-                .to_owned();
+            let tool_name = call.tool_name(names);
             // A call the app saw is part of the persona's day with its
             // module, even when the model's arguments were to blame.
             if outcome.sent_to_app
@@ -510,11 +500,7 @@ pub async fn run_tick(
                     tool_use_id: call.id.clone(),
                     tool: tool_name.clone(),
                     input,
-                    result: if outcome.failed_by.is_some() {
-                        ActionResult::Error
-                    } else {
-                        ActionResult::Ok
-                    },
+                    result: outcome.result(),
                     failed_by: outcome.failed_by,
                     output: outcome.text.clone(),
                     latency_ms: latency.as_millis() as u64,
@@ -700,12 +686,20 @@ struct CallOutcome {
     error_message: Option<String>,
 }
 
+impl CallOutcome {
+    fn result(&self) -> ActionResult {
+        match self.failed_by {
+            Some(_) => ActionResult::Error,
+            None => ActionResult::Ok,
+        }
+    }
+}
+
 /// `text` cut to [`ERROR_MESSAGE_CHARS`] characters, marked when cut.
 fn bounded(text: &str) -> String {
-    match text.char_indices().nth(ERROR_MESSAGE_CHARS) {
-        None => text.to_owned(),
-        Some((end, _)) => format!("{}… (cut)", &text[..end]),
-    }
+    let mut text = text.to_owned();
+    catalog::transcript::cut(&mut text, ERROR_MESSAGE_CHARS);
+    text
 }
 
 impl Call {
@@ -793,6 +787,15 @@ impl Call {
             text: result.text,
             sent_to_app: true,
         }
+    }
+
+    /// The tool's name in the app; the model's name for a tool that does
+    /// not exist.
+    fn tool_name(&self, names: &ToolNames) -> String {
+        names
+            .to_mcp(&self.llm_name)
+            .unwrap_or(&self.llm_name)
+            .to_owned()
     }
 
     /// The input as the model sent it: its JSON, or the raw text it could

@@ -302,6 +302,14 @@ pub struct TokenUsage {
     pub cache_write: u64,
 }
 
+impl TokenUsage {
+    /// Every token counted: input, output, cache reads and writes (what a
+    /// token budget counts).
+    pub fn total(&self) -> u64 {
+        self.input + self.output + self.cache_read + self.cache_write
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -67,12 +67,11 @@ impl Llm for TickLlm {
                 .prices
                 .cost(model, self.inner.runs_locally(), response.usage);
             self.recorder.add_cost(cost);
-            let usage = response.usage;
             let spend = Spend {
                 // Unknown costs count 0: a dollar budget is refused at start
                 // for a model without a price.
                 usd: cost.unwrap_or(0.0),
-                tokens: usage.input + usage.output + usage.cache_read + usage.cache_write,
+                tokens: response.usage.total(),
             };
             let _ = self
                 .dispatcher
