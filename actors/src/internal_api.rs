@@ -1,7 +1,7 @@
 //! The app's internal personas API (`X-Service-Key`) as everything the
 //! runner needs when it has no database of its own: the rows (`Sink`), the
-//! tick rows (`TickLedger`), and the persona list, due query and pause flags
-//! (`Directory`).
+//! tick rows and leases (`TickLedger`), the persona list, due query and
+//! pause flags (`Directory`), and the fleet's switch and heartbeats (`Fleet`).
 //!
 //! Every body is a `catalog::internal_api` type, the same one the app's
 //! routes (de)serialise. An answer this client reads that does not parse as
@@ -13,16 +13,18 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use catalog::internal_api::{
-    AbortStaleAnswer, AbortStaleRequest, ActionBatch, FeedbackBatch, ForgetTranscriptsAnswer,
-    ForgetTranscriptsRequest, LeaseAnswer, LeaseRequest, ListedPersona, MemoryAnswer,
-    MemoryRequest, PausedAnswer, PausedRequest, PersonaList, PersonaSpend, ReleaseRequest,
-    SERVICE_KEY_HEADER, SpentAnswer, TickDetail,
+    AbortStaleAnswer, AbortStaleRequest, ActionBatch, ClaimDueAnswer, ClaimDueRequest,
+    FeedbackBatch, FleetSwitch, FleetView, ForgetTranscriptsAnswer, ForgetTranscriptsRequest,
+    LeaseAnswer, LeaseRequest, ListedPersona, MemoryAnswer, MemoryRequest, PausedAnswer,
+    PausedRequest, PersonaList, PersonaSpend, ReleaseRequest, ReplicaBeat, SERVICE_KEY_HEADER,
+    SpentAnswer, TickDetail,
 };
 use catalog::{ActionRow, FeedbackRow, NewTick, SeedSecret, TickFinish};
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 
 use crate::runtime::budget::Spend;
+use crate::runtime::fleet::Fleet;
 use crate::runtime::supervisor::{Directory, PersonaMemory, PersonaRef, PersonaSeed};
 use crate::runtime::{BackendError, TickLedger};
 use crate::sink::{Sink, SinkError};
@@ -234,17 +236,46 @@ impl TickLedger for InternalApi {
         Ok(answer.claimed)
     }
 
-    async fn release(&self, persona_id: &str, owner: &str) -> Result<(), BackendError> {
+    async fn claim_due(
+        &self,
+        owner: &str,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<String>, BackendError> {
+        let request = ClaimDueRequest {
+            owner: owner.to_owned(),
+            seconds: lease.as_secs().max(1),
+            limit,
+        };
+        let body = self
+            .send(self.http.post(self.url("/leases/claim-due")).json(&request))
+            .await
+            .map_err(|error| backend_error(error, "claim-due"))?;
+        let answer: ClaimDueAnswer = parse(&body, "the claim answer")?;
+        Ok(answer.claimed)
+    }
+
+    async fn release(
+        &self,
+        persona_id: &str,
+        owner: &str,
+        next_due_at: Option<DateTime<Utc>>,
+    ) -> Result<(), BackendError> {
         self.send(
             self.http
                 .post(self.url(&format!("/{persona_id}/lease/release")))
                 .json(&ReleaseRequest {
                     owner: owner.to_owned(),
+                    next_due_at,
                 }),
         )
         .await
         .map(|_| ())
         .map_err(|error| backend_error(error, persona_id))
+    }
+
+    async fn abort_stale(&self, reason: &str) -> Result<u64, BackendError> {
+        self.abort_stale_ticks(reason).await
     }
 
     async fn tick_started(&self, tick: &NewTick) -> Result<(), BackendError> {
@@ -307,6 +338,43 @@ impl TickLedger for InternalApi {
             .map_err(|refusal| backend_error(refusal, "transcripts"))?;
         let answer: ForgetTranscriptsAnswer = parse(&body, "the forget answer")?;
         Ok(answer.forgotten)
+    }
+}
+
+#[async_trait]
+impl Fleet for InternalApi {
+    async fn heartbeat(&self, beat: &ReplicaBeat) -> Result<FleetView, BackendError> {
+        let body = self
+            .send(self.http.post(self.url("/fleet/heartbeat")).json(beat))
+            .await
+            .map_err(|error| backend_error(error, "fleet"))?;
+        parse(&body, "the fleet's state")
+    }
+
+    async fn view(&self) -> Result<FleetView, BackendError> {
+        let body = self
+            .send(self.http.get(self.url("/fleet")))
+            .await
+            .map_err(|error| backend_error(error, "fleet"))?;
+        parse(&body, "the fleet's state")
+    }
+
+    async fn set_switch(&self, switch: &FleetSwitch) -> Result<FleetView, BackendError> {
+        let body = self
+            .send(self.http.put(self.url("/fleet/switch")).json(switch))
+            .await
+            .map_err(|error| backend_error(error, "fleet"))?;
+        parse(&body, "the fleet's state")
+    }
+
+    async fn leave(&self, replica_id: &str) -> Result<(), BackendError> {
+        self.send(
+            self.http
+                .delete(self.url(&format!("/fleet/replicas/{replica_id}"))),
+        )
+        .await
+        .map(|_| ())
+        .map_err(|error| backend_error(error, replica_id))
     }
 }
 

@@ -81,6 +81,7 @@ async fn with_budget(
             persistence,
             concurrency,
             llm_per_minute,
+            replicas: 1,
             paused,
             row_batch_window: Duration::from_millis(20),
             budget,

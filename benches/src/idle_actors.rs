@@ -38,7 +38,7 @@ use catalog::{Archetype, Catalog, LoadOptions, ModuleMix, PersonaSpec, SeedSecre
 use gateway::store::Store;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use runner::system::{Backend, RunnerSystem, SystemSettings, Tuning};
-use runner::wiring::{Provider, StoreLedger, StoreSink};
+use runner::wiring::{Provider, StoreFleet, StoreLedger, StoreSink};
 
 use crate::measure::{Latencies, resident_bytes};
 
@@ -353,6 +353,7 @@ async fn spawn_idle(store: &Store) -> anyhow::Result<RunnerSystem> {
         sink: Arc::new(StoreSink(store.clone())),
         ledger: Arc::new(StoreLedger(store.clone())),
         directory: Arc::new(NoPersonas),
+        fleet: Arc::new(StoreFleet(store.clone())),
     };
     let settings = SystemSettings {
         api_url: "http://127.0.0.1:9".into(),

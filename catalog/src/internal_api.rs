@@ -16,6 +16,11 @@
 //! | `POST /{id}/paused` | [`PausedRequest`] | [`PausedAnswer`] |
 //! | `POST /{id}/lease` | [`LeaseRequest`] | [`LeaseAnswer`] |
 //! | `POST /{id}/lease/release` | [`ReleaseRequest`] | [`ReleaseAnswer`] |
+//! | `POST /leases/claim-due` | [`ClaimDueRequest`] | [`ClaimDueAnswer`] |
+//! | `POST /fleet/heartbeat` | [`ReplicaBeat`] | [`FleetView`] |
+//! | `GET /fleet` | — | [`FleetView`] |
+//! | `PUT /fleet/switch` | [`FleetSwitch`] | [`FleetView`] |
+//! | `DELETE /fleet/replicas/{id}` | — | 204 |
 //! | `POST /{id}/ticks` | [`NewTick`](crate::NewTick) | 201, [`TickStartedAnswer`] |
 //! | `POST /ticks/{tick_id}/finish` | [`TickFinish`](crate::TickFinish) | [`TickFinishedAnswer`] |
 //! | `POST /ticks/abort-stale` | [`AbortStaleRequest`] | [`AbortStaleAnswer`] |
@@ -105,6 +110,82 @@ pub struct LeaseAnswer {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReleaseRequest {
     pub owner: String,
+    /// When the schedule may claim the persona again; absent leaves it.
+    #[serde(default, rename = "nextDueAt", skip_serializing_if = "Option::is_none")]
+    pub next_due_at: Option<DateTime<Utc>>,
+}
+
+/// `POST /leases/claim-due`: takes, in one statement, the leases of up to
+/// `limit` personas that are due, not paused and not leased, for `owner`
+/// for `seconds` (the app accepts 1 to 86 400; `limit` 1 to 1000).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClaimDueRequest {
+    pub owner: String,
+    #[serde(default)]
+    pub seconds: u64,
+    #[serde(default)]
+    pub limit: u32,
+}
+
+/// The answer to [`ClaimDueRequest`]: the ids claimed, in due order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClaimDueAnswer {
+    pub claimed: Vec<String>,
+}
+
+/// The fleet's kill-switch: on or off, why, who set it and when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FleetSwitch {
+    pub paused: bool,
+    pub reason: String,
+    pub set_by: String,
+    pub set_at: DateTime<Utc>,
+}
+
+/// How many of its heartbeat periods a replica may miss before it counts
+/// as dead.
+pub const MISSED_BEATS: u32 = 3;
+
+/// `POST /fleet/heartbeat`: a runner replica is alive. It counts as dead
+/// once [`MISSED_BEATS`] `periodMs` pass without another.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplicaBeat {
+    pub id: String,
+    pub host: String,
+    pub started_at: DateTime<Utc>,
+    /// Ticks running on it now.
+    pub ticking: u64,
+    #[serde(default)]
+    pub period_ms: u64,
+}
+
+/// A live runner replica as its last heartbeat left it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Replica {
+    pub id: String,
+    pub host: String,
+    pub started_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    pub ticking: u64,
+}
+
+/// What the replicas share: the kill-switch (`None`: never set) and the
+/// live replicas, oldest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FleetView {
+    pub switch: Option<FleetSwitch>,
+    pub replicas: Vec<Replica>,
+}
+
+impl FleetView {
+    /// Whether the fleet's kill-switch is on.
+    pub fn paused(&self) -> bool {
+        self.switch.as_ref().is_some_and(|switch| switch.paused)
+    }
 }
 
 /// The answer to [`ReleaseRequest`]; `released` is `true` whether or not a

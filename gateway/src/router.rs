@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post, put};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -55,6 +55,23 @@ pub fn router(state: Arc<AppState>, cancel: CancellationToken) -> Router {
         .route(
             "/api/v1/personas/internal/{id}/lease/release",
             post(internal::release_lease),
+        )
+        .route(
+            "/api/v1/personas/internal/leases/claim-due",
+            post(internal::claim_due),
+        )
+        .route("/api/v1/personas/internal/fleet", get(internal::fleet))
+        .route(
+            "/api/v1/personas/internal/fleet/heartbeat",
+            post(internal::heartbeat),
+        )
+        .route(
+            "/api/v1/personas/internal/fleet/switch",
+            put(internal::set_fleet_switch),
+        )
+        .route(
+            "/api/v1/personas/internal/fleet/replicas/{id}",
+            delete(internal::leave_fleet),
         )
         .route(
             "/api/v1/personas/internal/personas",

@@ -4,10 +4,10 @@
 //! |---|---|
 //! | `GET /health` | up, kill-switch state, persona count |
 //! | `GET /metrics` | Prometheus text: ticks, tool calls, LLM requests and tokens, durations, permits, pending rows |
-//! | `GET /supervisor` | every persona actor (state, current tick, last outcome, restarts), the dispatcher, persistence |
+//! | `GET /supervisor` | this replica, the fleet (its kill-switch with who set it, when and why; the live replicas), every persona actor (state, current tick, last outcome, restarts), the dispatcher, persistence |
 //! | `GET /personas/{id}` | one persona (`id` is the user id or the email), with its running tick's calls live and what it waits for |
 //! | `POST /personas/{id}/pause`, `…/resume` | stored in the database, so it survives a restart |
-//! | `POST /pause`, `POST /resume` | the kill-switch: no new tick, no new LLM request |
+//! | `POST /pause`, `POST /resume` (`?reason=`) | the fleet's kill-switch: no new tick, no new LLM request, on every replica by its next schedule pass; stored, so it survives restarts (503 when it could not be stored: then only this replica follows it) |
 //! | `POST /personas/{id}/tick` | start a tick now |
 //! | `GET /personas/{id}/memory`, `DELETE …` | the persona's memory ("the story so far"), read or reset |
 //! | `GET /ticks/{tick_id}` | one tick as stored: its row, actions, ratings and transcript |
@@ -27,14 +27,15 @@ use actors::app_client::AppLogin;
 use actors::runtime::budget::{Limit, Spend};
 use actors::runtime::persona::{Activity, CallState, LiveTick, PersonaStatus, TickSummary};
 use actors::runtime::supervisor::{ChildHealth, Directory, PersonaEntry, PersonaMemory};
-use actors::runtime::{BackendError, CommandRefused};
+use actors::runtime::{BackendError, CommandRefused, KillSwitchError};
 use axum::Json;
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use catalog::SeedSecret;
-use catalog::internal_api::TickDetail;
+use catalog::internal_api::{FleetView, TickDetail};
 use gateway::http::ApiError;
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Deserialize;
@@ -218,6 +219,11 @@ async fn supervisor(State(state): State<Arc<ControlState>>) -> Result<Json<Value
         .into_iter()
         .collect();
     let spending = state.runner.spending().await.map_err(refusal)?;
+    // The fleet as stored; a database that cannot say is shown, not hidden.
+    let fleet = match state.runner.fleet().await {
+        Ok(view) => fleet_json(&view),
+        Err(error) => json!({ "error": error.to_string() }),
+    };
     let dispatcher = &snapshot.dispatcher;
     let personas: Vec<Value> = snapshot
         .personas
@@ -231,6 +237,8 @@ async fn supervisor(State(state): State<Arc<ControlState>>) -> Result<Json<Value
         })
         .collect();
     Ok(Json(json!({
+        "replica": state.runner.replica_id,
+        "fleet": fleet,
         "personas": personas,
         "budget": {
             "fleet": spend_json(dispatcher.fleet_spent, dispatcher.budgets.fleet),
@@ -239,12 +247,14 @@ async fn supervisor(State(state): State<Arc<ControlState>>) -> Result<Json<Value
         },
         "dispatcher": {
             "paused": dispatcher.paused,
-            "pauseReason": dispatcher.paused.then_some(if dispatcher.paused_by_budget { "budget" } else { "operator" }),
+            "pauseReason": dispatcher.paused.then_some(if dispatcher.paused_by_budget { "budget" } else { "fleet" }),
             "draining": dispatcher.draining,
             "concurrency": dispatcher.concurrency,
             "permitsInUse": dispatcher.permits_in_use,
             "waitingForPermit": dispatcher.waiting_for_permit,
             "llmRequestsPerMinute": dispatcher.llm_per_minute,
+            "replicas": dispatcher.replicas,
+            "llmShareOfThisReplica": dispatcher.llm_share_per_minute,
             "waitingForRateSlot": dispatcher.waiting_for_slot,
             "llmRequests": dispatcher.llm_requests,
             "batchedTicks": dispatcher.batched_ticks,
@@ -444,19 +454,82 @@ async fn tick_persona(
 async fn pause_all(
     State(state): State<Arc<ControlState>>,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+    Query(query): Query<SwitchQuery>,
+) -> Result<Response, ApiError> {
     authorize(&state, &headers)?;
-    state.runner.set_kill_switch(true).map_err(refusal)?;
-    Ok(Json(json!({ "paused": true })))
+    let reason = query
+        .reason
+        .unwrap_or_else(|| "an operator paused the fleet".into());
+    set_kill_switch(&state, true, "POST /pause", &reason).await
 }
 
 async fn resume_all(
     State(state): State<Arc<ControlState>>,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+    Query(query): Query<SwitchQuery>,
+) -> Result<Response, ApiError> {
     authorize(&state, &headers)?;
-    state.runner.set_kill_switch(false).map_err(refusal)?;
-    Ok(Json(json!({ "paused": false })))
+    let reason = query
+        .reason
+        .unwrap_or_else(|| "an operator resumed the fleet".into());
+    set_kill_switch(&state, false, "POST /resume", &reason).await
+}
+
+#[derive(Deserialize)]
+struct SwitchQuery {
+    /// Kept with the switch, shown in every replica's `/supervisor`.
+    reason: Option<String>,
+}
+
+/// The fleet's kill-switch: this replica follows at once, the others at
+/// their next schedule pass. When it cannot be stored, the answer is 503
+/// saying that only this replica follows it.
+async fn set_kill_switch(
+    state: &ControlState,
+    on: bool,
+    by: &str,
+    reason: &str,
+) -> Result<Response, ApiError> {
+    match state.runner.set_kill_switch(on, by, reason).await {
+        Ok(view) => Ok(Json(
+            json!({ "paused": on, "fleetWide": true, "fleet": fleet_json(&view) }),
+        )
+        .into_response()),
+        Err(KillSwitchError::Local(refused)) => Err(refusal(refused)),
+        Err(error @ KillSwitchError::Fleet(_)) => {
+            tracing::warn!(%error, "the fleet's kill-switch could not be stored");
+            Ok((
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({
+                    "error": error.to_string(),
+                    "code": "fleet_unavailable",
+                    "paused": on,
+                    "fleetWide": false,
+                })),
+            )
+                .into_response())
+        }
+    }
+}
+
+/// The fleet's switch and live replicas as `/supervisor` shows them.
+fn fleet_json(view: &FleetView) -> Value {
+    json!({
+        "paused": view.paused(),
+        "switch": view.switch.as_ref().map(|switch| json!({
+            "paused": switch.paused,
+            "reason": switch.reason,
+            "setBy": switch.set_by,
+            "setAt": switch.set_at,
+        })),
+        "replicas": view.replicas.iter().map(|replica| json!({
+            "id": replica.id,
+            "host": replica.host,
+            "startedAt": replica.started_at,
+            "lastSeenAt": replica.last_seen_at,
+            "ticking": replica.ticking,
+        })).collect::<Vec<_>>(),
+    })
 }
 
 #[derive(Deserialize)]

@@ -14,7 +14,7 @@ use catalog::SeedSecret;
 use gateway::store::Store;
 
 use crate::app_login::ManaLogin;
-use crate::wiring::{StoreDirectory, StoreLedger, StoreSink};
+use crate::wiring::{StoreDirectory, StoreFleet, StoreLedger, StoreSink};
 
 /// What the runner needs besides its backend.
 pub struct SystemSettings {
@@ -26,8 +26,7 @@ pub struct SystemSettings {
     pub tuning: Tuning,
 }
 
-/// Why `start` marks leftover running ticks as aborted.
-pub const STALE_TICK_REASON: &str = "the runner stopped while this tick ran";
+pub use actors::runtime::STALE_TICK_REASON;
 
 /// The store as sink, ledger and directory, after marking ticks a crash left
 /// running as aborted. The directory is returned too, for the control API.
@@ -52,8 +51,9 @@ pub async fn store_backend(
     });
     let backend = Backend {
         sink: Arc::new(StoreSink(store.clone())),
-        ledger: Arc::new(StoreLedger(store)),
+        ledger: Arc::new(StoreLedger(store.clone())),
         directory: directory.clone(),
+        fleet: Arc::new(StoreFleet(store)),
     };
     Ok((backend, directory))
 }

@@ -1,19 +1,20 @@
 //! The runner's side of the actor runtime's traits, over the gateway's store
-//! (the embedded, direct-SQL mode): rows (`Sink`), tick rows (`TickLedger`),
-//! the persona list and due query (`Directory`), and the LLM per tick
-//! (`LlmFactory`).
+//! (the embedded, direct-SQL mode): rows (`Sink`), tick rows and leases
+//! (`TickLedger`), the persona list and due query (`Directory`), the fleet's
+//! switch and heartbeats (`Fleet`), and the LLM per tick (`LlmFactory`).
 
 use std::sync::Arc;
 
 use actors::llm::Llm;
 use actors::llm::pricing::PriceTable;
 use actors::llm::scripted::{ScriptedLlm, ScriptedProfile};
+use actors::runtime::fleet::Fleet;
 use actors::runtime::supervisor::{Directory, PersonaMemory, PersonaRef, PersonaSeed};
 use actors::runtime::{BackendError, LlmFactory, TickLedger};
 use actors::sink::{Sink, SinkError};
 use actors::tick::PersonaProfile;
 use async_trait::async_trait;
-use catalog::internal_api::TickDetail;
+use catalog::internal_api::{FleetSwitch, FleetView, ReplicaBeat, TickDetail};
 use catalog::{ActionRow, FeedbackRow, SeedSecret};
 use catalog::{NewTick, TickFinish};
 use chrono::{DateTime, Utc};
@@ -68,18 +69,40 @@ impl TickLedger for StoreLedger {
         lease: std::time::Duration,
     ) -> Result<bool, BackendError> {
         let now = now();
-        let until = now
-            + chrono::TimeDelta::from_std(lease)
-                .map_err(|error| BackendError::Malformed(format!("lease {lease:?}: {error}")))?;
         self.0
-            .claim_lease(persona_id, owner, until, now)
+            .claim_lease(persona_id, owner, now + lease_length(lease)?, now)
             .await
             .map_err(backend_error)
     }
 
-    async fn release(&self, persona_id: &str, owner: &str) -> Result<(), BackendError> {
+    async fn claim_due(
+        &self,
+        owner: &str,
+        lease: std::time::Duration,
+        limit: u32,
+    ) -> Result<Vec<String>, BackendError> {
+        let now = now();
         self.0
-            .release_lease(persona_id, owner)
+            .claim_due_personas(owner, now + lease_length(lease)?, now, limit)
+            .await
+            .map_err(backend_error)
+    }
+
+    async fn release(
+        &self,
+        persona_id: &str,
+        owner: &str,
+        next_due_at: Option<DateTime<Utc>>,
+    ) -> Result<(), BackendError> {
+        self.0
+            .release_lease(persona_id, owner, next_due_at)
+            .await
+            .map_err(backend_error)
+    }
+
+    async fn abort_stale(&self, reason: &str) -> Result<u64, BackendError> {
+        self.0
+            .abort_stale_ticks(now(), now(), reason)
             .await
             .map_err(backend_error)
     }
@@ -122,6 +145,45 @@ impl TickLedger for StoreLedger {
     async fn forget_transcripts(&self, before: DateTime<Utc>) -> Result<u64, BackendError> {
         self.0
             .forget_transcripts(before)
+            .await
+            .map_err(backend_error)
+    }
+}
+
+fn lease_length(lease: std::time::Duration) -> Result<chrono::TimeDelta, BackendError> {
+    chrono::TimeDelta::from_std(lease)
+        .map_err(|error| BackendError::Malformed(format!("lease {lease:?}: {error}")))
+}
+
+/// The fleet's switch and the replicas' heartbeats in the store.
+pub struct StoreFleet(pub Store);
+
+#[async_trait]
+impl Fleet for StoreFleet {
+    async fn heartbeat(&self, beat: &ReplicaBeat) -> Result<FleetView, BackendError> {
+        let now = now();
+        self.0
+            .replica_heartbeat(beat, now)
+            .await
+            .map_err(backend_error)?;
+        self.0.fleet_view(now).await.map_err(backend_error)
+    }
+
+    async fn view(&self) -> Result<FleetView, BackendError> {
+        self.0.fleet_view(now()).await.map_err(backend_error)
+    }
+
+    async fn set_switch(&self, switch: &FleetSwitch) -> Result<FleetView, BackendError> {
+        self.0
+            .set_fleet_switch(switch)
+            .await
+            .map_err(backend_error)?;
+        self.0.fleet_view(now()).await.map_err(backend_error)
+    }
+
+    async fn leave(&self, replica_id: &str) -> Result<(), BackendError> {
+        self.0
+            .remove_replica(replica_id)
             .await
             .map_err(backend_error)
     }

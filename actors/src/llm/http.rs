@@ -190,6 +190,8 @@ where
                     "LLM request failed; retrying"
                 );
                 tokio::time::sleep(delay).await;
+                // A retry is a request like any other: it waits for its slot.
+                super::rate_gate::before_retry().await?;
                 number += 1;
             }
         }

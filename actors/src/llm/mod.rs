@@ -10,6 +10,7 @@ mod http;
 pub mod names;
 pub mod openai;
 pub mod pricing;
+pub mod rate_gate;
 pub mod retry;
 pub mod scripted;
 

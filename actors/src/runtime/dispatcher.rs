@@ -10,9 +10,14 @@
 //! - permits: at most `concurrency` ticks run at once. A [`TickPermit`]
 //!   returns itself when dropped (the tick ended, or its task was aborted),
 //!   so a cancelled tick never leaks one.
-//! - rate slots: at most `llm_per_minute` LLM requests in any sliding minute
-//!   (governor's GCRA, evenly spaced, no burst; see [`llm_quota`]), timed on
-//!   tokio's clock so tests can pause it.
+//! - rate slots: at most this replica's share of `llm_per_minute` (the
+//!   fleet's, split among the live replicas, [`super::fleet`]) LLM requests
+//!   in any sliding minute (governor's GCRA, evenly spaced, no burst; see
+//!   [`llm_quota`]), timed on tokio's clock so tests can pause it. Retries
+//!   inside a provider take a slot too ([`crate::llm::rate_gate`]).
+//! - the fleet (`FleetSeen`, from each schedule pass's heartbeat): the
+//!   fleet's kill-switch sets or lifts this one (never one the fleet's
+//!   budget set), and the number of live replicas sets the share.
 //! - kill-switch (`Pause`): no permit and no rate slot is granted until
 //!   `Resume`; running ticks wait at their next LLM request.
 //! - budgets ([`super::budget`]): each answer's spend comes back as
@@ -46,18 +51,21 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::sync::watch;
 
 use super::budget::{BudgetBook, BudgetSpent, Budgets, Scope, Spend, until_next_day};
+use super::fleet::llm_share;
 use super::persistence::{PersistenceMsg, TickRows};
 
 /// The LLM request quota: one request every `60 s / llm_per_minute`,
-/// stretched by [`RATE_MARGIN`], and no burst.
+/// stretched by [`RATE_MARGIN`], and no burst (a rate that is not positive
+/// reads as one a minute).
 ///
 /// Hosted APIs count requests per sliding minute, and a burst at start
 /// plus a full minute's steady rate overshoots that window: measured at
 /// 60/min with a burst of 6, the API answered 10 429s in the first 70 s.
 /// The margin absorbs the jitter between leaving the dispatcher and arriving
 /// at the API, which otherwise lets a 61st request into some sliding minute.
-pub fn llm_quota(llm_per_minute: u32) -> Quota {
-    let period = Duration::from_secs_f64(60.0 / f64::from(llm_per_minute.max(1)) * RATE_MARGIN);
+pub fn llm_quota(llm_per_minute: f64) -> Quota {
+    let period = Duration::try_from_secs_f64(60.0 / llm_per_minute * RATE_MARGIN)
+        .unwrap_or(Duration::from_secs(60));
     Quota::with_period(period)
         .unwrap_or_else(|| Quota::per_second(NonZeroU32::MAX))
         .allow_burst(NonZeroU32::MIN)
@@ -140,7 +148,12 @@ pub struct DispatcherStatus {
     pub permits_in_use: usize,
     /// Ticks waiting for a permit.
     pub waiting_for_permit: usize,
+    /// The fleet's LLM requests per minute (`PERSONA_LLM_RPM`).
     pub llm_per_minute: u32,
+    /// Live replicas at the last heartbeat (1 before the first).
+    pub replicas: usize,
+    /// This replica's share of `llm_per_minute`.
+    pub llm_share_per_minute: f64,
     /// LLM requests waiting for a rate slot.
     pub waiting_for_slot: usize,
     /// LLM requests let through since start.
@@ -162,8 +175,10 @@ pub struct DispatcherArgs {
     pub persistence: ActorRef<PersistenceMsg>,
     /// Ticks running at once.
     pub concurrency: usize,
-    /// LLM requests per minute across all ticks.
+    /// LLM requests per minute across the fleet's ticks.
     pub llm_per_minute: u32,
+    /// Live replicas as the first heartbeat saw them.
+    pub replicas: usize,
     /// The kill-switch's state at start.
     pub paused: bool,
     /// How long a tick's rows wait for other ticks' rows.
@@ -202,6 +217,9 @@ pub enum DispatcherMsg {
     Pause,
     /// Operator: lift the kill-switch. Repeats are harmless.
     Resume,
+    /// Sent by each schedule pass: the fleet's kill-switch and how many
+    /// replicas are alive (this one's share of the LLM quota follows).
+    FleetSeen { paused: bool, replicas: usize },
     /// Shutdown: refuse every queued and later permit request. Rate slots
     /// are still granted, so running ticks can finish.
     Drain,
@@ -257,13 +275,18 @@ impl Actor for DispatcherActor {
                 paused: args.paused,
                 concurrency: args.concurrency.max(1),
                 llm_per_minute: args.llm_per_minute,
+                replicas: args.replicas.max(1),
+                llm_share_per_minute: llm_share(args.llm_per_minute, args.replicas),
                 budgets: args.budget.budgets(),
                 fleet_spent: args.budget.fleet_spent(),
                 ..DispatcherStatus::default()
             },
             board: args.board,
             permit_queue: VecDeque::new(),
-            limiter: RateLimiter::direct_with_clock(llm_quota(args.llm_per_minute), clock.clone()),
+            limiter: RateLimiter::direct_with_clock(
+                llm_quota(llm_share(args.llm_per_minute, args.replicas)),
+                clock.clone(),
+            ),
             clock,
             slot_queue: VecDeque::new(),
             budget: args.budget,
@@ -304,6 +327,7 @@ impl Actor for DispatcherActor {
                 state.status.paused_by_budget = false;
             }
             DispatcherMsg::Drain => state.status.draining = true,
+            DispatcherMsg::FleetSeen { paused, replicas } => state.follow_fleet(paused, replicas),
             DispatcherMsg::RequestPermit(persona, reply) => {
                 match state.budget.persona_over(&persona) {
                     Some(spent) => state.refuse(reply, NoPermit::Budget(spent)),
@@ -462,6 +486,33 @@ impl DispatcherState {
                     return;
                 }
             }
+        }
+    }
+
+    /// Takes the fleet's kill-switch (a budget's stays until its day ends)
+    /// and re-splits the LLM quota when the number of replicas changed.
+    fn follow_fleet(&mut self, paused: bool, replicas: usize) {
+        if paused && !self.status.paused {
+            tracing::info!("the fleet's kill-switch is on: no tick starts here");
+            self.status.paused = true;
+        } else if !paused && self.status.paused && !self.status.paused_by_budget {
+            tracing::info!("the fleet's kill-switch is off: ticks start here again");
+            self.status.paused = false;
+        }
+        let replicas = replicas.max(1);
+        if replicas != self.status.replicas {
+            let share = llm_share(self.status.llm_per_minute, replicas);
+            tracing::info!(
+                replicas,
+                share_per_minute = share,
+                "the live replicas changed; this one's share of the LLM quota follows"
+            );
+            self.status.replicas = replicas;
+            self.status.llm_share_per_minute = share;
+            // A new limiter's first slot is free at once: at most one request
+            // early per change of the fleet, which the margin absorbs.
+            self.limiter = RateLimiter::direct_with_clock(llm_quota(share), self.clock.clone());
+            metrics::gauge!("persona_fleet_replicas").set(replicas as f64);
         }
     }
 

@@ -11,7 +11,8 @@
 //! - [`system`]: [`RunnerSystem::start`], the one assembly path, with the
 //!   numbers in [`Tuning`], and the shutdown order.
 //! - [`supervisor`]: spawns, restarts (with backoff and a restart
-//!   intensity) and inspects persona actors; schedules due personas.
+//!   intensity) and inspects persona actors; starts the ticks its schedule
+//!   passes (`schedule`: heartbeat, then the atomic claim) claimed.
 //! - [`persona`]: owns a persona's login session, its conversation actor and
 //!   the running tick with its live `tool_use_id → call` map; answers
 //!   status, pause and shutdown mid-tick.
@@ -20,6 +21,8 @@
 //!   the kill-switch and the daily budgets ([`budget`]); batches rows from
 //!   many ticks to persistence.
 //! - [`persistence`]: batched, retried, drained writes through a `Sink`.
+//! - [`fleet`]: what replicas on one database share — the kill-switch,
+//!   heartbeats, and each replica's share of the LLM quota.
 //! - `errors`: [`BackendError`] (what a `TickLedger` or `Directory` answers
 //!   when it cannot) and [`CommandRefused`] (why a persona command was not
 //!   carried out), matched by variant, never by text.
@@ -28,13 +31,17 @@ pub mod budget;
 pub mod conversation;
 pub mod dispatcher;
 mod errors;
+pub mod fleet;
 pub mod persistence;
 pub mod persona;
+mod schedule;
 pub mod supervisor;
 pub mod system;
 
 pub use errors::{BackendError, CommandRefused};
-pub use system::{Backend, RunnerHandles, RunnerSystem, RuntimeParts, StartError, Tuning};
+pub use system::{
+    Backend, KillSwitchError, RunnerHandles, RunnerSystem, RuntimeParts, StartError, Tuning,
+};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -65,8 +72,27 @@ pub trait TickLedger: Send + Sync + 'static {
         owner: &str,
         lease: Duration,
     ) -> Result<bool, BackendError>;
-    /// Gives the lease back (only the owner's is released).
-    async fn release(&self, persona_id: &str, owner: &str) -> Result<(), BackendError>;
+    /// Takes, in one atomic step, the leases of up to `limit` personas that
+    /// are due, not paused and not leased, in the order to serve them, and
+    /// returns their ids: the schedule's claim, so no persona ticks twice in
+    /// one due window however many replicas claim at once.
+    async fn claim_due(
+        &self,
+        owner: &str,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<String>, BackendError>;
+    /// Gives the lease back (only the owner's is released); `next_due_at`,
+    /// when given, is when the schedule may claim the persona again.
+    async fn release(
+        &self,
+        persona_id: &str,
+        owner: &str,
+        next_due_at: Option<DateTime<Utc>>,
+    ) -> Result<(), BackendError>;
+    /// Marks ticks whose runner is gone (no runner holds their persona's
+    /// lease) as aborted with `reason`; returns how many.
+    async fn abort_stale(&self, reason: &str) -> Result<u64, BackendError>;
     async fn tick_started(&self, tick: &NewTick) -> Result<(), BackendError>;
     /// Ends a running tick and stores its transcript beside it.
     async fn tick_ended(&self, tick_id: &str, ended: &TickFinish) -> Result<(), BackendError>;
@@ -84,12 +110,20 @@ pub trait TickLedger: Send + Sync + 'static {
     async fn forget_transcripts(&self, before: DateTime<Utc>) -> Result<u64, BackendError>;
 }
 
+/// Why a tick left `running` by a runner that is gone is marked aborted (at
+/// a runner's start, and by every schedule pass).
+pub const STALE_TICK_REASON: &str = "the runner running this tick stopped (its lease expired)";
+
 /// What every persona actor shares; built only by [`RunnerSystem::start`].
 pub(crate) struct RuntimeEnv {
     pub(crate) app: Arc<dyn AppLogin>,
     pub(crate) mcp: crate::mcp_client::McpEndpoint,
     pub(crate) llms: Arc<dyn LlmFactory>,
     pub(crate) ledger: Arc<dyn TickLedger>,
+    /// The fleet's kill-switch and the replicas' heartbeats.
+    pub(crate) fleet: Arc<dyn fleet::Fleet>,
+    /// When this replica started (its heartbeat says so).
+    pub(crate) started_at: DateTime<Utc>,
     /// Where each tick reads and writes its persona's memory.
     pub(crate) directory: Arc<dyn supervisor::Directory>,
     /// The authority on permits, rate slots and the kill-switch.

@@ -94,6 +94,10 @@ impl Default for RestartPolicy {
     }
 }
 
+/// The heartbeat period a replica announces when it schedules only on
+/// request.
+const DEFAULT_SCHEDULE_EVERY: Duration = Duration::from_secs(60);
+
 /// How long a cancelled tick may take to make its rows durable before
 /// `CancelRunning`'s reply stops waiting for it.
 const CANCEL_SAVE_LIMIT: Duration = Duration::from_secs(30);
@@ -159,6 +163,8 @@ pub struct SupervisorState {
     by_actor: HashMap<ActorId, String>,
     /// A schedule pass is in flight; an overlapping one is skipped, not queued.
     scheduling: bool,
+    /// How often passes run (the heartbeat tells the fleet).
+    schedule_every: Duration,
 }
 
 /// One persona in the snapshot.
@@ -186,9 +192,11 @@ pub struct Census {
 }
 
 pub enum SupervisorMsg {
-    /// Timer: look for due personas (skipped while a pass is running).
+    /// Timer: a schedule pass — heartbeat, then claim due personas
+    /// (skipped while a pass is running).
     Schedule,
-    /// Sent by the schedule task: start these personas' ticks.
+    /// Sent by the schedule task: start the ticks of these personas, whose
+    /// leases it claimed.
     StartDue(Vec<String>),
     /// Sent by a persona actor (this one) on every change of its status.
     /// One from an actor that has since stopped is stale and ignored.
@@ -243,6 +251,7 @@ impl Actor for SupervisorActor {
             children: HashMap::new(),
             by_actor: HashMap::new(),
             scheduling: false,
+            schedule_every: args.schedule_every.unwrap_or(DEFAULT_SCHEDULE_EVERY),
         };
         for seed in args.personas {
             let persona_id = seed.profile.id.clone();
@@ -266,32 +275,37 @@ impl Actor for SupervisorActor {
     ) -> Result<(), ActorProcessingErr> {
         match message {
             SupervisorMsg::Schedule => {
-                if state.scheduling || state.env.dispatcher_status.borrow().paused {
+                if state.scheduling {
                     return Ok(());
                 }
-                let Some(directory) = state.directory.clone() else {
-                    return Ok(());
-                };
                 state.scheduling = true;
+                let env = state.env.clone();
+                let period = state.schedule_every;
                 let me = me.clone();
                 tokio::spawn(async move {
-                    let due = directory.due().await.unwrap_or_else(|error| {
-                        tracing::warn!(%error, "reading the due personas failed");
-                        Vec::new()
-                    });
-                    let _ = me.cast(SupervisorMsg::StartDue(due));
+                    let claimed = super::schedule::pass(&env, period).await;
+                    let _ = me.cast(SupervisorMsg::StartDue(claimed));
                 });
             }
-            SupervisorMsg::StartDue(due) => {
+            SupervisorMsg::StartDue(claimed) => {
                 state.scheduling = false;
-                for persona_id in due {
-                    if let Some(actor) = state
+                let mut unknown = false;
+                for persona_id in claimed {
+                    match state
                         .children
                         .get(&persona_id)
                         .and_then(|child| child.actor.as_ref())
                     {
-                        let _ = actor.cast(PersonaMsg::StartTick(None));
+                        Some(actor) => {
+                            let _ = actor.cast(PersonaMsg::StartTick(None));
+                        }
+                        // Added since the last refresh: its lease expires by
+                        // itself and the next pass claims it again.
+                        None => unknown = true,
                     }
+                }
+                if unknown {
+                    let _ = me.cast(SupervisorMsg::Refresh);
                 }
             }
             SupervisorMsg::PersonaChanged(actor, report) => {

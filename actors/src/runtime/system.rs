@@ -28,6 +28,7 @@ use tokio::sync::watch;
 
 use super::budget::{BudgetBook, Budgets, Spend, day_start};
 use super::dispatcher::{DispatcherActor, DispatcherArgs, DispatcherMsg, DispatcherStatus};
+use super::fleet::Fleet;
 use super::persistence::{PersistenceActor, PersistenceArgs, PersistenceMsg, PersistenceStatus};
 use super::persona::{LiveTick, TickSummary};
 use super::supervisor::{
@@ -39,7 +40,7 @@ use crate::llm::pricing::PriceTable;
 use crate::mcp_client::McpEndpoint;
 use crate::sink::Sink;
 use crate::tick::TickSettings;
-use catalog::internal_api::TickDetail;
+use catalog::internal_api::{FleetSwitch, FleetView, TickDetail};
 
 /// The numbers a runner runs by. `Default` is the daemon's; tests and
 /// benchmarks shorten the timers.
@@ -47,9 +48,12 @@ use catalog::internal_api::TickDetail;
 pub struct Tuning {
     /// Ticks running at once.
     pub concurrency: usize,
-    /// LLM requests per minute across all personas.
+    /// LLM requests per minute across the fleet: each live replica takes
+    /// an equal share.
     pub llm_per_minute: u32,
-    /// The kill-switch's state at start (`RUNNER_PAUSED`).
+    /// Start with the fleet's kill-switch on (`RUNNER_PAUSED`): it is set
+    /// for every replica, as an operator's pause would be. `false` leaves
+    /// the stored switch as it is.
     pub paused: bool,
     pub tick: TickSettings,
     /// What LLM tokens cost (the shipped Claude prices, plus the config's).
@@ -117,6 +121,7 @@ pub struct Backend {
     pub sink: Arc<dyn Sink>,
     pub ledger: Arc<dyn TickLedger>,
     pub directory: Arc<dyn Directory>,
+    pub fleet: Arc<dyn Fleet>,
 }
 
 /// What the runner talks to besides its backend.
@@ -134,6 +139,8 @@ pub enum StartError {
     Personas(#[from] BackendError),
     #[error("reading what today's ticks spent (the budgets start from it): {0}")]
     Spending(BackendError),
+    #[error("joining the fleet (its kill-switch and replicas): {0}")]
+    Fleet(BackendError),
     #[error("starting the {actor} actor: {source}")]
     Spawn {
         actor: &'static str,
@@ -156,6 +163,10 @@ pub struct RunnerHandles {
     board: watch::Receiver<DispatcherStatus>,
     /// Where finished ticks are read back.
     ledger: Arc<dyn TickLedger>,
+    /// The fleet's kill-switch and replicas.
+    fleet: Arc<dyn Fleet>,
+    /// This replica's name on leases and heartbeats.
+    pub replica_id: String,
 }
 
 /// How long a question to an actor may take before it counts as unanswered.
@@ -178,6 +189,10 @@ impl RunnerSystem {
         .map_err(spawn_failed("persistence"))?;
         let ledger = parts.backend.ledger;
         let budget = todays_budget(ledger.as_ref(), tuning.budgets).await?;
+        let fleet = parts.backend.fleet;
+        let started_at = chrono::Utc::now();
+        let schedule_every = tuning.schedule_every.unwrap_or(Duration::from_secs(60));
+        let view = join_fleet(fleet.as_ref(), &tuning, started_at, schedule_every).await?;
         let (board, status) = watch::channel(DispatcherStatus::default());
         let (dispatcher, _) = Actor::spawn(
             None,
@@ -186,7 +201,8 @@ impl RunnerSystem {
                 persistence: persistence.clone(),
                 concurrency: tuning.concurrency,
                 llm_per_minute: tuning.llm_per_minute,
-                paused: tuning.paused,
+                replicas: view.replicas.len(),
+                paused: view.paused(),
                 row_batch_window: tuning.row_batch_window,
                 budget,
                 board,
@@ -202,6 +218,8 @@ impl RunnerSystem {
             mcp: parts.mcp,
             llms: parts.llms,
             ledger: ledger.clone(),
+            fleet: fleet.clone(),
+            started_at,
             directory: parts.backend.directory.clone(),
             dispatcher: dispatcher.clone(),
             dispatcher_status: status.clone(),
@@ -209,7 +227,7 @@ impl RunnerSystem {
             prices: Arc::new(tuning.prices),
             tick_timeout: tuning.tick_timeout,
             session_margin: tuning.session_margin,
-            replica_id: tuning.replica_id,
+            replica_id: tuning.replica_id.clone(),
             lease: tuning.lease.max(Duration::from_secs(1)),
         });
         let directory = parts.backend.directory;
@@ -235,6 +253,8 @@ impl RunnerSystem {
                 persistence,
                 board: status,
                 ledger,
+                fleet,
+                replica_id: tuning.replica_id,
             },
             retention,
         })
@@ -288,6 +308,8 @@ impl RunnerSystem {
             supervisor,
             dispatcher,
             persistence,
+            fleet,
+            replica_id,
             ..
         } = self.handles;
         let _ = dispatcher.cast(DispatcherMsg::Drain);
@@ -321,6 +343,11 @@ impl RunnerSystem {
         let _ = persistence
             .stop_and_wait(Some("shutdown".into()), Some(Duration::from_secs(120)))
             .await;
+        // The others take over this one's share of the LLM quota at their
+        // next pass; if this fails, they do once its heartbeat expires.
+        if let Err(error) = fleet.leave(&replica_id).await {
+            tracing::warn!(%error, "leaving the fleet failed; this replica counts as live until its heartbeat expires");
+        }
     }
 }
 
@@ -359,15 +386,38 @@ impl RunnerHandles {
             .await?
     }
 
-    /// The kill-switch: on, no tick starts and no LLM request goes out.
-    pub fn set_kill_switch(&self, on: bool) -> Result<(), CommandRefused> {
+    /// The fleet's kill-switch: on, no tick starts and no LLM request goes
+    /// out. Applied on this replica at once, then stored for the fleet
+    /// (every replica follows at its next schedule pass); `by` and `reason`
+    /// are kept with it. An error means only this replica follows it.
+    pub async fn set_kill_switch(
+        &self,
+        on: bool,
+        by: &str,
+        reason: &str,
+    ) -> Result<FleetView, KillSwitchError> {
         self.dispatcher
             .cast(if on {
                 DispatcherMsg::Pause
             } else {
                 DispatcherMsg::Resume
             })
-            .map_err(|_| CommandRefused::Unanswered)
+            .map_err(|_| KillSwitchError::Local(CommandRefused::Unanswered))?;
+        let switch = FleetSwitch {
+            paused: on,
+            reason: reason.to_owned(),
+            set_by: format!("{by} on {}", self.replica_id),
+            set_at: chrono::Utc::now(),
+        };
+        self.fleet
+            .set_switch(&switch)
+            .await
+            .map_err(KillSwitchError::Fleet)
+    }
+
+    /// The fleet's kill-switch and live replicas, read now.
+    pub async fn fleet(&self) -> Result<FleetView, BackendError> {
+        self.fleet.view().await
     }
 
     /// The running tick of a persona (id or email), as its actor sees it
@@ -405,6 +455,37 @@ impl RunnerHandles {
             _ => Err(CommandRefused::Unanswered),
         }
     }
+}
+
+/// Why the kill-switch was not set (or lifted) for the whole fleet.
+#[derive(Debug, thiserror::Error)]
+pub enum KillSwitchError {
+    #[error("this replica's dispatcher did not take it: {0}")]
+    Local(CommandRefused),
+    #[error("applied on this replica, but not stored for the fleet: {0}")]
+    Fleet(BackendError),
+}
+
+/// The first heartbeat, before any actor starts: the fleet's switch (set
+/// here when `RUNNER_PAUSED` asks for it) and the replicas alive with this one.
+async fn join_fleet(
+    fleet: &dyn Fleet,
+    tuning: &Tuning,
+    started_at: chrono::DateTime<chrono::Utc>,
+    period: Duration,
+) -> Result<FleetView, StartError> {
+    let beat = super::fleet::beat(&tuning.replica_id, started_at, 0, period);
+    let view = fleet.heartbeat(&beat).await.map_err(StartError::Fleet)?;
+    if !tuning.paused || view.paused() {
+        return Ok(view);
+    }
+    let switch = FleetSwitch {
+        paused: true,
+        reason: "the runner started with RUNNER_PAUSED".to_owned(),
+        set_by: tuning.replica_id.clone(),
+        set_at: started_at,
+    };
+    fleet.set_switch(&switch).await.map_err(StartError::Fleet)
 }
 
 /// Today's budget book, starting from what today's finished ticks spent

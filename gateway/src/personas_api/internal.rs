@@ -12,10 +12,11 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use catalog::internal_api::{
-    AbortStaleAnswer, AbortStaleRequest, ActionBatch, BatchAnswer, FeedbackBatch,
-    ForgetTranscriptsAnswer, ForgetTranscriptsRequest, LeaseAnswer, LeaseRequest, ListedPersona,
-    MemoryAnswer, MemoryRequest, PausedAnswer, PausedRequest, PersonaList, ReleaseAnswer,
-    ReleaseRequest, SpentAnswer, SpentQuery, TickDetail, TickFinishedAnswer, TickStartedAnswer,
+    AbortStaleAnswer, AbortStaleRequest, ActionBatch, BatchAnswer, ClaimDueAnswer, ClaimDueRequest,
+    FeedbackBatch, FleetSwitch, FleetView, ForgetTranscriptsAnswer, ForgetTranscriptsRequest,
+    LeaseAnswer, LeaseRequest, ListedPersona, MemoryAnswer, MemoryRequest, PausedAnswer,
+    PausedRequest, PersonaList, ReleaseAnswer, ReleaseRequest, ReplicaBeat, SpentAnswer,
+    SpentQuery, TickDetail, TickFinishedAnswer, TickStartedAnswer,
 };
 use catalog::{ActionRow, FeedbackRow, MAX_ACTIONS_PER_BATCH, MAX_FEEDBACK_PER_BATCH};
 use serde::de::DeserializeOwned;
@@ -174,9 +175,79 @@ pub async fn release_lease(
 ) -> Result<Json<ReleaseAnswer>, ApiError> {
     state
         .store
-        .release_lease(&persona_id, &request.owner)
+        .release_lease(&persona_id, &request.owner, request.next_due_at)
         .await?;
     Ok(Json(ReleaseAnswer { released: true }))
+}
+
+/// Takes the leases of up to `limit` due personas in one statement.
+pub async fn claim_due(
+    State(state): State<Arc<AppState>>,
+    _: ServiceKey,
+    ApiJson(request): ApiJson<ClaimDueRequest>,
+) -> Result<Json<ClaimDueAnswer>, ApiError> {
+    if request.owner.trim().is_empty()
+        || !(1..=86_400).contains(&request.seconds)
+        || !(1..=1000).contains(&request.limit)
+    {
+        return Err(ApiError::BadRequest(
+            "give an owner, seconds between 1 and 86400 and a limit between 1 and 1000".into(),
+        ));
+    }
+    let now = now();
+    let until = now + chrono::TimeDelta::seconds(request.seconds as i64);
+    let claimed = state
+        .store
+        .claim_due_personas(&request.owner, until, now, request.limit)
+        .await?;
+    Ok(Json(ClaimDueAnswer { claimed }))
+}
+
+/// A runner replica's heartbeat; answers the fleet's state.
+pub async fn heartbeat(
+    State(state): State<Arc<AppState>>,
+    _: ServiceKey,
+    ApiJson(beat): ApiJson<ReplicaBeat>,
+) -> Result<Json<FleetView>, ApiError> {
+    if beat.id.trim().is_empty() || beat.period_ms == 0 {
+        return Err(ApiError::BadRequest(
+            "give the replica's id and its heartbeat period (periodMs > 0)".into(),
+        ));
+    }
+    let now = now();
+    state.store.replica_heartbeat(&beat, now).await?;
+    Ok(Json(state.store.fleet_view(now).await?))
+}
+
+/// The fleet's kill-switch and live replicas.
+pub async fn fleet(
+    State(state): State<Arc<AppState>>,
+    _: ServiceKey,
+) -> Result<Json<FleetView>, ApiError> {
+    Ok(Json(state.store.fleet_view(now()).await?))
+}
+
+/// Sets or lifts the fleet's kill-switch.
+pub async fn set_fleet_switch(
+    State(state): State<Arc<AppState>>,
+    _: ServiceKey,
+    ApiJson(switch): ApiJson<FleetSwitch>,
+) -> Result<Json<FleetView>, ApiError> {
+    if switch.set_by.trim().is_empty() {
+        return Err(ApiError::BadRequest("say who sets it (setBy)".into()));
+    }
+    state.store.set_fleet_switch(&switch).await?;
+    Ok(Json(state.store.fleet_view(now()).await?))
+}
+
+/// A replica that stopped cleanly leaves the fleet.
+pub async fn leave_fleet(
+    State(state): State<Arc<AppState>>,
+    _: ServiceKey,
+    Path(replica_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.store.remove_replica(&replica_id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// A persona's memory ("the story so far"); `id` is the user id or the email.

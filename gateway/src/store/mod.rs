@@ -14,6 +14,10 @@
 //! - [`sqlite`], [`postgres`]: opening a pool and running its migrations.
 //! - [`users`]: users, spaces and memberships.
 //! - [`personas`]: persona upsert, list, detail, delete, pause and the due query.
+//! - [`leases`]: which replica may tick a persona: the atomic claim of due
+//!   personas (the one statement whose SQL differs by engine), leases and
+//!   the due gate.
+//! - [`fleet`]: the fleet's kill-switch and the runner replicas' heartbeats.
 //! - [`audit`]: tick rows and the idempotent action/feedback batches.
 //! - [`transcripts`]: tick transcripts read back with their tick, and
 //!   forgotten after the runner's retention.
@@ -23,7 +27,9 @@
 mod app_store;
 mod audit;
 mod error_rates;
+mod fleet;
 mod keys;
+mod leases;
 mod personas;
 mod postgres;
 mod records;

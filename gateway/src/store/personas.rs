@@ -1,5 +1,6 @@
 //! Personas: stamping a registered user as a persona, list, detail, delete
-//! (personas only), pause, and the due query.
+//! (personas only), pause, memory, and the due query (its rules in
+//! `leases`).
 
 use std::collections::BTreeMap;
 
@@ -9,6 +10,7 @@ use sqlx::FromRow;
 use sqlx::types::Json;
 
 use super::audit::ActionDbRow;
+use super::leases::{DueAt, bind_due};
 use super::users::UserKind;
 use super::{Store, StoreError, WritePool, now, to_u64, with_pool};
 
@@ -71,6 +73,10 @@ impl TryFrom<PersonaDbRow> for PersonaRow {
 const PERSONA_SELECT: &str = "SELECT p.user_id, u.email, p.name, p.archetype, p.system_prompt, \
      p.module_mix, p.tick_cadence, p.paused, p.last_active_at, p.created_at, p.updated_at \
      FROM personas p JOIN users u ON u.id = p.user_id";
+
+/// The order due personas are served in: never-run first, then the
+/// longest-waiting (`catalog::due::due_order`).
+pub(super) const DUE_ORDER: &str = "p.last_active_at ASC NULLS FIRST, p.user_id";
 
 /// A persona in the admin list.
 #[derive(Debug, Clone, PartialEq)]
@@ -332,70 +338,19 @@ impl Store {
         Ok(())
     }
 
-    /// Takes (or renews) the lease on a persona for `owner` until `until`:
-    /// free, expired, or already this owner's. Returns whether `owner` holds
-    /// it now. One conditional UPDATE, so two replicas can never both win.
-    pub async fn claim_lease(
-        &self,
-        persona_id: &str,
-        owner: &str,
-        until: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        let claimed = with_pool!(self, |pool| {
-            sqlx::query(
-                "UPDATE personas SET lease_owner = $1, lease_until = $2 \
-                 WHERE user_id = $3 AND (lease_until IS NULL OR lease_until <= $4 OR lease_owner = $1)",
-            )
-            .bind(owner)
-            .bind(until)
-            .bind(persona_id)
-            .bind(now)
-            .execute(pool)
-            .await?
-            .rows_affected()
-        });
-        Ok(claimed == 1)
-    }
-
-    /// Gives a lease back; only its owner can.
-    pub async fn release_lease(&self, persona_id: &str, owner: &str) -> Result<(), StoreError> {
-        with_pool!(self, |pool| {
-            sqlx::query(
-                "UPDATE personas SET lease_owner = NULL, lease_until = NULL \
-                 WHERE user_id = $1 AND lease_owner = $2",
-            )
-            .bind(persona_id)
-            .bind(owner)
-            .execute(pool)
-            .await?;
-        });
-        Ok(())
-    }
-
-    /// Personas due at `now` (the rules of `catalog::due`), never-run first,
-    /// then the longest-waiting; paused personas and those whose lease is
-    /// held by a running tick are left out.
+    /// Personas due at `now` (the rules of `catalog::due`, and not before
+    /// their `next_due_at`), never-run first, then the longest-waiting;
+    /// paused personas and those whose lease is held are left out.
     pub async fn due_personas(&self, now: DateTime<Utc>) -> Result<Vec<PersonaRow>, StoreError> {
-        let hourly_cutoff = now - catalog::due::min_interval(Cadence::Hourly);
-        let daily_cutoff = now - catalog::due::min_interval(Cadence::Daily);
-        let weekday = catalog::due::runs_on(Cadence::Weekdays, now);
+        let due = DueAt::new(now);
         let rows: Vec<PersonaDbRow> = with_pool!(self, |pool| {
-            sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "{PERSONA_SELECT} \
-                 WHERE p.paused = $1 AND u.deleted_at IS NULL \
-                   AND (p.lease_until IS NULL OR p.lease_until <= $2) \
-                   AND (p.tick_cadence <> 'weekdays' OR $3) \
-                   AND (p.last_active_at IS NULL \
-                        OR (p.tick_cadence = 'hourly' AND p.last_active_at <= $4) \
-                        OR (p.tick_cadence <> 'hourly' AND p.last_active_at <= $5)) \
-                 ORDER BY p.last_active_at ASC NULLS FIRST, p.user_id"
-            )))
-            .bind(false)
-            .bind(now)
-            .bind(weekday)
-            .bind(hourly_cutoff)
-            .bind(daily_cutoff)
+            bind_due!(
+                sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "{PERSONA_SELECT} WHERE {} ORDER BY {DUE_ORDER}",
+                    DueAt::predicate(1)
+                ))),
+                due
+            )
             .fetch_all(pool)
             .await?
         });

@@ -2,7 +2,8 @@
 //! PostgreSQL when `TEST_POSTGRES_URL` is set (each test in its own freshly
 //! created database). With `CI=true` a missing PostgreSQL fails the run.
 //!
-//! - `store`: the storage API (users, personas, batches, ticks, records).
+//! - `store`: the storage API (users, personas, leases, batches, ticks,
+//!   records, the fleet's switch and heartbeats).
 //! - `http`: the real server on a loopback port (auth, MCP with the
 //!   official Python client, the personas API).
 //! - `tools`: every tool of the registry through `Registry::invoke`, on the
@@ -16,6 +17,7 @@ mod http;
 
 mod store {
     mod audit;
+    mod fleet;
     mod personas;
     mod records;
     mod users;

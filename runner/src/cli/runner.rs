@@ -78,6 +78,7 @@ impl Runner {
                     sink: internal.clone(),
                     ledger: internal.clone(),
                     directory: internal.clone(),
+                    fleet: internal.clone(),
                 };
                 (api_url, backend, internal)
             }

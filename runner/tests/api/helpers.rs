@@ -170,6 +170,13 @@ pub struct Gateway {
     _running: gateway::app::RunningGateway,
 }
 
+impl Gateway {
+    /// The SQLite file its store keeps.
+    pub fn db_path(&self) -> std::path::PathBuf {
+        self._dir.path().join("persona.db")
+    }
+}
+
 /// The key-encryption keyring the suite's stores use.
 pub fn keyring() -> Keyring {
     Keyring::new(KeyEncryptionKey::new("test", &[7; 32]).unwrap(), Vec::new())

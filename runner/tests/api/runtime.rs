@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use catalog::{ActionRow, FeedbackRow, SeedSecret, TokenUsage};
 use ractor::ActorRef;
 use runner::system::{Backend, RunnerSystem, SystemSettings, Tuning};
-use runner::wiring::{StoreDirectory, StoreLedger, StoreSink};
+use runner::wiring::{StoreDirectory, StoreFleet, StoreLedger, StoreSink};
 use serde_json::json;
 use tokio::sync::watch;
 
@@ -194,7 +194,7 @@ async fn start_actors(
 /// The runner's actors over the gateway, through the production assembly
 /// path, with short timers and no schedule (tests start ticks); `adjust`
 /// changes the tuning further.
-async fn start_actors_with(
+pub(crate) async fn start_actors_with(
     gateway: &Gateway,
     llms: Arc<dyn LlmFactory>,
     sink: Arc<dyn Sink>,
@@ -207,6 +207,7 @@ async fn start_actors_with(
             store: gateway.store.clone(),
             seed_secret: SeedSecret::dev_fallback(),
         }),
+        fleet: Arc::new(StoreFleet(gateway.store.clone())),
     };
     let mut settings = SystemSettings {
         api_url: gateway.url.clone(),
@@ -579,7 +580,12 @@ async fn the_kill_switch_stops_every_new_llm_request() {
         entry(&snapshot(&runtime).await, email).status.is_some()
     })
     .await;
-    runtime.system.handles.set_kill_switch(true).unwrap();
+    runtime
+        .system
+        .handles
+        .set_kill_switch(true, "a test", "the kill-switch test")
+        .await
+        .unwrap();
     eventually(Duration::from_secs(5), "paused", || async {
         snapshot(&runtime).await.dispatcher.paused
     })
@@ -607,7 +613,12 @@ async fn the_kill_switch_stops_every_new_llm_request() {
             .and_then(|live| live.waiting),
         Some(Waiting::Permit)
     );
-    runtime.system.handles.set_kill_switch(false).unwrap();
+    runtime
+        .system
+        .handles
+        .set_kill_switch(false, "a test", "the kill-switch test")
+        .await
+        .unwrap();
     eventually(
         Duration::from_secs(30),
         "the tick ran after resume",
@@ -1219,7 +1230,7 @@ async fn a_persona_leased_by_another_runner_does_not_tick_here() {
 
     gateway
         .store
-        .release_lease(&persona.user_id, "other-replica")
+        .release_lease(&persona.user_id, "other-replica", None)
         .await
         .unwrap();
     let ran = start_tick(&runtime, email).await.unwrap();

@@ -12,6 +12,10 @@
 //! use may be stored twice (doubled = 0). Ticks a SIGKILL cut short are
 //! aborted; what they had not yet acknowledged is reported, not asserted.
 //!
+//! A second test runs three runner replicas on one database (`replicas`).
+//! The two take turns (`ONE_AT_A_TIME`): each starts its own PostgreSQL and
+//! processes, and on two cores at once they would time each other out.
+//!
 //! Loopback only, bounded: each scenario drives ticks for a fixed time and
 //! stops by itself. The quick version runs in CI; `FAULT_SUITE=full` runs
 //! each scenario for two minutes:
@@ -33,6 +37,7 @@ mod helpers;
 mod oracle;
 mod private_pg;
 mod procs;
+mod replicas;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -67,14 +72,79 @@ fn full() -> bool {
     std::env::var("FAULT_SUITE").is_ok_and(|value| value == "full")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn no_row_is_lost_or_doubled_under_faults() {
-    let Some(postgres) = PrivatePostgres::start() else {
+/// Held by each test of this suite for its whole run.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The private PostgreSQL, or `None` (the test skips; under CI it fails).
+fn private_postgres() -> Option<PrivatePostgres> {
+    let postgres = PrivatePostgres::start();
+    if postgres.is_none() {
         let message = "the fault suite needs PostgreSQL's server binaries (Debian's postgresql package) for its private instance";
         if std::env::var("CI").is_ok_and(|value| value == "true") {
             panic!("{message}; CI must install them (.ci/run does)");
         }
         eprintln!("\n*** SKIPPED: {message} ***\n");
+    }
+    postgres
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_tick_each_persona_once_and_obey_one_kill_switch() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let Some(postgres) = private_postgres() else {
+        return;
+    };
+    let seen = replicas::scenario(&postgres).await;
+    let outcome = &seen.outcome;
+    println!();
+    println!(
+        "3 replicas: {} personas, {} ticks ok, {} short, {} failed, {} aborted ({} killed mid-tick); \
+         switch followed by all in {} ms; {} started while paused; rows {}, lost {}, doubled {}",
+        seen.personas,
+        outcome.ticks_ok,
+        outcome.ticks_short,
+        outcome.ticks_failed,
+        outcome.ticks_aborted,
+        seen.killed_mid_tick,
+        seen.switch_followed_in.as_millis(),
+        seen.started_while_paused,
+        outcome.rows,
+        outcome.lost.len(),
+        outcome.doubled.len(),
+    );
+    assert_eq!(
+        seen.ticks_per_persona.len(),
+        seen.personas,
+        "every persona ticked"
+    );
+    assert!(
+        seen.ticks_per_persona.iter().all(|(_, ticks)| *ticks == 1),
+        "one tick per persona in its due window: {:?}",
+        seen.ticks_per_persona
+    );
+    assert!(seen.killed_mid_tick > 0, "a replica was killed mid-tick");
+    assert!(
+        outcome.ticks_aborted >= seen.killed_mid_tick,
+        "the killed ticks are aborted"
+    );
+    assert_eq!(
+        seen.started_while_paused, 0,
+        "no tick starts under the fleet's switch"
+    );
+    assert!(outcome.lost.is_empty(), "rows lost: {:?}", outcome.lost);
+    assert!(
+        outcome.doubled.is_empty(),
+        "rows doubled: {:?}",
+        outcome.doubled
+    );
+    assert_eq!(outcome.ticks_running, 0, "ticks left running");
+    drop(postgres);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_row_is_lost_or_doubled_under_faults() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let Some(postgres) = private_postgres() else {
         return;
     };
     let length = if full() {

@@ -3,7 +3,9 @@
 //! period; a tick that is not `failed` resets it. A persona whose tick
 //! fails the same way every time (a wrong password, a dead endpoint) then
 //! costs one attempt per backoff, not one per schedule pass. An operator's
-//! "tick now" is not held back. The time of the next attempt travels with
+//! "tick now" is not held back. The next attempt is stored as the persona's
+//! next due time when its lease is given back, so every replica waits it
+//! out. The time of the next attempt also travels with
 //! the last tick's summary ([`TickSummary::next_attempt_at`]), so an idle
 //! persona's state stays as small as before.
 //!

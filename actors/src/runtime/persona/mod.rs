@@ -177,20 +177,8 @@ impl Actor for PersonaActor {
                 {
                     state.end_tick();
                     state.ticks += 1;
-                    let (failures, next_attempt_at) = backoff::after_tick(
-                        state.failures,
-                        summary.status,
-                        state.identity.profile.cadence,
-                        summary.finished_at,
-                    );
-                    state.failures = failures;
-                    state.last = Some(match next_attempt_at {
-                        None => summary,
-                        Some(at) => Arc::new(TickSummary {
-                            next_attempt_at: Some(at),
-                            ..TickSummary::clone(&summary)
-                        }),
-                    });
+                    state.failures = summary.failures_in_row;
+                    state.last = Some(summary);
                     if session.is_some() {
                         state.session = session;
                     }
@@ -313,8 +301,14 @@ impl PersonaState {
                 tick_id: running.tick_id.clone(),
             });
         }
-        let running =
-            RunningTick::start(&self.env, &self.identity, self.session.clone(), me).await?;
+        let running = RunningTick::start(
+            &self.env,
+            &self.identity,
+            self.session.clone(),
+            self.failures,
+            me,
+        )
+        .await?;
         let tick_id = running.tick_id.clone();
         self.running = Some(Box::new(running));
         Ok(tick_id)

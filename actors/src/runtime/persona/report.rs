@@ -35,6 +35,8 @@ pub struct TickSummary {
     /// After a failed tick: the schedule leaves the persona alone until
     /// then (its failure backoff); `None` otherwise.
     pub next_attempt_at: Option<DateTime<Utc>>,
+    /// Failed ticks in a row up to this one (the backoff's exponent).
+    pub failures_in_row: u32,
 }
 
 impl TickSummary {
@@ -66,6 +68,7 @@ impl TickSummary {
             duration_ms,
             finished_at: Utc::now(),
             next_attempt_at: None,
+            failures_in_row: 0,
         }
     }
 

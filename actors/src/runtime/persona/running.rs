@@ -12,7 +12,7 @@ use tracing::Instrument as _;
 
 use super::live::LiveCalls;
 use super::report::TickSummary;
-use super::tick_llm::TickLlm;
+use super::tick_llm::{DispatcherGate, TickLlm};
 use super::tick_task::{TickTask, save_tick, tick_task};
 use super::{PersonaIdentity, PersonaMsg};
 use crate::app_client::Session;
@@ -43,6 +43,7 @@ impl RunningTick {
         env: &Arc<RuntimeEnv>,
         identity: &Arc<PersonaIdentity>,
         session: Option<Box<Session>>,
+        failures: u32,
         me: &ActorRef<PersonaMsg>,
     ) -> Result<RunningTick, CommandRefused> {
         let email = &identity.profile.email;
@@ -61,8 +62,14 @@ impl RunningTick {
             model: llm.model().to_owned(),
             source: llm.clone(),
         };
+        let gate = Arc::new(DispatcherGate {
+            dispatcher: env.dispatcher.clone(),
+            recorder: recorder.clone(),
+            persona_id: identity.profile.id.clone(),
+        });
         let _ = conversation.cast(ConversationMsg::UseLlm(Arc::new(TickLlm {
             inner: llm,
+            gate,
             dispatcher: env.dispatcher.clone(),
             recorder: recorder.clone(),
             prices: env.prices.clone(),
@@ -78,6 +85,7 @@ impl RunningTick {
                 env: env.clone(),
                 identity: identity.clone(),
                 session,
+                failures,
                 tick_id: tick_id.clone(),
                 llm: handle,
                 me: me.clone(),
@@ -97,7 +105,8 @@ impl RunningTick {
     /// Ends it as the operator asked: aborts its task (which drops its
     /// permit and stops its lease renewal), then, in a task of its own,
     /// saves the rows it made, ends its tick row as aborted with `reason`,
-    /// gives the lease back and answers `done`. Returns its summary at once.
+    /// gives the lease back (the persona is due again at once: its day was
+    /// cut short, not spent) and answers `done`. Returns its summary at once.
     pub(super) fn cancel(
         self,
         env: Arc<RuntimeEnv>,
@@ -150,7 +159,7 @@ impl RunningTick {
                 ended,
             )
             .await;
-            if let Err(error) = env.ledger.release(&persona_id, &env.replica_id).await {
+            if let Err(error) = env.ledger.release(&persona_id, &env.replica_id, None).await {
                 tracing::warn!(%error, "releasing the lease failed; it expires by itself");
             }
             if let Some(done) = done {

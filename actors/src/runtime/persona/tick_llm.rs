@@ -1,7 +1,8 @@
 //! The LLM a tick talks to: before each request it asks the dispatcher for
-//! a rate slot and waits for the grant, telling the tick's recorder (and so
-//! its persona actor) whether it waits for the slot or for the model; after
-//! each answer it adds what the answer cost.
+//! a rate slot and waits for the grant (and so does each retry inside the
+//! provider), telling the tick's recorder (and so its persona actor)
+//! whether it waits for the slot or for the model; after each answer it adds
+//! what the answer cost.
 
 use std::sync::Arc;
 
@@ -9,6 +10,7 @@ use async_trait::async_trait;
 use ractor::ActorRef;
 
 use crate::llm::pricing::PriceTable;
+use crate::llm::rate_gate::{self, RateGate};
 use crate::llm::{Llm, LlmError, LlmRequest, LlmResponse};
 use crate::progress::Waiting;
 use crate::runtime::budget::Spend;
@@ -17,6 +19,8 @@ use crate::tick::TickRecorder;
 
 pub(super) struct TickLlm {
     pub(super) inner: Arc<dyn Llm>,
+    /// Each request's rate slot, and each retry's.
+    pub(super) gate: Arc<DispatcherGate>,
     pub(super) dispatcher: ActorRef<DispatcherMsg>,
     pub(super) recorder: TickRecorder,
     pub(super) prices: Arc<PriceTable>,
@@ -26,18 +30,16 @@ pub(super) struct TickLlm {
     pub(super) persona_id: String,
 }
 
+/// A rate slot from the dispatcher, for a request or a provider's retry.
+pub(super) struct DispatcherGate {
+    pub(super) dispatcher: ActorRef<DispatcherMsg>,
+    pub(super) recorder: TickRecorder,
+    pub(super) persona_id: String,
+}
+
 #[async_trait]
-impl Llm for TickLlm {
-    fn provider(&self) -> &'static str {
-        self.inner.provider()
-    }
-    fn model(&self) -> &str {
-        self.inner.model()
-    }
-    async fn context_window(&self) -> Option<u32> {
-        self.inner.context_window().await
-    }
-    async fn complete(&self, request: &LlmRequest) -> Result<LlmResponse, LlmError> {
+impl RateGate for DispatcherGate {
+    async fn slot(&self) -> Result<(), LlmError> {
         self.recorder.waiting(Some(Waiting::RateSlot));
         // No timeout: the wait is the rate limit (or the kill-switch) doing
         // its job, and the tick's own timeout bounds it.
@@ -56,7 +58,25 @@ impl Llm for TickLlm {
             _ => return Err(LlmError::NoRateSlot),
         }
         self.recorder.waiting(Some(Waiting::Llm));
-        let result = self.inner.complete(request).await;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Llm for TickLlm {
+    fn provider(&self) -> &'static str {
+        self.inner.provider()
+    }
+    fn model(&self) -> &str {
+        self.inner.model()
+    }
+    async fn context_window(&self) -> Option<u32> {
+        self.inner.context_window().await
+    }
+    async fn complete(&self, request: &LlmRequest) -> Result<LlmResponse, LlmError> {
+        self.gate.slot().await?;
+        let gate: Arc<dyn RateGate> = self.gate.clone();
+        let result = rate_gate::scope(gate, self.inner.complete(request)).await;
         let provider = self.inner.provider();
         let status = if result.is_ok() { "ok" } else { "error" };
         metrics::counter!("llm_requests_total", "provider" => provider, "status" => status)

@@ -13,7 +13,7 @@ use chrono::Utc;
 use ractor::ActorRef;
 
 use super::report::TickSummary;
-use super::{PersonaIdentity, PersonaMsg};
+use super::{PersonaIdentity, PersonaMsg, backoff};
 use crate::app_client::{LoginError, Session};
 use crate::mcp_client::McpError;
 use crate::progress::Waiting;
@@ -28,6 +28,8 @@ pub(super) struct TickTask {
     pub(super) env: Arc<RuntimeEnv>,
     pub(super) identity: Arc<PersonaIdentity>,
     pub(super) session: Option<Box<Session>>,
+    /// Failed ticks in a row before this one (the backoff's exponent).
+    pub(super) failures: u32,
     pub(super) tick_id: String,
     pub(super) llm: ConversationHandle,
     pub(super) me: ActorRef<PersonaMsg>,
@@ -60,6 +62,7 @@ pub(super) async fn tick_task(task: TickTask) {
         env,
         identity,
         session,
+        failures,
         tick_id,
         llm,
         me,
@@ -83,7 +86,7 @@ pub(super) async fn tick_task(task: TickTask) {
                 Ok(ractor::rpc::CallResult::Success(Err(refused))) => refused.to_string(),
                 _ => "the runner's dispatcher is gone; no tick starts".to_owned(),
             };
-            not_started(&me, tick_id, session, reason);
+            not_started(&me, tick_id, session, failures, reason);
             return;
         }
     };
@@ -100,7 +103,7 @@ pub(super) async fn tick_task(task: TickTask) {
                 Ok(_) => "another runner holds this persona's lease".to_owned(),
                 Err(error) => format!("the lease could not be taken: {error}"),
             };
-            not_started(&me, tick_id, session, reason);
+            not_started(&me, tick_id, session, failures, reason);
             return;
         }
     }
@@ -182,7 +185,7 @@ pub(super) async fn tick_task(task: TickTask) {
     {
         metrics::counter!("persona_rating_parse_failures_total").increment(1);
     }
-    let summary = TickSummary::new(
+    let mut summary = TickSummary::new(
         tick_id.clone(),
         status,
         error.clone(),
@@ -190,6 +193,10 @@ pub(super) async fn tick_task(task: TickTask) {
         &record,
         started.elapsed().as_millis() as u64,
     );
+    let (failures, next_attempt_at) =
+        backoff::after_tick(failures, status, profile.cadence, summary.finished_at);
+    summary.next_attempt_at = next_attempt_at;
+    summary.failures_in_row = failures;
     summary.log();
     let ended = TickFinish {
         status,
@@ -218,7 +225,14 @@ pub(super) async fn tick_task(task: TickTask) {
         tracing::warn!(%error, tick_id, "storing the persona's memory failed; its next day starts from the old one");
     }
     drop(renewal);
-    if let Err(error) = env.ledger.release(&profile.id, &env.replica_id).await {
+    // The schedule may claim it again after its backoff, or else its cadence.
+    let next_due_at = next_attempt_at
+        .unwrap_or_else(|| summary.finished_at + catalog::due::min_interval(profile.cadence));
+    if let Err(error) = env
+        .ledger
+        .release(&profile.id, &env.replica_id, Some(next_due_at))
+        .await
+    {
         tracing::warn!(%error, tick_id, "releasing the lease failed; it expires by itself");
     }
     let _ = me.cast(PersonaMsg::TickFinished {
@@ -273,21 +287,26 @@ async fn renew_lease(env: Arc<RuntimeEnv>, persona_id: String) {
 }
 
 /// Reports a tick that never started (no permit, no lease): aborted, with
-/// no tick row and nothing to save.
+/// no tick row and nothing to save; the failures in a row stay as they were.
+/// A lease the schedule took for it expires by itself.
 fn not_started(
     me: &ActorRef<PersonaMsg>,
     tick_id: String,
     session: Option<Box<Session>>,
+    failures: u32,
     reason: String,
 ) {
-    let summary = TickSummary::new(
-        tick_id.clone(),
-        TickStatus::Aborted,
-        Some(reason),
-        None,
-        &TickRecord::default(),
-        0,
-    );
+    let summary = TickSummary {
+        failures_in_row: failures,
+        ..TickSummary::new(
+            tick_id.clone(),
+            TickStatus::Aborted,
+            Some(reason),
+            None,
+            &TickRecord::default(),
+            0,
+        )
+    };
     let _ = me.cast(PersonaMsg::TickFinished {
         tick_id,
         summary: Arc::new(summary),

@@ -397,7 +397,7 @@ async fn a_dead_runners_tick_ends_when_its_persona_ticks_again_and_leased_ticks_
                 .await
                 .unwrap()
         );
-        store.release_lease(&anna, "nobody").await.unwrap();
+        store.release_lease(&anna, "nobody", None).await.unwrap();
         let aborted = store.abort_stale_ticks(at, at, "restart").await.unwrap();
         assert_eq!(aborted, 1, "only Anna's unleased tick, {}", db.label);
         assert_eq!(

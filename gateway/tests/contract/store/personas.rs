@@ -372,7 +372,7 @@ async fn a_lease_has_one_holder_until_it_expires_or_is_released() {
                 .await
                 .unwrap()
         );
-        store.release_lease(&anna, "replica-a").await.unwrap();
+        store.release_lease(&anna, "replica-a", None).await.unwrap();
         assert!(
             !store
                 .claim_lease(&anna, "replica-a", later + minute, later)
@@ -380,7 +380,7 @@ async fn a_lease_has_one_holder_until_it_expires_or_is_released() {
                 .unwrap(),
             "a cannot release b's lease"
         );
-        store.release_lease(&anna, "replica-b").await.unwrap();
+        store.release_lease(&anna, "replica-b", None).await.unwrap();
         assert!(
             store
                 .claim_lease(&anna, "replica-a", later + minute, later)
@@ -393,6 +393,133 @@ async fn a_lease_has_one_holder_until_it_expires_or_is_released() {
                 .await
                 .unwrap()
         );
+        db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn claiming_due_personas_rechecks_due_ness_pause_and_lease_at_the_write() {
+    for db in backends().await {
+        let store = &db.store;
+        let at = now();
+        let minute = TimeDelta::minutes(1);
+        let anna = persona(store, "Anna", Cadence::Hourly).await;
+        let ben = persona(store, "Ben", Cadence::Hourly).await;
+        let cleo = persona(store, "Cleo", Cadence::Hourly).await;
+        store.set_persona_paused(&cleo, true).await.unwrap();
+
+        let first = store
+            .claim_due_personas("replica-a", at + minute, at, 1)
+            .await
+            .unwrap();
+        assert_eq!(first.len(), 1, "{}: at most the limit", db.label);
+        let rest = store
+            .claim_due_personas("replica-b", at + minute, at, 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            rest.len(),
+            1,
+            "{}: the other one; paused Cleo never",
+            db.label
+        );
+        let mut both = [first[0].clone(), rest[0].clone()];
+        both.sort();
+        let mut expected = [anna.clone(), ben.clone()];
+        expected.sort();
+        assert_eq!(both, expected);
+
+        // Replica a's tick ends: it gives the lease back with the next due
+        // time. A replica still holding a due list from before claims nothing.
+        let held = &first[0];
+        store
+            .release_lease(held, "replica-a", Some(at + TimeDelta::hours(1)))
+            .await
+            .unwrap();
+        let later = at + minute * 2;
+        let again = store
+            .claim_due_personas("replica-c", later + minute, later, 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            again,
+            vec![rest[0].clone()],
+            "{}: only b's persona, its lease expired (b died mid-tick)",
+            db.label
+        );
+        assert!(
+            !store
+                .due_personas(later)
+                .await
+                .unwrap()
+                .iter()
+                .any(|p| &p.user_id == held),
+            "the due list agrees"
+        );
+        let next_hour = at + TimeDelta::hours(1);
+        assert_eq!(
+            store
+                .claim_due_personas("replica-c", next_hour + minute, next_hour, 10)
+                .await
+                .unwrap()
+                .iter()
+                .filter(|id| *id == held)
+                .count(),
+            1,
+            "{}: due again at its next due time",
+            db.label
+        );
+        assert!(
+            store
+                .claim_due_personas("replica-c", at + minute, at, 0)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn replicas_claiming_at_once_never_share_a_persona() {
+    for db in backends().await {
+        let store = &db.store;
+        let mut everyone = Vec::new();
+        for index in 0..12 {
+            everyone.push(persona(store, &format!("P{index}"), Cadence::Hourly).await);
+        }
+        let at = now();
+        let claims: Vec<_> = (0..4)
+            .map(|replica| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let mut mine = Vec::new();
+                    // Each replica asks for a few at a time until none is left.
+                    loop {
+                        let got = store
+                            .claim_due_personas(
+                                &format!("replica-{replica}"),
+                                at + TimeDelta::minutes(1),
+                                at,
+                                2,
+                            )
+                            .await
+                            .unwrap();
+                        if got.is_empty() {
+                            return mine;
+                        }
+                        mine.extend(got);
+                    }
+                })
+            })
+            .collect();
+        let mut claimed = Vec::new();
+        for claim in claims {
+            claimed.extend(claim.await.unwrap());
+        }
+        claimed.sort();
+        everyone.sort();
+        assert_eq!(claimed, everyone, "{}: each persona exactly once", db.label);
         db.finish().await;
     }
 }

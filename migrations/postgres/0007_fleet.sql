@@ -1,0 +1,27 @@
+-- Scale-out: several runner replicas on one database.
+--
+-- next_due_at: the schedule may not claim the persona before this time. A
+-- scheduled claim sets it to the lease's end (a replica that dies mid-tick
+-- frees the persona with its lease); the tick's end sets it to the next
+-- due time (its cadence, or its failure backoff). NULL: no gate.
+ALTER TABLE personas ADD COLUMN next_due_at TIMESTAMPTZ;
+
+-- The fleet's kill-switch: one row, who set it, when and why.
+CREATE TABLE fleet_switch (
+    id       INTEGER PRIMARY KEY CHECK (id = 1),
+    paused   BOOLEAN NOT NULL,
+    reason   TEXT NOT NULL,
+    set_by   TEXT NOT NULL,
+    set_at   TIMESTAMPTZ NOT NULL
+);
+
+-- One row per live runner replica, renewed by its heartbeat; a replica
+-- whose row is past expires_at is dead (its LLM quota share goes to the rest).
+CREATE TABLE runner_replicas (
+    id            TEXT PRIMARY KEY,
+    host          TEXT NOT NULL,
+    started_at    TIMESTAMPTZ NOT NULL,
+    last_seen_at  TIMESTAMPTZ NOT NULL,
+    expires_at    TIMESTAMPTZ NOT NULL,
+    ticking       BIGINT NOT NULL
+);
