@@ -123,3 +123,75 @@ async fn two_replicas_tick_each_due_persona_once_and_share_the_switch_and_the_qu
     .await;
     b.shutdown(Duration::from_secs(5)).await;
 }
+
+/// A runner without a database does the same over the app's internal API:
+/// the claim of due personas, the heartbeat, the switch and leaving.
+#[tokio::test]
+async fn the_internal_api_claims_due_personas_and_keeps_the_fleet() {
+    use actors::internal_api::InternalApi;
+    use actors::runtime::TickLedger as _;
+    use actors::runtime::fleet::Fleet as _;
+    use catalog::SeedSecret;
+    use catalog::internal_api::{FleetSwitch, ReplicaBeat};
+
+    let gateway = gateway_with_personas().await;
+    let personas = gateway.store.list_personas(now()).await.unwrap().len();
+    let api = InternalApi::new(&gateway.url, "key".into(), SeedSecret::dev_fallback()).unwrap();
+    let lease = Duration::from_secs(30);
+
+    let first = api.claim_due("r1", lease, 3).await.unwrap();
+    let rest = api.claim_due("r2", lease, 1000).await.unwrap();
+    assert_eq!(first.len(), 3);
+    assert_eq!(rest.len(), personas - 3);
+    assert!(
+        first.iter().all(|id| !rest.contains(id)),
+        "no persona twice"
+    );
+
+    // Given back with its next due time, it is not claimed again before then.
+    let next = now() + chrono::TimeDelta::hours(1);
+    api.release(&first[0], "r1", Some(next)).await.unwrap();
+    assert!(api.claim_due("r3", lease, 1000).await.unwrap().is_empty());
+
+    let beat = ReplicaBeat {
+        id: "r1".into(),
+        host: "test".into(),
+        started_at: now(),
+        ticking: 1,
+        period_ms: 1000,
+    };
+    let view = api.heartbeat(&beat).await.unwrap();
+    assert_eq!(view.replicas.len(), 1);
+    assert_eq!(view.replicas[0].ticking, 1);
+    let switch = FleetSwitch {
+        paused: true,
+        reason: "test".into(),
+        set_by: "r1".into(),
+        set_at: now(),
+    };
+    assert!(api.set_switch(&switch).await.unwrap().paused());
+    assert_eq!(api.view().await.unwrap().switch, Some(switch));
+    api.leave("r1").await.unwrap();
+    assert!(api.view().await.unwrap().replicas.is_empty());
+
+    // A claim without a limit is refused, naming what is wrong.
+    let refused = reqwest::Client::new()
+        .post(format!(
+            "{}/api/v1/personas/internal/leases/claim-due",
+            gateway.url
+        ))
+        .header(catalog::internal_api::SERVICE_KEY_HEADER, "key")
+        .json(&serde_json::json!({ "owner": "r4", "seconds": 30 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("a limit between 1 and 1000"),
+        "{body}"
+    );
+}

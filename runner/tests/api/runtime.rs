@@ -1814,3 +1814,29 @@ async fn after_a_failed_tick_the_schedule_backs_off_but_an_operator_does_not() {
     );
     system.shutdown(Duration::from_secs(5)).await;
 }
+
+/// A retry inside the provider is a request like any other: it waits for a
+/// rate slot from the dispatcher, so the fleet's quota counts it.
+#[tokio::test]
+async fn a_providers_retry_takes_a_rate_slot_too() {
+    use actors::testing::{Dialect, FakeServer};
+
+    let gateway = gateway_with_personas().await;
+    let fake = FakeServer::start(Dialect::Anthropic, Vec::new())
+        .await
+        .unwrap();
+    fake.push_error(529, "overloaded_error", "Overloaded", None);
+    fake.push_reply(
+        &[Block::Text("Heute nichts.".into())],
+        TokenUsage::default(),
+    );
+    let system = start_on_fake_claude(&gateway, &fake).await;
+    tick_and_wait(&system.handles.supervisor, "ben.keller@mana.test", 1).await;
+    assert_eq!(fake.requests().len(), 2, "the 529 and its retry");
+    assert_eq!(
+        system.handles.dispatcher_status().llm_requests,
+        2,
+        "each took a rate slot"
+    );
+    system.shutdown(Duration::from_secs(5)).await;
+}
