@@ -128,6 +128,33 @@ impl InternalApi {
         }
     }
 
+    /// Takes (or with `renew`, only renews) a lease.
+    async fn lease(
+        &self,
+        persona_id: &str,
+        owner: &str,
+        lease: Duration,
+        renew: bool,
+    ) -> Result<bool, BackendError> {
+        let request = LeaseRequest {
+            owner: owner.to_owned(),
+            seconds: lease.as_secs().max(1),
+            renew,
+        };
+        let body = self
+            .send(
+                self.http
+                    .post(self.url(&format!("/{persona_id}/lease")))
+                    .json(&request),
+            )
+            .await
+            .map_err(|error| backend_error(error, persona_id))?;
+        // IMPORTANT: an answer without the flag is an error, never "another
+        // runner holds it", which would skip the persona silently.
+        let answer: LeaseAnswer = parse(&body, "the lease answer")?;
+        Ok(answer.claimed)
+    }
+
     /// Marks ticks a crashed runner left `running` as aborted; returns how many.
     pub async fn abort_stale_ticks(&self, reason: &str) -> Result<u64, BackendError> {
         let request = AbortStaleRequest {
@@ -210,6 +237,9 @@ fn backend_error(refusal: Refusal, key: &str) -> BackendError {
     }
 }
 
+/// The most personas the app's claim takes at once.
+const MAX_CLAIM: u32 = 1000;
+
 #[async_trait]
 impl TickLedger for InternalApi {
     async fn claim(
@@ -218,22 +248,16 @@ impl TickLedger for InternalApi {
         owner: &str,
         lease: Duration,
     ) -> Result<bool, BackendError> {
-        let request = LeaseRequest {
-            owner: owner.to_owned(),
-            seconds: lease.as_secs().max(1),
-        };
-        let body = self
-            .send(
-                self.http
-                    .post(self.url(&format!("/{persona_id}/lease")))
-                    .json(&request),
-            )
-            .await
-            .map_err(|error| backend_error(error, persona_id))?;
-        // IMPORTANT: an answer without the flag is an error, never "another
-        // runner holds it", which would skip the persona silently.
-        let answer: LeaseAnswer = parse(&body, "the lease answer")?;
-        Ok(answer.claimed)
+        self.lease(persona_id, owner, lease, false).await
+    }
+
+    async fn renew(
+        &self,
+        persona_id: &str,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<bool, BackendError> {
+        self.lease(persona_id, owner, lease, true).await
     }
 
     async fn claim_due(
@@ -245,7 +269,8 @@ impl TickLedger for InternalApi {
         let request = ClaimDueRequest {
             owner: owner.to_owned(),
             seconds: lease.as_secs().max(1),
-            limit,
+            // The app refuses more at once; the rest wait for the next pass.
+            limit: limit.min(MAX_CLAIM),
         };
         let body = self
             .send(self.http.post(self.url("/leases/claim-due")).json(&request))

@@ -316,3 +316,60 @@ async fn a_fleet_budget_spent_before_a_restart_holds_the_kill_switch_at_start() 
         Scope::Fleet
     );
 }
+
+/// The fleet's switch comes with each schedule pass; a pass that read it
+/// before an operator's command here does not undo that command, and the
+/// share of the LLM quota follows the live replicas: three at 60/min space
+/// this replica's slots 3.03 s apart.
+#[tokio::test(start_paused = true)]
+async fn the_fleet_sets_the_switch_and_the_share_but_a_stale_pass_does_not() {
+    let (dispatcher, mut status) = dispatcher(4, 60, false).await;
+    dispatcher.cast(DispatcherMsg::Pause).unwrap();
+    let commands = status
+        .wait_for(|status| status.paused)
+        .await
+        .unwrap()
+        .switch_commands;
+    // Read before the pause: ignored.
+    dispatcher
+        .cast(DispatcherMsg::FleetSeen {
+            paused: false,
+            replicas: 1,
+            after: commands - 1,
+        })
+        .unwrap();
+    // A pass begun after it: followed.
+    dispatcher
+        .cast(DispatcherMsg::FleetSeen {
+            paused: true,
+            replicas: 3,
+            after: commands,
+        })
+        .unwrap();
+    let seen = *status
+        .wait_for(|status| status.replicas == 3)
+        .await
+        .unwrap();
+    assert!(
+        seen.paused,
+        "the stale pass did not lift the operator's pause"
+    );
+    assert_eq!(seen.llm_share_per_minute, 20.0);
+    dispatcher
+        .cast(DispatcherMsg::FleetSeen {
+            paused: false,
+            replicas: 3,
+            after: commands,
+        })
+        .unwrap();
+    status.wait_for(|status| !status.paused).await.unwrap();
+
+    let began = Instant::now();
+    slot(&dispatcher).await;
+    slot(&dispatcher).await;
+    let gap = began.elapsed();
+    assert!(
+        gap.abs_diff(Duration::from_millis(3030)) < Duration::from_millis(5),
+        "a third of 60/min with the margin: {gap:?}"
+    );
+}

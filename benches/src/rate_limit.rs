@@ -106,7 +106,11 @@ async fn measure(replicas: usize, length: Duration) -> anyhow::Result<Row> {
         // Keep every idle persona ticking, each replica its own share of
         // them, so requests always wait at the gate.
         for (index, system) in systems.iter().enumerate() {
-            let snapshot = system.snapshot().await?;
+            let mut snapshot = system.snapshot().await?;
+            // The same order on every replica, so their shares do not overlap.
+            snapshot
+                .personas
+                .sort_by(|a, b| a.persona_id.cmp(&b.persona_id));
             for entry in snapshot.personas.iter().skip(index).step_by(replicas) {
                 let idle = entry
                     .status

@@ -96,6 +96,10 @@ pub struct LeaseRequest {
     /// the accepted range rather than a serde message.
     #[serde(default)]
     pub seconds: u64,
+    /// Only renew a lease `owner` still holds, unexpired (a scheduled tick
+    /// starting); `false` (the default) also takes a free or expired one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub renew: bool,
 }
 
 /// The answer to [`LeaseRequest`]: `false` when another owner holds an
@@ -127,7 +131,7 @@ pub struct ClaimDueRequest {
     pub limit: u32,
 }
 
-/// The answer to [`ClaimDueRequest`]: the ids claimed, in due order.
+/// The answer to [`ClaimDueRequest`]: the ids claimed (in no particular order).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClaimDueAnswer {
     pub claimed: Vec<String>,
@@ -313,8 +317,17 @@ mod tests {
                 serde_json::to_value(LeaseRequest {
                     owner: "r1".into(),
                     seconds: 30,
+                    renew: false,
                 }),
                 json!({ "owner": "r1", "seconds": 30 }),
+            ),
+            (
+                serde_json::to_value(LeaseRequest {
+                    owner: "r1".into(),
+                    seconds: 30,
+                    renew: true,
+                }),
+                json!({ "owner": "r1", "seconds": 30, "renew": true }),
             ),
             (
                 serde_json::to_value(TickStartedAnswer {

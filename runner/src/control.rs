@@ -7,7 +7,7 @@
 //! | `GET /supervisor` | this replica, the fleet (its kill-switch with who set it, when and why; the live replicas), every persona actor (state, current tick, last outcome, restarts), the dispatcher, persistence |
 //! | `GET /personas/{id}` | one persona (`id` is the user id or the email), with its running tick's calls live and what it waits for |
 //! | `POST /personas/{id}/pause`, `…/resume` | stored in the database, so it survives a restart |
-//! | `POST /pause`, `POST /resume` (`?reason=`) | the fleet's kill-switch: no new tick, no new LLM request, on every replica by its next schedule pass; stored, so it survives restarts (503 when it could not be stored: then only this replica follows it) |
+//! | `POST /pause`, `POST /resume` (`?reason=`) | the fleet's kill-switch: no new tick, no new LLM request, on every replica by its next schedule pass; stored, so it survives restarts (503 when it could not be stored: then only this replica follows it, until a heartbeat reaches the database again and the stored switch rules; ask again) |
 //! | `POST /personas/{id}/tick` | start a tick now |
 //! | `GET /personas/{id}/memory`, `DELETE …` | the persona's memory ("the story so far"), read or reset |
 //! | `GET /ticks/{tick_id}` | one tick as stored: its row, actions, ratings and transcript |
@@ -482,8 +482,9 @@ struct SwitchQuery {
 }
 
 /// The fleet's kill-switch: this replica follows at once, the others at
-/// their next schedule pass. When it cannot be stored, the answer is 503
-/// saying that only this replica follows it.
+/// their next schedule pass. When it cannot be stored, the answer is 503:
+/// only this replica follows it, and only until one of its heartbeats
+/// reaches the database again (then the stored switch rules).
 async fn set_kill_switch(
     state: &ControlState,
     on: bool,

@@ -75,6 +75,19 @@ impl TickLedger for StoreLedger {
             .map_err(backend_error)
     }
 
+    async fn renew(
+        &self,
+        persona_id: &str,
+        owner: &str,
+        lease: std::time::Duration,
+    ) -> Result<bool, BackendError> {
+        let now = now();
+        self.0
+            .renew_lease(persona_id, owner, now + lease_length(lease)?, now)
+            .await
+            .map_err(backend_error)
+    }
+
     async fn claim_due(
         &self,
         owner: &str,

@@ -140,9 +140,14 @@ pub enum NoPermit {
 /// What the dispatcher publishes on every change.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct DispatcherStatus {
+    /// No permit and no rate slot is granted: the fleet's switch is on here,
+    /// or the fleet's budget is spent.
     pub paused: bool,
-    /// The kill-switch was set because the fleet's budget is spent.
+    /// The fleet's budget is spent (until the next UTC day or a resume).
     pub paused_by_budget: bool,
+    /// Operators' `Pause` and `Resume` here, counted: a schedule pass's
+    /// `FleetSeen` read before the latest one is stale and ignored.
+    pub switch_commands: u64,
     pub draining: bool,
     pub concurrency: usize,
     pub permits_in_use: usize,
@@ -199,6 +204,9 @@ pub struct DispatcherState {
     clock: TokioClock,
     /// Waiting rate-slot requests: the persona, and where to answer.
     slot_queue: VecDeque<(String, RpcReplyPort<Result<(), BudgetSpent>>)>,
+    /// The fleet's kill-switch as this replica knows it (an operator's
+    /// command here, or the last pass's heartbeat).
+    fleet_paused: bool,
     budget: BudgetBook,
     /// A `NewDay` timer is set.
     day_timer: bool,
@@ -219,7 +227,13 @@ pub enum DispatcherMsg {
     Resume,
     /// Sent by each schedule pass: the fleet's kill-switch and how many
     /// replicas are alive (this one's share of the LLM quota follows).
-    FleetSeen { paused: bool, replicas: usize },
+    /// `after` is the `switch_commands` count the pass began with; the
+    /// switch of a pass older than an operator's command is ignored.
+    FleetSeen {
+        paused: bool,
+        replicas: usize,
+        after: u64,
+    },
     /// Shutdown: refuse every queued and later permit request. Rate slots
     /// are still granted, so running ticks can finish.
     Drain,
@@ -271,6 +285,7 @@ impl Actor for DispatcherActor {
         };
         let mut state = DispatcherState {
             persistence: args.persistence,
+            fleet_paused: args.paused,
             status: DispatcherStatus {
                 paused: args.paused,
                 concurrency: args.concurrency.max(1),
@@ -313,21 +328,26 @@ impl Actor for DispatcherActor {
         state.roll_day();
         match message {
             DispatcherMsg::Pause => {
-                state.status.paused = true;
-                state.status.paused_by_budget = false;
+                state.status.switch_commands += 1;
+                state.fleet_paused = true;
             }
             DispatcherMsg::Resume => {
+                state.status.switch_commands += 1;
                 if state.status.paused_by_budget {
                     tracing::warn!(
                         "an operator lifted the fleet budget's kill-switch; the fleet budget is waived for the rest of the UTC day"
                     );
                     state.budget.waive_fleet_today();
                 }
-                state.status.paused = false;
+                state.fleet_paused = false;
                 state.status.paused_by_budget = false;
             }
             DispatcherMsg::Drain => state.status.draining = true,
-            DispatcherMsg::FleetSeen { paused, replicas } => state.follow_fleet(paused, replicas),
+            DispatcherMsg::FleetSeen {
+                paused,
+                replicas,
+                after,
+            } => state.follow_fleet(paused, replicas, after),
             DispatcherMsg::RequestPermit(persona, reply) => {
                 match state.budget.persona_over(&persona) {
                     Some(spent) => state.refuse(reply, NoPermit::Budget(spent)),
@@ -380,6 +400,7 @@ impl Actor for DispatcherActor {
                 state.status.saves_in_flight = state.status.saves_in_flight.saturating_sub(1);
             }
         }
+        state.status.paused = state.fleet_paused || state.status.paused_by_budget;
         state.grant_permits(&me);
         state.grant_slots(&me);
         if state.status.permits_in_use == 0 && state.status.saves_in_flight == 0 {
@@ -489,15 +510,18 @@ impl DispatcherState {
         }
     }
 
-    /// Takes the fleet's kill-switch (a budget's stays until its day ends)
-    /// and re-splits the LLM quota when the number of replicas changed.
-    fn follow_fleet(&mut self, paused: bool, replicas: usize) {
-        if paused && !self.status.paused {
-            tracing::info!("the fleet's kill-switch is on: no tick starts here");
-            self.status.paused = true;
-        } else if !paused && self.status.paused && !self.status.paused_by_budget {
-            tracing::info!("the fleet's kill-switch is off: ticks start here again");
-            self.status.paused = false;
+    /// Takes the fleet's kill-switch unless an operator's command here is
+    /// newer than the pass that read it (a budget's pause stays until its
+    /// day ends), and re-splits the LLM quota when the number of replicas
+    /// changed.
+    fn follow_fleet(&mut self, paused: bool, replicas: usize, after: u64) {
+        if after == self.status.switch_commands && paused != self.fleet_paused {
+            if paused {
+                tracing::info!("the fleet's kill-switch is on: no tick starts here");
+            } else {
+                tracing::info!("the fleet's kill-switch is off: ticks start here again");
+            }
+            self.fleet_paused = paused;
         }
         let replicas = replicas.max(1);
         if replicas != self.status.replicas {
@@ -529,15 +553,15 @@ impl DispatcherState {
     /// Sets the kill-switch, reason budget, once the fleet's budget is
     /// spent, with a timer for the next UTC day.
     fn check_fleet_budget(&mut self, me: &ActorRef<DispatcherMsg>) {
-        if self.status.paused {
+        if self.status.paused_by_budget {
             return;
         }
         if let Some(spent) = self.budget.fleet_over() {
             tracing::warn!(%spent, "the kill-switch is on until the next UTC day or an operator's resume");
             metrics::counter!("persona_budget_refusals_total", "scope" => Scope::Fleet.as_str())
                 .increment(1);
-            self.status.paused = true;
             self.status.paused_by_budget = true;
+            self.status.paused = true;
             self.arm_day_timer(me);
         }
     }
@@ -557,9 +581,9 @@ impl DispatcherState {
         if self.budget.roll_to(chrono::Utc::now().date_naive()) {
             self.status.fleet_spent = self.budget.fleet_spent();
             if self.status.paused_by_budget {
-                tracing::info!("a new UTC day: the fleet budget renews and the kill-switch lifts");
-                self.status.paused = false;
+                tracing::info!("a new UTC day: the fleet budget renews and its pause lifts");
                 self.status.paused_by_budget = false;
+                self.status.paused = self.fleet_paused;
             }
         }
     }

@@ -72,8 +72,16 @@ pub trait TickLedger: Send + Sync + 'static {
         owner: &str,
         lease: Duration,
     ) -> Result<bool, BackendError>;
+    /// Renews this replica's lease only while it still holds it unexpired;
+    /// `false` when it lapsed (another replica may have ticked the persona).
+    async fn renew(
+        &self,
+        persona_id: &str,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<bool, BackendError>;
     /// Takes, in one atomic step, the leases of up to `limit` personas that
-    /// are due, not paused and not leased, in the order to serve them, and
+    /// are due, not paused and not leased, the longest-unclaimed first, and
     /// returns their ids: the schedule's claim, so no persona ticks twice in
     /// one due window however many replicas claim at once.
     async fn claim_due(

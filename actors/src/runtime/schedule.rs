@@ -29,6 +29,7 @@ pub(crate) async fn pass(env: &RuntimeEnv, period: Duration) -> Vec<String> {
             let _ = env.dispatcher.cast(DispatcherMsg::FleetSeen {
                 paused,
                 replicas: view.replicas.len(),
+                after: status.switch_commands,
             });
             if paused {
                 return Vec::new();

@@ -291,16 +291,17 @@ impl Actor for SupervisorActor {
                 state.scheduling = false;
                 let mut unknown = false;
                 for persona_id in claimed {
-                    match state
-                        .children
-                        .get(&persona_id)
-                        .and_then(|child| child.actor.as_ref())
-                    {
-                        Some(actor) => {
-                            let _ = actor.cast(PersonaMsg::StartTick(None));
+                    match state.children.get(&persona_id) {
+                        Some(child) => {
+                            // A child without an actor (restarting, failed)
+                            // lets its lease lapse; later passes serve the
+                            // others first.
+                            if let Some(actor) = &child.actor {
+                                let _ = actor.cast(PersonaMsg::StartTick(None));
+                            }
                         }
-                        // Added since the last refresh: its lease expires by
-                        // itself and the next pass claims it again.
+                        // Added since the last refresh: its lease lapses and
+                        // a later pass claims it again.
                         None => unknown = true,
                     }
                 }

@@ -51,9 +51,9 @@ pub struct Tuning {
     /// LLM requests per minute across the fleet: each live replica takes
     /// an equal share.
     pub llm_per_minute: u32,
-    /// Start with the fleet's kill-switch on (`RUNNER_PAUSED`): it is set
-    /// for every replica, as an operator's pause would be. `false` leaves
-    /// the stored switch as it is.
+    /// Start with the fleet's kill-switch on (`RUNNER_PAUSED`): set for every
+    /// replica, as an operator's pause would be, when none was ever stored;
+    /// once an operator set or lifted it, the stored switch rules.
     pub paused: bool,
     pub tick: TickSettings,
     /// What LLM tokens cost (the shipped Claude prices, plus the config's).
@@ -462,12 +462,15 @@ impl RunnerHandles {
 pub enum KillSwitchError {
     #[error("this replica's dispatcher did not take it: {0}")]
     Local(CommandRefused),
-    #[error("applied on this replica, but not stored for the fleet: {0}")]
+    #[error(
+        "applied on this replica only, and only until its heartbeat reaches the database again; not stored for the fleet: {0}"
+    )]
     Fleet(BackendError),
 }
 
 /// The first heartbeat, before any actor starts: the fleet's switch (set
-/// here when `RUNNER_PAUSED` asks for it) and the replicas alive with this one.
+/// here when `RUNNER_PAUSED` asks for it and no switch was ever stored) and
+/// the replicas alive with this one.
 async fn join_fleet(
     fleet: &dyn Fleet,
     tuning: &Tuning,
@@ -476,7 +479,20 @@ async fn join_fleet(
 ) -> Result<FleetView, StartError> {
     let beat = super::fleet::beat(&tuning.replica_id, started_at, 0, period);
     let view = fleet.heartbeat(&beat).await.map_err(StartError::Fleet)?;
-    if !tuning.paused || view.paused() {
+    if !tuning.paused {
+        return Ok(view);
+    }
+    // Once an operator set or lifted the switch, the stored one rules: a
+    // replica restarting with RUNNER_PAUSED must not undo a resume.
+    if let Some(switch) = &view.switch {
+        if !switch.paused {
+            tracing::warn!(
+                set_by = %switch.set_by,
+                set_at = %switch.set_at,
+                reason = %switch.reason,
+                "RUNNER_PAUSED is set, but the fleet's kill-switch was lifted since; the stored switch rules"
+            );
+        }
         return Ok(view);
     }
     let switch = FleetSwitch {

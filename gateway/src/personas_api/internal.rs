@@ -145,7 +145,8 @@ pub async fn abort_stale_ticks(
     Ok(Json(AbortStaleAnswer { aborted }))
 }
 
-/// Takes or renews a runner's lease on a persona (`{"claimed": bool}`).
+/// Takes or renews a runner's lease on a persona (`{"claimed": bool}`);
+/// with `renew`, only renews one the runner still holds.
 pub async fn claim_lease(
     State(state): State<Arc<AppState>>,
     _: ServiceKey,
@@ -159,10 +160,17 @@ pub async fn claim_lease(
     }
     let now = now();
     let until = now + chrono::TimeDelta::seconds(request.seconds as i64);
-    let claimed = state
-        .store
-        .claim_lease(&persona_id, &request.owner, until, now)
-        .await?;
+    let claimed = if request.renew {
+        state
+            .store
+            .renew_lease(&persona_id, &request.owner, until, now)
+            .await?
+    } else {
+        state
+            .store
+            .claim_lease(&persona_id, &request.owner, until, now)
+            .await?
+    };
     Ok(Json(LeaseAnswer { claimed }))
 }
 

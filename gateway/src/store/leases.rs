@@ -13,8 +13,13 @@
 use catalog::Cadence;
 use chrono::{DateTime, Utc};
 
-use super::personas::DUE_ORDER;
 use super::{Pool, Store, StoreError, with_pool};
+
+/// The order the schedule claims due personas in: never claimed first, then
+/// the one whose due time passed longest ago (a persona claimed but not
+/// started moves to the back), then the longest inactive.
+const CLAIM_ORDER: &str =
+    "p.next_due_at ASC NULLS FIRST, p.last_active_at ASC NULLS FIRST, p.user_id";
 
 /// The due rules of `catalog::due` at one instant, as SQL and its binds.
 pub(super) struct DueAt {
@@ -65,10 +70,13 @@ impl DueAt {
 
 impl Store {
     /// Takes the leases of up to `limit` due personas for `owner` until
-    /// `until`, in the order they are served, and returns their ids. One
-    /// statement: on PostgreSQL the candidates are locked with `SKIP LOCKED`
-    /// (replicas claiming at once take different personas, none waits); on
-    /// SQLite the single writer serialises it.
+    /// `until` and returns their ids (in no particular order). One
+    /// statement: the candidates are picked once (a materialised CTE, so the
+    /// limit holds) and, on PostgreSQL, locked with `SKIP LOCKED` — replicas
+    /// claiming at once take different personas and none waits; on SQLite
+    /// the single writer serialises it. The longest-unclaimed go first
+    /// ([`CLAIM_ORDER`]), so personas claimed but never started (a budget
+    /// spent, an actor that cannot tick) cannot starve the rest.
     pub async fn claim_due_personas(
         &self,
         owner: &str,
@@ -86,9 +94,11 @@ impl Store {
             Pool::Sqlite(_) => "",
         };
         let sql = format!(
-            "UPDATE personas SET lease_owner = $1, lease_until = $2, next_due_at = $2 \
-             WHERE user_id IN (SELECT p.user_id FROM personas p JOIN users u ON u.id = p.user_id \
-                               WHERE {} ORDER BY {DUE_ORDER} LIMIT $8 {lock}) \
+            "WITH picked AS MATERIALIZED (\
+               SELECT p.user_id AS picked_id FROM personas p JOIN users u ON u.id = p.user_id \
+               WHERE {} ORDER BY {CLAIM_ORDER} LIMIT $8 {lock}) \
+             UPDATE personas SET lease_owner = $1, lease_until = $2, next_due_at = $2 \
+             FROM picked WHERE user_id = picked.picked_id \
              RETURNING user_id",
             DueAt::predicate(3)
         );
@@ -105,6 +115,33 @@ impl Store {
             .await?
         });
         Ok(claimed.into_iter().map(|(id,)| id).collect())
+    }
+
+    /// Renews `owner`'s lease on a persona until `until` only while it is
+    /// still `owner`'s and unexpired: a scheduled tick that waited past its
+    /// lease must not take the persona back from a replica that ticked it
+    /// meanwhile. Returns whether `owner` still holds it.
+    pub async fn renew_lease(
+        &self,
+        persona_id: &str,
+        owner: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let renewed = with_pool!(self, |pool| {
+            sqlx::query(
+                "UPDATE personas SET lease_until = $1 \
+                 WHERE user_id = $2 AND lease_owner = $3 AND lease_until > $4",
+            )
+            .bind(until)
+            .bind(persona_id)
+            .bind(owner)
+            .bind(now)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(renewed == 1)
     }
 
     /// Takes (or renews) the lease on a persona for `owner` until `until`:

@@ -76,7 +76,7 @@ const PERSONA_SELECT: &str = "SELECT p.user_id, u.email, p.name, p.archetype, p.
 
 /// The order due personas are served in: never-run first, then the
 /// longest-waiting (`catalog::due::due_order`).
-pub(super) const DUE_ORDER: &str = "p.last_active_at ASC NULLS FIRST, p.user_id";
+const DUE_ORDER: &str = "p.last_active_at ASC NULLS FIRST, p.user_id";
 
 /// A persona in the admin list.
 #[derive(Debug, Clone, PartialEq)]

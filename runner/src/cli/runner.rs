@@ -21,9 +21,11 @@ use crate::system::{Backend, STALE_TICK_REASON};
 /// With --api URL it needs nothing but the app: personas, due list, pause
 /// flags, tick rows and audit rows all go through the app's internal API
 /// (X-Service-Key = MANA_SERVICE_KEY). With --db URL it shares the app's
-/// database instead (direct SQL) and logs personas in at --app-url. Ticks
-/// personas on their cadence every TICK_INTERVAL_MS (an overlapping pass is
-/// skipped, not queued), serves the control API on --addr, and on
+/// database instead (direct SQL) and logs personas in at --app-url. Each
+/// TICK_INTERVAL_MS a schedule pass (an overlapping one is skipped, not
+/// queued) heartbeats and claims as many due personas as it has free
+/// permits; any number of replicas may share one app or database, and none
+/// ticks a persona twice. Serves the control API on --addr, and on
 /// SIGTERM/SIGINT stops claiming, lets running ticks finish, drains
 /// persistence and exits 0. Exit code 2: it could not start.
 #[derive(Debug, clap::Args)]

@@ -23,10 +23,11 @@ use crate::wiring::Provider;
 pub struct RunnerOptions {
     #[command(flatten)]
     pub llm: LlmArgs,
-    /// Ticks running at once.
+    /// Ticks running at once on this replica (it is what one machine can run).
     #[arg(long, env = "PERSONA_CONCURRENCY", default_value_t = 4)]
     pub concurrency: usize,
-    /// LLM requests per minute across all personas.
+    /// LLM requests per minute across the whole fleet, retries included;
+    /// each live replica on the same database takes an equal share.
     #[arg(long, env = "PERSONA_LLM_RPM", default_value_t = 50)]
     pub llm_rpm: u32,
     /// How often due personas are looked for, in milliseconds.
@@ -79,7 +80,8 @@ pub struct RunnerOptions {
     /// Seconds running ticks get to finish on shutdown before they are cancelled.
     #[arg(long, env = "PERSONA_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
     pub shutdown_grace_secs: u64,
-    /// Start with the kill-switch on (no ticks until resumed).
+    /// Start with the fleet's kill-switch on: no replica ticks until an
+    /// operator resumes (`POST /resume` on any replica).
     #[arg(long, env = "RUNNER_PAUSED")]
     pub paused: bool,
     /// Host names the control API answers for besides this machine's

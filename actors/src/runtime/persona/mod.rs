@@ -160,7 +160,7 @@ impl Actor for PersonaActor {
                 }
                 // Boxed: spawning the conversation actor is a large future,
                 // and inline it would size the handler's future for good.
-                let answer = Box::pin(state.start_tick(&me)).await;
+                let answer = Box::pin(state.start_tick(&me, reply.is_none())).await;
                 if let Some(reply) = reply {
                     let _ = reply.send(answer);
                 }
@@ -288,7 +288,12 @@ impl PersonaState {
         }
     }
 
-    async fn start_tick(&mut self, me: &ActorRef<PersonaMsg>) -> Result<String, CommandRefused> {
+    /// `scheduled`: a schedule pass took the persona's lease for it.
+    async fn start_tick(
+        &mut self,
+        me: &ActorRef<PersonaMsg>,
+        scheduled: bool,
+    ) -> Result<String, CommandRefused> {
         let email = &self.identity.profile.email;
         if self.paused {
             return Err(CommandRefused::Paused {
@@ -306,6 +311,7 @@ impl PersonaState {
             &self.identity,
             self.session.clone(),
             self.failures,
+            scheduled,
             me,
         )
         .await?;

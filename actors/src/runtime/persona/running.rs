@@ -44,6 +44,7 @@ impl RunningTick {
         identity: &Arc<PersonaIdentity>,
         session: Option<Box<Session>>,
         failures: u32,
+        scheduled: bool,
         me: &ActorRef<PersonaMsg>,
     ) -> Result<RunningTick, CommandRefused> {
         let email = &identity.profile.email;
@@ -86,6 +87,7 @@ impl RunningTick {
                 identity: identity.clone(),
                 session,
                 failures,
+                scheduled,
                 tick_id: tick_id.clone(),
                 llm: handle,
                 me: me.clone(),
@@ -105,8 +107,9 @@ impl RunningTick {
     /// Ends it as the operator asked: aborts its task (which drops its
     /// permit and stops its lease renewal), then, in a task of its own,
     /// saves the rows it made, ends its tick row as aborted with `reason`,
-    /// gives the lease back (the persona is due again at once: its day was
-    /// cut short, not spent) and answers `done`. Returns its summary at once.
+    /// gives the lease back (no next due time is set: its day was cut short,
+    /// not spent, so only its cadence and the rows it made decide) and
+    /// answers `done`. Returns its summary at once.
     pub(super) fn cancel(
         self,
         env: Arc<RuntimeEnv>,

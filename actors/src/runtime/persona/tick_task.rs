@@ -18,8 +18,9 @@ use crate::app_client::{LoginError, Session};
 use crate::mcp_client::McpError;
 use crate::progress::Waiting;
 use crate::runtime::RuntimeEnv;
+use crate::runtime::budget::day_start;
 use crate::runtime::conversation::ConversationHandle;
-use crate::runtime::dispatcher::DispatcherMsg;
+use crate::runtime::dispatcher::{DispatcherMsg, NoPermit};
 use crate::runtime::persistence::TickRows;
 use crate::tick::{Day, PersonaProfile, TickEnd, TickError, TickRecord, TickRecorder, run_tick};
 
@@ -30,6 +31,8 @@ pub(super) struct TickTask {
     pub(super) session: Option<Box<Session>>,
     /// Failed ticks in a row before this one (the backoff's exponent).
     pub(super) failures: u32,
+    /// Started by a schedule pass, which took the lease already.
+    pub(super) scheduled: bool,
     pub(super) tick_id: String,
     pub(super) llm: ConversationHandle,
     pub(super) me: ActorRef<PersonaMsg>,
@@ -63,6 +66,7 @@ pub(super) async fn tick_task(task: TickTask) {
         identity,
         session,
         failures,
+        scheduled,
         tick_id,
         llm,
         me,
@@ -83,7 +87,21 @@ pub(super) async fn tick_task(task: TickTask) {
         refused => {
             // It never started: no tick row, no rows to save.
             let reason = match refused {
-                Ok(ractor::rpc::CallResult::Success(Err(refused))) => refused.to_string(),
+                Ok(ractor::rpc::CallResult::Success(Err(refused))) => {
+                    if let NoPermit::Budget(_) = refused {
+                        // Its budget renews at the next UTC day; the lease a
+                        // schedule pass took for it says so to every replica.
+                        let next_day = day_start(Utc::now()) + chrono::TimeDelta::days(1);
+                        if let Err(error) = env
+                            .ledger
+                            .release(&profile.id, &env.replica_id, Some(next_day))
+                            .await
+                        {
+                            tracing::warn!(%error, tick_id, "releasing the lease failed; it expires by itself");
+                        }
+                    }
+                    refused.to_string()
+                }
                 _ => "the runner's dispatcher is gone; no tick starts".to_owned(),
             };
             not_started(&me, tick_id, session, failures, reason);
@@ -91,15 +109,26 @@ pub(super) async fn tick_task(task: TickTask) {
         }
     };
     // IMPORTANT: the lease is what keeps two replicas from running one
-    // persona at once; no tick row or call happens without it.
-    match env
-        .ledger
-        .claim(&profile.id, &env.replica_id, env.lease)
-        .await
-    {
+    // persona at once; no tick row or call happens without it. A scheduled
+    // tick only renews the lease its pass took: if that lapsed while it
+    // waited for a permit, another replica may have ticked the persona.
+    let held = if scheduled {
+        env.ledger
+            .renew(&profile.id, &env.replica_id, env.lease)
+            .await
+    } else {
+        env.ledger
+            .claim(&profile.id, &env.replica_id, env.lease)
+            .await
+    };
+    match held {
         Ok(true) => {}
         outcome => {
             let reason = match outcome {
+                Ok(_) if scheduled => {
+                    "the schedule's lease lapsed before a permit came; the next pass decides again"
+                        .to_owned()
+                }
                 Ok(_) => "another runner holds this persona's lease".to_owned(),
                 Err(error) => format!("the lease could not be taken: {error}"),
             };

@@ -508,6 +508,7 @@ async fn replicas_claiming_at_once_never_share_a_persona() {
                         if got.is_empty() {
                             return mine;
                         }
+                        assert!(got.len() <= 2, "never more than the limit: {got:?}");
                         mine.extend(got);
                     }
                 })
@@ -520,6 +521,38 @@ async fn replicas_claiming_at_once_never_share_a_persona() {
         claimed.sort();
         everyone.sort();
         assert_eq!(claimed, everyone, "{}: each persona exactly once", db.label);
+        db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn a_persona_claimed_but_never_started_goes_to_the_back() {
+    for db in backends().await {
+        let store = &db.store;
+        let at = now();
+        let mut everyone = Vec::new();
+        for name in ["Anna", "Ben", "Cleo"] {
+            everyone.push(persona(store, name, Cadence::Hourly).await);
+        }
+        // Each claim's tick never starts (its replica could not run it):
+        // the lease lapses, and the next claim takes someone else.
+        let mut claimed = Vec::new();
+        for round in 0..3 {
+            let when = at + TimeDelta::minutes(round * 2);
+            let got = store
+                .claim_due_personas("replica-a", when + TimeDelta::minutes(1), when, 1)
+                .await
+                .unwrap();
+            assert_eq!(got.len(), 1, "{}", db.label);
+            claimed.push(got[0].clone());
+        }
+        claimed.sort();
+        everyone.sort();
+        assert_eq!(
+            claimed, everyone,
+            "{}: each in turn, none starved",
+            db.label
+        );
         db.finish().await;
     }
 }

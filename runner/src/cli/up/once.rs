@@ -42,6 +42,25 @@ pub(super) async fn run_once(
         );
         return Ok(ExitCode::SUCCESS);
     }
+    // A run that no pass will ever let go would wait forever.
+    let dispatcher = system.handles.dispatcher_status();
+    if dispatcher.paused_by_budget {
+        anyhow::bail!(
+            "the fleet's budget for today is spent; nothing would start before 00:00 UTC"
+        );
+    }
+    if dispatcher.paused {
+        let why = match system.handles.fleet().await?.switch {
+            Some(switch) => format!(
+                "set by {} at {}: {}",
+                switch.set_by, switch.set_at, switch.reason
+            ),
+            None => "set at start".to_owned(),
+        };
+        anyhow::bail!(
+            "the fleet's kill-switch is on ({why}); lift it with `curl -XPOST <control>/resume` on a running daemon first"
+        );
+    }
     // persona id → tick id while running; the email names it in the output.
     let mut waiting = HashMap::new();
     let mut emails = HashMap::new();
