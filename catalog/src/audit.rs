@@ -269,6 +269,10 @@ pub struct TickFinish {
     /// stored beside the tick row. Empty when nothing was recorded.
     #[serde(default)]
     pub transcript: Vec<TranscriptItem>,
+    /// When the schedule may claim the persona again (its cadence, or its
+    /// failure backoff), stored with the tick's end; absent: unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_due_at: Option<DateTime<Utc>>,
 }
 
 /// A tick row as stored, read back.

@@ -423,6 +423,20 @@ impl Store {
             .await?
             .rows_affected();
             if updated == 1
+                && let Some(next_due_at) = finish.next_due_at
+            {
+                // In the same transaction: a tick that ended is never due
+                // again at once because a later write failed.
+                sqlx::query(
+                    "UPDATE personas SET next_due_at = $1 \
+                     WHERE user_id = (SELECT persona_id FROM persona_ticks WHERE tick_id = $2)",
+                )
+                .bind(next_due_at)
+                .bind(tick_id)
+                .execute(&mut *tx)
+                .await?;
+            }
+            if updated == 1
                 && let Some(items) = &transcript
             {
                 sqlx::query(

@@ -392,6 +392,7 @@ async fn the_internal_api_client_writes_rows_and_ticks_idempotently() {
             finish_reason: "end_turn".into(),
             tokens: TokenUsage::default(),
         }],
+        next_due_at: None,
     };
     sink.tick_ended("http-tick", &finish).await.unwrap();
     let read = sink.tick("http-tick").await.unwrap();

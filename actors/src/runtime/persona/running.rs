@@ -151,6 +151,8 @@ impl RunningTick {
             summary: record.summary,
             transcript: record.transcript,
             finished_at: Utc::now(),
+            // Cut short, not spent: its cadence and its rows decide.
+            next_due_at: None,
         };
         tokio::spawn(async move {
             save_tick(

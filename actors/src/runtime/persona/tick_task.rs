@@ -227,6 +227,9 @@ pub(super) async fn tick_task(task: TickTask) {
     summary.next_attempt_at = next_attempt_at;
     summary.failures_in_row = failures;
     summary.log();
+    // The schedule may claim it again after its backoff, or else its cadence.
+    let next_due_at = next_attempt_at
+        .unwrap_or_else(|| summary.finished_at + catalog::due::min_interval(profile.cadence));
     let ended = TickFinish {
         status,
         error,
@@ -238,6 +241,7 @@ pub(super) async fn tick_task(task: TickTask) {
         summary: record.summary,
         transcript: record.transcript,
         finished_at: summary.finished_at,
+        next_due_at: Some(next_due_at),
     };
     save_tick(
         &env,
@@ -254,14 +258,7 @@ pub(super) async fn tick_task(task: TickTask) {
         tracing::warn!(%error, tick_id, "storing the persona's memory failed; its next day starts from the old one");
     }
     drop(renewal);
-    // The schedule may claim it again after its backoff, or else its cadence.
-    let next_due_at = next_attempt_at
-        .unwrap_or_else(|| summary.finished_at + catalog::due::min_interval(profile.cadence));
-    if let Err(error) = env
-        .ledger
-        .release(&profile.id, &env.replica_id, Some(next_due_at))
-        .await
-    {
+    if let Err(error) = env.ledger.release(&profile.id, &env.replica_id, None).await {
         tracing::warn!(%error, tick_id, "releasing the lease failed; it expires by itself");
     }
     let _ = me.cast(PersonaMsg::TickFinished {

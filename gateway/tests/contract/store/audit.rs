@@ -296,8 +296,27 @@ async fn tick_lifecycle_and_stale_ticks() {
                 output: "angelegt".into(),
                 latency_ms: 4,
             }],
+            next_due_at: Some(at + TimeDelta::hours(1)),
         };
+        assert!(
+            store
+                .due_personas(at)
+                .await
+                .unwrap()
+                .iter()
+                .any(|due| due.user_id == anna)
+        );
         assert!(store.finish_tick("done", &finish).await.unwrap());
+        assert!(
+            !store
+                .due_personas(at + TimeDelta::minutes(59))
+                .await
+                .unwrap()
+                .iter()
+                .any(|due| due.user_id == anna),
+            "{}: the tick's end set the next due time in its transaction",
+            db.label
+        );
         assert!(
             !store.finish_tick("done", &finish).await.unwrap(),
             "finishing twice changes nothing"
