@@ -42,8 +42,6 @@ async fn main() -> anyhow::Result<()> {
         .login(&email, &derive_password(&secret, &email))
         .await
         .context("logging in (did you run `persona seed`?)")?;
-    let mcp = McpConnection::open(&format!("{api_url}/mcp"), &session).await?;
-
     let profile = PersonaProfile {
         id: session.user_id.clone(),
         email: spec.email.clone(),
@@ -53,6 +51,7 @@ async fn main() -> anyhow::Result<()> {
         system_prompt: spec.system_prompt.clone(),
         cadence: spec.cadence,
     };
+    let mcp = McpConnection::open(&format!("{api_url}/mcp"), &session, &profile).await?;
     let tick_id = uuid::Uuid::now_v7().to_string();
     let llm = ScriptedLlm::new(
         ScriptedProfile {

@@ -40,8 +40,7 @@ async fn main() -> anyhow::Result<()> {
     let system = runner::system::start(
         store.clone(),
         SystemSettings {
-            api_url: url.clone(),
-            mcp_url: format!("{url}/mcp"),
+            target: catalog::target::Target::builtin(&url),
             llms: Arc::new(Provider::Scripted),
             seed_secret: secret,
             tuning: Tuning {

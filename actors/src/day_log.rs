@@ -1,5 +1,6 @@
 //! The day as the persona lived it, for the rating turn: each call with its
-//! number, its tool, a short form of its input and how it went (ok, the
+//! number, its tool and the module it is rated as (the target's, which may
+//! not be the tool's prefix), a short form of its input and how it went (ok, the
 //! app's error, or refused because the model botched it: arguments not JSON
 //! or rejected by the tool's schema, an unknown tool), with the error text.
 //! The rating prompt carries it rendered ([`DayLog::render`]), so a model
@@ -22,6 +23,8 @@ pub struct LoggedCall {
     pub number: usize,
     /// The app's name (`todo.create`).
     pub tool: String,
+    /// The module the call is rated as (`todo`).
+    pub module: String,
     /// Its input, compact and cut to [`INPUT_CHARS`].
     pub input: String,
     /// `None`: it went through.
@@ -43,6 +46,7 @@ impl DayLog {
     pub fn push(
         &mut self,
         tool: &str,
+        module: &str,
         input: &str,
         failed_by: Option<FailedBy>,
         error: Option<&str>,
@@ -50,6 +54,7 @@ impl DayLog {
         self.calls.push(LoggedCall {
             number: self.calls.len() + 1,
             tool: tool.to_owned(),
+            module: module.to_owned(),
             input: cut(&one_line(input), INPUT_CHARS),
             failed_by,
             error: failed_by
@@ -95,7 +100,7 @@ impl DayLog {
     }
 }
 
-/// `#3 todo.create {"title":"x"} → ok`, or `→ Fehler (app): …`, or
+/// `#3 todo.create [todo] {"title":"x"} → ok`, or `→ Fehler (app): …`, or
 /// `→ abgelehnt (agent): …`.
 fn line(call: &LoggedCall) -> String {
     let outcome = match call.failed_by {
@@ -114,15 +119,16 @@ fn line(call: &LoggedCall) -> String {
         }
     };
     format!(
-        "#{} {} {} {ARROW} {outcome}",
-        call.number, call.tool, call.input
+        "#{} {} [{}] {} {ARROW} {outcome}",
+        call.number, call.tool, call.module, call.input
     )
 }
 
 const ARROW: &str = "→";
 
 /// The calls of a rendered log, read back from the lines that start with
-/// `#<number> `; other lines are skipped. Inputs are not read back.
+/// `#<number> `; other lines are skipped. Inputs are not read back; a line
+/// without its `[module]` gets the tool's default module.
 pub fn read_logged_calls(text: &str) -> Vec<LoggedCall> {
     text.lines()
         .filter_map(|line| {
@@ -130,6 +136,10 @@ pub fn read_logged_calls(text: &str) -> Vec<LoggedCall> {
             let (number, rest) = rest.split_once(' ')?;
             let number = number.parse().ok()?;
             let (tool, rest) = rest.split_once(' ')?;
+            let module = rest
+                .strip_prefix('[')
+                .and_then(|rest| rest.split_once(']'))
+                .map_or_else(|| catalog::module_of(tool), |(module, _)| module);
             let (_, outcome) = rest.rsplit_once(&format!(" {ARROW} "))?;
             let (failed_by, error) = if outcome == "ok" {
                 (None, None)
@@ -147,6 +157,7 @@ pub fn read_logged_calls(text: &str) -> Vec<LoggedCall> {
             Some(LoggedCall {
                 number,
                 tool: tool.to_owned(),
+                module: module.to_owned(),
                 input: String::new(),
                 failed_by,
                 error,
@@ -174,15 +185,17 @@ mod tests {
 
     fn day() -> DayLog {
         let mut log = DayLog::default();
-        log.push("todo.list", "{\"status\":\"open\"}", None, None);
+        log.push("todo.list", "todo", "{\"status\":\"open\"}", None, None);
         log.push(
             "todo.create",
+            "writing",
             "{\"title\":\"Einkaufen\"}",
             Some(FailedBy::App),
             Some("title too long\nreally"),
         );
         log.push(
             "todo.nope",
+            "todo",
             "{not json",
             Some(FailedBy::Agent),
             Some("no such tool"),
@@ -195,13 +208,20 @@ mod tests {
         let rendered = day().render(LOG_CHARS);
         assert_eq!(
             rendered,
-            "#1 todo.list {\"status\":\"open\"} → ok\n\
-             #2 todo.create {\"title\":\"Einkaufen\"} → Fehler (app): title too long really\n\
-             #3 todo.nope {not json → abgelehnt (agent): no such tool\n"
+            "#1 todo.list [todo] {\"status\":\"open\"} → ok\n\
+             #2 todo.create [writing] {\"title\":\"Einkaufen\"} → Fehler (app): title too long really\n\
+             #3 todo.nope [todo] {not json → abgelehnt (agent): no such tool\n"
         );
         let read = read_logged_calls(&format!("Du hast heute:\n{rendered}Bewerte."));
         assert_eq!(read.len(), 3);
-        assert_eq!((read[1].number, read[1].tool.as_str()), (2, "todo.create"));
+        assert_eq!(
+            (
+                read[1].number,
+                read[1].tool.as_str(),
+                read[1].module.as_str()
+            ),
+            (2, "todo.create", "writing")
+        );
         assert_eq!(read[1].failed_by, Some(FailedBy::App));
         assert_eq!(read[1].error.as_deref(), Some("title too long really"));
         assert_eq!(read[2].failed_by, Some(FailedBy::Agent));
@@ -212,7 +232,7 @@ mod tests {
     fn the_oldest_calls_go_first_and_long_values_are_cut() {
         let mut log = DayLog::default();
         for _ in 0..50 {
-            log.push("notes.create", &"x".repeat(500), None, None);
+            log.push("notes.create", "notes", &"x".repeat(500), None, None);
         }
         assert!(log.calls()[0].input.chars().count() <= INPUT_CHARS);
         let rendered = log.render(1000);

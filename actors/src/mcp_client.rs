@@ -1,12 +1,14 @@
 //! The persona's MCP connection: rmcp's Streamable HTTP client with the
-//! bearer token and the space header, reduced to the two things a tick needs
-//! — the tool list and calling a tool.
+//! bearer token and the target's headers (filled per persona), reduced to
+//! what a tick needs — the tool list (only the tools the target lets
+//! personas use), calling a tool, and each tool's module.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use catalog::SPACE_HEADER;
+use catalog::target::{ModuleMap, Target, Template, TemplateValues, ToolFilter};
 use rmcp::model::{CallToolRequestParams, ClientCapabilities, ClientConfig, Implementation};
 use rmcp::service::RunningService;
 use rmcp::transport::StreamableHttpClientTransport;
@@ -15,6 +17,7 @@ use rmcp::{RoleClient, ServiceExt};
 use serde_json::Value;
 
 use crate::app_client::Session;
+use crate::tick::PersonaProfile;
 
 /// A tool as the server lists it.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,6 +45,10 @@ pub trait ToolSurface: Send + Sync {
     /// A failure to reach the server is a result with `is_error`, so the
     /// model sees it like any other failed call.
     async fn call(&self, name: &str, arguments: Value) -> ToolCallResult;
+    /// The module `tool` belongs to (what its calls are rated as).
+    fn module_of(&self, tool: &str) -> String {
+        catalog::module_of(tool).to_owned()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -63,11 +70,41 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct McpEndpoint {
     url: String,
     http: reqwest::Client,
+    surface: Arc<TargetSurface>,
+}
+
+/// What the target says about its MCP surface: the headers each request
+/// carries, the tools personas may use, each tool's module.
+struct TargetSurface {
+    headers: Vec<(http::HeaderName, Template)>,
+    tools: ToolFilter,
+    modules: ModuleMap,
 }
 
 impl McpEndpoint {
+    /// The built-in app's MCP server at `url`: the space header, every tool.
     pub fn new(url: impl Into<String>) -> Result<McpEndpoint, McpError> {
         let url = url.into();
+        let mut target = Target::builtin("http://unused");
+        target.mcp_url = url;
+        McpEndpoint::for_target(&target)
+    }
+
+    /// The MCP server `target` describes.
+    pub fn for_target(target: &Target) -> Result<McpEndpoint, McpError> {
+        let url = target.mcp_url.clone();
+        let headers = target
+            .headers
+            .iter()
+            .map(|(name, value)| {
+                http::HeaderName::from_bytes(name.as_bytes())
+                    .map(|name| (name, value.clone()))
+                    .map_err(|error| McpError::Connect {
+                        url: url.clone(),
+                        message: format!("header {name}: {error}"),
+                    })
+            })
+            .collect::<Result<_, _>>()?;
         let http = reqwest::Client::builder()
             // The gateway never redirects; a redirect would replay the token
             // and the session id elsewhere.
@@ -77,23 +114,44 @@ impl McpEndpoint {
                 url: url.clone(),
                 message: error.to_string(),
             })?;
-        Ok(McpEndpoint { url, http })
+        Ok(McpEndpoint {
+            url,
+            http,
+            surface: Arc::new(TargetSurface {
+                headers,
+                tools: target.tools.clone(),
+                modules: target.modules.clone(),
+            }),
+        })
     }
 
     pub fn url(&self) -> &str {
         &self.url
     }
 
-    /// Opens an MCP session as `session`'s user in its space.
-    pub async fn open(&self, session: &Session) -> Result<McpConnection, McpError> {
+    /// Opens an MCP session as `persona`, logged in as `session`, with the
+    /// target's headers filled for them.
+    pub async fn open(
+        &self,
+        session: &Session,
+        persona: &PersonaProfile,
+    ) -> Result<McpConnection, McpError> {
         let connect_error = |message: String| McpError::Connect {
             url: self.url.clone(),
             message,
         };
+        let values = TemplateValues {
+            persona_id: &persona.id,
+            persona_email: &persona.email,
+            persona_name: &persona.name,
+            space_id: &session.space_id,
+        };
         let mut headers = HashMap::new();
-        let value = http::HeaderValue::from_str(&session.space_id)
-            .map_err(|error| connect_error(error.to_string()))?;
-        headers.insert(http::HeaderName::from_static(SPACE_HEADER), value);
+        for (name, template) in &self.surface.headers {
+            let value = http::HeaderValue::from_str(&template.render(values))
+                .map_err(|error| connect_error(format!("header {name}: {error}")))?;
+            headers.insert(name.clone(), value);
+        }
         let config = StreamableHttpClientTransportConfig::with_uri(self.url.clone())
             .auth_header(session.token.clone())
             .custom_headers(headers);
@@ -106,19 +164,27 @@ impl McpEndpoint {
             .await
             .map_err(|_| connect_error("initialize timed out".into()))?
             .map_err(|error| connect_error(error.to_string()))?;
-        Ok(McpConnection { client })
+        Ok(McpConnection {
+            client,
+            surface: self.surface.clone(),
+        })
     }
 }
 
 pub struct McpConnection {
     client: RunningService<RoleClient, ClientConfig>,
+    surface: Arc<TargetSurface>,
 }
 
 impl McpConnection {
-    /// Opens one session on its own client; ticks go through a shared
-    /// [`McpEndpoint`] instead.
-    pub async fn open(mcp_url: &str, session: &Session) -> Result<McpConnection, McpError> {
-        McpEndpoint::new(mcp_url)?.open(session).await
+    /// Opens one session to the built-in app on its own client; ticks go
+    /// through a shared [`McpEndpoint`] instead.
+    pub async fn open(
+        mcp_url: &str,
+        session: &Session,
+        persona: &PersonaProfile,
+    ) -> Result<McpConnection, McpError> {
+        McpEndpoint::new(mcp_url)?.open(session, persona).await
     }
 
     /// Ends the session (DELETE), so the server can free it at once.
@@ -136,8 +202,11 @@ impl ToolSurface for McpConnection {
             .await
             .map_err(|_| McpError::List("timed out".into()))?
             .map_err(|error| McpError::List(error.to_string()))?;
+        // IMPORTANT: a tool the target excludes is never offered, so the
+        // model cannot call it (a call to an unlisted tool never leaves the tick).
         Ok(tools
             .into_iter()
+            .filter(|tool| self.surface.tools.allows(&tool.name))
             .map(|tool| ToolInfo {
                 name: tool.name.to_string(),
                 description: tool
@@ -150,6 +219,15 @@ impl ToolSurface for McpConnection {
     }
 
     async fn call(&self, name: &str, arguments: Value) -> ToolCallResult {
+        if !self.surface.tools.allows(name) {
+            return ToolCallResult {
+                is_error: true,
+                answered: false,
+                text: format!(
+                    "{name} is excluded by the target's tools settings; it was not called"
+                ),
+            };
+        }
         let mut params = CallToolRequestParams::new(name.to_owned());
         if let Value::Object(arguments) = arguments {
             params = params.with_arguments(arguments);
@@ -178,5 +256,9 @@ impl ToolSurface for McpConnection {
                 }
             }
         }
+    }
+
+    fn module_of(&self, tool: &str) -> String {
+        self.surface.modules.module_of(tool).to_owned()
     }
 }

@@ -472,10 +472,8 @@ pub async fn run_tick(
             let tool_name = call.tool_name(names);
             // A call the app saw is part of the persona's day with its
             // module, even when the model's arguments were to blame.
-            if outcome.sent_to_app
-                && let Some((module, _)) = tool_name.split_once('.')
-            {
-                used_modules.insert(module.to_owned());
+            if outcome.sent_to_app {
+                used_modules.insert(tools.module_of(&tool_name));
             }
             let index = recorder.with(|record| {
                 record.actions.push(ActionRow {
@@ -494,7 +492,13 @@ pub async fn run_tick(
             });
             rows_by_tool_use.insert(call.id.clone(), index);
             let input = call.input_text();
-            day_log.push(&tool_name, &input, outcome.failed_by, Some(&outcome.text));
+            day_log.push(
+                &tool_name,
+                &tools.module_of(&tool_name),
+                &input,
+                outcome.failed_by,
+                Some(&outcome.text),
+            );
             recorder.note(
                 TranscriptItem::Call {
                     tool_use_id: call.id.clone(),
@@ -877,7 +881,7 @@ pub fn rating_prompt(used_modules: &BTreeSet<String>, day: &DayLog) -> String {
     let modules: Vec<&str> = used_modules.iter().map(String::as_str).collect();
     format!(
         "Das hast du heute in der App getan, Aufruf für Aufruf:\n{}\n\
-         Du hast dabei diese Bereiche benutzt: {}. Bewerte jeden davon aus deiner Sicht mit 1 (furchtbar) bis 5 \
+         Du hast dabei diese Bereiche benutzt (bei jedem Aufruf in eckigen Klammern): {}. Bewerte jeden davon aus deiner Sicht mit 1 (furchtbar) bis 5 \
          (großartig), nach dem, was du oben erlebt hast, und begründe kurz; nenne in der Begründung die Nummern der \
          Aufrufe, um die es geht (zum Beispiel #2), und trage sie unter calls ein. Schreibe unter story in wenigen \
          Sätzen auf, was bisher geschah und was du dir für morgen merken willst. Rufe dafür das Werkzeug {} auf, \

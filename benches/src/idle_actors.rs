@@ -356,8 +356,7 @@ async fn spawn_idle(store: &Store) -> anyhow::Result<RunnerSystem> {
         fleet: Arc::new(StoreFleet(store.clone())),
     };
     let settings = SystemSettings {
-        api_url: "http://127.0.0.1:9".into(),
-        mcp_url: "http://127.0.0.1:9/mcp".into(),
+        target: catalog::target::Target::builtin("http://127.0.0.1:9"),
         // Idle actors never ask for an LLM.
         llms: Arc::new(Provider::Scripted),
         seed_secret: SeedSecret::dev_fallback(),

@@ -57,8 +57,7 @@ impl InProcessApp {
         llm_per_minute: u32,
     ) -> SystemSettings {
         SystemSettings {
-            api_url: self.gateway_url.clone(),
-            mcp_url: format!("{}/mcp", self.gateway_url),
+            target: catalog::target::Target::builtin(&self.gateway_url),
             llms,
             seed_secret: self.secrets.seed_secret.clone(),
             tuning: Tuning {

@@ -25,6 +25,12 @@
 //!   [`internal_api::LeaseRequest`], [`internal_api::ActionBatch`], …), and
 //!   its [`internal_api::SERVICE_KEY_HEADER`]; the runner's client and the
 //!   app's routes both (de)serialise these, so the two cannot drift.
+//! - [`modules`]: [`module_of`], the module a tool belongs to, for any
+//!   server's tool names (`todo.list`, `create_entities`, `echo`).
+//! - [`target`]: the app under test as a target file describes it
+//!   ([`target::Target`]: its MCP URL, login, headers templated per persona,
+//!   the tools personas may call, each tool's module); the built-in app is
+//!   [`target::Target::builtin`].
 //! - [`mcp`]: [`SPACE_HEADER`], the header naming the space an MCP request
 //!   acts in, shared by the runner's MCP client and the app's guard.
 //! - [`due`]: the cadence rules that decide whether a persona should tick now
@@ -75,8 +81,10 @@ pub mod due;
 pub mod internal_api;
 pub mod load;
 pub mod mcp;
+pub mod modules;
 pub mod password;
 pub mod spec;
+pub mod target;
 pub mod transcript;
 
 pub use audit::{
@@ -90,6 +98,7 @@ pub use load::{
     Severity,
 };
 pub use mcp::SPACE_HEADER;
+pub use modules::module_of;
 pub use password::{DEV_FALLBACK_SEED_SECRET, SeedSecret, SeedSecretError, derive_password};
 pub use spec::{
     Archetype, Cadence, ModuleMix, ModuleMixError, PersonaSpec, SharedSpace, SpaceType,

@@ -1,7 +1,7 @@
 //! [`ManaLogin`]: logging a persona in to the app like a human would — the
 //! auth API's `POST /api/v1/auth/login` with the derived password, then
 //! `GET /api/v1/spaces` for the persona's personal space as the place to act
-//! in.
+//! in (a target file's `[auth]` can name other routes and space type).
 //!
 //! This is the one place that knows these routes; the runtime only sees
 //! `actors::app_client::AppLogin`. An app that authenticates differently gets
@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use actors::app_client::{AppLogin, LoginError, Session};
 use async_trait::async_trait;
-use catalog::SpaceType;
+use catalog::target::LoginRoutes;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -19,14 +19,14 @@ use serde::{Deserialize, Serialize};
 /// it. Cheap to clone; clones share one pooled HTTP client.
 #[derive(Clone)]
 pub struct ManaLogin {
-    api_url: String,
+    routes: LoginRoutes,
     http: reqwest::Client,
 }
 
 impl std::fmt::Debug for ManaLogin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ManaLogin")
-            .field("api_url", &self.api_url)
+            .field("url", &self.routes.url)
             .finish_non_exhaustive()
     }
 }
@@ -74,14 +74,20 @@ struct ErrorAnswer {
 }
 
 impl ManaLogin {
-    /// A login against the app at `api_url` (its base URL, without
-    /// `/api/v1`). Fails only if no HTTP client can be built (no TLS backend).
+    /// A login against the built-in app at `api_url` (its base URL,
+    /// without `/api/v1`). Fails only if no HTTP client can be built (no
+    /// TLS backend).
     pub fn new(api_url: &str) -> Result<ManaLogin, reqwest::Error> {
+        ManaLogin::with_routes(&LoginRoutes::builtin(api_url))
+    }
+
+    /// A login through the routes a target file names.
+    pub fn with_routes(routes: &LoginRoutes) -> Result<ManaLogin, reqwest::Error> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()?;
         Ok(ManaLogin {
-            api_url: api_url.trim_end_matches('/').to_owned(),
+            routes: routes.clone(),
             http,
         })
     }
@@ -90,7 +96,7 @@ impl ManaLogin {
     /// password hashing queue is full — a fleet logging in at once meets
     /// that), up to [`BUSY_ATTEMPTS`] times; the tick's timeout bounds it.
     async fn post_login(&self, email: &str, password: &str) -> Result<LoginAnswer, LoginError> {
-        let url = format!("{}/api/v1/auth/login", self.api_url);
+        let url = format!("{}{}", self.routes.url, self.routes.login_path);
         for _ in 1..BUSY_ATTEMPTS {
             let request = self.http.post(&url).json(&LoginRequest { email, password });
             match self.exchange(&url, email, request).await {
@@ -178,7 +184,7 @@ impl AppLogin for ManaLogin {
     /// Logs in and resolves the personal space (the write target).
     async fn login(&self, email: &str, password: &str) -> Result<Session, LoginError> {
         let login = self.post_login(email, password).await?;
-        let url = format!("{}/api/v1/spaces", self.api_url);
+        let url = format!("{}{}", self.routes.url, self.routes.spaces_path);
         let spaces: SpacesAnswer = match self
             .exchange(&url, email, self.http.get(&url).bearer_auth(&login.token))
             .await
@@ -195,12 +201,14 @@ impl AppLogin for ManaLogin {
         let space_id = spaces
             .spaces
             .into_iter()
-            .find(|space| space.space_type == SpaceType::Personal.as_str())
+            .find(|space| space.space_type == self.routes.space_type)
             .map(|space| space.id)
             .ok_or_else(|| LoginError::NoSpace {
                 email: email.to_owned(),
-                reason: "the app lists no personal space, and every account gets one at signup"
-                    .to_owned(),
+                reason: format!(
+                    "the app lists no space of type {:?} (auth.space_type)",
+                    self.routes.space_type
+                ),
             })?;
         Ok(Session {
             user_id: login.user.id,

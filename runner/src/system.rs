@@ -11,6 +11,7 @@ use actors::runtime::LlmFactory;
 pub use actors::runtime::{Backend, RunnerHandles, RunnerSystem, RuntimeParts, Tuning};
 use anyhow::Context as _;
 use catalog::SeedSecret;
+use catalog::target::{Auth, Target};
 use gateway::store::Store;
 
 use crate::app_login::ManaLogin;
@@ -18,9 +19,8 @@ use crate::wiring::{StoreDirectory, StoreFleet, StoreLedger, StoreSink};
 
 /// What the runner needs besides its backend.
 pub struct SystemSettings {
-    /// The app's base URL (login) and its MCP endpoint.
-    pub api_url: String,
-    pub mcp_url: String,
+    /// The app under test: its login, MCP endpoint, headers and tools.
+    pub target: Target,
     pub llms: Arc<dyn LlmFactory>,
     pub seed_secret: SeedSecret,
     pub tuning: Tuning,
@@ -70,9 +70,10 @@ pub async fn start_with(
     backend: Backend,
     settings: SystemSettings,
 ) -> anyhow::Result<RunnerSystem> {
+    let Auth::Login(routes) = &settings.target.auth;
     let parts = RuntimeParts {
-        app: Arc::new(ManaLogin::new(&settings.api_url).context("building the app login")?),
-        mcp: McpEndpoint::new(settings.mcp_url).context("building the MCP client")?,
+        app: Arc::new(ManaLogin::with_routes(routes).context("building the app login")?),
+        mcp: McpEndpoint::for_target(&settings.target).context("building the MCP client")?,
         llms: settings.llms,
         backend,
     };

@@ -96,15 +96,12 @@ impl Store {
     }
 }
 
-/// Sums tool counts per module, the text before a tool name's first `.`
-/// (the whole name when it has none).
+/// Sums tool counts per module (`catalog::module_of`: the text before a
+/// tool name's first `.`, `/` or `_`, the whole name when it has none).
 fn by_module(tools: &[ErrorCounts]) -> Vec<ErrorCounts> {
     let mut modules: BTreeMap<&str, ErrorCounts> = BTreeMap::new();
     for tool in tools {
-        let module = tool
-            .name
-            .split_once('.')
-            .map_or(tool.name.as_str(), |(module, _)| module);
+        let module = catalog::module_of(&tool.name);
         let sum = modules.entry(module).or_insert_with(|| ErrorCounts {
             name: module.to_owned(),
             calls: 0,

@@ -128,20 +128,15 @@ impl Store {
         until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let renewed = with_pool!(self, |pool| {
-            sqlx::query(
-                "UPDATE personas SET lease_until = $1 \
-                 WHERE user_id = $2 AND lease_owner = $3 AND lease_until > $4",
-            )
-            .bind(until)
-            .bind(persona_id)
-            .bind(owner)
-            .bind(now)
-            .execute(pool)
-            .await?
-            .rows_affected()
-        });
-        Ok(renewed == 1)
+        self.update_lease(
+            "UPDATE personas SET lease_until = $2 \
+             WHERE user_id = $3 AND lease_owner = $1 AND lease_until > $4",
+            persona_id,
+            owner,
+            until,
+            now,
+        )
+        .await
     }
 
     /// Takes (or renews) the lease on a persona for `owner` until `until`:
@@ -155,20 +150,38 @@ impl Store {
         until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let claimed = with_pool!(self, |pool| {
-            sqlx::query(
-                "UPDATE personas SET lease_owner = $1, lease_until = $2 \
-                 WHERE user_id = $3 AND (lease_until IS NULL OR lease_until <= $4 OR lease_owner = $1)",
-            )
-            .bind(owner)
-            .bind(until)
-            .bind(persona_id)
-            .bind(now)
-            .execute(pool)
-            .await?
-            .rows_affected()
+        self.update_lease(
+            "UPDATE personas SET lease_owner = $1, lease_until = $2 \
+             WHERE user_id = $3 AND (lease_until IS NULL OR lease_until <= $4 OR lease_owner = $1)",
+            persona_id,
+            owner,
+            until,
+            now,
+        )
+        .await
+    }
+
+    /// Runs a one-persona lease `UPDATE` binding `$1` owner, `$2` until,
+    /// `$3` the persona and `$4` now; whether it changed the row.
+    async fn update_lease(
+        &self,
+        sql: &'static str,
+        persona_id: &str,
+        owner: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let updated = with_pool!(self, |pool| {
+            sqlx::query(sql)
+                .bind(owner)
+                .bind(until)
+                .bind(persona_id)
+                .bind(now)
+                .execute(pool)
+                .await?
+                .rows_affected()
         });
-        Ok(claimed == 1)
+        Ok(updated == 1)
     }
 
     /// Gives a lease back; only its owner can. `next_due_at`, when given,

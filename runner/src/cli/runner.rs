@@ -8,6 +8,7 @@ use std::sync::Arc;
 use actors::internal_api::InternalApi;
 use actors::runtime::supervisor::Directory;
 use anyhow::Context as _;
+use catalog::target::{Auth, Target};
 use gateway::store::{Store, redact_url};
 
 use super::runner_options::RunnerOptions;
@@ -42,6 +43,11 @@ pub struct Runner {
     /// The MCP endpoint personas use; default: {app}/mcp.
     #[arg(long, env = "MANA_MCP_URL")]
     mcp_url: Option<String>,
+    /// A target file (TOML) describing the app: its MCP URL, login routes,
+    /// headers per persona, the tools personas may call and each tool's
+    /// module. Without it, the built-in app at the app URL.
+    #[arg(long, env = "PERSONA_TARGET", conflicts_with_all = ["app_url", "mcp_url"])]
+    target: Option<std::path::PathBuf>,
     /// Where the control API listens (`--control-addr` as in `persona up`).
     #[arg(long, visible_alias = "control-addr", env = "CONTROL_ADDR", default_value = DEFAULT_CONTROL_ADDR)]
     addr: SocketAddr,
@@ -54,8 +60,17 @@ impl Runner {
         let secrets = Secrets::from_env()?;
         self.runner
             .require_token_in_production(secrets.production)?;
-        // Fail on a bad LLM configuration before touching the backend.
+        // Fail on a bad LLM configuration or target file before touching
+        // the backend; every problem of the file is named by its setting.
         self.runner.llm_prices_and_budgets()?;
+        let target_file = self
+            .target
+            .as_ref()
+            .map(|path| {
+                Target::from_path(path)
+                    .with_context(|| format!("the target file {}", path.display()))
+            })
+            .transpose()?;
         let (app_url, backend, directory): (String, Backend, Arc<dyn Directory>) = match (
             &self.api, &self.db,
         ) {
@@ -98,16 +113,21 @@ impl Runner {
                 (app_url.trim_end_matches('/').to_owned(), backend, directory)
             }
         };
-        let mcp_url = self
-            .mcp_url
-            .clone()
-            .unwrap_or_else(|| format!("{app_url}/mcp"));
-        let settings = self.runner.settings(
-            app_url.clone(),
-            mcp_url.clone(),
-            secrets.seed_secret.clone(),
-            false,
-        )?;
+        let target = match target_file {
+            Some(target) => target,
+            None => {
+                let mut target = Target::builtin(&app_url);
+                if let Some(mcp_url) = &self.mcp_url {
+                    target.mcp_url.clone_from(mcp_url);
+                }
+                target
+            }
+        };
+        let Auth::Login(routes) = target.auth.clone();
+        let mcp_url = target.mcp_url.clone();
+        let settings = self
+            .runner
+            .settings(target, secrets.seed_secret.clone(), false)?;
         let system = crate::system::start_with(backend, settings).await?;
         println!(
             "runner driving {mcp_url} with {} personas",
@@ -116,7 +136,7 @@ impl Runner {
         let control = ControlState {
             runner: system.handles.clone(),
             directory,
-            app: Arc::new(ManaLogin::new(&app_url)?),
+            app: Arc::new(ManaLogin::with_routes(&routes)?),
             seed_secret: secrets.seed_secret.clone(),
             admin_token: self.runner.admin_token.clone(),
             production: secrets.production,

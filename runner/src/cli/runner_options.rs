@@ -11,6 +11,7 @@ use actors::runtime::budget::{Budgets, Limit};
 use actors::tick::TickSettings;
 use anyhow::Context as _;
 use catalog::SeedSecret;
+use catalog::target::Target;
 use gateway::http::ConnectionLimits;
 use tokio::net::TcpListener;
 
@@ -122,11 +123,10 @@ impl RunnerOptions {
         Ok((provider, prices, budgets))
     }
 
-    /// The runner's settings for an app at `api_url` serving MCP at `mcp_url`.
+    /// The runner's settings for the app `target` describes.
     pub fn settings(
         &self,
-        api_url: String,
-        mcp_url: String,
+        target: Target,
         seed_secret: SeedSecret,
         once: bool,
     ) -> anyhow::Result<SystemSettings> {
@@ -140,8 +140,7 @@ impl RunnerOptions {
         let schedule_every =
             (!once).then(|| Duration::from_millis(self.tick_interval_ms.max(1000)));
         Ok(SystemSettings {
-            api_url,
-            mcp_url,
+            target,
             llms: Arc::new(provider),
             seed_secret,
             tuning: Tuning {

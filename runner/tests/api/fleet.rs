@@ -21,7 +21,8 @@ async fn replica(gateway: &Gateway, name: &str) -> RunnerSystem {
         gateway,
         Arc::new(Provider::Scripted),
         Arc::new(StoreSink(gateway.store.clone())),
-        |tuning| {
+        |settings| {
+            let tuning = &mut settings.tuning;
             tuning.replica_id = name.to_owned();
             tuning.schedule_every = Some(PASS);
             tuning.concurrency = 2;

@@ -11,6 +11,7 @@ mod helpers;
 mod local_model;
 mod runtime;
 mod seed;
+mod target;
 mod tick;
 mod tidy;
 mod up;

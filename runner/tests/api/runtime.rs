@@ -192,13 +192,13 @@ async fn start_actors(
 }
 
 /// The runner's actors over the gateway, through the production assembly
-/// path, with short timers and no schedule (tests start ticks); `adjust`
-/// changes the tuning further.
+/// path, with short timers and no schedule (tests start ticks), on the
+/// built-in target; `adjust` changes the settings further.
 pub(crate) async fn start_actors_with(
     gateway: &Gateway,
     llms: Arc<dyn LlmFactory>,
     sink: Arc<dyn Sink>,
-    adjust: impl FnOnce(&mut Tuning),
+    adjust: impl FnOnce(&mut SystemSettings),
 ) -> RunnerSystem {
     let backend = Backend {
         sink,
@@ -210,8 +210,7 @@ pub(crate) async fn start_actors_with(
         fleet: Arc::new(StoreFleet(gateway.store.clone())),
     };
     let mut settings = SystemSettings {
-        api_url: gateway.url.clone(),
-        mcp_url: format!("{}/mcp", gateway.url),
+        target: catalog::target::Target::builtin(&gateway.url),
         llms,
         seed_secret: SeedSecret::dev_fallback(),
         tuning: Tuning {
@@ -244,7 +243,7 @@ pub(crate) async fn start_actors_with(
             ..Tuning::default()
         },
     };
-    adjust(&mut settings.tuning);
+    adjust(&mut settings);
     runner::system::start_with(backend, settings)
         .await
         .expect("the runner's actors start")
@@ -969,15 +968,15 @@ async fn a_tick_through_the_fake_anthropic_api_stores_exactly_the_right_rows() {
         })
         .unwrap();
     assert!(
-        rating_prompt.contains("#1 todo.create {\"title\":\"Angebot schreiben\"} → ok"),
+        rating_prompt.contains("#1 todo.create [todo] {\"title\":\"Angebot schreiben\"} → ok"),
         "{rating_prompt}"
     );
     assert!(
-        rating_prompt.contains("#2 todo.create {\"title\":\" \"} → Fehler (app): "),
+        rating_prompt.contains("#2 todo.create [todo] {\"title\":\" \"} → Fehler (app): "),
         "{rating_prompt}"
     );
     assert!(
-        rating_prompt.contains("#3 notes.create "),
+        rating_prompt.contains("#3 notes.create [notes] "),
         "{rating_prompt}"
     );
     assert_eq!(bodies[4]["tool_choice"]["name"], "submit_ratings");
@@ -1079,7 +1078,7 @@ async fn tick_past_a_two_second_timeout(
         gateway,
         llms,
         Arc::new(StoreSink(gateway.store.clone())),
-        |tuning| tuning.tick_timeout = Duration::from_secs(2),
+        |settings| settings.tuning.tick_timeout = Duration::from_secs(2),
     )
     .await;
     let supervisor = system.handles.supervisor.clone();
@@ -1600,7 +1599,7 @@ async fn the_persona_and_the_fleet_budgets_stop_what_they_should() {
         &gateway,
         claude_at(&fake),
         Arc::new(StoreSink(gateway.store.clone())),
-        |tuning| tuning.budgets = persona_budget,
+        |settings| settings.tuning.budgets = persona_budget,
     )
     .await;
     let supervisor = system.handles.supervisor.clone();
@@ -1663,7 +1662,7 @@ async fn the_persona_and_the_fleet_budgets_stop_what_they_should() {
         &gateway,
         claude_at(&fake),
         Arc::new(StoreSink(gateway.store.clone())),
-        |tuning| tuning.budgets = fleet_budget,
+        |settings| settings.tuning.budgets = fleet_budget,
     )
     .await;
     let status = system.handles.dispatcher_status();

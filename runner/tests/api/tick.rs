@@ -239,9 +239,13 @@ async fn every_catalog_persona_runs_a_scripted_tick_against_the_app() {
         let persona = &summary.persona;
         let password = derive_password(&SeedSecret::dev_fallback(), &persona.email);
         let session = app.login(&persona.email, &password).await.unwrap();
-        let mcp = McpConnection::open(&format!("{}/mcp", gateway.url), &session)
-            .await
-            .unwrap();
+        let mcp = McpConnection::open(
+            &format!("{}/mcp", gateway.url),
+            &session,
+            &runner::wiring::profile(persona),
+        )
+        .await
+        .unwrap();
         let tick_id = uuid::Uuid::now_v7().to_string();
         let llm = ScriptedLlm::new(
             ScriptedProfile {
@@ -530,9 +534,13 @@ async fn ready(email: &str) -> Ready {
         .login(&persona.email, &password)
         .await
         .unwrap();
-    let mcp = McpConnection::open(&format!("{}/mcp", gateway.url), &session)
-        .await
-        .unwrap();
+    let mcp = McpConnection::open(
+        &format!("{}/mcp", gateway.url),
+        &session,
+        &runner::wiring::profile(&persona),
+    )
+    .await
+    .unwrap();
     Ready {
         _gateway: gateway,
         persona,

@@ -227,11 +227,7 @@ async fn scenario(
     length: Duration,
     seed: u64,
 ) -> Outcome {
-    let database = format!("faults_{}", uuid::Uuid::new_v4().simple());
-    postgres
-        .execute(format!("CREATE DATABASE \"{database}\""))
-        .await;
-    let database_url = format!("postgres://postgres@127.0.0.1:{}/{database}", postgres.port);
+    let (database, database_url) = postgres.create_database("faults").await;
 
     let model = Arc::new(
         FakeModel::new(ModelOptions {
@@ -383,11 +379,7 @@ async fn scenario(
         process.kill();
     }
     let outcome = oracle::count(&database_url, &model).await;
-    postgres
-        .execute(format!(
-            "DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"
-        ))
-        .await;
+    postgres.drop_database(&database).await;
     outcome
 }
 

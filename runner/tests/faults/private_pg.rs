@@ -134,6 +134,24 @@ impl PrivatePostgres {
             .unwrap();
     }
 
+    /// Creates a fresh database named `prefix_<uuid>`; returns its name and
+    /// URL.
+    pub async fn create_database(&self, prefix: &str) -> (String, String) {
+        let database = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
+        self.execute(format!("CREATE DATABASE \"{database}\""))
+            .await;
+        let url = format!("postgres://postgres@127.0.0.1:{}/{database}", self.port);
+        (database, url)
+    }
+
+    /// Drops a database `create_database` made, whoever is connected.
+    pub async fn drop_database(&self, database: &str) {
+        self.execute(format!(
+            "DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"
+        ))
+        .await;
+    }
+
     /// Stops the server as a crash would (`immediate`: no checkpoint, so
     /// the restart replays the WAL), waits `down`, and starts it again.
     pub fn crash_and_restart(&self, down: Duration) {

@@ -22,7 +22,8 @@ use crate::oracle::{self, Outcome};
 use crate::private_pg::{PrivatePostgres, free_port};
 use crate::procs::{self, Process};
 
-const PASS_MS: u64 = 300;
+/// `TICK_INTERVAL_MS`; the runner takes no less than a second.
+const PASS_MS: u64 = 1000;
 
 /// What the scenario saw, beside the oracle's counts.
 pub struct ReplicasOutcome {
@@ -38,11 +39,7 @@ pub struct ReplicasOutcome {
 }
 
 pub async fn scenario(postgres: &PrivatePostgres) -> ReplicasOutcome {
-    let database = format!("replicas_{}", uuid::Uuid::new_v4().simple());
-    postgres
-        .execute(format!("CREATE DATABASE \"{database}\""))
-        .await;
-    let database_url = format!("postgres://postgres@127.0.0.1:{}/{database}", postgres.port);
+    let (database, database_url) = postgres.create_database("replicas").await;
     // Slow enough answers that a tick is caught mid-way; no injected faults:
     // the faults here are the replicas'.
     let model = Arc::new(
@@ -225,11 +222,7 @@ pub async fn scenario(postgres: &PrivatePostgres) -> ReplicasOutcome {
         .unwrap()
     };
     let outcome = oracle::count(&database_url, &model).await;
-    postgres
-        .execute(format!(
-            "DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"
-        ))
-        .await;
+    postgres.drop_database(&database).await;
     ReplicasOutcome {
         outcome,
         personas,

@@ -64,10 +64,7 @@ impl ScriptedLlm {
         let mut seen: BTreeMap<&str, ModuleRecord> = BTreeMap::new();
         let logged = read_logged_calls(&asked);
         for call in &logged {
-            let module = call
-                .tool
-                .split_once('.')
-                .map_or(call.tool.as_str(), |(module, _)| module);
+            let module = call.module.as_str();
             let record = seen.entry(module).or_default();
             record.calls += 1;
             record.observed += 1;

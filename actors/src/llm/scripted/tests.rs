@@ -485,8 +485,10 @@ async fn run(llm: &ScriptedLlm, tools: &[ToolDef], app: &mut FakeApp) -> Transcr
         for (id, name, input) in uses {
             let (content, is_error) = app.call(tools, &name, &input);
             // The runner logs the app's name (`todo.create`).
+            let tool = name.replacen('_', ".", 1);
             log.push(
-                &name.replacen('_', ".", 1),
+                &tool,
+                catalog::module_of(&tool),
                 &input.to_string(),
                 is_error.then_some(catalog::FailedBy::App),
                 Some(&content),

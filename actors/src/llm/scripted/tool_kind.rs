@@ -71,10 +71,9 @@ impl<'a> Tool<'a> {
     }
 }
 
-/// `todo` of `todo_create`: module names carry no `_`, and the LLM-safe
-/// name maps the dot to the first one.
+/// `todo` of `todo_create` (the LLM-safe name of `todo.create`).
 pub(super) fn module_of(name: &str) -> &str {
-    name.split_once('_').map_or(name, |(module, _)| module)
+    catalog::module_of(name)
 }
 
 pub(super) fn verb_of(name: &str) -> &str {

@@ -158,11 +158,11 @@ pub(super) async fn tick_task(task: TickTask) {
             None => env.app.login(&profile.email, password).await?,
         };
         // A rejected token (revoked, key rotated) gets one fresh login.
-        let (session, mcp) = match env.mcp.open(&session).await {
+        let (session, mcp) = match env.mcp.open(&session, profile).await {
             Ok(mcp) => (session, mcp),
             Err(_) => {
                 let session = env.app.login(&profile.email, password).await?;
-                let mcp = env.mcp.open(&session).await?;
+                let mcp = env.mcp.open(&session, profile).await?;
                 (session, mcp)
             }
         };

@@ -83,8 +83,7 @@ impl Up {
         let gateway_url = gateway.url();
         println!("gateway listening on {gateway_url} (MCP at {gateway_url}/mcp)");
         let settings = self.runner.settings(
-            gateway_url.clone(),
-            format!("{gateway_url}/mcp"),
+            catalog::target::Target::builtin(&gateway_url),
             secrets.seed_secret.clone(),
             self.once,
         )?;

@@ -1,0 +1,507 @@
+//! The app under test, as a target file (TOML) describes it: where its MCP
+//! server is, how a persona logs in, which headers each MCP request carries
+//! (templated per persona), which tools the personas may call and which
+//! module each tool belongs to. The built-in app is one target
+//! ([`Target::builtin`]), the default.
+//!
+//! ```toml
+//! [mcp]
+//! url = "http://127.0.0.1:3000/mcp"
+//!
+//! [auth]
+//! kind = "login"                             # the derived password, through the app's routes
+//! url = "http://127.0.0.1:3000"
+//! login_path = "/api/v1/auth/login"
+//! spaces_path = "/api/v1/spaces"
+//! space_type = "personal"
+//!
+//! [headers]                                  # {persona.id}, {persona.email}, {persona.name}, {space_id}
+//! x-mana-space = "{space_id}"
+//!
+//! [tools]
+//! include = []                               # empty: every tool the server lists
+//! exclude = ["todo.delete", "admin.*"]       # never offered, never called
+//!
+//! [modules]                                  # default: the text before the first `.`, `/` or `_`
+//! create_entities = "graph"
+//! ```
+//!
+//! Loading reports every problem at once, each named by its setting
+//! (`auth.kind`, `headers.x-tenant`, `tools.exclude[1]`), as the catalog
+//! does. This build supports `auth.kind = "login"` and MCP over HTTP; the
+//! other kinds and stdio servers are refused by name.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::modules::module_of;
+
+/// A loaded, checked target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    /// The MCP server's Streamable HTTP endpoint.
+    pub mcp_url: String,
+    pub auth: Auth,
+    /// Headers every MCP request carries, by lower-case name.
+    pub headers: BTreeMap<String, Template>,
+    pub tools: ToolFilter,
+    pub modules: ModuleMap,
+}
+
+/// How a persona logs in.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Auth {
+    /// With its derived password through the app's login route, then picks
+    /// its space of `space_type` from the spaces route.
+    Login(LoginRoutes),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoginRoutes {
+    /// The app's base URL, without a trailing `/`.
+    pub url: String,
+    pub login_path: String,
+    pub spaces_path: String,
+    pub space_type: String,
+}
+
+impl LoginRoutes {
+    /// The built-in app's routes at `url`.
+    pub fn builtin(url: &str) -> LoginRoutes {
+        LoginRoutes {
+            url: url.trim_end_matches('/').to_owned(),
+            login_path: "/api/v1/auth/login".to_owned(),
+            spaces_path: "/api/v1/spaces".to_owned(),
+            space_type: "personal".to_owned(),
+        }
+    }
+}
+
+/// A header value with placeholders, filled per persona.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template(String);
+
+/// What a [`Template`]'s placeholders are filled with.
+#[derive(Debug, Clone, Copy)]
+pub struct TemplateValues<'a> {
+    pub persona_id: &'a str,
+    pub persona_email: &'a str,
+    pub persona_name: &'a str,
+    pub space_id: &'a str,
+}
+
+/// The placeholders a template may use.
+const PLACEHOLDERS: [&str; 4] = [
+    "{persona.id}",
+    "{persona.email}",
+    "{persona.name}",
+    "{space_id}",
+];
+
+impl Template {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The text with every placeholder filled.
+    pub fn render(&self, values: TemplateValues<'_>) -> String {
+        self.0
+            .replace("{persona.id}", values.persona_id)
+            .replace("{persona.email}", values.persona_email)
+            .replace("{persona.name}", values.persona_name)
+            .replace("{space_id}", values.space_id)
+    }
+
+    /// The first `{…}` that is not a known placeholder.
+    fn unknown_placeholder(text: &str) -> Option<&str> {
+        let mut rest = text;
+        while let Some(start) = rest.find('{') {
+            let tail = &rest[start..];
+            let end = tail.find('}').map_or(tail.len(), |end| end + 1);
+            let candidate = &tail[..end];
+            if !PLACEHOLDERS.contains(&candidate) {
+                return Some(candidate);
+            }
+            rest = &tail[end..];
+        }
+        None
+    }
+}
+
+/// Which tools personas may use: those `include` matches (every tool when
+/// it is empty) and `exclude` does not. A pattern is a tool name, or a
+/// prefix ending in `*`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ToolFilter {
+    include: Vec<String>,
+    exclude: Vec<String>,
+}
+
+impl ToolFilter {
+    pub fn allows(&self, tool: &str) -> bool {
+        let matches = |pattern: &String| match pattern.strip_suffix('*') {
+            Some(prefix) => tool.starts_with(prefix),
+            None => tool == pattern,
+        };
+        (self.include.is_empty() || self.include.iter().any(matches))
+            && !self.exclude.iter().any(matches)
+    }
+
+    /// Whether it lets every tool through.
+    pub fn is_open(&self) -> bool {
+        self.include.is_empty() && self.exclude.is_empty()
+    }
+}
+
+/// Which module a tool belongs to: the target's explicit map, else
+/// [`module_of`]'s default.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ModuleMap {
+    explicit: BTreeMap<String, String>,
+}
+
+impl ModuleMap {
+    pub fn module_of<'a>(&'a self, tool: &'a str) -> &'a str {
+        self.explicit
+            .get(tool)
+            .map_or_else(|| module_of(tool), String::as_str)
+    }
+}
+
+/// Every problem found in a target file, each naming its setting.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the target file has {} problem(s):\n  {}", .problems.len(), .problems.join("\n  "))]
+pub struct TargetError {
+    pub problems: Vec<String>,
+}
+
+impl TargetError {
+    fn one(problem: String) -> TargetError {
+        TargetError {
+            problems: vec![problem],
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTarget {
+    mcp: RawMcp,
+    auth: RawAuth,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    #[serde(default)]
+    tools: RawTools,
+    #[serde(default)]
+    modules: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMcp {
+    url: Option<String>,
+    command: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAuth {
+    kind: String,
+    url: Option<String>,
+    login_path: Option<String>,
+    spaces_path: Option<String>,
+    space_type: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawTools {
+    #[serde(default)]
+    include: Vec<String>,
+    #[serde(default)]
+    exclude: Vec<String>,
+}
+
+impl Target {
+    /// The built-in app at `app_url` (its MCP server at `{app_url}/mcp`).
+    pub fn builtin(app_url: &str) -> Target {
+        let url = app_url.trim_end_matches('/').to_owned();
+        Target {
+            mcp_url: format!("{url}/mcp"),
+            auth: Auth::Login(LoginRoutes::builtin(&url)),
+            headers: BTreeMap::from([(
+                crate::SPACE_HEADER.to_owned(),
+                Template("{space_id}".to_owned()),
+            )]),
+            tools: ToolFilter::default(),
+            modules: ModuleMap::default(),
+        }
+    }
+
+    /// Reads and checks a target file.
+    pub fn from_path(path: &Path) -> Result<Target, TargetError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|error| TargetError::one(format!("reading {}: {error}", path.display())))?;
+        Target::from_toml(&text)
+    }
+
+    /// Parses and checks a target file's text, reporting every problem.
+    pub fn from_toml(text: &str) -> Result<Target, TargetError> {
+        let raw: RawTarget = toml::from_str(text).map_err(|error| {
+            // toml names the key and the line; keep its message whole.
+            TargetError::one(error.to_string().trim_end().to_owned())
+        })?;
+        let mut problems = Vec::new();
+        let mcp_url = match (raw.mcp.url, raw.mcp.command) {
+            (Some(url), None) => {
+                check_url("mcp.url", &url, &mut problems);
+                url
+            }
+            (_, Some(_)) => {
+                problems.push(
+                    "mcp.command: stdio servers are not supported by this build yet; give mcp.url (Streamable HTTP)"
+                        .to_owned(),
+                );
+                String::new()
+            }
+            (None, None) => {
+                problems.push("mcp.url: give the MCP server's URL".to_owned());
+                String::new()
+            }
+        };
+        let auth = match raw.auth.kind.as_str() {
+            "login" => {
+                let mut setting = |name: &str, value: Option<String>, default: &str| {
+                    let value = value.unwrap_or_else(|| default.to_owned());
+                    if value.trim().is_empty() {
+                        problems.push(format!("auth.{name}: must not be empty"));
+                    }
+                    value
+                };
+                let routes = LoginRoutes {
+                    url: setting("url", raw.auth.url, "")
+                        .trim_end_matches('/')
+                        .to_owned(),
+                    login_path: setting("login_path", raw.auth.login_path, "/api/v1/auth/login"),
+                    spaces_path: setting("spaces_path", raw.auth.spaces_path, "/api/v1/spaces"),
+                    space_type: setting("space_type", raw.auth.space_type, "personal"),
+                };
+                if !routes.url.is_empty() {
+                    check_url("auth.url", &routes.url, &mut problems);
+                }
+                for (name, path) in [
+                    ("login_path", &routes.login_path),
+                    ("spaces_path", &routes.spaces_path),
+                ] {
+                    if !path.is_empty() && !path.starts_with('/') {
+                        problems.push(format!("auth.{name}: {path:?} must start with /"));
+                    }
+                }
+                Some(Auth::Login(routes))
+            }
+            kind @ ("none" | "bearer" | "oauth2") => {
+                problems.push(format!(
+                    "auth.kind: {kind:?} is not supported by this build yet (supported: \"login\")"
+                ));
+                None
+            }
+            other => {
+                problems.push(format!(
+                    "auth.kind: {other:?} is not one of \"none\", \"bearer\", \"oauth2\", \"login\""
+                ));
+                None
+            }
+        };
+        let mut headers = BTreeMap::new();
+        for (name, value) in raw.headers {
+            let lower = name.to_ascii_lowercase();
+            let valid_name = !lower.is_empty()
+                && lower
+                    .bytes()
+                    .all(|byte| byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte));
+            if !valid_name {
+                problems.push(format!("headers.{name}: not a valid header name"));
+            }
+            if let Some(unknown) = Template::unknown_placeholder(&value) {
+                problems.push(format!(
+                    "headers.{name}: {unknown} is not a placeholder (use {})",
+                    PLACEHOLDERS.join(", ")
+                ));
+            }
+            if value.chars().any(char::is_control) {
+                problems.push(format!(
+                    "headers.{name}: the value holds a control character"
+                ));
+            }
+            headers.insert(lower, Template(value));
+        }
+        for (list, patterns) in [
+            ("include", &raw.tools.include),
+            ("exclude", &raw.tools.exclude),
+        ] {
+            for (index, pattern) in patterns.iter().enumerate() {
+                let body = pattern.strip_suffix('*').unwrap_or(pattern);
+                if pattern.is_empty() || pattern == "*" || body.contains('*') {
+                    problems.push(format!(
+                        "tools.{list}[{index}]: {pattern:?} must be a tool name, or a prefix ending in *"
+                    ));
+                }
+            }
+        }
+        for (tool, module) in &raw.modules {
+            if module.trim().is_empty() {
+                problems.push(format!("modules.{tool}: name the module"));
+            }
+        }
+        match auth {
+            Some(auth) if problems.is_empty() => Ok(Target {
+                mcp_url,
+                auth,
+                headers,
+                tools: ToolFilter {
+                    include: raw.tools.include,
+                    exclude: raw.tools.exclude,
+                },
+                modules: ModuleMap {
+                    explicit: raw.modules,
+                },
+            }),
+            _ => Err(TargetError { problems }),
+        }
+    }
+}
+
+fn check_url(setting: &str, url: &str, problems: &mut Vec<String>) {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"));
+    if rest.is_none_or(|rest| rest.is_empty() || rest.starts_with('/')) {
+        problems.push(format!(
+            "{setting}: {url:?} is not an http:// or https:// URL"
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = r#"
+[mcp]
+url = "http://127.0.0.1:9000/mcp"
+
+[auth]
+kind = "login"
+url = "http://127.0.0.1:9000/"
+space_type = "team"
+
+[headers]
+X-Tenant = "{persona.email}"
+x-mana-space = "{space_id}"
+
+[tools]
+exclude = ["todo.delete", "admin.*"]
+
+[modules]
+create_entities = "graph"
+"#;
+
+    fn values() -> TemplateValues<'static> {
+        TemplateValues {
+            persona_id: "p1",
+            persona_email: "anna@example.test",
+            persona_name: "Anna",
+            space_id: "s1",
+        }
+    }
+
+    #[test]
+    fn a_target_file_reads_into_its_settings_with_defaults() {
+        let target = Target::from_toml(EXAMPLE).unwrap();
+        assert_eq!(target.mcp_url, "http://127.0.0.1:9000/mcp");
+        let Auth::Login(routes) = &target.auth;
+        assert_eq!(routes.url, "http://127.0.0.1:9000");
+        assert_eq!(routes.login_path, "/api/v1/auth/login");
+        assert_eq!(routes.space_type, "team");
+        assert_eq!(
+            target.headers["x-tenant"].render(values()),
+            "anna@example.test"
+        );
+        assert_eq!(target.headers["x-mana-space"].render(values()), "s1");
+        assert!(target.tools.allows("todo.list"));
+        assert!(!target.tools.allows("todo.delete"));
+        assert!(!target.tools.allows("admin.users"));
+        assert_eq!(target.modules.module_of("create_entities"), "graph");
+        assert_eq!(target.modules.module_of("read_graph"), "read");
+    }
+
+    #[test]
+    fn the_builtin_target_is_todays_app() {
+        let target = Target::builtin("http://127.0.0.1:3000/");
+        assert_eq!(target.mcp_url, "http://127.0.0.1:3000/mcp");
+        assert_eq!(target.headers[crate::SPACE_HEADER].as_str(), "{space_id}");
+        assert!(target.tools.is_open());
+    }
+
+    #[test]
+    fn an_include_list_lets_only_its_tools_through() {
+        let filter = ToolFilter {
+            include: vec!["todo.*".into(), "notes.list".into()],
+            exclude: vec!["todo.delete".into()],
+        };
+        assert!(filter.allows("todo.create"));
+        assert!(filter.allows("notes.list"));
+        assert!(!filter.allows("notes.create"));
+        assert!(!filter.allows("todo.delete"), "exclude wins");
+    }
+
+    #[test]
+    fn every_problem_is_named_by_its_setting() {
+        let error = Target::from_toml(
+            r#"
+[mcp]
+url = "ftp://x"
+[auth]
+kind = "bearer"
+[headers]
+"bad header" = "{persona.phone}"
+[tools]
+exclude = ["to*do", ""]
+[modules]
+echo = ""
+"#,
+        )
+        .unwrap_err();
+        let problems = error.problems.join("\n");
+        for expected in [
+            "mcp.url: \"ftp://x\" is not an http:// or https:// URL",
+            "auth.kind: \"bearer\" is not supported by this build yet",
+            "headers.bad header: not a valid header name",
+            "headers.bad header: {persona.phone} is not a placeholder",
+            "tools.exclude[0]: \"to*do\" must be a tool name",
+            "tools.exclude[1]",
+            "modules.echo: name the module",
+        ] {
+            assert!(problems.contains(expected), "{expected:?} in:\n{problems}");
+        }
+    }
+
+    #[test]
+    fn unknown_settings_and_stdio_servers_are_refused_by_name() {
+        let unknown = Target::from_toml(
+            "[mcp]\nurl = \"http://h/mcp\"\n[auth]\nkind = \"login\"\nurl = \"http://h\"\n[tool]\nexclude = []\n",
+        )
+        .unwrap_err();
+        assert!(unknown.problems[0].contains("tool"), "{unknown}");
+        let stdio = Target::from_toml(
+            "[mcp]\ncommand = \"npx\"\n[auth]\nkind = \"login\"\nurl = \"http://h\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            stdio.problems[0].starts_with("mcp.command: stdio servers are not supported"),
+            "{stdio}"
+        );
+    }
+}
