@@ -152,9 +152,12 @@ impl McpEndpoint {
                 .map_err(|error| connect_error(format!("header {name}: {error}")))?;
             headers.insert(name.clone(), value);
         }
-        let config = StreamableHttpClientTransportConfig::with_uri(self.url.clone())
-            .auth_header(session.token.clone())
-            .custom_headers(headers);
+        let mut config =
+            StreamableHttpClientTransportConfig::with_uri(self.url.clone()).custom_headers(headers);
+        // A target without auth gives an empty token: no Authorization header.
+        if !session.token.is_empty() {
+            config = config.auth_header(session.token.clone());
+        }
         let transport = StreamableHttpClientTransport::with_client(self.http.clone(), config);
         let info = ClientConfig::new(
             ClientCapabilities::default(),

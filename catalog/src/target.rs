@@ -28,8 +28,9 @@
 //!
 //! Loading reports every problem at once, each named by its setting
 //! (`auth.kind`, `headers.x-tenant`, `tools.exclude[1]`), as the catalog
-//! does. This build supports `auth.kind = "login"` and MCP over HTTP; the
-//! other kinds and stdio servers are refused by name.
+//! does. This build supports `auth.kind = "login"` and `"none"` and MCP over
+//! HTTP; the other kinds and stdio servers are refused by name. Under
+//! `"none"`, `{space_id}` is empty.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -53,6 +54,9 @@ pub struct Target {
 /// How a persona logs in.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Auth {
+    /// It does not: the MCP server takes requests without credentials
+    /// (the target's headers may still name the persona).
+    None,
     /// With its derived password through the app's login route, then picks
     /// its space of `space_type` from the spaces route.
     Login(LoginRoutes),
@@ -301,9 +305,22 @@ impl Target {
                 }
                 Some(Auth::Login(routes))
             }
-            kind @ ("none" | "bearer" | "oauth2") => {
+            "none" => {
+                for (name, given) in [
+                    ("url", raw.auth.url.is_some()),
+                    ("login_path", raw.auth.login_path.is_some()),
+                    ("spaces_path", raw.auth.spaces_path.is_some()),
+                    ("space_type", raw.auth.space_type.is_some()),
+                ] {
+                    if given {
+                        problems.push(format!("auth.{name}: only for auth.kind = \"login\""));
+                    }
+                }
+                Some(Auth::None)
+            }
+            kind @ ("bearer" | "oauth2") => {
                 problems.push(format!(
-                    "auth.kind: {kind:?} is not supported by this build yet (supported: \"login\")"
+                    "auth.kind: {kind:?} is not supported by this build yet (supported: \"none\", \"login\")"
                 ));
                 None
             }
@@ -315,7 +332,13 @@ impl Target {
             }
         };
         let mut headers = BTreeMap::new();
+        let login = matches!(auth, Some(Auth::Login(_)));
         for (name, value) in raw.headers {
+            if !login && value.contains("{space_id}") {
+                problems.push(format!(
+                    "headers.{name}: {{space_id}} needs auth.kind = \"login\" (only a login picks a space)"
+                ));
+            }
             let lower = name.to_ascii_lowercase();
             let valid_name = !lower.is_empty()
                 && lower
@@ -421,7 +444,9 @@ create_entities = "graph"
     fn a_target_file_reads_into_its_settings_with_defaults() {
         let target = Target::from_toml(EXAMPLE).unwrap();
         assert_eq!(target.mcp_url, "http://127.0.0.1:9000/mcp");
-        let Auth::Login(routes) = &target.auth;
+        let Auth::Login(routes) = &target.auth else {
+            panic!("a login target: {:?}", target.auth)
+        };
         assert_eq!(routes.url, "http://127.0.0.1:9000");
         assert_eq!(routes.login_path, "/api/v1/auth/login");
         assert_eq!(routes.space_type, "team");

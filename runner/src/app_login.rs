@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use actors::app_client::{AppLogin, LoginError, Session};
 use async_trait::async_trait;
-use catalog::target::LoginRoutes;
+use catalog::target::{Auth, LoginRoutes};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -217,4 +217,30 @@ impl AppLogin for ManaLogin {
             space_id,
         })
     }
+}
+
+/// A target without auth (`auth.kind = "none"`): no login, no token, no
+/// space; the MCP server takes the persona's requests as they come.
+#[derive(Debug, Clone, Copy)]
+pub struct NoLogin;
+
+#[async_trait]
+impl AppLogin for NoLogin {
+    async fn login(&self, email: &str, _password: &str) -> Result<Session, LoginError> {
+        Ok(Session {
+            user_id: email.to_owned(),
+            token: String::new(),
+            // Nothing expires: the session is never renewed for its age.
+            expires_at: DateTime::<Utc>::MAX_UTC,
+            space_id: String::new(),
+        })
+    }
+}
+
+/// How personas of `auth` log in.
+pub fn for_auth(auth: &Auth) -> Result<std::sync::Arc<dyn AppLogin>, reqwest::Error> {
+    Ok(match auth {
+        Auth::Login(routes) => std::sync::Arc::new(ManaLogin::with_routes(routes)?),
+        Auth::None => std::sync::Arc::new(NoLogin),
+    })
 }

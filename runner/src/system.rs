@@ -11,10 +11,9 @@ use actors::runtime::LlmFactory;
 pub use actors::runtime::{Backend, RunnerHandles, RunnerSystem, RuntimeParts, Tuning};
 use anyhow::Context as _;
 use catalog::SeedSecret;
-use catalog::target::{Auth, Target};
+use catalog::target::Target;
 use gateway::store::Store;
 
-use crate::app_login::ManaLogin;
 use crate::wiring::{StoreDirectory, StoreFleet, StoreLedger, StoreSink};
 
 /// What the runner needs besides its backend.
@@ -70,9 +69,8 @@ pub async fn start_with(
     backend: Backend,
     settings: SystemSettings,
 ) -> anyhow::Result<RunnerSystem> {
-    let Auth::Login(routes) = &settings.target.auth;
     let parts = RuntimeParts {
-        app: Arc::new(ManaLogin::with_routes(routes).context("building the app login")?),
+        app: crate::app_login::for_auth(&settings.target.auth).context("building the app login")?,
         mcp: McpEndpoint::for_target(&settings.target).context("building the MCP client")?,
         llms: settings.llms,
         backend,

@@ -8,11 +8,10 @@ use std::sync::Arc;
 use actors::internal_api::InternalApi;
 use actors::runtime::supervisor::Directory;
 use anyhow::Context as _;
-use catalog::target::{Auth, Target};
+use catalog::target::Target;
 use gateway::store::{Store, redact_url};
 
 use super::runner_options::RunnerOptions;
-use crate::app_login::ManaLogin;
 use crate::config::{DEFAULT_CONTROL_ADDR, Secrets};
 use crate::control::ControlState;
 use crate::system::{Backend, STALE_TICK_REASON};
@@ -38,16 +37,11 @@ pub struct Runner {
     #[arg(long, env = "DATABASE_URL")]
     db: Option<String>,
     /// With --db: the app's base URL for logins (default http://127.0.0.1:3069).
-    #[arg(long, env = "MANA_APP_URL")]
+    #[arg(long, env = "MANA_APP_URL", conflicts_with = "target")]
     app_url: Option<String>,
     /// The MCP endpoint personas use; default: {app}/mcp.
-    #[arg(long, env = "MANA_MCP_URL")]
+    #[arg(long, env = "MANA_MCP_URL", conflicts_with = "target")]
     mcp_url: Option<String>,
-    /// A target file (TOML) describing the app: its MCP URL, login routes,
-    /// headers per persona, the tools personas may call and each tool's
-    /// module. Without it, the built-in app at the app URL.
-    #[arg(long, env = "PERSONA_TARGET", conflicts_with_all = ["app_url", "mcp_url"])]
-    target: Option<std::path::PathBuf>,
     /// Where the control API listens (`--control-addr` as in `persona up`).
     #[arg(long, visible_alias = "control-addr", env = "CONTROL_ADDR", default_value = DEFAULT_CONTROL_ADDR)]
     addr: SocketAddr,
@@ -63,14 +57,7 @@ impl Runner {
         // Fail on a bad LLM configuration or target file before touching
         // the backend; every problem of the file is named by its setting.
         self.runner.llm_prices_and_budgets()?;
-        let target_file = self
-            .target
-            .as_ref()
-            .map(|path| {
-                Target::from_path(path)
-                    .with_context(|| format!("the target file {}", path.display()))
-            })
-            .transpose()?;
+        let target_file = self.runner.target()?;
         let (app_url, backend, directory): (String, Backend, Arc<dyn Directory>) = match (
             &self.api, &self.db,
         ) {
@@ -123,7 +110,7 @@ impl Runner {
                 target
             }
         };
-        let Auth::Login(routes) = target.auth.clone();
+        let app = crate::app_login::for_auth(&target.auth)?;
         let mcp_url = target.mcp_url.clone();
         let settings = self
             .runner
@@ -136,7 +123,7 @@ impl Runner {
         let control = ControlState {
             runner: system.handles.clone(),
             directory,
-            app: Arc::new(ManaLogin::with_routes(&routes)?),
+            app,
             seed_secret: secrets.seed_secret.clone(),
             admin_token: self.runner.admin_token.clone(),
             production: secrets.production,

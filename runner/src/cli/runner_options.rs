@@ -81,6 +81,11 @@ pub struct RunnerOptions {
     /// Seconds running ticks get to finish on shutdown before they are cancelled.
     #[arg(long, env = "PERSONA_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
     pub shutdown_grace_secs: u64,
+    /// A target file (TOML) describing the app under test: its MCP URL, how
+    /// personas log in, headers per persona, the tools they may call and
+    /// each tool's module. Without it, the built-in app.
+    #[arg(long, env = "PERSONA_TARGET")]
+    pub target: Option<std::path::PathBuf>,
     /// Start with the fleet's kill-switch on: no replica ticks until an
     /// operator resumes (`POST /resume` on any replica).
     #[arg(long, env = "RUNNER_PAUSED")]
@@ -121,6 +126,18 @@ impl RunnerOptions {
             provider.require_price(&prices)?;
         }
         Ok((provider, prices, budgets))
+    }
+
+    /// The target file, read and checked (every problem named by its
+    /// setting); `None` without `--target`.
+    pub fn target(&self) -> anyhow::Result<Option<Target>> {
+        self.target
+            .as_ref()
+            .map(|path| {
+                Target::from_path(path)
+                    .with_context(|| format!("the target file {}", path.display()))
+            })
+            .transpose()
     }
 
     /// The runner's settings for the app `target` describes.

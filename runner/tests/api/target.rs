@@ -44,23 +44,8 @@ exclude = ["todo.delete", "todo.complete"]
         |settings| settings.target = target,
     )
     .await;
-    let snapshot = system.snapshot().await.unwrap();
-    let mut waiting = HashMap::new();
-    for entry in &snapshot.personas {
-        let tick_id = system.start_tick(&entry.persona_id).await.unwrap();
-        waiting.insert(entry.persona_id.clone(), tick_id);
-    }
-    let mut finished = Vec::new();
-    let total = waiting.len();
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while finished.len() < total {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "ticks still running: {waiting:?}"
-        );
-        finished.extend(system.take_finished(&mut waiting).await.unwrap());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let finished = tick_everyone(&system).await;
+
     let mut tools = Vec::new();
     let mut modules = Vec::new();
     for (_, summary) in &finished {
@@ -95,6 +80,30 @@ exclude = ["todo.delete", "todo.complete"]
     system.shutdown(Duration::from_secs(5)).await;
 }
 
+/// Starts a tick of every persona and waits (bounded) for all of them.
+async fn tick_everyone(
+    system: &actors::runtime::RunnerSystem,
+) -> Vec<(String, actors::runtime::persona::TickSummary)> {
+    let snapshot = system.snapshot().await.unwrap();
+    let mut waiting = HashMap::new();
+    for entry in &snapshot.personas {
+        let tick_id = system.start_tick(&entry.persona_id).await.unwrap();
+        waiting.insert(entry.persona_id.clone(), tick_id);
+    }
+    let mut finished = Vec::new();
+    let total = waiting.len();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while finished.len() < total {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ticks still running: {waiting:?}"
+        );
+        finished.extend(system.take_finished(&mut waiting).await.unwrap());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    finished
+}
+
 #[test]
 fn the_runner_refuses_a_bad_target_file_naming_every_problem() {
     let dir = tempfile::tempdir().unwrap();
@@ -123,4 +132,185 @@ fn the_runner_refuses_a_bad_target_file_naming_every_problem() {
         !dir.path().join("unused.db").exists(),
         "nothing was touched before the file was checked"
     );
+}
+
+/// The official MCP "everything" server (`@modelcontextprotocol/server-everything`
+/// from npm, on the TypeScript SDK), over Streamable HTTP on a free port,
+/// killed when dropped. `None` when it is not installed (`.ci/run` installs
+/// it and names it in `PERSONA_TEST_EVERYTHING`; under CI a missing one
+/// fails).
+struct Everything {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Drop for Everything {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn everything_server() -> Option<Everything> {
+    use std::io::BufRead as _;
+    let Ok(script) = std::env::var("PERSONA_TEST_EVERYTHING") else {
+        let message = "PERSONA_TEST_EVERYTHING (server-everything's dist/index.js) is not set";
+        if std::env::var("CI").is_ok_and(|value| value == "true") {
+            panic!("{message}; .ci/run installs it");
+        }
+        eprintln!("\n*** SKIPPED: {message} ***\n");
+        return None;
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = std::process::Command::new("node")
+        .arg(&script)
+        .arg("streamableHttp")
+        .env("PORT", port.to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("node runs server-everything");
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    let listening = lines
+        .by_ref()
+        .take(50)
+        .map_while(Result::ok)
+        .any(|line| line.contains("listening on port"));
+    assert!(listening, "server-everything did not start");
+    // Keep draining its log so it never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    Some(Everything {
+        child,
+        url: format!("http://127.0.0.1:{port}/mcp"),
+    })
+}
+
+/// Personas tick against a server nobody here wrote: they list its tools,
+/// call the ones the target file lets through, and their rows and their
+/// ratings (per the target's modules) are stored.
+#[tokio::test]
+async fn personas_tick_against_the_official_everything_server() {
+    let Some(server) = everything_server() else {
+        return;
+    };
+    let gateway = gateway_with_personas().await;
+    let target = Target::from_toml(&format!(
+        r#"
+[mcp]
+url = "{url}"
+
+[auth]
+kind = "none"
+
+[headers]
+x-persona = "{{persona.email}}"
+
+[tools]
+include = ["echo", "get-sum", "get-tiny-image", "get-annotated-message", "get-structured-content"]
+
+[modules]
+get-sum = "math"
+get-tiny-image = "media"
+get-annotated-message = "media"
+"#,
+        url = server.url
+    ))
+    .unwrap();
+    let system = start_actors_with(
+        &gateway,
+        Arc::new(Provider::Scripted),
+        Arc::new(StoreSink(gateway.store.clone())),
+        |settings| settings.target = target,
+    )
+    .await;
+    let finished = tick_everyone(&system).await;
+    let mut tools = Vec::new();
+    let mut modules = Vec::new();
+    let mut failures = Vec::new();
+    for (_, summary) in &finished {
+        if let Some(error) = &summary.error {
+            failures.push(error.clone());
+        }
+        let detail = system.handles.tick(&summary.tick_id).await.unwrap();
+        tools.extend(detail.actions.into_iter().map(|action| action.tool_name));
+        modules.extend(detail.feedback.into_iter().map(|row| row.module));
+    }
+    println!("tools called: {tools:?}\nmodules rated: {modules:?}\nerrors: {failures:?}");
+    assert!(
+        !tools.is_empty(),
+        "the personas called the server's tools: {failures:?}"
+    );
+    assert!(
+        tools.iter().all(|tool| [
+            "echo",
+            "get-sum",
+            "get-tiny-image",
+            "get-annotated-message",
+            "get-structured-content"
+        ]
+        .contains(&tool.as_str())),
+        "{tools:?}"
+    );
+    assert!(!modules.is_empty(), "the modules used were rated");
+    for module in &modules {
+        assert!(
+            [
+                "echo",
+                "math",
+                "media",
+                "get-structured-content",
+                catalog::PARSE_FAILURE_MODULE
+            ]
+            .contains(&module.as_str()),
+            "rated {module}"
+        );
+    }
+    system.shutdown(Duration::from_secs(5)).await;
+}
+
+/// The whole system in one command, pointed at a server nobody here wrote:
+/// `persona up --once --target FILE` keeps the personas and their rows in
+/// its own database and ticks every one of them against server-everything.
+#[tokio::test]
+async fn persona_up_once_ticks_everyone_against_the_everything_server() {
+    let Some(server) = everything_server() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/targets/everything-http.toml"
+    ))
+    .unwrap();
+    let file = dir.path().join("everything.toml");
+    std::fs::write(
+        &file,
+        example.replace("http://127.0.0.1:3001/mcp", &server.url),
+    )
+    .unwrap();
+    let output = persona_command(dir.path())
+        .args(["up", "--once", "--gateway-addr", "127.0.0.1:0", "--target"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains(&format!(
+            "personas use the target's MCP server at {}",
+            server.url
+        )),
+        "{stdout}"
+    );
+    assert!(stdout.contains("10 ticks"), "{stdout}");
 }

@@ -69,8 +69,10 @@ impl Up {
             self.runner
                 .require_token_in_production(secrets.production)?;
         }
-        // Fail on a bad LLM configuration before touching the database.
+        // Fail on a bad LLM configuration or target file before touching
+        // the database.
         self.runner.llm_prices_and_budgets()?;
+        let target_file = self.runner.target()?;
         let store = self.database.open().await?;
         seed_if_empty(&store, &secrets).await?;
         let config = GatewayConfig {
@@ -82,11 +84,18 @@ impl Up {
         let gateway = gateway::app::spawn(self.gateway_addr, state).await?;
         let gateway_url = gateway.url();
         println!("gateway listening on {gateway_url} (MCP at {gateway_url}/mcp)");
-        let settings = self.runner.settings(
-            catalog::target::Target::builtin(&gateway_url),
-            secrets.seed_secret.clone(),
-            self.once,
-        )?;
+        let target = match target_file {
+            Some(target) => {
+                // The gateway keeps the personas and their rows; their MCP
+                // calls go to the target.
+                println!("personas use the target's MCP server at {}", target.mcp_url);
+                target
+            }
+            None => catalog::target::Target::builtin(&gateway_url),
+        };
+        let settings = self
+            .runner
+            .settings(target, secrets.seed_secret.clone(), self.once)?;
         let system = crate::system::start(store.clone(), settings).await?;
         if self.once {
             let code = run_once(&store, &system, &self.personas).await?;
