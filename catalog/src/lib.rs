@@ -71,7 +71,7 @@
 //! runner (`actors::tick::TickEnd::verdict`); the columns came with migration
 //! `0003_honest_outcomes.sql` in both dialects.
 //!
-//! This crate does no IO beyond reading the catalog file, and knows nothing
+//! This crate does no IO beyond reading the catalog and target files, and knows nothing
 //! about sqlx, HTTP clients or servers, or ractor; it names the shapes and
 //! header names that cross the wire, but sends nothing. Every other crate may
 //! depend on it.
