@@ -1,18 +1,20 @@
 //! The persona's MCP connection: rmcp's Streamable HTTP client with the
-//! bearer token and the target's headers (filled per persona), reduced to
+//! bearer token and the target's headers (filled per persona), or a stdio
+//! server started for the session with its arguments and environment filled
+//! per persona, reduced to
 //! what a tick needs — the tool list (only the tools the target lets
 //! personas use), calling a tool, and each tool's module.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use catalog::target::{ModuleMap, Target, Template, TemplateValues, ToolFilter};
+use catalog::target::{McpServer, ModuleMap, Target, Template, TemplateValues, ToolFilter};
 use rmcp::model::{CallToolRequestParams, ClientCapabilities, ClientConfig, Implementation};
 use rmcp::service::RunningService;
-use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use rmcp::{RoleClient, ServiceExt};
 use serde_json::Value;
 
@@ -62,15 +64,31 @@ pub enum McpError {
 /// rmcp has no per-request timeout; every call gets this one.
 const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The app's MCP endpoint and the one HTTP client every connection to it
-/// shares. rmcp's own transport builds a client per connection with pooling
-/// off, so each tick paid for a fresh client and each request for a fresh TCP
-/// connection; sharing one pooled client keeps connections warm across ticks.
+/// The target's MCP server, and for one over HTTP the one client every
+/// connection to it shares. rmcp's own transport builds a client per
+/// connection with pooling off, so each tick paid for a fresh client and each
+/// request for a fresh TCP connection; sharing one pooled client keeps
+/// connections warm across ticks. A stdio server is started for each
+/// session and stopped when it closes.
 #[derive(Clone)]
 pub struct McpEndpoint {
-    url: String,
-    http: reqwest::Client,
+    /// How it is named in errors (`McpServer::describe`).
+    name: String,
+    transport: Transport,
     surface: Arc<TargetSurface>,
+}
+
+#[derive(Clone)]
+enum Transport {
+    Http {
+        url: String,
+        http: reqwest::Client,
+    },
+    Stdio {
+        command: String,
+        args: Vec<Template>,
+        env: BTreeMap<String, Template>,
+    },
 }
 
 /// What the target says about its MCP surface: the headers each request
@@ -84,39 +102,46 @@ struct TargetSurface {
 impl McpEndpoint {
     /// The built-in app's MCP server at `url`: the space header, every tool.
     pub fn new(url: impl Into<String>) -> Result<McpEndpoint, McpError> {
-        let url = url.into();
         let mut target = Target::builtin("http://unused");
-        target.mcp_url = url;
+        target.mcp = McpServer::Http { url: url.into() };
         McpEndpoint::for_target(&target)
     }
 
     /// The MCP server `target` describes.
     pub fn for_target(target: &Target) -> Result<McpEndpoint, McpError> {
-        let url = target.mcp_url.clone();
+        let name = target.mcp.describe();
+        let connect_error = |message: String| McpError::Connect {
+            url: name.clone(),
+            message,
+        };
         let headers = target
             .headers
             .iter()
-            .map(|(name, value)| {
-                http::HeaderName::from_bytes(name.as_bytes())
-                    .map(|name| (name, value.clone()))
-                    .map_err(|error| McpError::Connect {
-                        url: url.clone(),
-                        message: format!("header {name}: {error}"),
-                    })
+            .map(|(header, value)| {
+                http::HeaderName::from_bytes(header.as_bytes())
+                    .map(|header| (header, value.clone()))
+                    .map_err(|error| connect_error(format!("header {header}: {error}")))
             })
             .collect::<Result<_, _>>()?;
-        let http = reqwest::Client::builder()
-            // The gateway never redirects; a redirect would replay the token
-            // and the session id elsewhere.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|error| McpError::Connect {
+        let transport = match &target.mcp {
+            McpServer::Http { url } => Transport::Http {
                 url: url.clone(),
-                message: error.to_string(),
-            })?;
+                http: reqwest::Client::builder()
+                    // The gateway never redirects; a redirect would replay the
+                    // token and the session id elsewhere.
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()
+                    .map_err(|error| connect_error(error.to_string()))?,
+            },
+            McpServer::Stdio { command, args, env } => Transport::Stdio {
+                command: command.clone(),
+                args: args.clone(),
+                env: env.clone(),
+            },
+        };
         Ok(McpEndpoint {
-            url,
-            http,
+            name,
+            transport,
             surface: Arc::new(TargetSurface {
                 headers,
                 tools: target.tools.clone(),
@@ -125,19 +150,21 @@ impl McpEndpoint {
         })
     }
 
+    /// The server as messages name it (its URL, or its stdio command).
     pub fn url(&self) -> &str {
-        &self.url
+        &self.name
     }
 
     /// Opens an MCP session as `persona`, logged in as `session`, with the
-    /// target's headers filled for them.
+    /// target's headers (or a stdio server's arguments and environment)
+    /// filled for them.
     pub async fn open(
         &self,
         session: &Session,
         persona: &PersonaProfile,
     ) -> Result<McpConnection, McpError> {
         let connect_error = |message: String| McpError::Connect {
-            url: self.url.clone(),
+            url: self.name.clone(),
             message,
         };
         let values = TemplateValues {
@@ -146,27 +173,43 @@ impl McpEndpoint {
             persona_name: &persona.name,
             space_id: &session.space_id,
         };
-        let mut headers = HashMap::new();
-        for (name, template) in &self.surface.headers {
-            let value = http::HeaderValue::from_str(&template.render(values))
-                .map_err(|error| connect_error(format!("header {name}: {error}")))?;
-            headers.insert(name.clone(), value);
-        }
-        let mut config =
-            StreamableHttpClientTransportConfig::with_uri(self.url.clone()).custom_headers(headers);
-        // A target without auth gives an empty token: no Authorization header.
-        if !session.token.is_empty() {
-            config = config.auth_header(session.token.clone());
-        }
-        let transport = StreamableHttpClientTransport::with_client(self.http.clone(), config);
         let info = ClientConfig::new(
             ClientCapabilities::default(),
             Implementation::new("persona-runner", env!("CARGO_PKG_VERSION")),
         );
-        let client = tokio::time::timeout(CALL_TIMEOUT, info.serve(transport))
-            .await
-            .map_err(|_| connect_error("initialize timed out".into()))?
-            .map_err(|error| connect_error(error.to_string()))?;
+        let client = match &self.transport {
+            Transport::Http { url, http } => {
+                let mut headers = HashMap::new();
+                for (name, template) in &self.surface.headers {
+                    let value = http::HeaderValue::from_str(&template.render(values))
+                        .map_err(|error| connect_error(format!("header {name}: {error}")))?;
+                    headers.insert(name.clone(), value);
+                }
+                let mut config = StreamableHttpClientTransportConfig::with_uri(url.clone())
+                    .custom_headers(headers);
+                // A target without auth gives an empty token: no Authorization header.
+                if !session.token.is_empty() {
+                    config = config.auth_header(session.token.clone());
+                }
+                let transport = StreamableHttpClientTransport::with_client(http.clone(), config);
+                tokio::time::timeout(CALL_TIMEOUT, info.serve(transport)).await
+            }
+            Transport::Stdio { command, args, env } => {
+                let mut process = tokio::process::Command::new(command);
+                process
+                    .args(args.iter().map(|arg| arg.render(values)))
+                    .envs(env.iter().map(|(name, value)| (name, value.render(values))))
+                    .kill_on_drop(true);
+                // Its log is its own; the runner's stays readable.
+                let (transport, _) = TokioChildProcess::builder(process)
+                    .stderr(std::process::Stdio::null())
+                    .spawn()
+                    .map_err(|error| connect_error(format!("starting {command}: {error}")))?;
+                tokio::time::timeout(CALL_TIMEOUT, info.serve(transport)).await
+            }
+        }
+        .map_err(|_| connect_error("initialize timed out".into()))?
+        .map_err(|error| connect_error(error.to_string()))?;
         Ok(McpConnection {
             client,
             surface: self.surface.clone(),

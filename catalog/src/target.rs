@@ -7,6 +7,10 @@
 //! ```toml
 //! [mcp]
 //! url = "http://127.0.0.1:3000/mcp"
+//! # or a stdio server, one process per persona session:
+//! # command = "npx"
+//! # args = ["-y", "@modelcontextprotocol/server-everything", "stdio"]
+//! # env = { TENANT = "{persona.email}" }
 //!
 //! [auth]
 //! kind = "login"                             # the derived password, through the app's routes
@@ -28,9 +32,8 @@
 //!
 //! Loading reports every problem at once, each named by its setting
 //! (`auth.kind`, `headers.x-tenant`, `tools.exclude[1]`), as the catalog
-//! does. This build supports `auth.kind = "login"` and `"none"` and MCP over
-//! HTTP; the other kinds and stdio servers are refused by name. Under
-//! `"none"`, `{space_id}` is empty.
+//! does. This build supports `auth.kind = "login"` and `"none"`, and MCP over
+//! Streamable HTTP or stdio; the other kinds are refused by name.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -42,13 +45,42 @@ use crate::modules::module_of;
 /// A loaded, checked target.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Target {
-    /// The MCP server's Streamable HTTP endpoint.
-    pub mcp_url: String,
+    /// Where the MCP server is.
+    pub mcp: McpServer,
     pub auth: Auth,
     /// Headers every MCP request carries, by lower-case name.
     pub headers: BTreeMap<String, Template>,
     pub tools: ToolFilter,
     pub modules: ModuleMap,
+}
+
+/// Where the MCP server is and how to reach it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum McpServer {
+    /// Streamable HTTP at this URL; each request carries the target's headers.
+    Http { url: String },
+    /// A process speaking MCP on its stdin and stdout, started for each
+    /// persona session (`args` and `env` filled per persona).
+    Stdio {
+        command: String,
+        args: Vec<Template>,
+        env: BTreeMap<String, Template>,
+    },
+}
+
+impl McpServer {
+    /// How it is named in logs and messages.
+    pub fn describe(&self) -> String {
+        match self {
+            McpServer::Http { url } => url.clone(),
+            McpServer::Stdio { command, args, .. } => {
+                let args: Vec<&str> = args.iter().map(Template::as_str).collect();
+                format!("stdio: {command} {}", args.join(" "))
+                    .trim_end()
+                    .to_owned()
+            }
+        }
+    }
 }
 
 /// How a persona logs in.
@@ -116,6 +148,32 @@ impl Template {
             .replace("{persona.email}", values.persona_email)
             .replace("{persona.name}", values.persona_name)
             .replace("{space_id}", values.space_id)
+    }
+
+    /// `value` as the template of `setting`, its problems added to
+    /// `problems`: an unknown placeholder, `{space_id}` without a login
+    /// (`login`), a control character.
+    fn checked(
+        setting: String,
+        value: String,
+        login: bool,
+        problems: &mut Vec<String>,
+    ) -> Template {
+        if let Some(unknown) = Template::unknown_placeholder(&value) {
+            problems.push(format!(
+                "{setting}: {unknown} is not a placeholder (use {})",
+                PLACEHOLDERS.join(", ")
+            ));
+        }
+        if !login && value.contains("{space_id}") {
+            problems.push(format!(
+                "{setting}: {{space_id}} needs auth.kind = \"login\" (only a login picks a space)"
+            ));
+        }
+        if value.chars().any(char::is_control) {
+            problems.push(format!("{setting}: the value holds a control character"));
+        }
+        Template(value)
     }
 
     /// The first `{…}` that is not a known placeholder.
@@ -207,6 +265,10 @@ struct RawTarget {
 struct RawMcp {
     url: Option<String>,
     command: Option<String>,
+    #[serde(default)]
+    args: Vec<String>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
 }
 
 #[derive(Deserialize)]
@@ -233,7 +295,9 @@ impl Target {
     pub fn builtin(app_url: &str) -> Target {
         let url = app_url.trim_end_matches('/').to_owned();
         Target {
-            mcp_url: format!("{url}/mcp"),
+            mcp: McpServer::Http {
+                url: format!("{url}/mcp"),
+            },
             auth: Auth::Login(LoginRoutes::builtin(&url)),
             headers: BTreeMap::from([(
                 crate::SPACE_HEADER.to_owned(),
@@ -258,23 +322,6 @@ impl Target {
             TargetError::one(error.to_string().trim_end().to_owned())
         })?;
         let mut problems = Vec::new();
-        let mcp_url = match (raw.mcp.url, raw.mcp.command) {
-            (Some(url), None) => {
-                check_url("mcp.url", &url, &mut problems);
-                url
-            }
-            (_, Some(_)) => {
-                problems.push(
-                    "mcp.command: stdio servers are not supported by this build yet; give mcp.url (Streamable HTTP)"
-                        .to_owned(),
-                );
-                String::new()
-            }
-            (None, None) => {
-                problems.push("mcp.url: give the MCP server's URL".to_owned());
-                String::new()
-            }
-        };
         let auth = match raw.auth.kind.as_str() {
             "login" => {
                 let mut setting = |name: &str, value: Option<String>, default: &str| {
@@ -331,14 +378,29 @@ impl Target {
                 None
             }
         };
-        let mut headers = BTreeMap::new();
         let login = matches!(auth, Some(Auth::Login(_)));
+        let stdio = raw.mcp.command.is_some();
+        let args: Vec<Template> = raw
+            .mcp
+            .args
+            .into_iter()
+            .enumerate()
+            .map(|(index, arg)| {
+                Template::checked(format!("mcp.args[{index}]"), arg, login, &mut problems)
+            })
+            .collect();
+        let env: BTreeMap<String, Template> = raw
+            .mcp
+            .env
+            .into_iter()
+            .map(|(name, value)| {
+                let value =
+                    Template::checked(format!("mcp.env.{name}"), value, login, &mut problems);
+                (name, value)
+            })
+            .collect();
+        let mut headers = BTreeMap::new();
         for (name, value) in raw.headers {
-            if !login && value.contains("{space_id}") {
-                problems.push(format!(
-                    "headers.{name}: {{space_id}} needs auth.kind = \"login\" (only a login picks a space)"
-                ));
-            }
             let lower = name.to_ascii_lowercase();
             let valid_name = !lower.is_empty()
                 && lower
@@ -347,18 +409,34 @@ impl Target {
             if !valid_name {
                 problems.push(format!("headers.{name}: not a valid header name"));
             }
-            if let Some(unknown) = Template::unknown_placeholder(&value) {
-                problems.push(format!(
-                    "headers.{name}: {unknown} is not a placeholder (use {})",
-                    PLACEHOLDERS.join(", ")
-                ));
+            let value = Template::checked(format!("headers.{name}"), value, login, &mut problems);
+            headers.insert(lower, value);
+        }
+        let mcp = match (raw.mcp.url, raw.mcp.command) {
+            (Some(url), None) => {
+                check_url("mcp.url", &url, &mut problems);
+                if !args.is_empty() || !env.is_empty() {
+                    problems.push("mcp.args, mcp.env: only with mcp.command".to_owned());
+                }
+                Some(McpServer::Http { url })
             }
-            if value.chars().any(char::is_control) {
-                problems.push(format!(
-                    "headers.{name}: the value holds a control character"
-                ));
+            (None, Some(command)) => {
+                if command.trim().is_empty() {
+                    problems.push("mcp.command: name the program to start".to_owned());
+                }
+                Some(McpServer::Stdio { command, args, env })
             }
-            headers.insert(lower, Template(value));
+            (Some(_), Some(_)) => {
+                problems.push("mcp: give mcp.url or mcp.command, not both".to_owned());
+                None
+            }
+            (None, None) => {
+                problems.push("mcp.url: give the MCP server's URL (or mcp.command)".to_owned());
+                None
+            }
+        };
+        if stdio && !headers.is_empty() {
+            problems.push("headers: only for mcp.url (a stdio server gets mcp.env)".to_owned());
         }
         for (list, patterns) in [
             ("include", &raw.tools.include),
@@ -378,9 +456,9 @@ impl Target {
                 problems.push(format!("modules.{tool}: name the module"));
             }
         }
-        match auth {
-            Some(auth) if problems.is_empty() => Ok(Target {
-                mcp_url,
+        match (auth, mcp) {
+            (Some(auth), Some(mcp)) if problems.is_empty() => Ok(Target {
+                mcp,
                 auth,
                 headers,
                 tools: ToolFilter {
@@ -443,7 +521,12 @@ create_entities = "graph"
     #[test]
     fn a_target_file_reads_into_its_settings_with_defaults() {
         let target = Target::from_toml(EXAMPLE).unwrap();
-        assert_eq!(target.mcp_url, "http://127.0.0.1:9000/mcp");
+        assert_eq!(
+            target.mcp,
+            McpServer::Http {
+                url: "http://127.0.0.1:9000/mcp".into()
+            }
+        );
         let Auth::Login(routes) = &target.auth else {
             panic!("a login target: {:?}", target.auth)
         };
@@ -465,7 +548,7 @@ create_entities = "graph"
     #[test]
     fn the_builtin_target_is_todays_app() {
         let target = Target::builtin("http://127.0.0.1:3000/");
-        assert_eq!(target.mcp_url, "http://127.0.0.1:3000/mcp");
+        assert_eq!(target.mcp.describe(), "http://127.0.0.1:3000/mcp");
         assert_eq!(target.headers[crate::SPACE_HEADER].as_str(), "{space_id}");
         assert!(target.tools.is_open());
     }
@@ -514,19 +597,47 @@ echo = ""
     }
 
     #[test]
-    fn unknown_settings_and_stdio_servers_are_refused_by_name() {
+    fn unknown_settings_are_refused_by_name() {
         let unknown = Target::from_toml(
             "[mcp]\nurl = \"http://h/mcp\"\n[auth]\nkind = \"login\"\nurl = \"http://h\"\n[tool]\nexclude = []\n",
         )
         .unwrap_err();
         assert!(unknown.problems[0].contains("tool"), "{unknown}");
-        let stdio = Target::from_toml(
-            "[mcp]\ncommand = \"npx\"\n[auth]\nkind = \"login\"\nurl = \"http://h\"\n",
+    }
+
+    #[test]
+    fn a_stdio_server_gets_its_arguments_and_environment_per_persona() {
+        let target = Target::from_toml(
+            r#"
+[mcp]
+command = "node"
+args = ["server.js", "--tenant={persona.id}"]
+env = { USER_EMAIL = "{persona.email}" }
+[auth]
+kind = "none"
+"#,
+        )
+        .unwrap();
+        let McpServer::Stdio { command, args, env } = &target.mcp else {
+            panic!("{:?}", target.mcp)
+        };
+        assert_eq!(command, "node");
+        assert_eq!(args[1].render(values()), "--tenant=p1");
+        assert_eq!(env["USER_EMAIL"].render(values()), "anna@example.test");
+        assert_eq!(
+            target.mcp.describe(),
+            "stdio: node server.js --tenant={persona.id}"
+        );
+
+        let refused = Target::from_toml(
+            "[mcp]\ncommand = \"node\"\nenv = { S = \"{space_id}\" }\n[auth]\nkind = \"none\"\n[headers]\nx-a = \"b\"\n",
         )
         .unwrap_err();
+        let problems = refused.problems.join("\n");
         assert!(
-            stdio.problems[0].starts_with("mcp.command: stdio servers are not supported"),
-            "{stdio}"
+            problems.contains("mcp.env.S: {space_id} needs auth.kind"),
+            "{problems}"
         );
+        assert!(problems.contains("headers: only for mcp.url"), "{problems}");
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use actors::internal_api::InternalApi;
 use actors::runtime::supervisor::Directory;
 use anyhow::Context as _;
-use catalog::target::Target;
+use catalog::target::{McpServer, Target};
 use gateway::store::{Store, redact_url};
 
 use super::runner_options::RunnerOptions;
@@ -105,13 +105,15 @@ impl Runner {
             None => {
                 let mut target = Target::builtin(&app_url);
                 if let Some(mcp_url) = &self.mcp_url {
-                    target.mcp_url.clone_from(mcp_url);
+                    target.mcp = McpServer::Http {
+                        url: mcp_url.clone(),
+                    };
                 }
                 target
             }
         };
         let app = crate::app_login::for_auth(&target.auth)?;
-        let mcp_url = target.mcp_url.clone();
+        let mcp_url = target.mcp.describe();
         let settings = self
             .runner
             .settings(target, secrets.seed_secret.clone(), false)?;

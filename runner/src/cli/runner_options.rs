@@ -11,7 +11,7 @@ use actors::runtime::budget::{Budgets, Limit};
 use actors::tick::TickSettings;
 use anyhow::Context as _;
 use catalog::SeedSecret;
-use catalog::target::Target;
+use catalog::target::{McpServer, Target};
 use gateway::http::ConnectionLimits;
 use tokio::net::TcpListener;
 
@@ -131,13 +131,20 @@ impl RunnerOptions {
     /// The target file, read and checked (every problem named by its
     /// setting); `None` without `--target`.
     pub fn target(&self) -> anyhow::Result<Option<Target>> {
-        self.target
-            .as_ref()
-            .map(|path| {
-                Target::from_path(path)
-                    .with_context(|| format!("the target file {}", path.display()))
-            })
-            .transpose()
+        let Some(path) = &self.target else {
+            return Ok(None);
+        };
+        let target = Target::from_path(path)
+            .with_context(|| format!("the target file {}", path.display()))?;
+        // A stdio server that cannot start would fail every tick; say so now.
+        if let McpServer::Stdio { command, .. } = &target.mcp {
+            anyhow::ensure!(
+                program_exists(command),
+                "the target file {}: mcp.command: {command:?} is not a program (not a file, and not on PATH)",
+                path.display()
+            );
+        }
+        Ok(Some(target))
     }
 
     /// The runner's settings for the app `target` describes.
@@ -257,4 +264,14 @@ fn positive_usd(text: &str) -> Result<f64, NotDollars> {
         Ok(usd) if usd.is_finite() && usd > 0.0 => Ok(usd),
         _ => Err(NotDollars(text.to_owned())),
     }
+}
+
+/// Whether `command` names a file, or a file in one of `PATH`'s directories.
+fn program_exists(command: &str) -> bool {
+    let path = std::path::Path::new(command);
+    if path.components().count() > 1 {
+        return path.is_file();
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|dirs| std::env::split_paths(&dirs).any(|dir| dir.join(command).is_file()))
 }

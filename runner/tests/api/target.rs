@@ -132,6 +132,23 @@ fn the_runner_refuses_a_bad_target_file_naming_every_problem() {
         !dir.path().join("unused.db").exists(),
         "nothing was touched before the file was checked"
     );
+
+    std::fs::write(
+        &file,
+        "[mcp]\ncommand = \"no-such-mcp-server\"\n[auth]\nkind = \"none\"\n",
+    )
+    .unwrap();
+    let output = persona_command(dir.path())
+        .args(["runner", "--db", "sqlite://unused.db", "--target"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("mcp.command: \"no-such-mcp-server\" is not a program"),
+        "{stderr}"
+    );
 }
 
 /// The official MCP "everything" server (`@modelcontextprotocol/server-everything`
@@ -313,4 +330,68 @@ async fn persona_up_once_ticks_everyone_against_the_everything_server() {
         "{stdout}"
     );
     assert!(stdout.contains("10 ticks"), "{stdout}");
+}
+
+/// The same server over stdio: one process per persona session, started
+/// with the persona's arguments and environment, stopped when it ends.
+#[tokio::test]
+async fn personas_tick_against_the_everything_server_over_stdio() {
+    let Ok(script) = std::env::var("PERSONA_TEST_EVERYTHING") else {
+        if std::env::var("CI").is_ok_and(|value| value == "true") {
+            panic!("PERSONA_TEST_EVERYTHING is not set; .ci/run installs server-everything");
+        }
+        eprintln!("\n*** SKIPPED: PERSONA_TEST_EVERYTHING is not set ***\n");
+        return;
+    };
+    let gateway = gateway_with_personas().await;
+    let target = Target::from_toml(&format!(
+        r#"
+[mcp]
+command = "node"
+args = [{script:?}, "stdio"]
+env = {{ PERSONA_EMAIL = "{{persona.email}}" }}
+
+[auth]
+kind = "none"
+
+[tools]
+include = ["echo", "get-sum"]
+
+[modules]
+get-sum = "math"
+"#
+    ))
+    .unwrap();
+    let system = start_actors_with(
+        &gateway,
+        Arc::new(Provider::Scripted),
+        Arc::new(StoreSink(gateway.store.clone())),
+        |settings| settings.target = target,
+    )
+    .await;
+    let finished = tick_everyone(&system).await;
+    let errors: Vec<_> = finished
+        .iter()
+        .filter_map(|(_, summary)| summary.error.clone())
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    let mut tools = Vec::new();
+    let mut modules = Vec::new();
+    for (_, summary) in &finished {
+        let detail = system.handles.tick(&summary.tick_id).await.unwrap();
+        tools.extend(detail.actions.into_iter().map(|action| action.tool_name));
+        modules.extend(detail.feedback.into_iter().map(|row| row.module));
+    }
+    assert!(!tools.is_empty());
+    assert!(
+        tools.iter().all(|tool| tool == "echo" || tool == "get-sum"),
+        "{tools:?}"
+    );
+    assert!(
+        modules.iter().all(
+            |module| ["echo", "math", catalog::PARSE_FAILURE_MODULE].contains(&module.as_str())
+        ),
+        "{modules:?}"
+    );
+    system.shutdown(Duration::from_secs(5)).await;
 }

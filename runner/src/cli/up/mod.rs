@@ -88,7 +88,10 @@ impl Up {
             Some(target) => {
                 // The gateway keeps the personas and their rows; their MCP
                 // calls go to the target.
-                println!("personas use the target's MCP server at {}", target.mcp_url);
+                println!(
+                    "personas use the target's MCP server at {}",
+                    target.mcp.describe()
+                );
                 target
             }
             None => catalog::target::Target::builtin(&gateway_url),
