@@ -1,6 +1,8 @@
-//! A target file through the runtime: the built-in app described by a file
-//! that lets the personas use only some tools and names a module of its
-//! own, and `persona runner` refusing a bad file with every problem named.
+//! Target files through the runtime and the binary: the built-in app
+//! described by a file that lets the personas use only some tools and names
+//! a module of its own; the official server-everything (npm), which nobody
+//! here wrote, over Streamable HTTP and over stdio; and `persona runner`
+//! refusing a bad file with every problem named.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,7 +11,7 @@ use std::time::Duration;
 use catalog::target::Target;
 use runner::wiring::{Provider, StoreSink};
 
-use crate::helpers::{gateway_with_personas, persona_command};
+use crate::helpers::{Gateway, gateway_with_personas, persona_command};
 use crate::runtime::start_actors_with;
 
 #[tokio::test]
@@ -37,22 +39,7 @@ exclude = ["todo.delete", "todo.complete"]
         url = gateway.url
     ))
     .unwrap();
-    let system = start_actors_with(
-        &gateway,
-        Arc::new(Provider::Scripted),
-        Arc::new(StoreSink(gateway.store.clone())),
-        |settings| settings.target = target,
-    )
-    .await;
-    let finished = tick_everyone(&system).await;
-
-    let mut tools = Vec::new();
-    let mut modules = Vec::new();
-    for (_, summary) in &finished {
-        let detail = system.handles.tick(&summary.tick_id).await.unwrap();
-        tools.extend(detail.actions.into_iter().map(|action| action.tool_name));
-        modules.extend(detail.feedback.into_iter().map(|row| row.module));
-    }
+    let Day { tools, modules, .. } = day_on(&gateway, target).await;
     assert!(
         !tools.is_empty(),
         "the personas used the tools they were given"
@@ -77,13 +64,27 @@ exclude = ["todo.delete", "todo.complete"]
             "notes.create is rated as the target's module: {modules:?}"
         );
     }
-    system.shutdown(Duration::from_secs(5)).await;
 }
 
-/// Starts a tick of every persona and waits (bounded) for all of them.
-async fn tick_everyone(
-    system: &actors::runtime::RunnerSystem,
-) -> Vec<(String, actors::runtime::persona::TickSummary)> {
+/// What one tick of every persona on a target did.
+struct Day {
+    tools: Vec<String>,
+    modules: Vec<String>,
+    /// The reasons of the ticks that did not end ok.
+    errors: Vec<String>,
+}
+
+/// The runner's actors on `target`, rows into `gateway`'s store: starts a
+/// tick of every persona, waits (bounded) for all of them, and reads back
+/// what they stored.
+async fn day_on(gateway: &Gateway, target: Target) -> Day {
+    let system = start_actors_with(
+        gateway,
+        Arc::new(Provider::Scripted),
+        Arc::new(StoreSink(gateway.store.clone())),
+        |settings| settings.target = target,
+    )
+    .await;
     let snapshot = system.snapshot().await.unwrap();
     let mut waiting = HashMap::new();
     for entry in &snapshot.personas {
@@ -101,7 +102,21 @@ async fn tick_everyone(
         finished.extend(system.take_finished(&mut waiting).await.unwrap());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    finished
+    let mut day = Day {
+        tools: Vec::new(),
+        modules: Vec::new(),
+        errors: Vec::new(),
+    };
+    for (_, summary) in &finished {
+        day.errors.extend(summary.error.clone());
+        let detail = system.handles.tick(&summary.tick_id).await.unwrap();
+        day.tools
+            .extend(detail.actions.into_iter().map(|action| action.tool_name));
+        day.modules
+            .extend(detail.feedback.into_iter().map(|row| row.module));
+    }
+    system.shutdown(Duration::from_secs(5)).await;
+    day
 }
 
 #[test]
@@ -238,25 +253,11 @@ get-annotated-message = "media"
         url = server.url
     ))
     .unwrap();
-    let system = start_actors_with(
-        &gateway,
-        Arc::new(Provider::Scripted),
-        Arc::new(StoreSink(gateway.store.clone())),
-        |settings| settings.target = target,
-    )
-    .await;
-    let finished = tick_everyone(&system).await;
-    let mut tools = Vec::new();
-    let mut modules = Vec::new();
-    let mut failures = Vec::new();
-    for (_, summary) in &finished {
-        if let Some(error) = &summary.error {
-            failures.push(error.clone());
-        }
-        let detail = system.handles.tick(&summary.tick_id).await.unwrap();
-        tools.extend(detail.actions.into_iter().map(|action| action.tool_name));
-        modules.extend(detail.feedback.into_iter().map(|row| row.module));
-    }
+    let Day {
+        tools,
+        modules,
+        errors: failures,
+    } = day_on(&gateway, target).await;
     println!("tools called: {tools:?}\nmodules rated: {modules:?}\nerrors: {failures:?}");
     assert!(
         !tools.is_empty(),
@@ -287,7 +288,6 @@ get-annotated-message = "media"
             "rated {module}"
         );
     }
-    system.shutdown(Duration::from_secs(5)).await;
 }
 
 /// The whole system in one command, pointed at a server nobody here wrote:
@@ -362,26 +362,12 @@ get-sum = "math"
 "#
     ))
     .unwrap();
-    let system = start_actors_with(
-        &gateway,
-        Arc::new(Provider::Scripted),
-        Arc::new(StoreSink(gateway.store.clone())),
-        |settings| settings.target = target,
-    )
-    .await;
-    let finished = tick_everyone(&system).await;
-    let errors: Vec<_> = finished
-        .iter()
-        .filter_map(|(_, summary)| summary.error.clone())
-        .collect();
+    let Day {
+        tools,
+        modules,
+        errors,
+    } = day_on(&gateway, target).await;
     assert!(errors.is_empty(), "{errors:?}");
-    let mut tools = Vec::new();
-    let mut modules = Vec::new();
-    for (_, summary) in &finished {
-        let detail = system.handles.tick(&summary.tick_id).await.unwrap();
-        tools.extend(detail.actions.into_iter().map(|action| action.tool_name));
-        modules.extend(detail.feedback.into_iter().map(|row| row.module));
-    }
     assert!(!tools.is_empty());
     assert!(
         tools.iter().all(|tool| tool == "echo" || tool == "get-sum"),
@@ -393,5 +379,4 @@ get-sum = "math"
         ),
         "{modules:?}"
     );
-    system.shutdown(Duration::from_secs(5)).await;
 }
