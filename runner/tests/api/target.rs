@@ -122,19 +122,20 @@ async fn day_on(gateway: &Gateway, target: Target) -> Day {
 #[test]
 fn the_runner_refuses_a_bad_target_file_naming_every_problem() {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("target.toml");
-    std::fs::write(
-        &file,
+    let refused = |text: &str| {
+        let file = dir.path().join("target.toml");
+        std::fs::write(&file, text).unwrap();
+        let output = persona_command(dir.path())
+            .args(["runner", "--db", "sqlite://unused.db", "--target"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2));
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let stderr = refused(
         "[mcp]\nurl = \"ftp://app\"\n[auth]\nkind = \"oauth2\"\n[tools]\nexclude = [\"a*b\"]\n",
-    )
-    .unwrap();
-    let output = persona_command(dir.path())
-        .args(["runner", "--db", "sqlite://unused.db", "--target"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    );
     for expected in [
         "the target file",
         "mcp.url: \"ftp://app\" is not an http:// or https:// URL",
@@ -143,26 +144,14 @@ fn the_runner_refuses_a_bad_target_file_naming_every_problem() {
     ] {
         assert!(stderr.contains(expected), "{expected:?} in:\n{stderr}");
     }
-    assert!(
-        !dir.path().join("unused.db").exists(),
-        "nothing was touched before the file was checked"
-    );
-
-    std::fs::write(
-        &file,
-        "[mcp]\ncommand = \"no-such-mcp-server\"\n[auth]\nkind = \"none\"\n",
-    )
-    .unwrap();
-    let output = persona_command(dir.path())
-        .args(["runner", "--db", "sqlite://unused.db", "--target"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = refused("[mcp]\ncommand = \"no-such-mcp-server\"\n[auth]\nkind = \"none\"\n");
     assert!(
         stderr.contains("mcp.command: \"no-such-mcp-server\" is not a program"),
         "{stderr}"
+    );
+    assert!(
+        !dir.path().join("unused.db").exists(),
+        "nothing was touched before the file was checked"
     );
 }
 
