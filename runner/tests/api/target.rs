@@ -369,3 +369,90 @@ get-sum = "math"
         "{modules:?}"
     );
 }
+
+/// A memo server on the official Python SDK's `MCPServer` (FastMCP before
+/// its 2.x rename), over stdio: the way most third-party servers name their
+/// tools (`memo_add`, `weather`), each tool's module found by the default
+/// rule.
+const PYTHON_SERVER: &str = r#"
+from mcp.server.mcpserver import MCPServer
+
+server = MCPServer("memos")
+memos: list[str] = []
+
+@server.tool()
+def memo_add(text: str) -> str:
+    """Keeps a short memo."""
+    if not text.strip():
+        raise ValueError("a memo needs text")
+    memos.append(text)
+    return f"memo {len(memos)} kept"
+
+@server.tool()
+def memo_list() -> list[str]:
+    """Every memo kept so far."""
+    return memos
+
+@server.tool()
+def weather(city: str) -> str:
+    """Today's weather in a city."""
+    return f"sunny in {city}"
+
+server.run("stdio")
+"#;
+
+#[tokio::test]
+async fn personas_tick_against_a_python_sdk_server_over_stdio() {
+    let available = std::process::Command::new("python3")
+        .args(["-c", "import mcp.server.mcpserver"])
+        .output()
+        .is_ok_and(|output| output.status.success());
+    if !available {
+        if std::env::var("CI").is_ok_and(|value| value == "true") {
+            panic!("the MCP Python SDK (mcp>=2) is missing; .ci/run installs it");
+        }
+        eprintln!("\n*** SKIPPED: the MCP Python SDK (mcp>=2) is not installed ***\n");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("memos.py");
+    std::fs::write(&script, PYTHON_SERVER).unwrap();
+    let gateway = gateway_with_personas().await;
+    let target = Target::from_toml(&format!(
+        r#"
+[mcp]
+command = "python3"
+args = [{script:?}]
+
+[auth]
+kind = "none"
+"#,
+        script = script.display().to_string()
+    ))
+    .unwrap();
+    let Day {
+        tools,
+        modules,
+        errors,
+    } = day_on(&gateway, target).await;
+    assert!(errors.is_empty(), "{errors:?}");
+    assert!(!tools.is_empty());
+    assert!(
+        tools
+            .iter()
+            .all(|tool| ["memo_add", "memo_list", "weather"].contains(&tool.as_str())),
+        "{tools:?}"
+    );
+    assert!(
+        modules
+            .iter()
+            .all(|module| ["memo", "weather", catalog::PARSE_FAILURE_MODULE]
+                .contains(&module.as_str())),
+        "{modules:?}"
+    );
+    assert!(
+        modules
+            .iter()
+            .any(|module| module == "memo" || module == "weather")
+    );
+}
