@@ -97,6 +97,7 @@ struct TargetSurface {
     headers: Vec<(http::HeaderName, Template)>,
     tools: ToolFilter,
     modules: ModuleMap,
+    app_name: Option<String>,
 }
 
 impl McpEndpoint {
@@ -146,6 +147,7 @@ impl McpEndpoint {
                 headers,
                 tools: target.tools.clone(),
                 modules: target.modules.clone(),
+                app_name: target.app_name.clone(),
             }),
         })
     }
@@ -231,6 +233,22 @@ impl McpConnection {
         persona: &PersonaProfile,
     ) -> Result<McpConnection, McpError> {
         McpEndpoint::new(mcp_url)?.open(session, persona).await
+    }
+
+    /// The app's name for the day prompt: the target's, else the title or
+    /// name the server gave itself, else a plain "die App".
+    pub fn app_name(&self) -> String {
+        if let Some(name) = &self.surface.app_name {
+            return name.clone();
+        }
+        self.client
+            .peer_info()
+            .and_then(|info| {
+                let server = info.server_info.as_ref()?;
+                Some(server.title.clone().unwrap_or_else(|| server.name.clone()))
+            })
+            .filter(|name| !name.trim().is_empty())
+            .unwrap_or_else(|| "die App".to_owned())
     }
 
     /// Ends the session (DELETE), so the server can free it at once.

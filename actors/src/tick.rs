@@ -96,12 +96,18 @@ impl Default for TickSettings {
 pub struct Day {
     pub now: DateTime<Utc>,
     pub memory: Option<String>,
+    /// The app's name as the persona knows it.
+    pub app: String,
 }
 
 impl From<DateTime<Utc>> for Day {
-    /// A day with nothing remembered.
+    /// A day in the built-in app with nothing remembered.
     fn from(now: DateTime<Utc>) -> Day {
-        Day { now, memory: None }
+        Day {
+            now,
+            memory: None,
+            app: "Mana".to_owned(),
+        }
     }
 }
 
@@ -864,10 +870,11 @@ pub fn day_prompt(persona: &PersonaProfile, day: &Day) -> String {
         None => String::new(),
     };
     format!(
-        "{remembered}Heute ist {weekday}, der {}. Verbringe einen ganz normalen Tag mit der App Mana, so wie {} es tun würde. \
+        "{remembered}Heute ist {weekday}, der {}. Verbringe einen ganz normalen Tag mit der App {}, so wie {} es tun würde. \
          Nutze dafür 3 bis 8 Werkzeuge, vor allem aus diesen Bereichen: {}. \
          Arbeite mit echten Inhalten aus deinem Alltag. Wenn du fertig bist, fasse in zwei Sätzen zusammen, was du gemacht hast.",
         day.now.format("%d.%m.%Y"),
+        day.app,
         persona.name,
         mix.join(", ")
     )

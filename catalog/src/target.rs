@@ -28,6 +28,9 @@
 //!
 //! [modules]                                  # default: the text before the first `.`, `/` or `_`
 //! create_entities = "graph"
+//!
+//! [prompt]
+//! app = "Mana"                                 # the app's name in the day prompt; default: the server's own
 //! ```
 //!
 //! Loading reports every problem at once, each named by its setting
@@ -52,6 +55,9 @@ pub struct Target {
     pub headers: BTreeMap<String, Template>,
     pub tools: ToolFilter,
     pub modules: ModuleMap,
+    /// The app's name in the personas' day prompt; `None`: the name the
+    /// server gives itself when a session opens.
+    pub app_name: Option<String>,
 }
 
 /// Where the MCP server is and how to reach it.
@@ -258,6 +264,14 @@ struct RawTarget {
     tools: RawTools,
     #[serde(default)]
     modules: BTreeMap<String, String>,
+    #[serde(default)]
+    prompt: RawPrompt,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawPrompt {
+    app: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -305,6 +319,7 @@ impl Target {
             )]),
             tools: ToolFilter::default(),
             modules: ModuleMap::default(),
+            app_name: Some("Mana".to_owned()),
         }
     }
 
@@ -451,6 +466,14 @@ impl Target {
                 }
             }
         }
+        if raw
+            .prompt
+            .app
+            .as_ref()
+            .is_some_and(|app| app.trim().is_empty())
+        {
+            problems.push("prompt.app: give the app's name, or leave it out".to_owned());
+        }
         for (tool, module) in &raw.modules {
             if module.trim().is_empty() {
                 problems.push(format!("modules.{tool}: name the module"));
@@ -468,6 +491,7 @@ impl Target {
                 modules: ModuleMap {
                     explicit: raw.modules,
                 },
+                app_name: raw.prompt.app,
             }),
             _ => Err(TargetError { problems }),
         }
@@ -507,6 +531,9 @@ exclude = ["todo.delete", "admin.*"]
 
 [modules]
 create_entities = "graph"
+
+[prompt]
+app = "Notizen"
 "#;
 
     fn values() -> TemplateValues<'static> {
@@ -543,6 +570,7 @@ create_entities = "graph"
         assert!(!target.tools.allows("admin.users"));
         assert_eq!(target.modules.module_of("create_entities"), "graph");
         assert_eq!(target.modules.module_of("read_graph"), "read");
+        assert_eq!(target.app_name.as_deref(), Some("Notizen"));
     }
 
     #[test]

@@ -35,11 +35,25 @@ exclude = ["todo.delete", "todo.complete"]
 
 [modules]
 "notes.create" = "writing"
+
+[prompt]
+app = "Notizblock"
 "#,
         url = gateway.url
     ))
     .unwrap();
-    let Day { tools, modules, .. } = day_on(&gateway, target).await;
+    let Day {
+        tools,
+        modules,
+        prompts,
+        ..
+    } = day_on(&gateway, target).await;
+    assert!(
+        prompts
+            .iter()
+            .all(|prompt| prompt.contains("mit der App Notizblock")),
+        "{prompts:?}"
+    );
     assert!(
         !tools.is_empty(),
         "the personas used the tools they were given"
@@ -70,6 +84,8 @@ exclude = ["todo.delete", "todo.complete"]
 struct Day {
     tools: Vec<String>,
     modules: Vec<String>,
+    /// Each tick's day prompt.
+    prompts: Vec<String>,
     /// The reasons of the ticks that did not end ok.
     errors: Vec<String>,
 }
@@ -105,11 +121,21 @@ async fn day_on(gateway: &Gateway, target: Target) -> Day {
     let mut day = Day {
         tools: Vec::new(),
         modules: Vec::new(),
+        prompts: Vec::new(),
         errors: Vec::new(),
     };
     for (_, summary) in &finished {
         day.errors.extend(summary.error.clone());
         let detail = system.handles.tick(&summary.tick_id).await.unwrap();
+        day.prompts
+            .extend(detail.transcript.iter().filter_map(|item| match item {
+                catalog::transcript::TranscriptItem::Prompt {
+                    phase: catalog::transcript::Phase::Day,
+                    text,
+                    ..
+                } => Some(text.clone()),
+                _ => None,
+            }));
         day.tools
             .extend(detail.actions.into_iter().map(|action| action.tool_name));
         day.modules
@@ -246,6 +272,7 @@ get-annotated-message = "media"
         tools,
         modules,
         errors: failures,
+        ..
     } = day_on(&gateway, target).await;
     println!("tools called: {tools:?}\nmodules rated: {modules:?}\nerrors: {failures:?}");
     assert!(
@@ -355,6 +382,7 @@ get-sum = "math"
         tools,
         modules,
         errors,
+        ..
     } = day_on(&gateway, target).await;
     assert!(errors.is_empty(), "{errors:?}");
     assert!(!tools.is_empty());
@@ -433,9 +461,16 @@ kind = "none"
     let Day {
         tools,
         modules,
+        prompts,
         errors,
     } = day_on(&gateway, target).await;
     assert!(errors.is_empty(), "{errors:?}");
+    assert!(
+        prompts
+            .iter()
+            .all(|prompt| prompt.contains("mit der App memos")),
+        "without a name in the target, the server's own: {prompts:?}"
+    );
     assert!(!tools.is_empty());
     assert!(
         tools

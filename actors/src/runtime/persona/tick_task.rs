@@ -169,6 +169,7 @@ pub(super) async fn tick_task(task: TickTask) {
         let day = Day {
             now,
             memory: remembered(&env, profile).await,
+            app: mcp.app_name(),
         };
         let result = run_tick(profile, &tick_id, &llm, &mcp, env.settings, &recorder, day).await;
         mcp.close().await;
