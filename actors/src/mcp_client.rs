@@ -235,6 +235,24 @@ impl McpConnection {
         McpEndpoint::new(mcp_url)?.open(session, persona).await
     }
 
+    /// The names of every tool the server lists, before the target's filter
+    /// (for checking a target file against its server).
+    pub async fn list_tool_names(&self) -> Result<Vec<String>, McpError> {
+        let tools = self.all_tools().await?;
+        Ok(tools
+            .into_iter()
+            .map(|tool| tool.name.to_string())
+            .collect())
+    }
+
+    /// Every tool the server lists, every page.
+    async fn all_tools(&self) -> Result<Vec<rmcp::model::Tool>, McpError> {
+        tokio::time::timeout(CALL_TIMEOUT, self.client.list_all_tools())
+            .await
+            .map_err(|_| McpError::List("timed out".into()))?
+            .map_err(|error| McpError::List(error.to_string()))
+    }
+
     /// The app's name for the day prompt: the target's, else the title or
     /// name the server gave itself, else a plain "die App".
     pub fn app_name(&self) -> String {
@@ -262,10 +280,7 @@ impl McpConnection {
 #[async_trait]
 impl ToolSurface for McpConnection {
     async fn list_tools(&self) -> Result<Vec<ToolInfo>, McpError> {
-        let tools = tokio::time::timeout(CALL_TIMEOUT, self.client.list_all_tools())
-            .await
-            .map_err(|_| McpError::List("timed out".into()))?
-            .map_err(|error| McpError::List(error.to_string()))?;
+        let tools = self.all_tools().await?;
         // IMPORTANT: a tool the target excludes is never offered, so the
         // model cannot call it (a call to an unlisted tool never leaves the tick).
         Ok(tools

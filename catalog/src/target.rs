@@ -238,6 +238,39 @@ impl ModuleMap {
     }
 }
 
+impl Target {
+    /// Checks the file against the tools its server lists (every name,
+    /// before any filter): the server must list some, the filter must let
+    /// one through, and the module map must name listed tools.
+    pub fn check_tools(&self, listed: &[String]) -> Result<(), TargetError> {
+        let mut problems = Vec::new();
+        if listed.is_empty() {
+            problems.push(format!(
+                "mcp: the server at {} lists no tools",
+                self.mcp.describe()
+            ));
+        } else if !listed.iter().any(|tool| self.tools.allows(tool)) {
+            let shown: Vec<&str> = listed.iter().take(8).map(String::as_str).collect();
+            problems.push(format!(
+                "tools: the server lists {} tools ({}{}), and tools.include/exclude let none through",
+                listed.len(),
+                shown.join(", "),
+                if listed.len() > shown.len() { ", …" } else { "" }
+            ));
+        }
+        for tool in self.modules.explicit.keys() {
+            if !listed.contains(tool) {
+                problems.push(format!("modules.{tool}: the server lists no tool {tool:?}"));
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(TargetError { problems })
+        }
+    }
+}
+
 /// Every problem found in a target file, each naming its setting.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("the target file has {} problem(s):\n  {}", .problems.len(), .problems.join("\n  "))]
@@ -579,6 +612,35 @@ app = "Notizen"
         assert_eq!(target.mcp.describe(), "http://127.0.0.1:3000/mcp");
         assert_eq!(target.headers[crate::SPACE_HEADER].as_str(), "{space_id}");
         assert!(target.tools.is_open());
+    }
+
+    #[test]
+    fn what_the_server_lists_is_checked_against_the_file() {
+        let target = Target::from_toml(EXAMPLE).unwrap();
+        let listed = |names: &[&str]| {
+            names
+                .iter()
+                .map(|name| (*name).to_owned())
+                .collect::<Vec<_>>()
+        };
+        let problems = |names: &[&str]| {
+            target
+                .check_tools(&listed(names))
+                .map_err(|error| error.problems.join("\n"))
+        };
+        assert!(problems(&["todo.list", "create_entities"]).is_ok());
+        let none = problems(&[]).unwrap_err();
+        assert!(none.contains("lists no tools"), "{none}");
+        assert!(
+            problems(&["todo.delete", "admin.users", "create_entities"]).is_ok(),
+            "create_entities gets through"
+        );
+        let blocked = problems(&["todo.delete", "admin.users"]).unwrap_err();
+        assert!(blocked.contains("tools: the server lists 2 tools (todo.delete, admin.users), and tools.include/exclude let none through"), "{blocked}");
+        assert!(
+            blocked.contains("modules.create_entities: the server lists no tool"),
+            "{blocked}"
+        );
     }
 
     #[test]

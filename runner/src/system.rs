@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use actors::mcp_client::McpEndpoint;
 use actors::runtime::LlmFactory;
+use actors::runtime::supervisor::Directory;
 pub use actors::runtime::{Backend, RunnerHandles, RunnerSystem, RuntimeParts, Tuning};
 use anyhow::Context as _;
 use catalog::SeedSecret;
@@ -76,4 +77,33 @@ pub async fn start_with(
         backend,
     };
     Ok(RunnerSystem::start(parts, settings.tuning).await?)
+}
+
+/// Checks a target file against its server before any persona ticks: one
+/// session as the first persona (logged in as a tick would), and what the
+/// server lists against the file (some tools, one the filter lets through,
+/// a module map naming listed tools). A target that cannot work is refused
+/// at start, naming the setting; without personas there is nobody to check
+/// as, and nothing to tick.
+pub async fn check_target(target: &Target, directory: &dyn Directory) -> anyhow::Result<()> {
+    let personas = directory.personas().await.context("reading the personas")?;
+    let Some(first) = personas.first() else {
+        return Ok(());
+    };
+    let login = crate::app_login::for_auth(&target.auth).context("building the app login")?;
+    let server = target.mcp.describe();
+    let session = login
+        .login(&first.profile.email, &first.password)
+        .await
+        .with_context(|| format!("checking the target: logging {} in", first.profile.email))?;
+    let mcp = McpEndpoint::for_target(target)?
+        .open(&session, &first.profile)
+        .await
+        .with_context(|| format!("checking the target: opening its MCP server ({server})"))?;
+    let listed = mcp.list_tool_names().await;
+    mcp.close().await;
+    let listed =
+        listed.with_context(|| format!("checking the target: listing the tools of {server}"))?;
+    target.check_tools(&listed)?;
+    Ok(())
 }

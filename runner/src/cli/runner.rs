@@ -101,7 +101,10 @@ impl Runner {
             }
         };
         let target = match target_file {
-            Some(target) => target,
+            Some(target) => {
+                crate::system::check_target(&target, directory.as_ref()).await?;
+                target
+            }
             None => {
                 let mut target = Target::builtin(&app_url);
                 if let Some(mcp_url) = &self.mcp_url {

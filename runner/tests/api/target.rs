@@ -491,3 +491,49 @@ kind = "none"
             .any(|module| module == "memo" || module == "weather")
     );
 }
+
+/// A target that cannot work is refused at start, naming the setting: a
+/// filter that lets none of the server's tools through, a module map naming
+/// a tool the server does not list, a server nobody answers at.
+#[tokio::test]
+async fn persona_up_refuses_a_target_its_server_contradicts() {
+    let Some(server) = everything_server() else {
+        return;
+    };
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/mcp", listener.local_addr().unwrap())
+    };
+    for (target, expected) in [
+        (
+            format!(
+                "[mcp]\nurl = \"{}\"\n[auth]\nkind = \"none\"\n[tools]\ninclude = [\"todo.*\"]\n",
+                server.url
+            ),
+            "tools.include/exclude let none through",
+        ),
+        (
+            format!(
+                "[mcp]\nurl = \"{}\"\n[auth]\nkind = \"none\"\n[modules]\ncreate_entities = \"graph\"\n",
+                server.url
+            ),
+            "modules.create_entities: the server lists no tool \"create_entities\"",
+        ),
+        (
+            format!("[mcp]\nurl = \"{closed}\"\n[auth]\nkind = \"none\"\n"),
+            "checking the target: opening its MCP server",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("target.toml");
+        std::fs::write(&file, target).unwrap();
+        let output = persona_command(dir.path())
+            .args(["up", "--once", "--gateway-addr", "127.0.0.1:0", "--target"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(expected), "{expected:?} in:\n{stderr}");
+    }
+}

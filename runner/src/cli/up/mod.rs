@@ -86,6 +86,11 @@ impl Up {
         println!("gateway listening on {gateway_url} (MCP at {gateway_url}/mcp)");
         let target = match target_file {
             Some(target) => {
+                let directory = crate::wiring::StoreDirectory {
+                    store: store.clone(),
+                    seed_secret: secrets.seed_secret.clone(),
+                };
+                crate::system::check_target(&target, &directory).await?;
                 // The gateway keeps the personas and their rows; their MCP
                 // calls go to the target.
                 println!(
