@@ -5,6 +5,7 @@ pub mod audit;
 pub mod catalog_check;
 pub mod cleanup;
 pub mod gateway;
+pub mod run;
 pub mod runner;
 pub mod runner_options;
 pub mod seed;
@@ -31,6 +32,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Up(up::Up),
+    Run(run::Run),
     Gateway(gateway::Gateway),
     Runner(runner::Runner),
     Seed(seed::Seed),
@@ -65,6 +67,7 @@ impl Cli {
     pub async fn run(self) -> anyhow::Result<ExitCode> {
         match self.command {
             Command::Up(up) => up.run().await,
+            Command::Run(run) => run.run().await,
             Command::Gateway(gateway) => gateway.run().await,
             Command::Runner(runner) => runner.run().await,
             Command::Seed(seed) => seed.run().await,

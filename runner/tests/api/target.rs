@@ -537,3 +537,58 @@ async fn persona_up_refuses_a_target_its_server_contradicts() {
         assert!(stderr.contains(expected), "{expected:?} in:\n{stderr}");
     }
 }
+
+/// The issue's own command: `persona run --once` with a target file and a
+/// catalog whose personas' module mixes name the target's modules.
+#[tokio::test]
+async fn persona_run_once_ticks_a_catalog_made_for_the_target() {
+    let Some(server) = everything_server() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/targets/everything-http.toml"
+    ))
+    .unwrap();
+    let file = dir.path().join("everything.toml");
+    std::fs::write(
+        &file,
+        example.replace("http://127.0.0.1:3001/mcp", &server.url),
+    )
+    .unwrap();
+    let output = persona_command(dir.path())
+        .args(["run", "--once", "--target"])
+        .arg(&file)
+        .arg("--catalog")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../examples/targets/everything-personas.json"
+        ))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("seeding 3 personas"), "{stdout}");
+    assert!(
+        !stdout.contains("gateway listening"),
+        "the built-in app is not served: {stdout}"
+    );
+    assert!(stdout.contains("3 ticks (3 ok)"), "{stdout}");
+
+    let refused = persona_command(dir.path())
+        .args(["run", "--once"])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("persona run needs a target file"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+}

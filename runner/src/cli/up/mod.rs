@@ -29,11 +29,13 @@ use gateway::store::Store;
 use self::once::run_once;
 use super::gateway::DatabaseArgs;
 use super::runner_options::RunnerOptions;
-use crate::app_login::ManaLogin;
 use crate::config::{DEFAULT_CONTROL_ADDR, DEFAULT_GATEWAY_ADDR, Secrets};
 use crate::control::ControlState;
 
 /// Run the app under test and the persona runner in one process.
+///
+/// With --target FILE, the personas use the app the target file describes
+/// instead, and the built-in app is not served (as `persona run`).
 ///
 /// The embedded default: a SQLite file, the gateway in-process, and the
 /// offline scripted LLM unless ANTHROPIC_API_KEY is set. Migrates and seeds
@@ -52,7 +54,11 @@ pub struct Up {
     /// several), if they are due.
     #[arg(long = "persona", value_name = "EMAIL", requires = "once")]
     personas: Vec<String>,
-    /// Where the app under test listens (port 0: any free port).
+    /// The catalog to seed an empty database with; default: the built-in
+    /// catalog. With --target, its module mixes name the target's modules.
+    #[arg(long, value_name = "FILE")]
+    catalog: Option<std::path::PathBuf>,
+    /// Where the app under test listens (port 0: any free port; not with --target).
     #[arg(long, env = "GATEWAY_ADDR", default_value = DEFAULT_GATEWAY_ADDR)]
     gateway_addr: SocketAddr,
     /// Where the runner's control API listens (not with --once).
@@ -63,6 +69,11 @@ pub struct Up {
 }
 
 impl Up {
+    /// Whether a target file names another app than the built-in one.
+    pub fn has_target(&self) -> bool {
+        self.runner.target.is_some()
+    }
+
     pub async fn run(self) -> anyhow::Result<ExitCode> {
         let secrets = Secrets::from_env()?;
         if !self.once {
@@ -74,33 +85,45 @@ impl Up {
         self.runner.llm_prices_and_budgets()?;
         let target_file = self.runner.target()?;
         let store = self.database.open().await?;
-        seed_if_empty(&store, &secrets).await?;
-        let config = GatewayConfig {
-            service_key: secrets.service_key.clone(),
-            admin: Some((secrets.admin_email.clone(), secrets.admin_password.clone())),
-            ..GatewayConfig::default()
-        };
-        let state = AppState::build(config, store.clone(), secrets.keyring.clone()).await?;
-        let gateway = gateway::app::spawn(self.gateway_addr, state).await?;
-        let gateway_url = gateway.url();
-        println!("gateway listening on {gateway_url} (MCP at {gateway_url}/mcp)");
-        let target = match target_file {
+        seed_if_empty(
+            &store,
+            &secrets,
+            self.catalog.as_deref(),
+            target_file.is_some(),
+        )
+        .await?;
+        // With a target file the built-in app is not served: the store keeps
+        // the personas and their rows, and their MCP calls go to the target.
+        let (target, gateway) = match target_file {
             Some(target) => {
                 let directory = crate::wiring::StoreDirectory {
                     store: store.clone(),
                     seed_secret: secrets.seed_secret.clone(),
                 };
                 crate::system::check_target(&target, &directory).await?;
-                // The gateway keeps the personas and their rows; their MCP
-                // calls go to the target.
                 println!(
                     "personas use the target's MCP server at {}",
                     target.mcp.describe()
                 );
-                target
+                (target, None)
             }
-            None => catalog::target::Target::builtin(&gateway_url),
+            None => {
+                let config = GatewayConfig {
+                    service_key: secrets.service_key.clone(),
+                    admin: Some((secrets.admin_email.clone(), secrets.admin_password.clone())),
+                    ..GatewayConfig::default()
+                };
+                let state = AppState::build(config, store.clone(), secrets.keyring.clone()).await?;
+                let gateway = gateway::app::spawn(self.gateway_addr, state).await?;
+                let gateway_url = gateway.url();
+                println!("gateway listening on {gateway_url} (MCP at {gateway_url}/mcp)");
+                (
+                    catalog::target::Target::builtin(&gateway_url),
+                    Some(gateway),
+                )
+            }
         };
+        let app = crate::app_login::for_auth(&target.auth)?;
         let settings = self
             .runner
             .settings(target, secrets.seed_secret.clone(), self.once)?;
@@ -110,7 +133,9 @@ impl Up {
             system
                 .shutdown(Duration::from_secs(self.runner.shutdown_grace_secs))
                 .await;
-            gateway.stop().await?;
+            if let Some(gateway) = gateway {
+                gateway.stop().await?;
+            }
             return Ok(code);
         }
         let control = ControlState {
@@ -119,7 +144,7 @@ impl Up {
                 store: store.clone(),
                 seed_secret: secrets.seed_secret.clone(),
             }),
-            app: Arc::new(ManaLogin::new(&gateway_url)?),
+            app,
             seed_secret: secrets.seed_secret.clone(),
             admin_token: self.runner.admin_token.clone(),
             production: secrets.production,
@@ -129,23 +154,49 @@ impl Up {
         self.runner
             .serve_until_signal(system, control, self.control_addr)
             .await?;
-        gateway.stop().await?;
+        if let Some(gateway) = gateway {
+            gateway.stop().await?;
+        }
         println!("stopped cleanly: every accepted row is stored");
         Ok(ExitCode::SUCCESS)
     }
 }
 
-/// Creates the catalog's personas and shared spaces on a database that has none.
-async fn seed_if_empty(store: &Store, secrets: &Secrets) -> anyhow::Result<()> {
+/// Creates the catalog's personas and shared spaces on a database that has
+/// none: from `file`, or the built-in catalog. Its module mixes must name the
+/// built-in app's modules, unless a target file describes another app.
+async fn seed_if_empty(
+    store: &Store,
+    secrets: &Secrets,
+    file: Option<&std::path::Path>,
+    other_app: bool,
+) -> anyhow::Result<()> {
     if !store.list_personas(gateway::store::now()).await?.is_empty() {
+        if let Some(file) = file {
+            println!(
+                "the database has personas already; {} is not seeded again",
+                file.display()
+            );
+        }
         return Ok(());
     }
-    let catalog = Catalog::shipped(LoadOptions {
-        known_modules: Some(registry::MODULES),
+    let options = LoadOptions {
+        known_modules: (!other_app).then_some(registry::MODULES),
         ..LoadOptions::default()
-    })?;
+    };
+    let (catalog, source) = match file {
+        Some(file) => (
+            Catalog::from_path(file, options)
+                .with_context(|| format!("the catalog {}", file.display()))?,
+            file.display().to_string(),
+        ),
+        None => (
+            Catalog::shipped(options)?,
+            "the built-in catalog".to_owned(),
+        ),
+    };
     println!(
-        "first start: seeding {} personas from the built-in catalog",
+        "first start: seeding {} personas from {source}",
         catalog.personas.len()
     );
     let mut ids = BTreeMap::new();
