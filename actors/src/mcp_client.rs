@@ -61,6 +61,10 @@ pub enum McpError {
     List(String),
 }
 
+/// The runner's environment a stdio server gets; the rest (secrets among
+/// it) stays with the runner.
+const INHERITED_ENV: [&str; 2] = ["PATH", "HOME"];
+
 /// rmcp has no per-request timeout; every call gets this one.
 const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -198,7 +202,16 @@ impl McpEndpoint {
             }
             Transport::Stdio { command, args, env } => {
                 let mut process = tokio::process::Command::new(command);
+                // IMPORTANT: the server is someone else's program; it gets
+                // PATH and HOME (to find and run itself) and the target's
+                // env, never the runner's secrets (seed secret, API keys).
                 process
+                    .env_clear()
+                    .envs(
+                        INHERITED_ENV
+                            .iter()
+                            .filter_map(|name| std::env::var_os(name).map(|value| (*name, value))),
+                    )
                     .args(args.iter().map(|arg| arg.render(values)))
                     .envs(env.iter().map(|(name, value)| (name, value.render(values))))
                     .kill_on_drop(true);
@@ -269,7 +282,8 @@ impl McpConnection {
             .unwrap_or_else(|| "die App".to_owned())
     }
 
-    /// Ends the session (DELETE), so the server can free it at once.
+    /// Ends the session (over HTTP a DELETE, so the server can free it at
+    /// once; over stdio the server process is stopped).
     pub async fn close(self) {
         if let Err(error) = self.client.cancel().await {
             tracing::debug!(%error, "closing the MCP session failed");

@@ -75,16 +75,13 @@ pub enum McpServer {
 }
 
 impl McpServer {
-    /// How it is named in logs and messages.
+    /// How it is named in logs and messages: its URL, or its command
+    /// without arguments.
     pub fn describe(&self) -> String {
         match self {
             McpServer::Http { url } => url.clone(),
-            McpServer::Stdio { command, args, .. } => {
-                let args: Vec<&str> = args.iter().map(Template::as_str).collect();
-                format!("stdio: {command} {}", args.join(" "))
-                    .trim_end()
-                    .to_owned()
-            }
+            // Its arguments may hold secrets; they are not shown.
+            McpServer::Stdio { command, .. } => format!("stdio: {command}"),
         }
     }
 }
@@ -133,6 +130,16 @@ pub struct TemplateValues<'a> {
     pub persona_name: &'a str,
     pub space_id: &'a str,
 }
+
+/// Headers the MCP client sets itself; a target may not set them.
+const RESERVED_HEADERS: [&str; 6] = [
+    "accept",
+    "content-type",
+    "content-length",
+    "mcp-session-id",
+    "mcp-protocol-version",
+    "last-event-id",
+];
 
 /// The placeholders a template may use.
 const PLACEHOLDERS: [&str; 4] = [
@@ -183,18 +190,31 @@ impl Template {
     }
 
     /// The first `{…}` that is not a known placeholder.
+    /// Only `{word}` or `{word.word}` counts as a placeholder, so JSON and
+    /// other braces in a value pass through as they are.
     fn unknown_placeholder(text: &str) -> Option<&str> {
         let mut rest = text;
         while let Some(start) = rest.find('{') {
             let tail = &rest[start..];
-            let end = tail.find('}').map_or(tail.len(), |end| end + 1);
+            let end = tail.find('}').map(|end| end + 1)?;
             let candidate = &tail[..end];
-            if !PLACEHOLDERS.contains(&candidate) {
+            let shaped = candidate[1..end - 1]
+                .bytes()
+                .all(|byte| byte.is_ascii_lowercase() || byte == b'_' || byte == b'.')
+                && end > 2;
+            if shaped && !PLACEHOLDERS.contains(&candidate) {
                 return Some(candidate);
             }
-            rest = &tail[end..];
+            rest = &tail[1..];
         }
         None
+    }
+
+    /// Whether the text is a valid HTTP header value: visible ASCII,
+    /// spaces and tabs.
+    pub fn is_header_value(text: &str) -> bool {
+        text.bytes()
+            .all(|byte| byte == b'\t' || (0x20..0x7f).contains(&byte))
     }
 }
 
@@ -239,6 +259,27 @@ impl ModuleMap {
 }
 
 impl Target {
+    /// Checks that every header, filled for one persona, can travel: a
+    /// persona's name or email may hold what a header cannot.
+    pub fn check_persona(&self, values: TemplateValues<'_>) -> Result<(), TargetError> {
+        let problems: Vec<String> = self
+            .headers
+            .iter()
+            .filter(|(_, template)| !Template::is_header_value(&template.render(values)))
+            .map(|(name, _)| {
+                format!(
+                    "headers.{name}: filled for {}, it holds what a header cannot (only visible ASCII)",
+                    values.persona_email
+                )
+            })
+            .collect();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(TargetError { problems })
+        }
+    }
+
     /// Checks the file against the tools its server lists (every name,
     /// before any filter): the server must list some, the filter must let
     /// one through, and the module map must name listed tools.
@@ -457,6 +498,26 @@ impl Target {
             if !valid_name {
                 problems.push(format!("headers.{name}: not a valid header name"));
             }
+            if headers.contains_key(&lower) {
+                problems.push(format!(
+                    "headers.{name}: given twice (header names ignore case)"
+                ));
+            }
+            if RESERVED_HEADERS.contains(&lower.as_str()) || (login && lower == "authorization") {
+                problems.push(format!(
+                    "headers.{name}: set by the MCP client itself{}",
+                    if lower == "authorization" {
+                        " (the login's token)"
+                    } else {
+                        ""
+                    }
+                ));
+            }
+            if !Template::is_header_value(&value) {
+                problems.push(format!(
+                    "headers.{name}: only visible ASCII can travel in a header"
+                ));
+            }
             let value = Template::checked(format!("headers.{name}"), value, login, &mut problems);
             headers.insert(lower, value);
         }
@@ -510,6 +571,13 @@ impl Target {
         for (tool, module) in &raw.modules {
             if module.trim().is_empty() {
                 problems.push(format!("modules.{tool}: name the module"));
+            } else if module
+                .chars()
+                .any(|c| c.is_control() || c.is_whitespace() || "[]#→".contains(c))
+            {
+                problems.push(format!(
+                    "modules.{tool}: {module:?} may not hold spaces, brackets, # or →"
+                ));
             }
         }
         match (auth, mcp) {
@@ -644,6 +712,55 @@ app = "Notizen"
     }
 
     #[test]
+    fn headers_the_client_sets_or_cannot_send_are_refused() {
+        let error = Target::from_toml(
+            "[mcp]\nurl = \"http://h/mcp\"\n[auth]\nkind = \"login\"\nurl = \"http://h\"\n\
+             [headers]\nX-Tenant = \"a\"\nx-tenant = \"b\"\nmcp-session-id = \"c\"\n\
+             authorization = \"Bearer x\"\nx-city = \"Zürich\"\n\
+             [modules]\n\"a.b\" = \"two words\"\n",
+        )
+        .unwrap_err();
+        let problems = error.problems.join("\n");
+        for expected in [
+            "given twice (header names ignore case)",
+            "headers.mcp-session-id: set by the MCP client itself",
+            "headers.authorization: set by the MCP client itself (the login's token)",
+            "headers.x-city: only visible ASCII",
+            "modules.a.b: \"two words\" may not hold spaces",
+        ] {
+            assert!(problems.contains(expected), "{expected:?} in:\n{problems}");
+        }
+        // JSON in an argument is no placeholder.
+        let target = Target::from_toml(
+            "[mcp]\ncommand = \"node\"\nargs = ['{\"a\":1}', \"{persona.id}\"]\n[auth]\nkind = \"none\"\n",
+        )
+        .unwrap();
+        let McpServer::Stdio { args, .. } = &target.mcp else {
+            panic!("{:?}", target.mcp)
+        };
+        assert_eq!(args[0].render(values()), "{\"a\":1}");
+        assert_eq!(args[1].render(values()), "p1");
+    }
+
+    #[test]
+    fn a_persona_whose_name_cannot_travel_in_a_header_is_named() {
+        let target = Target::from_toml(
+            "[mcp]\nurl = \"http://h/mcp\"\n[auth]\nkind = \"none\"\n[headers]\nx-user = \"{persona.name}\"\n",
+        )
+        .unwrap();
+        assert!(target.check_persona(values()).is_ok());
+        let jurgen = TemplateValues {
+            persona_name: "Jürgen",
+            ..values()
+        };
+        let error = target.check_persona(jurgen).unwrap_err();
+        assert!(
+            error.problems[0].starts_with("headers.x-user: filled for anna@example.test"),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn an_include_list_lets_only_its_tools_through() {
         let filter = ToolFilter {
             include: vec!["todo.*".into(), "notes.list".into()],
@@ -716,7 +833,8 @@ kind = "none"
         assert_eq!(env["USER_EMAIL"].render(values()), "anna@example.test");
         assert_eq!(
             target.mcp.describe(),
-            "stdio: node server.js --tenant={persona.id}"
+            "stdio: node",
+            "arguments may hold secrets"
         );
 
         let refused = Target::from_toml(

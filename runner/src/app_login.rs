@@ -3,7 +3,8 @@
 //! `GET /api/v1/spaces` for the persona's personal space as the place to act
 //! in (a target file's `[auth]` can name other routes and space type).
 //!
-//! This is the one place that knows these routes; the runtime only sees
+//! These are the built-in app's routes (`catalog::target::LoginRoutes`
+//! names them, and a target file may name others); the runtime only sees
 //! `actors::app_client::AppLogin`. An app that authenticates differently gets
 //! another implementation of that trait, not a branch here.
 

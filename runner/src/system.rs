@@ -12,7 +12,7 @@ use actors::runtime::supervisor::Directory;
 pub use actors::runtime::{Backend, RunnerHandles, RunnerSystem, RuntimeParts, Tuning};
 use anyhow::Context as _;
 use catalog::SeedSecret;
-use catalog::target::Target;
+use catalog::target::{Target, TemplateValues};
 use gateway::store::Store;
 
 use crate::wiring::{StoreDirectory, StoreFleet, StoreLedger, StoreSink};
@@ -87,6 +87,16 @@ pub async fn start_with(
 /// as, and nothing to tick.
 pub async fn check_target(target: &Target, directory: &dyn Directory) -> anyhow::Result<()> {
     let personas = directory.personas().await.context("reading the personas")?;
+    for persona in &personas {
+        let profile = &persona.profile;
+        target.check_persona(TemplateValues {
+            persona_id: &profile.id,
+            persona_email: &profile.email,
+            persona_name: &profile.name,
+            // A login's space is not known before it; its id is plain ASCII.
+            space_id: "",
+        })?;
+    }
     let Some(first) = personas.first() else {
         return Ok(());
     };
