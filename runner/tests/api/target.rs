@@ -191,6 +191,25 @@ struct Everything {
     url: String,
 }
 
+impl Everything {
+    /// `examples/targets/everything-http.toml`, pointed at this server,
+    /// written into `dir`.
+    fn example_target(&self, dir: &std::path::Path) -> std::path::PathBuf {
+        let example = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../examples/targets/everything-http.toml"
+        ))
+        .unwrap();
+        let file = dir.join("everything.toml");
+        std::fs::write(
+            &file,
+            example.replace("http://127.0.0.1:3001/mcp", &self.url),
+        )
+        .unwrap();
+        file
+    }
+}
+
 impl Drop for Everything {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -315,17 +334,7 @@ async fn persona_up_once_ticks_everyone_against_the_everything_server() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let example = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../examples/targets/everything-http.toml"
-    ))
-    .unwrap();
-    let file = dir.path().join("everything.toml");
-    std::fs::write(
-        &file,
-        example.replace("http://127.0.0.1:3001/mcp", &server.url),
-    )
-    .unwrap();
+    let file = server.example_target(dir.path());
     let output = persona_command(dir.path())
         .args(["up", "--once", "--gateway-addr", "127.0.0.1:0", "--target"])
         .arg(&file)
@@ -546,17 +555,7 @@ async fn persona_run_once_ticks_a_catalog_made_for_the_target() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let example = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../examples/targets/everything-http.toml"
-    ))
-    .unwrap();
-    let file = dir.path().join("everything.toml");
-    std::fs::write(
-        &file,
-        example.replace("http://127.0.0.1:3001/mcp", &server.url),
-    )
-    .unwrap();
+    let file = server.example_target(dir.path());
     let output = persona_command(dir.path())
         .args(["run", "--once", "--target"])
         .arg(&file)
