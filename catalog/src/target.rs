@@ -420,13 +420,15 @@ impl Target {
                     }
                     value
                 };
+                // The built-in app's routes are the defaults.
+                let default = LoginRoutes::builtin("");
                 let routes = LoginRoutes {
                     url: setting("url", raw.auth.url, "")
                         .trim_end_matches('/')
                         .to_owned(),
-                    login_path: setting("login_path", raw.auth.login_path, "/api/v1/auth/login"),
-                    spaces_path: setting("spaces_path", raw.auth.spaces_path, "/api/v1/spaces"),
-                    space_type: setting("space_type", raw.auth.space_type, "personal"),
+                    login_path: setting("login_path", raw.auth.login_path, &default.login_path),
+                    spaces_path: setting("spaces_path", raw.auth.spaces_path, &default.spaces_path),
+                    space_type: setting("space_type", raw.auth.space_type, &default.space_type),
                 };
                 if !routes.url.is_empty() {
                     check_url("auth.url", &routes.url, &mut problems);
