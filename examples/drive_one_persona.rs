@@ -12,7 +12,6 @@
 //! Rust MCP SDK, and lets the offline scripted simulator spend the day. The
 //! rows are printed, not stored.
 
-use actors::app_client::AppLogin as _;
 use actors::llm::scripted::{ScriptedLlm, ScriptedProfile};
 use actors::mcp_client::McpConnection;
 use actors::tick::{PersonaProfile, TickRecorder, TickSettings, run_tick};
@@ -39,14 +38,14 @@ async fn main() -> anyhow::Result<()> {
         Err(_) => SeedSecret::dev_fallback(),
     };
     let session = ManaLogin::new(&api_url)?
-        .login(&email, &derive_password(&secret, &email))
+        .log_in(&email, &derive_password(&secret, &email))
         .await
         .context("logging in (did you run `persona seed`?)")?;
     let profile = PersonaProfile {
         id: session.user_id.clone(),
         email: spec.email.clone(),
         name: spec.name.clone(),
-        archetype: spec.archetype,
+        archetype: spec.archetype.clone(),
         module_mix: spec.module_mix.clone(),
         system_prompt: spec.system_prompt.clone(),
         cadence: spec.cadence,
@@ -55,7 +54,7 @@ async fn main() -> anyhow::Result<()> {
     let tick_id = uuid::Uuid::now_v7().to_string();
     let llm = ScriptedLlm::new(
         ScriptedProfile {
-            archetype: spec.archetype,
+            archetype: spec.archetype.clone(),
             module_mix: spec.module_mix.clone(),
         },
         &tick_id,

@@ -20,9 +20,28 @@ use chrono::{DateTime, Utc};
 /// kind of login.
 #[async_trait]
 pub trait AppLogin: Send + Sync + 'static {
-    /// Logs `email` in with `password` and picks the space the persona acts
-    /// in. A refusal is an error, never a session that fails later.
-    async fn login(&self, email: &str, password: &str) -> Result<Session, LoginError>;
+    /// Logs the persona in (with its derived password, its own token, or
+    /// an OAuth grant, as the implementation does) and picks the space it
+    /// acts in. A refusal is an error, never a session that fails later.
+    async fn login(&self, who: Credentials<'_>) -> Result<Session, LoginError>;
+}
+
+/// Who logs in: the persona's catalog id and email, and its derived
+/// password (used only by a login through the app's own routes).
+#[derive(Clone, Copy)]
+pub struct Credentials<'a> {
+    pub persona_id: &'a str,
+    pub email: &'a str,
+    pub password: &'a str,
+}
+
+impl std::fmt::Debug for Credentials<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("persona_id", &self.persona_id)
+            .field("email", &self.email)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A logged-in persona: the bearer token its MCP requests carry and the
@@ -73,4 +92,17 @@ pub enum LoginError {
     Unreachable { url: String, message: String },
     #[error("the app answered something unreadable: {0}")]
     Malformed(String),
+    /// The persona's secret (token, client secret, refresh token) is not
+    /// where the target file says.
+    #[error("no {what} for persona {persona}: {setting} — {reason}")]
+    MissingSecret {
+        persona: String,
+        what: &'static str,
+        /// The target file's setting, as an operator fixes it.
+        setting: String,
+        reason: String,
+    },
+    /// The token endpoint could not be found from the MCP server's metadata.
+    #[error("finding the OAuth token endpoint failed: {0} (or set auth.token_url)")]
+    Discovery(String),
 }

@@ -8,6 +8,7 @@
 //! scripted simulator reads the same lines back ([`read_logged_calls`]).
 
 use catalog::FailedBy;
+use catalog::target::Language;
 
 /// A call's input in the log: its compact JSON, cut at this many characters.
 pub const INPUT_CHARS: usize = 120;
@@ -73,8 +74,8 @@ impl DayLog {
 
     /// One line per call, oldest dropped first so the whole stays within
     /// `max_chars` (a first line says how many were dropped).
-    pub fn render(&self, max_chars: usize) -> String {
-        let lines: Vec<String> = self.calls.iter().map(line).collect();
+    pub fn render(&self, max_chars: usize, language: Language) -> String {
+        let lines: Vec<String> = self.calls.iter().map(|call| line(call, language)).collect();
         let mut kept = 0;
         let mut used = 0;
         for line in lines.iter().rev() {
@@ -88,9 +89,12 @@ impl DayLog {
         let dropped = lines.len() - kept;
         let mut rendered = String::new();
         if dropped > 0 {
-            rendered.push_str(&format!(
-                "(die ersten {dropped} Aufrufe sind hier ausgelassen)\n"
-            ));
+            rendered.push_str(&match language {
+                Language::German => {
+                    format!("(die ersten {dropped} Aufrufe sind hier ausgelassen)\n")
+                }
+                Language::English => format!("(the first {dropped} calls are left out here)\n"),
+            });
         }
         for line in &lines[dropped..] {
             rendered.push_str(line);
@@ -101,15 +105,16 @@ impl DayLog {
 }
 
 /// `#3 todo.create [todo] {"title":"x"} → ok`, or `→ Fehler (app): …`, or
-/// `→ abgelehnt (agent): …`.
-fn line(call: &LoggedCall) -> String {
+/// `→ abgelehnt (agent): …` (in English `error`, `refused`).
+fn line(call: &LoggedCall, language: Language) -> String {
     let outcome = match call.failed_by {
         None => "ok".to_owned(),
         Some(by) => {
-            let label = if by == FailedBy::Agent {
-                "abgelehnt"
-            } else {
-                "Fehler"
+            let label = match (by == FailedBy::Agent, language) {
+                (true, Language::German) => "abgelehnt",
+                (false, Language::German) => "Fehler",
+                (true, Language::English) => "refused",
+                (false, Language::English) => "error",
             };
             format!(
                 "{label} ({}): {}",
@@ -205,7 +210,7 @@ mod tests {
 
     #[test]
     fn every_call_is_one_numbered_line_that_reads_back() {
-        let rendered = day().render(LOG_CHARS);
+        let rendered = day().render(LOG_CHARS, Language::German);
         assert_eq!(
             rendered,
             "#1 todo.list [todo] {\"status\":\"open\"} → ok\n\
@@ -235,7 +240,7 @@ mod tests {
             log.push("notes.create", "notes", &"x".repeat(500), None, None);
         }
         assert!(log.calls()[0].input.chars().count() <= INPUT_CHARS);
-        let rendered = log.render(1000);
+        let rendered = log.render(1000, Language::German);
         assert!(rendered.chars().count() <= 1000 + 60, "{rendered}");
         assert!(rendered.starts_with("(die ersten "));
         assert!(rendered.trim_end().ends_with("→ ok"));

@@ -33,6 +33,7 @@
 //!   `reqwest::Client` every persona's sessions share (rmcp's default client is
 //!   built per session with pooling off).
 //! - [`progress`]: what a running tick reports as it goes.
+//! - [`prompts`]: the day and rating prompts, in the target's language or its day template.
 //! - [`runtime`]: the actors, one file each, in the order actor, args, state,
 //!   message (below), the `TickLedger` and `Directory` traits, and
 //!   `RunnerSystem`, the one way to start them.
@@ -199,6 +200,7 @@ pub mod internal_api;
 pub mod llm;
 pub mod mcp_client;
 pub mod progress;
+pub mod prompts;
 pub mod rating;
 pub mod runtime;
 pub mod sink;

@@ -10,9 +10,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use catalog::target::{McpServer, ModuleMap, Target, Template, TemplateValues, ToolFilter};
-use rmcp::model::{CallToolRequestParams, ClientCapabilities, ClientConfig, Implementation};
-use rmcp::service::RunningService;
+use catalog::target::{
+    McpServer, ModuleMap, Protocol, Target, Template, TemplateValues, ToolFilter,
+};
+use rmcp::model::{
+    CallToolRequestParams, ClientCapabilities, ClientConfig, Implementation, ProtocolVersion,
+};
+use rmcp::service::{ClientLifecycleMode, ClientServiceExt as _, RunningService};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use rmcp::{RoleClient, ServiceExt};
@@ -57,6 +61,10 @@ pub trait ToolSurface: Send + Sync {
 pub enum McpError {
     #[error("the MCP server at {url} could not be opened: {message}")]
     Connect { url: String, message: String },
+    /// The server answered 401 or 403 with a challenge: the persona's
+    /// credentials are wrong, expired or lack a scope.
+    #[error("the MCP server at {url} refused the persona's credentials (HTTP 401/403)")]
+    CredentialsRefused { url: String },
     #[error("listing the MCP tools failed: {0}")]
     List(String),
 }
@@ -87,6 +95,7 @@ enum Transport {
     Http {
         url: String,
         http: reqwest::Client,
+        protocol: Arc<Negotiated>,
     },
     Stdio {
         command: String,
@@ -108,7 +117,10 @@ impl McpEndpoint {
     /// The built-in app's MCP server at `url`: the space header, every tool.
     pub fn new(url: impl Into<String>) -> Result<McpEndpoint, McpError> {
         let mut target = Target::builtin("http://unused");
-        target.mcp = McpServer::Http { url: url.into() };
+        target.mcp = McpServer::Http {
+            url: url.into(),
+            protocol: Protocol::Auto,
+        };
         McpEndpoint::for_target(&target)
     }
 
@@ -129,8 +141,9 @@ impl McpEndpoint {
             })
             .collect::<Result<_, _>>()?;
         let transport = match &target.mcp {
-            McpServer::Http { url } => Transport::Http {
+            McpServer::Http { url, protocol } => Transport::Http {
                 url: url.clone(),
+                protocol: Arc::new(Negotiated::new(*protocol)),
                 http: reqwest::Client::builder()
                     // The gateway never redirects; a redirect would replay the
                     // token and the session id elsewhere.
@@ -151,7 +164,7 @@ impl McpEndpoint {
                 headers,
                 tools: target.tools.clone(),
                 modules: target.modules.clone(),
-                app_name: target.app_name.clone(),
+                app_name: target.prompt.app.clone(),
             }),
         })
     }
@@ -159,6 +172,15 @@ impl McpEndpoint {
     /// The server as messages name it (its URL, or its stdio command).
     pub fn url(&self) -> &str {
         &self.name
+    }
+
+    /// The MCP revision its sessions use: `2026-07-28`, `2025-11-25`, or
+    /// `auto` before the first session found out; `stdio` for a process.
+    pub fn protocol(&self) -> &'static str {
+        match &self.transport {
+            Transport::Http { protocol, .. } => protocol.describe(),
+            Transport::Stdio { .. } => "stdio",
+        }
     }
 
     /// Opens an MCP session as `persona`, logged in as `session`, with the
@@ -184,7 +206,11 @@ impl McpEndpoint {
             Implementation::new("persona-runner", env!("CARGO_PKG_VERSION")),
         );
         let client = match &self.transport {
-            Transport::Http { url, http } => {
+            Transport::Http {
+                url,
+                http,
+                protocol,
+            } => {
                 let mut headers = HashMap::new();
                 for (name, template) in &self.surface.headers {
                     let value = http::HeaderValue::from_str(&template.render(values))
@@ -197,8 +223,40 @@ impl McpEndpoint {
                 if !session.token.is_empty() {
                     config = config.auth_header(session.token.clone());
                 }
-                let transport = StreamableHttpClientTransport::with_client(http.clone(), config);
-                tokio::time::timeout(CALL_TIMEOUT, info.serve(transport)).await
+                let connect = |lifecycle: ClientLifecycleMode| {
+                    let transport =
+                        StreamableHttpClientTransport::with_client(http.clone(), config.clone());
+                    let info = info.clone();
+                    async move {
+                        tokio::time::timeout(
+                            CALL_TIMEOUT,
+                            info.serve_with_lifecycle(transport, lifecycle),
+                        )
+                        .await
+                    }
+                };
+                match protocol.lifecycle() {
+                    Some(lifecycle) => connect(lifecycle).await,
+                    None => {
+                        // Not known yet: try the stateless revision, and on
+                        // a server without it the session handshake; remember
+                        // what worked, so later sessions go straight to it.
+                        match connect(stateless()).await {
+                            Ok(Ok(client)) => {
+                                protocol.learn(Protocol::Stateless);
+                                Ok(Ok(client))
+                            }
+                            Ok(Err(error)) if refused_credentials(&error) => Ok(Err(error)),
+                            _ => {
+                                let client = connect(ClientLifecycleMode::Initialize).await;
+                                if matches!(client, Ok(Ok(_))) {
+                                    protocol.learn(Protocol::Sessions);
+                                }
+                                client
+                            }
+                        }
+                    }
+                }
             }
             Transport::Stdio { command, args, env } => {
                 let mut process = tokio::process::Command::new(command);
@@ -223,13 +281,96 @@ impl McpEndpoint {
                 tokio::time::timeout(CALL_TIMEOUT, info.serve(transport)).await
             }
         }
-        .map_err(|_| connect_error("initialize timed out".into()))?
-        .map_err(|error| connect_error(error.to_string()))?;
+        .map_err(|_| connect_error("opening the session timed out".into()))?
+        .map_err(|error| {
+            if refused_credentials(&error) {
+                McpError::CredentialsRefused {
+                    url: self.name.clone(),
+                }
+            } else {
+                connect_error(error.to_string())
+            }
+        })?;
         Ok(McpConnection {
             client,
             surface: self.surface.clone(),
         })
     }
+}
+
+/// The MCP revision an HTTP endpoint speaks: as the target fixes it, or
+/// (`auto`) as the first session found out.
+struct Negotiated {
+    configured: Protocol,
+    /// 0: not known yet; 1: stateless; 2: sessions.
+    learned: std::sync::atomic::AtomicU8,
+}
+
+impl Negotiated {
+    fn new(configured: Protocol) -> Negotiated {
+        Negotiated {
+            configured,
+            learned: std::sync::atomic::AtomicU8::new(0),
+        }
+    }
+
+    /// How to open a session; `None` while `auto` has not found out yet.
+    fn lifecycle(&self) -> Option<ClientLifecycleMode> {
+        let protocol = match self.configured {
+            Protocol::Auto => match self.learned.load(std::sync::atomic::Ordering::Relaxed) {
+                1 => Protocol::Stateless,
+                2 => Protocol::Sessions,
+                _ => return None,
+            },
+            fixed => fixed,
+        };
+        Some(match protocol {
+            Protocol::Sessions => ClientLifecycleMode::Initialize,
+            _ => stateless(),
+        })
+    }
+
+    fn learn(&self, protocol: Protocol) {
+        let code = if protocol == Protocol::Stateless {
+            1
+        } else {
+            2
+        };
+        self.learned
+            .store(code, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The revision in use, as a target file names it (`auto` before the
+    /// first session).
+    fn describe(&self) -> &'static str {
+        match self.lifecycle() {
+            None => Protocol::Auto.as_setting(),
+            Some(ClientLifecycleMode::Initialize) => Protocol::Sessions.as_setting(),
+            Some(_) => Protocol::Stateless.as_setting(),
+        }
+    }
+}
+
+/// The stateless 2026-07-28 revision, and nothing else.
+fn stateless() -> ClientLifecycleMode {
+    ClientLifecycleMode::Discover {
+        preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+    }
+}
+
+/// Whether opening failed because the server refused the credentials
+/// (HTTP 401 or 403): trying another revision would not help.
+fn refused_credentials(error: &rmcp::service::ClientInitializeError) -> bool {
+    use rmcp::transport::streamable_http_client::StreamableHttpError;
+    let rmcp::service::ClientInitializeError::TransportError { error, .. } = error else {
+        return false;
+    };
+    matches!(
+        error
+            .error
+            .downcast_ref::<StreamableHttpError<reqwest::Error>>(),
+        Some(StreamableHttpError::AuthRequired(_) | StreamableHttpError::InsufficientScope(_))
+    )
 }
 
 pub struct McpConnection {

@@ -31,6 +31,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use catalog::target::Language;
 use catalog::transcript::{Phase, TranscriptItem};
 use catalog::{
     ActionResult, ActionRow, Archetype, Cadence, FailedBy, FeedbackRow, ModuleMix, TickStatus,
@@ -48,6 +49,7 @@ use crate::llm::{
 };
 use crate::mcp_client::{McpError, ToolSurface};
 use crate::progress::{TickEvent, TickObserver, Waiting};
+pub use crate::prompts::{day_prompt, rating_prompt};
 use crate::tool_schemas::ToolSchemas;
 
 /// Who is ticking.
@@ -98,6 +100,11 @@ pub struct Day {
     pub memory: Option<String>,
     /// The app's name as the persona knows it.
     pub app: String,
+    /// The language of the prompts and the day log.
+    pub language: Language,
+    /// The target's day prompt template (`prompt.day`); `None`: the
+    /// language's own.
+    pub template: Option<Arc<str>>,
 }
 
 impl From<DateTime<Utc>> for Day {
@@ -107,6 +114,8 @@ impl From<DateTime<Utc>> for Day {
             now,
             memory: None,
             app: "Mana".to_owned(),
+            language: Language::German,
+            template: None,
         }
     }
 }
@@ -365,6 +374,7 @@ pub async fn run_tick(
         })
         .collect();
     let mut budget = ContextBudget::new(llm.context_window().await);
+    let language = day.language;
     let opening = day_prompt(persona, &day);
     recorder.note(
         TranscriptItem::Prompt {
@@ -575,7 +585,7 @@ pub async fn run_tick(
         llm,
         settings,
         &budget,
-        (&used_modules, &day_log),
+        (&used_modules, &day_log, language),
         recorder,
     )
     .await?;
@@ -601,11 +611,11 @@ async fn rate_modules(
     llm: &dyn Llm,
     settings: TickSettings,
     budget: &ContextBudget,
-    (used_modules, day_log): (&BTreeSet<String>, &DayLog),
+    (used_modules, day_log, language): (&BTreeSet<String>, &DayLog, Language),
     recorder: &TickRecorder,
 ) -> Result<RatingEnd, TickError> {
     let tool = crate::rating::rating_tool(used_modules);
-    let prompt = rating_prompt(used_modules, day_log);
+    let prompt = rating_prompt(used_modules, day_log, language);
     recorder.note(
         TranscriptItem::Prompt {
             phase: Phase::Rating,
@@ -843,61 +853,6 @@ pub fn input_hash(input: &Value) -> String {
         .take(8)
         .map(|byte| format!("{byte:02x}"))
         .collect()
-}
-
-const WEEKDAYS: [&str; 7] = [
-    "Montag",
-    "Dienstag",
-    "Mittwoch",
-    "Donnerstag",
-    "Freitag",
-    "Samstag",
-    "Sonntag",
-];
-
-/// The main turn's user prompt, in German like the personas; with the
-/// persona's memory of the days before, when it has one.
-pub fn day_prompt(persona: &PersonaProfile, day: &Day) -> String {
-    use chrono::Datelike as _;
-    let weekday = WEEKDAYS[day.now.weekday().num_days_from_monday() as usize];
-    let mix: Vec<String> = persona
-        .module_mix
-        .weights()
-        .map(|(module, weight)| format!("{module} ({:.0} %)", weight * 100.0))
-        .collect();
-    let remembered = match &day.memory {
-        Some(memory) => format!("Was bisher geschah (deine eigenen Notizen): {memory}\n\n"),
-        None => String::new(),
-    };
-    format!(
-        "{remembered}Heute ist {weekday}, der {}. Verbringe einen ganz normalen Tag mit der App {}, so wie {} es tun würde. \
-         Nutze dafür 3 bis 8 Werkzeuge, vor allem aus diesen Bereichen: {}. \
-         Arbeite mit echten Inhalten aus deinem Alltag. Wenn du fertig bist, fasse in zwei Sätzen zusammen, was du gemacht hast.",
-        day.now.format("%d.%m.%Y"),
-        day.app,
-        persona.name,
-        mix.join(", ")
-    )
-}
-
-/// The rating turn's prompt: the day's calls (numbered, with how each
-/// went), then rate every module used citing the calls by number, through
-/// the `submit_ratings` tool (or, from a model that answers in text, as the
-/// same JSON).
-pub fn rating_prompt(used_modules: &BTreeSet<String>, day: &DayLog) -> String {
-    let modules: Vec<&str> = used_modules.iter().map(String::as_str).collect();
-    format!(
-        "Das hast du heute in der App getan, Aufruf für Aufruf:\n{}\n\
-         Du hast dabei diese Bereiche benutzt (bei jedem Aufruf in eckigen Klammern): {}. Bewerte jeden davon aus deiner Sicht mit 1 (furchtbar) bis 5 \
-         (großartig), nach dem, was du oben erlebt hast, und begründe kurz; nenne in der Begründung die Nummern der \
-         Aufrufe, um die es geht (zum Beispiel #2), und trage sie unter calls ein. Schreibe unter story in wenigen \
-         Sätzen auf, was bisher geschah und was du dir für morgen merken willst. Rufe dafür das Werkzeug {} auf, \
-         oder antworte ausschließlich mit JSON in genau dieser Form: \
-         {{\"ratings\":[{{\"module\":\"todo\",\"rating\":4,\"notes\":\"#1 ging schnell, #2 …\",\"calls\":[1,2]}}],\"story\":\"…\"}}",
-        day.render(crate::day_log::LOG_CHARS),
-        modules.join(", "),
-        crate::rating::RATING_TOOL
-    )
 }
 
 #[cfg(test)]

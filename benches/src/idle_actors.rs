@@ -34,7 +34,9 @@ use actors::runtime::supervisor::{
 };
 use actors::tick::PersonaProfile;
 use anyhow::Context as _;
-use catalog::{Archetype, Catalog, LoadOptions, ModuleMix, PersonaSpec, SeedSecret};
+use catalog::{
+    Archetype, Catalog, KnownArchetype, LoadOptions, ModuleMix, PersonaSpec, SeedSecret,
+};
 use gateway::store::Store;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use runner::system::{Backend, RunnerSystem, SystemSettings, Tuning};
@@ -315,7 +317,7 @@ fn short_seed(module_mix: &ModuleMix, index: usize) -> PersonaSeed {
             id: format!("persona-{index}"),
             email: format!("p{index}@mana.test"),
             name: format!("Persona {index}"),
-            archetype: Archetype::SoloDev,
+            archetype: Archetype::from(KnownArchetype::SoloDev),
             module_mix: module_mix.clone(),
             system_prompt: "Du bist eine Testperson.".into(),
             cadence: catalog::Cadence::Daily,
@@ -335,7 +337,7 @@ fn catalog_seed(specs: &[PersonaSpec], secret: &SeedSecret, index: usize) -> Per
             id: uuid::Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0000 | index as u128)
                 .to_string(),
             name: format!("{} {index}", spec.name),
-            archetype: spec.archetype,
+            archetype: spec.archetype.clone(),
             module_mix: spec.module_mix.clone(),
             system_prompt: spec.system_prompt.clone(),
             cadence: spec.cadence,

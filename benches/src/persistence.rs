@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use anyhow::Context as _;
-use catalog::{ActionResult, ActionRow, Archetype, Cadence, ModuleMix, PersonaSpec};
+use catalog::{
+    ActionResult, ActionRow, Archetype, Cadence, KnownArchetype, ModuleMix, PersonaSpec,
+};
 use gateway::store::Store;
 use registry::crypto::{KeyEncryptionKey, Keyring};
 
@@ -61,7 +63,7 @@ async fn bench_persona(store: &Store) -> anyhow::Result<String> {
     let spec = PersonaSpec {
         name: "Bench".into(),
         email: format!("bench-{}@mana.test", uuid::Uuid::new_v4().simple()),
-        archetype: Archetype::SoloDev,
+        archetype: Archetype::from(KnownArchetype::SoloDev),
         cadence: Cadence::Hourly,
         module_mix: ModuleMix::new(BTreeMap::from([("todo".to_owned(), 1.0)]))?,
         system_prompt: "Bench".into(),

@@ -264,6 +264,8 @@ mod tests {
 
     use serde_json::json;
 
+    use crate::KnownArchetype;
+
     use super::*;
 
     fn anna() -> ListedPersona {
@@ -271,7 +273,7 @@ mod tests {
             id: "u1".into(),
             email: "anna@mana.test".into(),
             name: "Anna".into(),
-            archetype: Archetype::SoloDev,
+            archetype: Archetype::from(KnownArchetype::SoloDev),
             cadence: Cadence::Daily,
             module_mix: ModuleMix::new(BTreeMap::from([("todo".to_owned(), 1.0)])).unwrap(),
             system_prompt: "Du bist Anna.".into(),

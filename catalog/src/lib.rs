@@ -101,5 +101,6 @@ pub use mcp::SPACE_HEADER;
 pub use modules::module_of;
 pub use password::{DEV_FALLBACK_SEED_SECRET, SeedSecret, SeedSecretError, derive_password};
 pub use spec::{
-    Archetype, Cadence, ModuleMix, ModuleMixError, PersonaSpec, SharedSpace, SpaceType,
+    Archetype, Cadence, InvalidArchetype, KnownArchetype, ModuleMix, ModuleMixError, PersonaSpec,
+    SharedSpace, SpaceType,
 };

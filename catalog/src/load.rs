@@ -186,7 +186,16 @@ impl Checker<'_> {
             self.error("$", "expected an object with a \"personas\" array");
             return Vec::new();
         };
-        self.unknown_keys("$", root, &["version", "personas"]);
+        self.unknown_keys("$", root, &["version", "draft", "personas"]);
+        // `persona catalog init` marks what it writes; it works, but its
+        // personas are placeholders until someone edits them.
+        match root.get("draft") {
+            None => {}
+            Some(Value::String(note)) => {
+                self.warning("$.draft", format!("this catalog is a draft ({note})"))
+            }
+            Some(_) => self.error("$.draft", "expected a note (a string), or no draft line"),
+        }
         match root.get("version") {
             None => {}
             Some(Value::Number(number)) if number.as_u64() == Some(FORMAT_VERSION) => {}

@@ -45,11 +45,85 @@ impl fmt::Display for Cadence {
     }
 }
 
-/// The kind of user a persona plays; the scripted simulator also keys its
-/// behaviour on it (the overwhelmed newbie makes deliberate mistakes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Archetype {
+/// The kind of user a persona plays: a free label a catalog chooses
+/// (`solo-dev`, `night-shift-nurse`), for any app. Its text is kept as
+/// written: not blank, at most [`Archetype::MAX_CHARS`] characters, no
+/// control characters. The built-in catalog's labels ([`KnownArchetype`])
+/// are the ones the scripted simulator has tuned behaviour for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Archetype(String);
+
+impl Archetype {
+    pub const MAX_CHARS: usize = 64;
+
+    /// `text` as an archetype, if it is one.
+    pub fn parse(text: &str) -> Result<Archetype, InvalidArchetype> {
+        let problem = if text.trim().is_empty() {
+            "must not be blank"
+        } else if text.chars().count() > Archetype::MAX_CHARS {
+            "is longer than 64 characters"
+        } else if text.chars().any(char::is_control) {
+            "holds a control character"
+        } else {
+            return Ok(Archetype(text.to_owned()));
+        };
+        Err(InvalidArchetype {
+            given: text.chars().take(Archetype::MAX_CHARS).collect(),
+            problem,
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Which built-in label it is, if any.
+    pub fn known(&self) -> Option<KnownArchetype> {
+        KnownArchetype::ALL
+            .into_iter()
+            .find(|known| known.as_str() == self.0)
+    }
+}
+
+impl TryFrom<String> for Archetype {
+    type Error = InvalidArchetype;
+
+    fn try_from(text: String) -> Result<Archetype, InvalidArchetype> {
+        Archetype::parse(&text)
+    }
+}
+
+impl From<Archetype> for String {
+    fn from(archetype: Archetype) -> String {
+        archetype.0
+    }
+}
+
+impl From<KnownArchetype> for Archetype {
+    fn from(known: KnownArchetype) -> Archetype {
+        Archetype(known.as_str().to_owned())
+    }
+}
+
+impl fmt::Display for Archetype {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An archetype label that is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("archetype {given:?} {problem}")]
+pub struct InvalidArchetype {
+    pub given: String,
+    pub problem: &'static str,
+}
+
+/// The built-in catalog's archetypes; the scripted simulator keys its
+/// behaviour on them (the overwhelmed newbie makes deliberate mistakes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KnownArchetype {
     AdhdStudent,
     CeoBusy,
     CreativeParent,
@@ -59,42 +133,27 @@ pub enum Archetype {
     OverwhelmedNewbie,
 }
 
-impl Archetype {
-    pub const ALL: [Archetype; 7] = [
-        Archetype::AdhdStudent,
-        Archetype::CeoBusy,
-        Archetype::CreativeParent,
-        Archetype::SoloDev,
-        Archetype::Researcher,
-        Archetype::Freelancer,
-        Archetype::OverwhelmedNewbie,
+impl KnownArchetype {
+    pub const ALL: [KnownArchetype; 7] = [
+        KnownArchetype::AdhdStudent,
+        KnownArchetype::CeoBusy,
+        KnownArchetype::CreativeParent,
+        KnownArchetype::SoloDev,
+        KnownArchetype::Researcher,
+        KnownArchetype::Freelancer,
+        KnownArchetype::OverwhelmedNewbie,
     ];
 
     pub fn as_str(self) -> &'static str {
         match self {
-            Archetype::AdhdStudent => "adhd-student",
-            Archetype::CeoBusy => "ceo-busy",
-            Archetype::CreativeParent => "creative-parent",
-            Archetype::SoloDev => "solo-dev",
-            Archetype::Researcher => "researcher",
-            Archetype::Freelancer => "freelancer",
-            Archetype::OverwhelmedNewbie => "overwhelmed-newbie",
+            KnownArchetype::AdhdStudent => "adhd-student",
+            KnownArchetype::CeoBusy => "ceo-busy",
+            KnownArchetype::CreativeParent => "creative-parent",
+            KnownArchetype::SoloDev => "solo-dev",
+            KnownArchetype::Researcher => "researcher",
+            KnownArchetype::Freelancer => "freelancer",
+            KnownArchetype::OverwhelmedNewbie => "overwhelmed-newbie",
         }
-    }
-
-    pub fn parse(text: &str) -> Result<Archetype, UnknownValue> {
-        Archetype::ALL
-            .into_iter()
-            .find(|archetype| archetype.as_str() == text)
-            .ok_or_else(|| {
-                UnknownValue::new("archetype", text, Archetype::ALL.map(Archetype::as_str))
-            })
-    }
-}
-
-impl fmt::Display for Archetype {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -277,12 +336,32 @@ mod tests {
         for cadence in Cadence::ALL {
             assert_eq!(Cadence::parse(cadence.as_str()), Ok(cadence));
         }
-        for archetype in Archetype::ALL {
-            assert_eq!(Archetype::parse(archetype.as_str()), Ok(archetype));
+        for known in KnownArchetype::ALL {
+            let archetype = Archetype::parse(known.as_str()).unwrap();
+            assert_eq!(archetype.known(), Some(known));
+            assert_eq!(archetype, Archetype::from(known));
         }
         for space_type in SpaceType::ALL {
             assert_eq!(SpaceType::parse(space_type.as_str()), Ok(space_type));
         }
+    }
+
+    #[test]
+    fn an_archetype_is_any_label_that_reads_as_one() {
+        let label = Archetype::parse("night-shift nurse").unwrap();
+        assert_eq!(label.as_str(), "night-shift nurse");
+        assert_eq!(label.known(), None);
+        for (text, problem) in [
+            ("  ", "must not be blank"),
+            ("a\nb", "holds a control character"),
+        ] {
+            assert_eq!(Archetype::parse(text).unwrap_err().problem, problem);
+        }
+        let long = "x".repeat(Archetype::MAX_CHARS + 1);
+        assert!(Archetype::parse(&long).is_err());
+        let parsed: Archetype = serde_json::from_str("\"tester\"").unwrap();
+        assert_eq!(parsed.as_str(), "tester");
+        assert!(serde_json::from_str::<Archetype>("\"\"").is_err());
     }
 
     #[test]

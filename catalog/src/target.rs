@@ -7,12 +7,13 @@
 //! ```toml
 //! [mcp]
 //! url = "http://127.0.0.1:3000/mcp"
+//! protocol = "auto"                          # or "2026-07-28" (stateless), "2025-11-25" (sessions)
 //! # or a stdio server, one process per persona session:
 //! # command = "npx"
 //! # args = ["-y", "@modelcontextprotocol/server-everything", "stdio"]
 //! # env = { TENANT = "{persona.email}" }
 //!
-//! [auth]
+//! [auth]                                     # "none", "bearer", "oauth2": see `auth`
 //! kind = "login"                             # the derived password, through the app's routes
 //! url = "http://127.0.0.1:3000"
 //! login_path = "/api/v1/auth/login"
@@ -31,12 +32,14 @@
 //!
 //! [prompt]
 //! app = "Mana"                                 # the app's name in the day prompt; default: the server's own
+//! language = "de"                              # or "en": the day and rating prompts, the day log
+//! day = "Heute ist {weekday}, der {date}. …"   # the day prompt; default: the language's own (see `PromptSettings`)
 //! ```
 //!
 //! Loading reports every problem at once, each named by its setting
 //! (`auth.kind`, `headers.x-tenant`, `tools.exclude[1]`), as the catalog
-//! does. This build supports `auth.kind = "login"` and `"none"`, and MCP over
-//! Streamable HTTP or stdio; the other kinds are refused by name.
+//! does. MCP goes over Streamable HTTP (the stateless 2026-07-28 revision
+//! where the server offers it) or stdio.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -44,6 +47,10 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::modules::module_of;
+
+mod auth;
+
+pub use auth::{Auth, ClientAuth, Grant, LoginRoutes, OAuth2, SecretSource};
 
 /// A loaded, checked target.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,16 +62,49 @@ pub struct Target {
     pub headers: BTreeMap<String, Template>,
     pub tools: ToolFilter,
     pub modules: ModuleMap,
-    /// The app's name in the personas' day prompt; `None`: the name the
-    /// server gives itself when a session opens.
-    pub app_name: Option<String>,
+    /// How the personas are addressed: the app's name, the language, the
+    /// day prompt.
+    pub prompt: PromptSettings,
+}
+
+/// `[prompt]`: what the personas are told each day.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PromptSettings {
+    /// The app's name in the day prompt; `None`: the name the server gives
+    /// itself when a session opens.
+    pub app: Option<String>,
+    pub language: Language,
+    /// The day prompt with its placeholders ([`DAY_PLACEHOLDERS`]); `None`:
+    /// the language's own.
+    pub day: Option<String>,
+}
+
+/// What a day prompt template may say: the persona's memory of the days
+/// before (empty on its first), the weekday and date, the app's name, the
+/// persona's name, its modules with their shares.
+pub const DAY_PLACEHOLDERS: [&str; 6] = [
+    "{memory}",
+    "{weekday}",
+    "{date}",
+    "{app}",
+    "{persona.name}",
+    "{modules}",
+];
+
+/// The language the personas are addressed in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Language {
+    /// German, the built-in catalog's language.
+    #[default]
+    German,
+    English,
 }
 
 /// Where the MCP server is and how to reach it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum McpServer {
     /// Streamable HTTP at this URL; each request carries the target's headers.
-    Http { url: String },
+    Http { url: String, protocol: Protocol },
     /// A process speaking MCP on its stdin and stdout, started for each
     /// persona session (`args` and `env` filled per persona).
     Stdio {
@@ -79,41 +119,35 @@ impl McpServer {
     /// without arguments.
     pub fn describe(&self) -> String {
         match self {
-            McpServer::Http { url } => url.clone(),
+            McpServer::Http { url, .. } => url.clone(),
             // Its arguments may hold secrets; they are not shown.
             McpServer::Stdio { command, .. } => format!("stdio: {command}"),
         }
     }
 }
 
-/// How a persona logs in.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Auth {
-    /// It does not: the MCP server takes requests without credentials
-    /// (the target's headers may still name the persona).
-    None,
-    /// With its derived password through the app's login route, then picks
-    /// its space of `space_type` from the spaces route.
-    Login(LoginRoutes),
+/// Which MCP revision a persona's connection speaks over HTTP
+/// (`mcp.protocol`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Protocol {
+    /// The stateless 2026-07-28 revision when the server answers
+    /// `server/discover`, else the 2025-11-25 session handshake.
+    #[default]
+    Auto,
+    /// 2026-07-28 only: no `initialize`, no session; a server without it
+    /// is an error.
+    Stateless,
+    /// 2025-11-25 only: `initialize`, a session id, a `DELETE` at the end.
+    Sessions,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct LoginRoutes {
-    /// The app's base URL, without a trailing `/`.
-    pub url: String,
-    pub login_path: String,
-    pub spaces_path: String,
-    pub space_type: String,
-}
-
-impl LoginRoutes {
-    /// The built-in app's routes at `url`.
-    pub fn builtin(url: &str) -> LoginRoutes {
-        LoginRoutes {
-            url: url.trim_end_matches('/').to_owned(),
-            login_path: "/api/v1/auth/login".to_owned(),
-            spaces_path: "/api/v1/spaces".to_owned(),
-            space_type: "personal".to_owned(),
+impl Protocol {
+    /// Its setting's value in a target file.
+    pub fn as_setting(self) -> &'static str {
+        match self {
+            Protocol::Auto => "auto",
+            Protocol::Stateless => "2026-07-28",
+            Protocol::Sessions => "2025-11-25",
         }
     }
 }
@@ -189,25 +223,8 @@ impl Template {
         Template(value)
     }
 
-    /// The first `{…}` that is not a known placeholder.
-    /// Only `{word}` or `{word.word}` counts as a placeholder, so JSON and
-    /// other braces in a value pass through as they are.
     fn unknown_placeholder(text: &str) -> Option<&str> {
-        let mut rest = text;
-        while let Some(start) = rest.find('{') {
-            let tail = &rest[start..];
-            let end = tail.find('}').map(|end| end + 1)?;
-            let candidate = &tail[..end];
-            let shaped = candidate[1..end - 1]
-                .bytes()
-                .all(|byte| byte.is_ascii_lowercase() || byte == b'_' || byte == b'.')
-                && end > 2;
-            if shaped && !PLACEHOLDERS.contains(&candidate) {
-                return Some(candidate);
-            }
-            rest = &tail[1..];
-        }
-        None
+        unknown_placeholder(text, &PLACEHOLDERS)
     }
 
     /// Whether the text is a valid HTTP header value: visible ASCII,
@@ -331,7 +348,7 @@ impl TargetError {
 #[serde(deny_unknown_fields)]
 struct RawTarget {
     mcp: RawMcp,
-    auth: RawAuth,
+    auth: auth::RawAuth,
     #[serde(default)]
     headers: BTreeMap<String, String>,
     #[serde(default)]
@@ -346,27 +363,20 @@ struct RawTarget {
 #[serde(deny_unknown_fields)]
 struct RawPrompt {
     app: Option<String>,
+    language: Option<String>,
+    day: Option<String>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawMcp {
     url: Option<String>,
+    protocol: Option<String>,
     command: Option<String>,
     #[serde(default)]
     args: Vec<String>,
     #[serde(default)]
     env: BTreeMap<String, String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawAuth {
-    kind: String,
-    url: Option<String>,
-    login_path: Option<String>,
-    spaces_path: Option<String>,
-    space_type: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -385,6 +395,7 @@ impl Target {
         Target {
             mcp: McpServer::Http {
                 url: format!("{url}/mcp"),
+                protocol: Protocol::Auto,
             },
             auth: Auth::Login(LoginRoutes::builtin(&url)),
             headers: BTreeMap::from([(
@@ -393,7 +404,10 @@ impl Target {
             )]),
             tools: ToolFilter::default(),
             modules: ModuleMap::default(),
-            app_name: Some("Mana".to_owned()),
+            prompt: PromptSettings {
+                app: Some("Mana".to_owned()),
+                ..PromptSettings::default()
+            },
         }
     }
 
@@ -401,7 +415,11 @@ impl Target {
     pub fn from_path(path: &Path) -> Result<Target, TargetError> {
         let text = std::fs::read_to_string(path)
             .map_err(|error| TargetError::one(format!("reading {}: {error}", path.display())))?;
-        Target::from_toml(&text)
+        let mut target = Target::from_toml(&text)?;
+        if let Some(dir) = path.parent() {
+            target.auth.resolve_files(dir);
+        }
+        Ok(target)
     }
 
     /// Parses and checks a target file's text, reporting every problem.
@@ -411,64 +429,7 @@ impl Target {
             TargetError::one(error.to_string().trim_end().to_owned())
         })?;
         let mut problems = Vec::new();
-        let auth = match raw.auth.kind.as_str() {
-            "login" => {
-                let mut setting = |name: &str, value: Option<String>, default: &str| {
-                    let value = value.unwrap_or_else(|| default.to_owned());
-                    if value.trim().is_empty() {
-                        problems.push(format!("auth.{name}: must not be empty"));
-                    }
-                    value
-                };
-                // The built-in app's routes are the defaults.
-                let default = LoginRoutes::builtin("");
-                let routes = LoginRoutes {
-                    url: setting("url", raw.auth.url, "")
-                        .trim_end_matches('/')
-                        .to_owned(),
-                    login_path: setting("login_path", raw.auth.login_path, &default.login_path),
-                    spaces_path: setting("spaces_path", raw.auth.spaces_path, &default.spaces_path),
-                    space_type: setting("space_type", raw.auth.space_type, &default.space_type),
-                };
-                if !routes.url.is_empty() {
-                    check_url("auth.url", &routes.url, &mut problems);
-                }
-                for (name, path) in [
-                    ("login_path", &routes.login_path),
-                    ("spaces_path", &routes.spaces_path),
-                ] {
-                    if !path.is_empty() && !path.starts_with('/') {
-                        problems.push(format!("auth.{name}: {path:?} must start with /"));
-                    }
-                }
-                Some(Auth::Login(routes))
-            }
-            "none" => {
-                for (name, given) in [
-                    ("url", raw.auth.url.is_some()),
-                    ("login_path", raw.auth.login_path.is_some()),
-                    ("spaces_path", raw.auth.spaces_path.is_some()),
-                    ("space_type", raw.auth.space_type.is_some()),
-                ] {
-                    if given {
-                        problems.push(format!("auth.{name}: only for auth.kind = \"login\""));
-                    }
-                }
-                Some(Auth::None)
-            }
-            kind @ ("bearer" | "oauth2") => {
-                problems.push(format!(
-                    "auth.kind: {kind:?} is not supported by this build yet (supported: \"none\", \"login\")"
-                ));
-                None
-            }
-            other => {
-                problems.push(format!(
-                    "auth.kind: {other:?} is not one of \"none\", \"bearer\", \"oauth2\", \"login\""
-                ));
-                None
-            }
-        };
+        let auth = raw.auth.parse(&mut problems);
         let login = matches!(auth, Some(Auth::Login(_)));
         let stdio = raw.mcp.command.is_some();
         let args: Vec<Template> = raw
@@ -505,11 +466,14 @@ impl Target {
                     "headers.{name}: given twice (header names ignore case)"
                 ));
             }
-            if RESERVED_HEADERS.contains(&lower.as_str()) || (login && lower == "authorization") {
+            let credentials = auth.as_ref().is_some_and(Auth::sends_credentials);
+            if RESERVED_HEADERS.contains(&lower.as_str())
+                || (credentials && lower == "authorization")
+            {
                 problems.push(format!(
                     "headers.{name}: set by the MCP client itself{}",
                     if lower == "authorization" {
-                        " (the login's token)"
+                        " (the auth's token)"
                     } else {
                         ""
                     }
@@ -529,9 +493,25 @@ impl Target {
                 if !args.is_empty() || !env.is_empty() {
                     problems.push("mcp.args, mcp.env: only with mcp.command".to_owned());
                 }
-                Some(McpServer::Http { url })
+                let protocol = match raw.mcp.protocol.as_deref() {
+                    None | Some("auto") => Protocol::Auto,
+                    Some("2026-07-28") => Protocol::Stateless,
+                    Some("2025-11-25") => Protocol::Sessions,
+                    Some(other) => {
+                        problems.push(format!(
+                            "mcp.protocol: {other:?} is not \"auto\", \"2026-07-28\" or \"2025-11-25\""
+                        ));
+                        Protocol::Auto
+                    }
+                };
+                Some(McpServer::Http { url, protocol })
             }
             (None, Some(command)) => {
+                if raw.mcp.protocol.is_some() {
+                    problems.push(
+                        "mcp.protocol: only for mcp.url (stdio has no HTTP revisions)".to_owned(),
+                    );
+                }
                 if command.trim().is_empty() {
                     problems.push("mcp.command: name the program to start".to_owned());
                 }
@@ -546,6 +526,12 @@ impl Target {
                 None
             }
         };
+        if stdio && matches!(auth, Some(Auth::Bearer(_) | Auth::OAuth2(_))) {
+            problems.push(
+                "auth.kind: a stdio server takes no HTTP credentials (pass them in mcp.env, or use auth.kind = \"none\")"
+                    .to_owned(),
+            );
+        }
         if stdio && !headers.is_empty() {
             problems.push("headers: only for mcp.url (a stdio server gets mcp.env)".to_owned());
         }
@@ -569,6 +555,27 @@ impl Target {
             .is_some_and(|app| app.trim().is_empty())
         {
             problems.push("prompt.app: give the app's name, or leave it out".to_owned());
+        }
+        let language = match raw.prompt.language.as_deref() {
+            None | Some("de") => Language::German,
+            Some("en") => Language::English,
+            Some(other) => {
+                problems.push(format!(
+                    "prompt.language: {other:?} is not \"de\" or \"en\""
+                ));
+                Language::German
+            }
+        };
+        if let Some(day) = &raw.prompt.day {
+            if day.trim().is_empty() {
+                problems.push("prompt.day: give the day prompt, or leave it out".to_owned());
+            }
+            if let Some(unknown) = unknown_placeholder(day, &DAY_PLACEHOLDERS) {
+                problems.push(format!(
+                    "prompt.day: {unknown} is not a placeholder (use {})",
+                    DAY_PLACEHOLDERS.join(", ")
+                ));
+            }
         }
         for (tool, module) in &raw.modules {
             if module.trim().is_empty() {
@@ -594,11 +601,36 @@ impl Target {
                 modules: ModuleMap {
                     explicit: raw.modules,
                 },
-                app_name: raw.prompt.app,
+                prompt: PromptSettings {
+                    app: raw.prompt.app,
+                    language,
+                    day: raw.prompt.day,
+                },
             }),
             _ => Err(TargetError { problems }),
         }
     }
+}
+
+/// The first `{…}` in `text` that is not one of `known`. Only `{word}` or
+/// `{word.word}` counts as a placeholder, so JSON and other braces in a
+/// value pass through as they are.
+fn unknown_placeholder<'a>(text: &'a str, known: &[&str]) -> Option<&'a str> {
+    let mut rest = text;
+    while let Some(start) = rest.find('{') {
+        let tail = &rest[start..];
+        let end = tail.find('}').map(|end| end + 1)?;
+        let candidate = &tail[..end];
+        let shaped = candidate[1..end - 1]
+            .bytes()
+            .all(|byte| byte.is_ascii_lowercase() || byte == b'_' || byte == b'.')
+            && end > 2;
+        if shaped && !known.contains(&candidate) {
+            return Some(candidate);
+        }
+        rest = &tail[1..];
+    }
+    None
 }
 
 fn check_url(setting: &str, url: &str, problems: &mut Vec<String>) {
@@ -654,7 +686,8 @@ app = "Notizen"
         assert_eq!(
             target.mcp,
             McpServer::Http {
-                url: "http://127.0.0.1:9000/mcp".into()
+                url: "http://127.0.0.1:9000/mcp".into(),
+                protocol: Protocol::Auto,
             }
         );
         let Auth::Login(routes) = &target.auth else {
@@ -673,7 +706,8 @@ app = "Notizen"
         assert!(!target.tools.allows("admin.users"));
         assert_eq!(target.modules.module_of("create_entities"), "graph");
         assert_eq!(target.modules.module_of("read_graph"), "read");
-        assert_eq!(target.app_name.as_deref(), Some("Notizen"));
+        assert_eq!(target.prompt.app.as_deref(), Some("Notizen"));
+        assert_eq!(target.prompt.language, Language::German);
     }
 
     #[test]
@@ -726,7 +760,7 @@ app = "Notizen"
         for expected in [
             "given twice (header names ignore case)",
             "headers.mcp-session-id: set by the MCP client itself",
-            "headers.authorization: set by the MCP client itself (the login's token)",
+            "headers.authorization: set by the MCP client itself (the auth's token)",
             "headers.x-city: only visible ASCII",
             "modules.a.b: \"two words\" may not hold spaces",
         ] {
@@ -794,7 +828,7 @@ echo = ""
         let problems = error.problems.join("\n");
         for expected in [
             "mcp.url: \"ftp://x\" is not an http:// or https:// URL",
-            "auth.kind: \"bearer\" is not supported by this build yet",
+            "auth.token_env: say where the token comes from",
             "headers.bad header: not a valid header name",
             "headers.bad header: {persona.phone} is not a placeholder",
             "tools.exclude[0]: \"to*do\" must be a tool name",
@@ -812,6 +846,171 @@ echo = ""
         )
         .unwrap_err();
         assert!(unknown.problems[0].contains("tool"), "{unknown}");
+    }
+
+    fn with_auth(auth: &str) -> Result<Target, String> {
+        Target::from_toml(&format!(
+            "[mcp]\nurl = \"http://h/mcp\"\nprotocol = \"2026-07-28\"\n[auth]\n{auth}\n"
+        ))
+        .map_err(|error| error.problems.join("\n"))
+    }
+
+    #[test]
+    fn a_bearer_token_comes_from_the_environment_or_a_secrets_file() {
+        let target =
+            with_auth("kind = \"bearer\"\ntoken_env = \"APP_TOKEN_{persona.id}\"").unwrap();
+        let Auth::Bearer(SecretSource::Env { name, .. }) = &target.auth else {
+            panic!("{:?}", target.auth)
+        };
+        let values = TemplateValues {
+            persona_id: "anna-k.1",
+            ..values()
+        };
+        assert_eq!(SecretSource::env_name(name, values), "APP_TOKEN_ANNA_K_1");
+        assert!(matches!(
+            target.mcp,
+            McpServer::Http {
+                protocol: Protocol::Stateless,
+                ..
+            }
+        ));
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("target.toml");
+        std::fs::write(
+            &file,
+            "[mcp]\nurl = \"http://h/mcp\"\n[auth]\nkind = \"bearer\"\nsecrets_file = \"secrets.toml\"\n",
+        )
+        .unwrap();
+        let target = Target::from_path(&file).unwrap();
+        assert_eq!(
+            target.auth,
+            Auth::Bearer(SecretSource::File {
+                path: dir.path().join("secrets.toml"),
+                key: "token"
+            }),
+            "a relative secrets file is beside the target file"
+        );
+
+        for (auth, expected) in [
+            (
+                "kind = \"bearer\"\ntoken_env = \"T\"\nsecrets_file = \"s.toml\"",
+                "auth.token_env, auth.secrets_file: give one of them",
+            ),
+            (
+                "kind = \"bearer\"\ntoken_env = \"T_{space_id}\"",
+                "{space_id} needs auth.kind = \"login\"",
+            ),
+            (
+                "kind = \"bearer\"\ntoken_env = \"T\"\nclient_id = \"x\"",
+                "auth.client_id: only for auth.kind = \"oauth2\"",
+            ),
+            (
+                "kind = \"login\"\nurl = \"http://h\"\ntoken_env = \"T\"",
+                "auth.token_env: only for auth.kind = \"bearer\"",
+            ),
+        ] {
+            let problems = with_auth(auth).unwrap_err();
+            assert!(problems.contains(expected), "{expected:?} in:\n{problems}");
+        }
+    }
+
+    #[test]
+    fn an_oauth2_client_names_its_grant_and_where_its_secrets_are() {
+        let target = with_auth(
+            "kind = \"oauth2\"\ngrant = \"client_credentials\"\nclient_id = \"{persona.id}\"\n\
+             client_secret_env = \"SECRET_{persona.id}\"\nscope = \"notes\"",
+        )
+        .unwrap();
+        let Auth::OAuth2(oauth) = &target.auth else {
+            panic!("{:?}", target.auth)
+        };
+        assert_eq!(oauth.grant, Grant::ClientCredentials);
+        assert_eq!(oauth.client_id.render(values()), "p1");
+        assert_eq!(oauth.token_url, None, "discovered from the server");
+        assert_eq!(oauth.client_auth, ClientAuth::Basic);
+
+        let target = with_auth(
+            "kind = \"oauth2\"\ngrant = \"refresh_token\"\nclient_id = \"runner\"\n\
+             refresh_token_env = \"REFRESH_{persona.id}\"\ntoken_url = \"http://h/token\"\nclient_auth = \"post\"",
+        )
+        .unwrap();
+        let Auth::OAuth2(oauth) = &target.auth else {
+            panic!("{:?}", target.auth)
+        };
+        assert!(matches!(
+            oauth.grant,
+            Grant::RefreshToken(SecretSource::Env { .. })
+        ));
+        assert_eq!(oauth.client_secret, None, "a public client");
+
+        for (auth, expected) in [
+            (
+                "kind = \"oauth2\"\nclient_id = \"x\"",
+                "auth.grant: missing",
+            ),
+            (
+                "kind = \"oauth2\"\ngrant = \"password\"\nclient_id = \"x\"",
+                "auth.grant: \"password\" is not supported",
+            ),
+            (
+                "kind = \"oauth2\"\ngrant = \"client_credentials\"\nclient_id = \"x\"",
+                "auth.client_secret_env: the client_credentials grant needs",
+            ),
+            (
+                "kind = \"oauth2\"\ngrant = \"refresh_token\"",
+                "auth.client_id: give the OAuth client's id",
+            ),
+            (
+                "kind = \"oauth2\"\ngrant = \"refresh_token\"\nclient_id = \"x\"",
+                "auth.refresh_token_env: say where the refresh_token comes from",
+            ),
+            (
+                "kind = \"oauth2\"\ngrant = \"client_credentials\"\nclient_id = \"x\"\n\
+                 client_secret_env = \"S\"\ntoken_url = \"token\"\nclient_auth = \"jwt\"",
+                "auth.client_auth: \"jwt\" is not",
+            ),
+            ("kind = \"saml\"", "auth.kind: \"saml\" is not one of"),
+        ] {
+            let problems = with_auth(auth).unwrap_err();
+            assert!(problems.contains(expected), "{expected:?} in:\n{problems}");
+        }
+        let problems = with_auth(
+            "kind = \"oauth2\"\ngrant = \"client_credentials\"\nclient_id = \"x\"\n\
+             client_secret_env = \"S\"\ntoken_url = \"token\"",
+        )
+        .unwrap_err();
+        assert!(problems.contains("auth.token_url"), "{problems}");
+    }
+
+    #[test]
+    fn a_stdio_server_takes_no_http_credentials_and_no_protocol() {
+        let problems = Target::from_toml(
+            "[mcp]\ncommand = \"node\"\nprotocol = \"auto\"\n[auth]\nkind = \"bearer\"\ntoken_env = \"T\"\n",
+        )
+        .unwrap_err()
+        .problems
+        .join("\n");
+        assert!(
+            problems.contains("auth.kind: a stdio server takes no HTTP credentials"),
+            "{problems}"
+        );
+        assert!(
+            problems.contains("mcp.protocol: only for mcp.url"),
+            "{problems}"
+        );
+        let problems = with_auth("kind = \"none\"")
+            .and_then(|_| {
+                Target::from_toml(
+                    "[mcp]\nurl = \"http://h/mcp\"\nprotocol = \"2024\"\n[auth]\nkind = \"none\"\n",
+                )
+                .map_err(|error| error.problems.join("\n"))
+            })
+            .unwrap_err();
+        assert!(
+            problems.contains("mcp.protocol: \"2024\" is not"),
+            "{problems}"
+        );
     }
 
     #[test]

@@ -554,7 +554,13 @@ async fn diag_login(
         .filter(|email| !email.trim().is_empty())
         .ok_or_else(|| ApiError::BadRequest("give ?email=…".into()))?;
     let password = catalog::derive_password(&state.seed_secret, &email);
-    match state.app.login(&email, &password).await {
+    // A diagnostic login by email: the email stands for the persona's id.
+    let who = actors::app_client::Credentials {
+        persona_id: &email,
+        email: &email,
+        password: &password,
+    };
+    match state.app.login(who).await {
         Ok(session) => Ok(Json(
             json!({ "userId": session.user_id, "spaceId": session.space_id, "expiresAt": session.expires_at }),
         )),

@@ -43,10 +43,12 @@
 //!   cross-site requests (`Host`, `Origin`, JSON bodies, loopback-only
 //!   commands without a token).
 //! - [`admin_api`]: the admin API client `seed` and `cleanup` use.
-//! - [`app_login`]: [`app_login::ManaLogin`], the app's email-and-password
-//!   login and personal-space lookup behind `actors::app_client::AppLogin`;
-//!   the only code that knows those routes. `system` builds one for the
-//!   runtime, and the control API's `/diag/login` uses another.
+//! - [`app_login`]: one `actors::app_client::AppLogin` per `auth.kind`:
+//!   [`app_login::ManaLogin`] (the app's email-and-password login and
+//!   space lookup; the only code that knows those routes), a bearer token
+//!   per persona, an OAuth 2.0 grant (with discovery), or none.
+//!   `for_target` builds the one a target needs, for the runtime and the
+//!   control API's `/diag/login`.
 //! - [`telemetry`]: builds the log subscriber apart from installing it;
 //!   [`shutdown`]: the SIGTERM/SIGINT future.
 //!

@@ -7,12 +7,13 @@
 use std::sync::Arc;
 
 use actors::mcp_client::McpEndpoint;
+use actors::mcp_client::McpError;
 use actors::runtime::LlmFactory;
 use actors::runtime::supervisor::Directory;
 pub use actors::runtime::{Backend, RunnerHandles, RunnerSystem, RuntimeParts, Tuning};
 use anyhow::Context as _;
 use catalog::SeedSecret;
-use catalog::target::{Target, TemplateValues};
+use catalog::target::{Auth, Target, TemplateValues};
 use gateway::store::Store;
 
 use crate::wiring::{StoreDirectory, StoreFleet, StoreLedger, StoreSink};
@@ -27,6 +28,14 @@ pub struct SystemSettings {
 }
 
 pub use actors::runtime::STALE_TICK_REASON;
+
+fn who(persona: &actors::runtime::supervisor::PersonaSeed) -> actors::app_client::Credentials<'_> {
+    actors::app_client::Credentials {
+        persona_id: &persona.profile.id,
+        email: &persona.profile.email,
+        password: &persona.password,
+    }
+}
 
 /// The store as sink, ledger and directory, after marking ticks a crash left
 /// running as aborted. The directory is returned too, for the control API.
@@ -71,10 +80,11 @@ pub async fn start_with(
     settings: SystemSettings,
 ) -> anyhow::Result<RunnerSystem> {
     let parts = RuntimeParts {
-        app: crate::app_login::for_auth(&settings.target.auth).context("building the app login")?,
+        app: crate::app_login::for_target(&settings.target).context("building the app login")?,
         mcp: McpEndpoint::for_target(&settings.target).context("building the MCP client")?,
         llms: settings.llms,
         backend,
+        prompt: settings.target.prompt.clone(),
     };
     Ok(RunnerSystem::start(parts, settings.tuning).await?)
 }
@@ -100,16 +110,34 @@ pub async fn check_target(target: &Target, directory: &dyn Directory) -> anyhow:
     let Some(first) = personas.first() else {
         return Ok(());
     };
-    let login = crate::app_login::for_auth(&target.auth).context("building the app login")?;
+    let login = crate::app_login::for_target(target).context("building the app login")?;
+    let settings = target.auth.credential_settings();
+    if matches!(target.auth, Auth::Bearer(_)) {
+        // Reading a token costs nothing: every persona's is checked now
+        // rather than failing its first tick.
+        for persona in &personas[1..] {
+            login
+                .login(who(persona))
+                .await
+                .context("checking the target")?;
+        }
+    }
     let server = target.mcp.describe();
     let session = login
-        .login(&first.profile.email, &first.password)
+        .login(who(first))
         .await
         .with_context(|| format!("checking the target: logging {} in", first.profile.email))?;
     let mcp = McpEndpoint::for_target(target)?
         .open(&session, &first.profile)
         .await
-        .with_context(|| format!("checking the target: opening its MCP server ({server})"))?;
+        .map_err(|error| match error {
+            McpError::CredentialsRefused { .. } => {
+                anyhow::Error::new(error).context(format!("checking the target: check {settings}"))
+            }
+            other => anyhow::Error::new(other).context(format!(
+                "checking the target: opening its MCP server ({server})"
+            )),
+        })?;
     let listed = mcp.list_tool_names().await;
     mcp.close().await;
     let listed =

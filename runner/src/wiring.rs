@@ -216,7 +216,7 @@ pub fn profile(persona: &PersonaRow) -> PersonaProfile {
         id: persona.user_id.clone(),
         email: persona.email.clone(),
         name: persona.name.clone(),
-        archetype: persona.archetype,
+        archetype: persona.archetype.clone(),
         module_mix: persona.module_mix.clone(),
         system_prompt: persona.system_prompt.clone(),
         cadence: persona.cadence,
@@ -363,7 +363,7 @@ impl LlmFactory for Provider {
         match self {
             Provider::Scripted => Arc::new(ScriptedLlm::new(
                 ScriptedProfile {
-                    archetype: persona.archetype,
+                    archetype: persona.archetype.clone(),
                     module_mix: persona.module_mix.clone(),
                 },
                 tick_id,

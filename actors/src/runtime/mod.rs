@@ -127,6 +127,9 @@ pub(crate) struct RuntimeEnv {
     pub(crate) app: Arc<dyn AppLogin>,
     pub(crate) mcp: crate::mcp_client::McpEndpoint,
     pub(crate) llms: Arc<dyn LlmFactory>,
+    /// The prompts' language and the target's day template.
+    pub(crate) language: catalog::target::Language,
+    pub(crate) day_template: Option<Arc<str>>,
     pub(crate) ledger: Arc<dyn TickLedger>,
     /// The fleet's kill-switch and the replicas' heartbeats.
     pub(crate) fleet: Arc<dyn fleet::Fleet>,

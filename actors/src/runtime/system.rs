@@ -131,6 +131,8 @@ pub struct RuntimeParts {
     pub mcp: McpEndpoint,
     pub llms: Arc<dyn LlmFactory>,
     pub backend: Backend,
+    /// What the personas are told: the target's language and day template.
+    pub prompt: catalog::target::PromptSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -217,6 +219,8 @@ impl RunnerSystem {
             app: parts.app,
             mcp: parts.mcp,
             llms: parts.llms,
+            language: parts.prompt.language,
+            day_template: parts.prompt.day.map(Arc::from),
             ledger: ledger.clone(),
             fleet: fleet.clone(),
             started_at,

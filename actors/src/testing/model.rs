@@ -16,7 +16,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use catalog::{Archetype, ModuleMix, ModuleMixError};
+use catalog::{Archetype, KnownArchetype, ModuleMix, ModuleMixError};
 use serde_json::Value;
 
 use super::{Canned, Recorded, Respond, anthropic_error, anthropic_reply, lock};
@@ -130,7 +130,7 @@ impl FakeModel {
         Ok(FakeModel {
             options,
             profile: ScriptedProfile {
-                archetype: Archetype::SoloDev,
+                archetype: Archetype::from(KnownArchetype::SoloDev),
                 // Names no module, so the simulator spreads its day evenly
                 // over whatever tools the request lists.
                 module_mix: ModuleMix::new(BTreeMap::from([("any".to_owned(), 1.0)]))?,

@@ -9,7 +9,7 @@
 
 use std::path::Path;
 
-use actors::app_client::{AppLogin as _, Session};
+use actors::app_client::Session;
 use anyhow::{Context as _, bail};
 use catalog::{Catalog, LoadOptions};
 use gateway::store::Store;
@@ -97,7 +97,7 @@ pub async fn seed_persona(db: &Path) -> anyhow::Result<Persona> {
 /// client uses (the peers ignore the token and the space header).
 pub async fn log_in(api_url: &str, persona: &Persona) -> anyhow::Result<Target> {
     let session: Session = ManaLogin::new(api_url)?
-        .login(&persona.email, &persona.password)
+        .log_in(&persona.email, &persona.password)
         .await?;
     Ok(Target {
         mcp_url: format!("{api_url}/mcp"),

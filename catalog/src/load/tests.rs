@@ -5,6 +5,7 @@
 use serde_json::json;
 
 use super::*;
+use crate::KnownArchetype;
 
 const MODULES: &[&str] = &[
     "todo", "journal", "notes", "habits", "mood", "calendar", "contacts", "spaces",
@@ -55,16 +56,16 @@ fn shipped_catalog_is_valid_without_warnings() {
             .filter(|persona| persona.archetype == archetype)
             .count()
     };
-    assert_eq!(count(Archetype::AdhdStudent), 2);
-    assert_eq!(count(Archetype::CeoBusy), 2);
-    assert_eq!(count(Archetype::CreativeParent), 2);
+    assert_eq!(count(Archetype::from(KnownArchetype::AdhdStudent)), 2);
+    assert_eq!(count(Archetype::from(KnownArchetype::CeoBusy)), 2);
+    assert_eq!(count(Archetype::from(KnownArchetype::CreativeParent)), 2);
     for single in [
-        Archetype::SoloDev,
-        Archetype::Researcher,
-        Archetype::Freelancer,
-        Archetype::OverwhelmedNewbie,
+        Archetype::from(KnownArchetype::SoloDev),
+        Archetype::from(KnownArchetype::Researcher),
+        Archetype::from(KnownArchetype::Freelancer),
+        Archetype::from(KnownArchetype::OverwhelmedNewbie),
     ] {
-        assert_eq!(count(single), 1, "{single}");
+        assert_eq!(count(single.clone()), 1, "{single}");
     }
 }
 
@@ -312,5 +313,26 @@ fn a_partner_with_a_broken_entry_is_not_reported_twice() {
     assert_eq!(
         error_paths(json!({ "personas": [a, b] })),
         vec!["$.personas[1].cadence"]
+    );
+}
+
+#[test]
+fn a_draft_loads_with_a_warning_and_any_archetype_label() {
+    let mut tester = persona("Tess Ter", "tess@mana.test");
+    tester["archetype"] = json!("night-shift tester");
+    let catalog = Catalog::from_value(
+        &json!({ "version": 1, "draft": "written by persona catalog init", "personas": [tester] }),
+        options(),
+    )
+    .unwrap();
+    assert_eq!(catalog.personas[0].archetype.as_str(), "night-shift tester");
+    assert_eq!(catalog.warnings.len(), 1, "{:?}", catalog.warnings);
+    assert_eq!(catalog.warnings[0].path, "$.draft");
+
+    let mut blank = persona("Bea Blank", "bea@mana.test");
+    blank["archetype"] = json!(" ");
+    assert_eq!(
+        error_paths(json!({ "personas": [blank], "draft": true })),
+        ["$.draft", "$.personas[0].archetype"]
     );
 }

@@ -302,7 +302,7 @@ pub fn listed_persona(persona: &PersonaRow) -> ListedPersona {
         id: persona.user_id.clone(),
         email: persona.email.clone(),
         name: persona.name.clone(),
-        archetype: persona.archetype,
+        archetype: persona.archetype.clone(),
         cadence: persona.cadence,
         module_mix: persona.module_mix.clone(),
         system_prompt: persona.system_prompt.clone(),

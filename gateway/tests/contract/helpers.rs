@@ -8,7 +8,7 @@
 use std::str::FromStr;
 use std::sync::{Arc, Once};
 
-use catalog::{ActionResult, ActionRow, FeedbackRow, PersonaSpec, Rating};
+use catalog::{ActionResult, ActionRow, FeedbackRow, KnownArchetype, PersonaSpec, Rating};
 use chrono::{DateTime, Utc};
 use gateway::Store;
 use gateway::app::AppState;
@@ -298,7 +298,7 @@ pub fn spec(name: &str, email: &str, cadence: catalog::Cadence) -> PersonaSpec {
     PersonaSpec {
         name: name.to_owned(),
         email: email.to_owned(),
-        archetype: catalog::Archetype::SoloDev,
+        archetype: catalog::Archetype::from(KnownArchetype::SoloDev),
         cadence,
         module_mix: catalog::ModuleMix::new(weights).expect("valid mix"),
         system_prompt: format!("Du bist {name}."),

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod catalog_check;
+pub mod catalog_init;
 pub mod cleanup;
 pub mod gateway;
 pub mod run;
@@ -61,6 +62,7 @@ enum AuditCommand {
 #[derive(Debug, Subcommand)]
 enum CatalogCommand {
     Check(catalog_check::CatalogCheck),
+    Init(catalog_init::CatalogInit),
 }
 
 impl Cli {
@@ -73,6 +75,7 @@ impl Cli {
             Command::Seed(seed) => seed.run().await,
             Command::Cleanup(cleanup) => cleanup.run().await,
             Command::Catalog(CatalogCommand::Check(check)) => check.run(),
+            Command::Catalog(CatalogCommand::Init(init)) => init.run().await,
             Command::Audit(AuditCommand::EncryptedTools(audit)) => audit.run(),
             Command::Tick(TickCommand::Show(show)) => show.run().await,
         }

@@ -110,12 +110,13 @@ impl Runner {
                 if let Some(mcp_url) = &self.mcp_url {
                     target.mcp = McpServer::Http {
                         url: mcp_url.clone(),
+                        protocol: catalog::target::Protocol::Auto,
                     };
                 }
                 target
             }
         };
-        let app = crate::app_login::for_auth(&target.auth)?;
+        let app = crate::app_login::for_target(&target)?;
         let mcp_url = target.mcp.describe();
         let settings = self
             .runner

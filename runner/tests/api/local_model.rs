@@ -357,6 +357,10 @@ async fn run_up_once(dir: &Path, db: &Path, base_url: &str) -> UpOnce {
         .env("PERSONA_CONCURRENCY", "1")
         .env("PERSONA_MAX_TURNS", "4")
         .env("PERSONA_TICK_TIMEOUT_SECS", TICK_TIMEOUT_SECS)
+        // On two busy cores one request (about 5k prompt tokens) can take
+        // most of two minutes, more when it queues behind the answer a
+        // timed-out request left the server generating.
+        .env("PERSONA_LLM_TIMEOUT_SECS", "200")
         // The server's --n_ctx; a runner that does not know the setting
         // ignores the variable.
         .env("PERSONA_LLM_CONTEXT_TOKENS", "8192");

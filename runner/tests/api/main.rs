@@ -12,6 +12,7 @@ mod local_model;
 mod runtime;
 mod seed;
 mod target;
+mod target_auth;
 mod tick;
 mod tidy;
 mod up;

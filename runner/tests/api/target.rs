@@ -81,19 +81,26 @@ app = "Notizblock"
 }
 
 /// What one tick of every persona on a target did.
-struct Day {
-    tools: Vec<String>,
-    modules: Vec<String>,
+pub(crate) struct Day {
+    pub(crate) tools: Vec<String>,
+    pub(crate) modules: Vec<String>,
     /// Each tick's day prompt.
-    prompts: Vec<String>,
+    pub(crate) prompts: Vec<String>,
     /// The reasons of the ticks that did not end ok.
-    errors: Vec<String>,
+    pub(crate) errors: Vec<String>,
 }
 
 /// The runner's actors on `target`, rows into `gateway`'s store: starts a
 /// tick of every persona, waits (bounded) for all of them, and reads back
 /// what they stored.
-async fn day_on(gateway: &Gateway, target: Target) -> Day {
+pub(crate) async fn day_on(gateway: &Gateway, target: Target) -> Day {
+    days_on(gateway, target, 1).await
+}
+
+/// [`day_on`] for `rounds` ticks of every persona, one round after another
+/// on the same actors (so a persona's second tick reuses or renews the
+/// session of its first).
+pub(crate) async fn days_on(gateway: &Gateway, target: Target, rounds: usize) -> Day {
     let system = start_actors_with(
         gateway,
         Arc::new(Provider::Scripted),
@@ -102,21 +109,23 @@ async fn day_on(gateway: &Gateway, target: Target) -> Day {
     )
     .await;
     let snapshot = system.snapshot().await.unwrap();
-    let mut waiting = HashMap::new();
-    for entry in &snapshot.personas {
-        let tick_id = system.start_tick(&entry.persona_id).await.unwrap();
-        waiting.insert(entry.persona_id.clone(), tick_id);
-    }
     let mut finished = Vec::new();
-    let total = waiting.len();
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while finished.len() < total {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "ticks still running: {waiting:?}"
-        );
-        finished.extend(system.take_finished(&mut waiting).await.unwrap());
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    for _ in 0..rounds {
+        let mut waiting = HashMap::new();
+        for entry in &snapshot.personas {
+            let tick_id = system.start_tick(&entry.persona_id).await.unwrap();
+            waiting.insert(entry.persona_id.clone(), tick_id);
+        }
+        let total = finished.len() + waiting.len();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while finished.len() < total {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "ticks still running: {waiting:?}"
+            );
+            finished.extend(system.take_finished(&mut waiting).await.unwrap());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
     let mut day = Day {
         tools: Vec::new(),
@@ -165,7 +174,8 @@ fn the_runner_refuses_a_bad_target_file_naming_every_problem() {
     for expected in [
         "the target file",
         "mcp.url: \"ftp://app\" is not an http:// or https:// URL",
-        "auth.kind: \"oauth2\" is not supported by this build yet",
+        "auth.grant: missing",
+        "auth.client_id: give the OAuth client's id",
         "tools.exclude[0]",
     ] {
         assert!(stderr.contains(expected), "{expected:?} in:\n{stderr}");
@@ -186,15 +196,15 @@ fn the_runner_refuses_a_bad_target_file_naming_every_problem() {
 /// killed when dropped. `None` when it is not installed (`.ci/run` installs
 /// it and names it in `PERSONA_TEST_EVERYTHING`; under CI a missing one
 /// fails).
-struct Everything {
+pub(crate) struct Everything {
     child: std::process::Child,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Everything {
     /// `examples/targets/everything-http.toml`, pointed at this server,
     /// written into `dir`.
-    fn example_target(&self, dir: &std::path::Path) -> std::path::PathBuf {
+    pub(crate) fn example_target(&self, dir: &std::path::Path) -> std::path::PathBuf {
         let example = std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../examples/targets/everything-http.toml"
@@ -217,7 +227,7 @@ impl Drop for Everything {
     }
 }
 
-fn everything_server() -> Option<Everything> {
+pub(crate) fn everything_server() -> Option<Everything> {
     use std::io::BufRead as _;
     let Ok(script) = std::env::var("PERSONA_TEST_EVERYTHING") else {
         let message = "PERSONA_TEST_EVERYTHING (server-everything's dist/index.js) is not set";
@@ -590,4 +600,90 @@ async fn persona_run_once_ticks_a_catalog_made_for_the_target() {
         "{}",
         String::from_utf8_lossy(&refused.stderr)
     );
+}
+
+/// `mcp.protocol = "auto"` finds out what a server speaks with the first
+/// session and opens the later ones straight that way: the built-in app
+/// (rmcp's server) answers the stateless 2026-07-28 revision; a pinned
+/// revision is used as given.
+#[tokio::test]
+async fn the_mcp_revision_is_found_out_once_and_pinned_ones_are_kept() {
+    let gateway = gateway_with_personas().await;
+    let persona = gateway
+        .store
+        .persona_by_id_or_email("anna.keller@mana.test")
+        .await
+        .unwrap();
+    let password = catalog::derive_password(&catalog::SeedSecret::dev_fallback(), &persona.email);
+    let session = runner::app_login::ManaLogin::new(&gateway.url)
+        .unwrap()
+        .log_in(&persona.email, &password)
+        .await
+        .unwrap();
+    let profile = actors::tick::PersonaProfile {
+        id: persona.user_id.clone(),
+        email: persona.email.clone(),
+        name: persona.name.clone(),
+        archetype: persona.archetype.clone(),
+        module_mix: persona.module_mix.clone(),
+        system_prompt: persona.system_prompt.clone(),
+        cadence: persona.cadence,
+    };
+    for (setting, expected) in [
+        ("auto", "2026-07-28"),
+        ("2026-07-28", "2026-07-28"),
+        ("2025-11-25", "2025-11-25"),
+    ] {
+        let mut target = Target::builtin(&gateway.url);
+        target.mcp = catalog::target::McpServer::Http {
+            url: format!("{}/mcp", gateway.url),
+            protocol: match setting {
+                "auto" => catalog::target::Protocol::Auto,
+                "2026-07-28" => catalog::target::Protocol::Stateless,
+                _ => catalog::target::Protocol::Sessions,
+            },
+        };
+        let endpoint = actors::mcp_client::McpEndpoint::for_target(&target).unwrap();
+        assert_eq!(endpoint.protocol(), setting);
+        for _ in 0..2 {
+            let mcp = endpoint.open(&session, &profile).await.unwrap();
+            let tools = mcp.list_tool_names().await.unwrap();
+            assert!(tools.iter().any(|tool| tool == "todo.list"), "{tools:?}");
+            mcp.close().await;
+            assert_eq!(endpoint.protocol(), expected, "{setting}");
+        }
+    }
+
+    // server-everything (the TypeScript SDK) speaks 2025-11-25 only: auto
+    // falls back to the session handshake, and a pinned 2026-07-28 fails
+    // with the server's answer.
+    let Some(server) = everything_server() else {
+        return;
+    };
+    for (protocol, expected) in [
+        (catalog::target::Protocol::Auto, Some("2025-11-25")),
+        (catalog::target::Protocol::Stateless, None),
+    ] {
+        let mut target = Target::builtin(&gateway.url);
+        target.auth = catalog::target::Auth::None;
+        target.headers.clear();
+        target.mcp = catalog::target::McpServer::Http {
+            url: server.url.clone(),
+            protocol,
+        };
+        let endpoint = actors::mcp_client::McpEndpoint::for_target(&target).unwrap();
+        let opened = endpoint.open(&session, &profile).await;
+        match expected {
+            Some(expected) => {
+                let mcp = opened.unwrap();
+                assert!(!mcp.list_tool_names().await.unwrap().is_empty());
+                mcp.close().await;
+                assert_eq!(endpoint.protocol(), expected);
+            }
+            None => {
+                let error = opened.err().unwrap().to_string();
+                assert!(error.contains("could not be opened"), "{error}");
+            }
+        }
+    }
 }

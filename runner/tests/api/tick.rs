@@ -4,7 +4,6 @@
 
 use std::sync::Mutex;
 
-use actors::app_client::AppLogin as _;
 use actors::llm::{Block, Llm, LlmError, LlmRequest, LlmResponse, StopReason, ToolChoice};
 use actors::mcp_client::{McpConnection, ToolSurface as _};
 use actors::tick::{DayEnd, RatingEnd, TickRecorder, TickSettings, run_tick};
@@ -238,7 +237,7 @@ async fn every_catalog_persona_runs_a_scripted_tick_against_the_app() {
     for summary in &personas {
         let persona = &summary.persona;
         let password = derive_password(&SeedSecret::dev_fallback(), &persona.email);
-        let session = app.login(&persona.email, &password).await.unwrap();
+        let session = app.log_in(&persona.email, &password).await.unwrap();
         let mcp = McpConnection::open(
             &format!("{}/mcp", gateway.url),
             &session,
@@ -249,7 +248,7 @@ async fn every_catalog_persona_runs_a_scripted_tick_against_the_app() {
         let tick_id = uuid::Uuid::now_v7().to_string();
         let llm = ScriptedLlm::new(
             ScriptedProfile {
-                archetype: persona.archetype,
+                archetype: persona.archetype.clone(),
                 module_mix: persona.module_mix.clone(),
             },
             &tick_id,
@@ -531,7 +530,7 @@ async fn ready(email: &str) -> Ready {
     let password = derive_password(&SeedSecret::dev_fallback(), &persona.email);
     let session = ManaLogin::new(&gateway.url)
         .unwrap()
-        .login(&persona.email, &password)
+        .log_in(&persona.email, &password)
         .await
         .unwrap();
     let mcp = McpConnection::open(
@@ -790,7 +789,7 @@ async fn a_fleet_logging_in_at_once_waits_out_a_busy_app() {
     for persona in catalog.personas {
         let app = app.clone();
         let password = derive_password(&SeedSecret::dev_fallback(), &persona.email);
-        logins.spawn(async move { (app.login(&persona.email, &password).await, persona.email) });
+        logins.spawn(async move { (app.log_in(&persona.email, &password).await, persona.email) });
     }
     while let Some(joined) = logins.join_next().await {
         let (login, email) = joined.unwrap();

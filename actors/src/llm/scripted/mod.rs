@@ -115,7 +115,7 @@ impl ScriptedLlm {
         let now = DateTime::from_timestamp(now.timestamp() - now.timestamp().rem_euclid(60), 0)
             .unwrap_or(now);
         ScriptedLlm {
-            temperament: Temperament::of(profile.archetype),
+            temperament: Temperament::of(&profile.archetype),
             profile,
             tag,
             now,

@@ -2,7 +2,7 @@
 //! fills in optional fields), and how it turns a module's record into a
 //! rating and notes.
 
-use catalog::Archetype;
+use catalog::{Archetype, KnownArchetype};
 
 use super::review::ModuleRecord;
 
@@ -22,7 +22,9 @@ pub(super) struct Temperament {
 }
 
 impl Temperament {
-    pub(super) fn of(archetype: Archetype) -> Temperament {
+    /// A label the simulator has no tuning for behaves like an ordinary
+    /// careful user.
+    pub(super) fn of(archetype: &Archetype) -> Temperament {
         let careful = |made_up_id_rate, optional_rate| Temperament {
             mistake_rate: 0.0,
             made_up_id_rate,
@@ -30,19 +32,21 @@ impl Temperament {
             patience: 5.0,
             newbie: false,
         };
-        match archetype {
-            Archetype::OverwhelmedNewbie => Temperament {
+        match archetype.known() {
+            Some(KnownArchetype::OverwhelmedNewbie) => Temperament {
                 mistake_rate: 0.3,
                 made_up_id_rate: 0.0,
                 optional_rate: 0.3,
                 patience: 4.0,
                 newbie: true,
             },
-            Archetype::AdhdStudent => careful(0.05, 0.4),
-            Archetype::CeoBusy => careful(0.03, 0.25),
-            Archetype::Researcher => careful(0.02, 0.75),
-            Archetype::SoloDev => careful(0.02, 0.5),
-            Archetype::CreativeParent | Archetype::Freelancer => careful(0.03, 0.5),
+            Some(KnownArchetype::AdhdStudent) => careful(0.05, 0.4),
+            Some(KnownArchetype::CeoBusy) => careful(0.03, 0.25),
+            Some(KnownArchetype::Researcher) => careful(0.02, 0.75),
+            Some(KnownArchetype::SoloDev) => careful(0.02, 0.5),
+            Some(KnownArchetype::CreativeParent | KnownArchetype::Freelancer) | None => {
+                careful(0.03, 0.5)
+            }
         }
     }
 

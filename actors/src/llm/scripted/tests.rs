@@ -13,6 +13,7 @@ use super::tool_kind::{module_of, verb_of};
 use super::usage::json_chars;
 use super::*;
 use crate::llm::{Message, Role, ToolDef};
+use catalog::KnownArchetype;
 
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 5, 6, 10, 17, 0).unwrap()
@@ -510,7 +511,7 @@ async fn run(llm: &ScriptedLlm, tools: &[ToolDef], app: &mut FakeApp) -> Transcr
         .iter()
         .map(|call| call.tool.split('.').next().unwrap_or_default().to_owned())
         .collect();
-    let rating_prompt = crate::tick::rating_prompt(&used, &log);
+    let rating_prompt = crate::tick::rating_prompt(&used, &log, catalog::target::Language::German);
     let rating_request = LlmRequest {
         system: "Du bist eine Persona.".to_owned(),
         messages: vec![Message::user_text(rating_prompt.clone())],
@@ -565,7 +566,11 @@ fn seeds(count: usize) -> Vec<String> {
 async fn same_seed_same_tick_and_other_seeds_differ() {
     let tools = all_tools();
     let run_once = |seed: &str| {
-        let llm = llm(Archetype::SoloDev, everyday_mix(), seed);
+        let llm = llm(
+            Archetype::from(KnownArchetype::SoloDev),
+            everyday_mix(),
+            seed,
+        );
         let tools = tools.clone();
         async move {
             let mut app = FakeApp::default();
@@ -585,7 +590,11 @@ async fn same_seed_same_tick_and_other_seeds_differ() {
         }
     }
     assert!(differing >= 5, "only {differing} of 6 seeds differ");
-    let llm = llm(Archetype::SoloDev, everyday_mix(), "tick-a");
+    let llm = llm(
+        Archetype::from(KnownArchetype::SoloDev),
+        everyday_mix(),
+        "tick-a",
+    );
     assert_eq!((llm.provider(), llm.model()), ("scripted", "scripted-v1"));
 }
 
@@ -594,7 +603,7 @@ async fn plans_three_to_eight_calls_from_the_mix() {
     let tools = all_tools();
     for seed in seeds(20) {
         let llm = llm(
-            Archetype::Freelancer,
+            Archetype::from(KnownArchetype::Freelancer),
             mix(&[("todo", 0.7), ("notes", 0.3)]),
             &seed,
         );
@@ -623,9 +632,9 @@ async fn careful_archetypes_write_valid_arguments() {
     let tools = all_tools();
     let mut checked = 0;
     for archetype in [
-        Archetype::SoloDev,
-        Archetype::Researcher,
-        Archetype::CeoBusy,
+        Archetype::from(KnownArchetype::SoloDev),
+        Archetype::from(KnownArchetype::Researcher),
+        Archetype::from(KnownArchetype::CeoBusy),
     ] {
         for seed in seeds(25) {
             let mix = mix(&[
@@ -635,7 +644,7 @@ async fn careful_archetypes_write_valid_arguments() {
                 ("notes", 0.2),
                 ("mood", 0.1),
             ]);
-            let llm = llm(archetype, mix, &seed);
+            let llm = llm(archetype.clone(), mix, &seed);
             let transcript = run(&llm, &tools, &mut FakeApp::default()).await;
             for (name, input, _) in &transcript.calls {
                 let schema = &tools
@@ -710,7 +719,11 @@ async fn reuses_an_id_from_a_create_result() {
     let mut completions = 0;
     let mut with_harvested = 0;
     for seed in seeds(10) {
-        let llm = llm(Archetype::SoloDev, mix(&[("todo", 1.0)]), &seed);
+        let llm = llm(
+            Archetype::from(KnownArchetype::SoloDev),
+            mix(&[("todo", 1.0)]),
+            &seed,
+        );
         let request = LlmRequest {
             system: String::new(),
             messages: vec![
@@ -770,7 +783,7 @@ async fn lists_then_acts_on_listed_ids_and_never_guesses_without_one() {
     let mut acted = 0;
     for seed in seeds(20) {
         let llm = llm(
-            Archetype::SoloDev,
+            Archetype::from(KnownArchetype::SoloDev),
             mix(&[("todo", 0.5), ("habits", 0.5)]),
             &seed,
         );
@@ -808,7 +821,11 @@ async fn searches_for_what_it_created() {
     ];
     let mut searched_for_created = 0;
     for seed in seeds(20) {
-        let llm = llm(Archetype::Researcher, mix(&[("notes", 1.0)]), &seed);
+        let llm = llm(
+            Archetype::from(KnownArchetype::Researcher),
+            mix(&[("notes", 1.0)]),
+            &seed,
+        );
         let transcript = run(&llm, &tools, &mut FakeApp::default()).await;
         let mut titles = Vec::new();
         for (name, input, _) in &transcript.calls {
@@ -833,8 +850,16 @@ async fn the_newbie_slips_where_the_solo_dev_does_not() {
     let mut newbie_invalid = 0;
     let mut newbie_calls = 0;
     for seed in seeds(8) {
-        let newbie = llm(Archetype::OverwhelmedNewbie, everyday_mix(), &seed);
-        let solo = llm(Archetype::SoloDev, everyday_mix(), &seed);
+        let newbie = llm(
+            Archetype::from(KnownArchetype::OverwhelmedNewbie),
+            everyday_mix(),
+            &seed,
+        );
+        let solo = llm(
+            Archetype::from(KnownArchetype::SoloDev),
+            everyday_mix(),
+            &seed,
+        );
         for (profile, transcript) in [
             (
                 "newbie",
@@ -871,7 +896,11 @@ async fn newbie_mistakes_cover_the_kinds() {
     let tools = all_tools();
     let mut kinds = BTreeSet::new();
     for seed in seeds(40) {
-        let newbie = llm(Archetype::OverwhelmedNewbie, everyday_mix(), &seed);
+        let newbie = llm(
+            Archetype::from(KnownArchetype::OverwhelmedNewbie),
+            everyday_mix(),
+            &seed,
+        );
         let transcript = run(&newbie, &tools, &mut FakeApp::default()).await;
         for (name, input, _) in &transcript.calls {
             let object = input.as_object().unwrap();
@@ -909,7 +938,7 @@ async fn ratings_cover_the_modules_used_and_reflect_errors() {
     let mut compared = 0;
     for seed in seeds(12) {
         let llm = llm(
-            Archetype::Freelancer,
+            Archetype::from(KnownArchetype::Freelancer),
             mix(&[("todo", 0.5), ("calendar", 0.5)]),
             &seed,
         );
@@ -954,7 +983,11 @@ async fn ratings_cover_the_modules_used_and_reflect_errors() {
 #[tokio::test]
 async fn the_newbie_starts_lower() {
     let tools = vec![tool("todo_list", todo_list())];
-    let llm = llm(Archetype::OverwhelmedNewbie, mix(&[("todo", 1.0)]), "tick");
+    let llm = llm(
+        Archetype::from(KnownArchetype::OverwhelmedNewbie),
+        mix(&[("todo", 1.0)]),
+        "tick",
+    );
     // todo_list has no text, date or id to get wrong, so a slip is at most
     // an unknown field; count what happened rather than assume.
     let transcript = run(&llm, &tools, &mut FakeApp::default()).await;
@@ -977,7 +1010,11 @@ async fn rating_reply_is_sometimes_fenced_and_empty_without_a_main_turn() {
     let mut fenced = 0;
     let mut plain = 0;
     for seed in seeds(30) {
-        let llm = llm(Archetype::CeoBusy, mix(&[("todo", 1.0)]), &seed);
+        let llm = llm(
+            Archetype::from(KnownArchetype::CeoBusy),
+            mix(&[("todo", 1.0)]),
+            &seed,
+        );
         let transcript = run(&llm, &tools, &mut FakeApp::default()).await;
         if transcript.rating.starts_with("```json\n") {
             fenced += 1;
@@ -990,7 +1027,7 @@ async fn rating_reply_is_sometimes_fenced_and_empty_without_a_main_turn() {
     assert!(fenced > 0 && plain > 0, "fenced {fenced}, plain {plain}");
 
     let llm = llm(
-        Archetype::CeoBusy,
+        Archetype::from(KnownArchetype::CeoBusy),
         mix(&[("todo", 1.0)]),
         "nothing-happened",
     );
@@ -1017,7 +1054,11 @@ async fn rating_reply_is_sometimes_fenced_and_empty_without_a_main_turn() {
 async fn ends_the_turn_when_nothing_can_be_done() {
     // Only a tool that needs an id, and none known: every slot is skipped.
     let tools = vec![tool("todo_complete", todo_complete())];
-    let llm = llm(Archetype::SoloDev, mix(&[("todo", 1.0)]), "tick");
+    let llm = llm(
+        Archetype::from(KnownArchetype::SoloDev),
+        mix(&[("todo", 1.0)]),
+        "tick",
+    );
     let transcript = run(&llm, &tools, &mut FakeApp::default()).await;
     assert!(transcript.calls.is_empty());
     assert_eq!(transcript.first.stop_reason, StopReason::EndTurn);
@@ -1084,7 +1125,11 @@ fn json_chars_counts_like_the_serialized_string() {
 #[tokio::test]
 async fn a_forced_rating_tool_gets_the_same_ratings_as_its_input() {
     let tools = all_tools();
-    let llm = llm(Archetype::SoloDev, everyday_mix(), "forced-rating");
+    let llm = llm(
+        Archetype::from(KnownArchetype::SoloDev),
+        everyday_mix(),
+        "forced-rating",
+    );
     let mut app = FakeApp::default();
     let transcript = run(&llm, &tools, &mut app).await;
     let forced = LlmRequest {

@@ -14,7 +14,7 @@ use ractor::ActorRef;
 
 use super::report::TickSummary;
 use super::{PersonaIdentity, PersonaMsg, backoff};
-use crate::app_client::{LoginError, Session};
+use crate::app_client::{Credentials, LoginError, Session};
 use crate::mcp_client::McpError;
 use crate::progress::Waiting;
 use crate::runtime::RuntimeEnv;
@@ -150,18 +150,23 @@ pub(super) async fn tick_task(task: TickTask) {
     if let Err(error) = env.ledger.tick_started(&started_row).await {
         tracing::warn!(%error, tick_id, "recording the tick start failed");
     }
+    let who = Credentials {
+        persona_id: &profile.id,
+        email: &profile.email,
+        password,
+    };
     let work = async {
         recorder.waiting(Some(Waiting::Login));
         let now = Utc::now();
         let session = match session.filter(|session| session.valid_for(env.session_margin, now)) {
             Some(session) => *session,
-            None => env.app.login(&profile.email, password).await?,
+            None => env.app.login(who).await?,
         };
         // A rejected token (revoked, key rotated) gets one fresh login.
         let (session, mcp) = match env.mcp.open(&session, profile).await {
             Ok(mcp) => (session, mcp),
             Err(_) => {
-                let session = env.app.login(&profile.email, password).await?;
+                let session = env.app.login(who).await?;
                 let mcp = env.mcp.open(&session, profile).await?;
                 (session, mcp)
             }
@@ -170,6 +175,8 @@ pub(super) async fn tick_task(task: TickTask) {
             now,
             memory: remembered(&env, profile).await,
             app: mcp.app_name(),
+            language: env.language,
+            template: env.day_template.clone(),
         };
         let result = run_tick(profile, &tick_id, &llm, &mcp, env.settings, &recorder, day).await;
         mcp.close().await;

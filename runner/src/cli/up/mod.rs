@@ -123,7 +123,7 @@ impl Up {
                 )
             }
         };
-        let app = crate::app_login::for_auth(&target.auth)?;
+        let app = crate::app_login::for_target(&target)?;
         let settings = self
             .runner
             .settings(target, secrets.seed_secret.clone(), self.once)?;
@@ -199,6 +199,9 @@ async fn seed_if_empty(
         "first start: seeding {} personas from {source}",
         catalog.personas.len()
     );
+    for warning in &catalog.warnings {
+        eprintln!("{source}: {warning}");
+    }
     let mut ids = BTreeMap::new();
     for persona in &catalog.personas {
         let password = catalog::derive_password(&secrets.seed_secret, &persona.email);

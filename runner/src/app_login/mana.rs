@@ -1,18 +1,14 @@
-//! [`ManaLogin`]: logging a persona in to the app like a human would — the
-//! auth API's `POST /api/v1/auth/login` with the derived password, then
-//! `GET /api/v1/spaces` for the persona's personal space as the place to act
-//! in (a target file's `[auth]` can name other routes and space type).
-//!
-//! These are the built-in app's routes (`catalog::target::LoginRoutes`
-//! names them, and a target file may name others); the runtime only sees
-//! `actors::app_client::AppLogin`. An app that authenticates differently gets
-//! another implementation of that trait, not a branch here.
+//! [`ManaLogin`] (`auth.kind = "login"`): logging a persona in to the app
+//! like a human would — the auth API's `POST /api/v1/auth/login` with the
+//! derived password, then `GET /api/v1/spaces` for the persona's personal
+//! space as the place to act in (a target file's `[auth]` can name other
+//! routes and space type; `catalog::target::LoginRoutes` names them).
 
 use std::time::Duration;
 
-use actors::app_client::{AppLogin, LoginError, Session};
+use actors::app_client::{AppLogin, Credentials, LoginError, Session};
 use async_trait::async_trait;
-use catalog::target::{Auth, LoginRoutes};
+use catalog::target::LoginRoutes;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -91,6 +87,16 @@ impl ManaLogin {
             routes: routes.clone(),
             http,
         })
+    }
+
+    /// Logs `email` in: the app's own login knows personas by email only.
+    pub async fn log_in(&self, email: &str, password: &str) -> Result<Session, LoginError> {
+        self.login(Credentials {
+            persona_id: email,
+            email,
+            password,
+        })
+        .await
     }
 
     /// Logs in, waiting as the app asks while it is too busy (503: its
@@ -183,8 +189,9 @@ impl From<LoginError> for Exchange {
 #[async_trait]
 impl AppLogin for ManaLogin {
     /// Logs in and resolves the personal space (the write target).
-    async fn login(&self, email: &str, password: &str) -> Result<Session, LoginError> {
-        let login = self.post_login(email, password).await?;
+    async fn login(&self, who: Credentials<'_>) -> Result<Session, LoginError> {
+        let email = who.email;
+        let login = self.post_login(email, who.password).await?;
         let url = format!("{}{}", self.routes.url, self.routes.spaces_path);
         let spaces: SpacesAnswer = match self
             .exchange(&url, email, self.http.get(&url).bearer_auth(&login.token))
@@ -218,30 +225,4 @@ impl AppLogin for ManaLogin {
             space_id,
         })
     }
-}
-
-/// A target without auth (`auth.kind = "none"`): no login, no token, no
-/// space; the MCP server takes the persona's requests as they come.
-#[derive(Debug, Clone, Copy)]
-pub struct NoLogin;
-
-#[async_trait]
-impl AppLogin for NoLogin {
-    async fn login(&self, email: &str, _password: &str) -> Result<Session, LoginError> {
-        Ok(Session {
-            user_id: email.to_owned(),
-            token: String::new(),
-            // Nothing expires: the session is never renewed for its age.
-            expires_at: DateTime::<Utc>::MAX_UTC,
-            space_id: String::new(),
-        })
-    }
-}
-
-/// How personas of `auth` log in.
-pub fn for_auth(auth: &Auth) -> Result<std::sync::Arc<dyn AppLogin>, reqwest::Error> {
-    Ok(match auth {
-        Auth::Login(routes) => std::sync::Arc::new(ManaLogin::with_routes(routes)?),
-        Auth::None => std::sync::Arc::new(NoLogin),
-    })
 }
