@@ -293,6 +293,9 @@ include = ["echo", "get-sum", "get-tiny-image", "get-annotated-message", "get-st
 get-sum = "math"
 get-tiny-image = "media"
 get-annotated-message = "media"
+
+[prompt]
+language = "en"
 "#,
         url = server.url
     ))
@@ -301,8 +304,14 @@ get-annotated-message = "media"
         tools,
         modules,
         errors: failures,
-        ..
+        prompts,
     } = day_on(&gateway, target).await;
+    assert!(
+        prompts.iter().all(|prompt| prompt.contains(
+            "Spend an ordinary day with the app Everything Reference Server"
+        )),
+        "the day prompt in the target's language, with the server's own name: {prompts:?}"
+    );
     println!("tools called: {tools:?}\nmodules rated: {modules:?}\nerrors: {failures:?}");
     assert!(
         !tools.is_empty(),
@@ -686,4 +695,75 @@ async fn the_mcp_revision_is_found_out_once_and_pinned_ones_are_kept() {
             }
         }
     }
+}
+
+/// `persona catalog init` writes a starter catalog from what the target's
+/// server lists (marked as a draft), and `persona run` ticks its personas
+/// against that server, warning that the catalog is a draft.
+#[tokio::test]
+async fn catalog_init_writes_a_draft_that_persona_run_ticks() {
+    let Some(server) = everything_server() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = server.example_target(dir.path());
+    let init = || {
+        tokio::process::Command::from({
+            let mut command = persona_command(dir.path());
+            command
+                .args(["catalog", "init", "--target"])
+                .arg(&file)
+                .args(["--out", "draft.json"]);
+            command
+        })
+        .output()
+    };
+    let output = init().await.unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("3 draft personas"), "{stdout}");
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("draft.json")).unwrap())
+            .unwrap();
+    assert!(written["draft"].as_str().unwrap().contains("persona catalog init"));
+    let archetypes: Vec<&str> = written["personas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|persona| persona["archetype"].as_str().unwrap())
+        .collect();
+    assert_eq!(archetypes, ["solo-dev", "overwhelmed-newbie", "ceo-busy"]);
+    for persona in written["personas"].as_array().unwrap() {
+        for module in persona["moduleMix"].as_object().unwrap().keys() {
+            assert!(
+                ["echo", "math", "media", "get-structured-content"].contains(&module.as_str()),
+                "a module the target maps its tools to: {module}"
+            );
+        }
+    }
+
+    let again = init().await.unwrap();
+    assert_eq!(again.status.code(), Some(2), "an existing file is never overwritten");
+
+    let output = tokio::process::Command::from({
+        let mut command = persona_command(dir.path());
+        command
+            .args(["run", "--once", "--target"])
+            .arg(&file)
+            .args(["--catalog", "draft.json"]);
+        command
+    })
+    .output()
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("3 ticks (3 ok)"), "{stdout}");
+    assert!(stderr.contains("this catalog is a draft"), "{stderr}");
 }
