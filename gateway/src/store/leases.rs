@@ -13,7 +13,7 @@
 use catalog::Cadence;
 use chrono::{DateTime, Utc};
 
-use super::{Pool, Store, StoreError, with_pool};
+use super::{Pool, Schema, Store, StoreError, with_pool};
 
 /// The order the schedule claims due personas in: never claimed first, then
 /// the one whose due time passed longest ago (a persona claimed but not
@@ -52,18 +52,20 @@ impl DueAt {
         }
     }
 
-    /// The condition on `personas p JOIN users u`, its placeholders
-    /// numbered from `$first` (five of them, bound by [`bind_due!`]).
-    pub(super) fn predicate(first: usize) -> String {
+    /// The condition on the persona rows (`Schema::personas_from`), its
+    /// placeholders numbered from `$first` (five of them, bound by
+    /// [`bind_due!`]).
+    pub(super) fn predicate(schema: Schema, first: usize) -> String {
         let [paused, now, weekday, hourly, daily] = [0, 1, 2, 3, 4].map(|i| first + i);
         format!(
-            "p.paused = ${paused} AND u.deleted_at IS NULL \
+            "p.paused = ${paused} AND {} \
              AND (p.lease_until IS NULL OR p.lease_until <= ${now}) \
              AND (p.next_due_at IS NULL OR p.next_due_at <= ${now}) \
              AND (p.tick_cadence <> 'weekdays' OR ${weekday}) \
              AND (p.last_active_at IS NULL \
                   OR (p.tick_cadence = 'hourly' AND p.last_active_at <= ${hourly}) \
-                  OR (p.tick_cadence <> 'hourly' AND p.last_active_at <= ${daily}))"
+                  OR (p.tick_cadence <> 'hourly' AND p.last_active_at <= ${daily}))",
+            schema.live()
         )
     }
 }
@@ -95,12 +97,13 @@ impl Store {
         };
         let sql = format!(
             "WITH picked AS MATERIALIZED (\
-               SELECT p.user_id AS picked_id FROM personas p JOIN users u ON u.id = p.user_id \
+               SELECT p.user_id AS picked_id FROM {} \
                WHERE {} ORDER BY {CLAIM_ORDER} LIMIT $8 {lock}) \
              UPDATE personas SET lease_owner = $1, lease_until = $2, next_due_at = $2 \
              FROM picked WHERE user_id = picked.picked_id \
              RETURNING user_id",
-            DueAt::predicate(3)
+            self.schema.personas_from(),
+            DueAt::predicate(self.schema, 3)
         );
         let due = DueAt::new(now);
         let claimed: Vec<(String,)> = with_pool!(self, |pool| {

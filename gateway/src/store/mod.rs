@@ -11,7 +11,8 @@
 //!
 //! # Layout
 //!
-//! - [`sqlite`], [`postgres`]: opening a pool and running its migrations.
+//! - [`sqlite`], [`postgres`]: opening a pool and running its migrations
+//!   (the app's schema, or the runner's own: [`Schema`]).
 //! - [`users`]: users, spaces and memberships.
 //! - [`personas`]: persona upsert, list, detail, delete, pause and the due query.
 //! - [`leases`]: which replica may tick a persona: the atomic claim of due
@@ -53,6 +54,60 @@ pub use personas::{
 };
 pub use records::{NewRecord, Record, RecordUpdate};
 pub use users::{NewUser, Role, Space, StoredMasterKey, User, UserKind};
+
+/// Which tables a database holds.
+///
+/// The persona tables (personas, ticks, calls, ratings, transcripts, the
+/// fleet's) are the same in both, so one set of queries serves both; only
+/// where a persona's email and liveness come from differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Schema {
+    /// The built-in app's (`migrations/sqlite`, `migrations/postgres`):
+    /// users, spaces, the tools' records, and the persona tables; a persona
+    /// is a user, its email and deletion are the user's.
+    App,
+    /// The runner's own, for a target other than the built-in app
+    /// (`migrations/runner/…`): only the persona tables; a persona is keyed
+    /// by its catalog key (the lower-cased email) and carries its email.
+    Runner,
+}
+
+impl Schema {
+    /// The first migration version of the runner's own schema; the app's
+    /// versions stay below it.
+    const RUNNER_VERSIONS: i64 = 1001;
+
+    /// The persona rows (`p`), with what gives their email.
+    fn personas_from(self) -> &'static str {
+        match self {
+            Schema::App => "personas p JOIN users u ON u.id = p.user_id",
+            Schema::Runner => "personas p",
+        }
+    }
+
+    /// The expression for a persona's email in [`Schema::personas_from`].
+    fn email(self) -> &'static str {
+        match self {
+            Schema::App => "u.email",
+            Schema::Runner => "p.email",
+        }
+    }
+
+    /// The condition that a persona's account still exists.
+    fn live(self) -> &'static str {
+        match self {
+            Schema::App => "u.deleted_at IS NULL",
+            Schema::Runner => "1 = 1",
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Schema::App => "the built-in app's schema (persona up without a target)",
+            Schema::Runner => "the runner's own schema (persona run, or --target)",
+        }
+    }
+}
 
 /// Which engine a [`Store`] runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,6 +162,10 @@ pub enum StoreError {
     Password(#[from] crate::password::PasswordError),
     #[error("database migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("this database holds {}, not {}; give it a database of its own (--db)", .holds.describe(), .wanted.describe())]
+    WrongSchema { holds: Schema, wanted: Schema },
+    #[error("{0} works on the built-in app's schema only")]
+    AppOnly(&'static str),
     #[error("database error")]
     Database(#[source] sqlx::Error),
 }
@@ -126,6 +185,22 @@ impl StoreError {
     }
 }
 
+/// The migration error of opening a database with `wanted` when it holds
+/// the other schema, named as such.
+fn wrong_schema(error: sqlx::migrate::MigrateError, wanted: Schema) -> StoreError {
+    match error {
+        sqlx::migrate::MigrateError::VersionMissing(version) => StoreError::WrongSchema {
+            holds: if version >= Schema::RUNNER_VERSIONS {
+                Schema::Runner
+            } else {
+                Schema::App
+            },
+            wanted,
+        },
+        other => StoreError::Migrate(other),
+    }
+}
+
 /// Whether a database error is a unique-constraint violation.
 fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
@@ -135,6 +210,7 @@ fn is_unique_violation(error: &sqlx::Error) -> bool {
 #[derive(Clone)]
 pub struct Store {
     pool: Pool,
+    schema: Schema,
     /// Users deleted through this store or any clone of it. Caches of
     /// per-user facts (the gateway's live users, the vault's keys) compare
     /// it to the count they were filled at, so a deletion anywhere in the
@@ -193,9 +269,10 @@ impl WritePool for PgPool {
 }
 
 impl Store {
-    fn new(pool: Pool) -> Store {
+    fn new(pool: Pool, schema: Schema) -> Store {
         Store {
             pool,
+            schema,
             user_deletions: Arc::new(AtomicU64::new(0)),
         }
     }
@@ -206,22 +283,34 @@ impl Store {
         self.user_deletions.load(Ordering::Acquire)
     }
 
-    /// Opens the database a URL names and brings its schema up to date.
+    /// Opens the database a URL names and brings the app's schema up to
+    /// date.
     ///
     /// `sqlite://PATH` (created if missing) or `postgres://…`/`postgresql://…`.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        Store::connect_schema(url, Schema::App).await
+    }
+
+    /// Opens the database a URL names with `schema`, brought up to date; a
+    /// database that holds the other schema is [`StoreError::WrongSchema`].
+    pub async fn connect_schema(url: &str, schema: Schema) -> Result<Store, StoreError> {
         if url.starts_with("sqlite:") {
-            sqlite::open(url).await
+            sqlite::open(url, schema).await
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            postgres::open(url).await
+            postgres::open(url, schema).await
         } else {
             Err(StoreError::UnsupportedUrl(redact_url(url)))
         }
     }
 
-    /// Opens (creating if missing) the SQLite file at `path`.
+    /// Opens (creating if missing) the SQLite file at `path`, app schema.
     pub async fn open_sqlite_file(path: &std::path::Path) -> Result<Store, StoreError> {
         sqlite::open_file(path).await
+    }
+
+    /// Which tables this database holds.
+    pub fn schema(&self) -> Schema {
+        self.schema
     }
 
     pub fn backend(&self) -> Backend {

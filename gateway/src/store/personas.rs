@@ -12,7 +12,7 @@ use sqlx::types::Json;
 use super::audit::ActionDbRow;
 use super::leases::{DueAt, bind_due};
 use super::users::UserKind;
-use super::{Store, StoreError, WritePool, now, to_u64, with_pool};
+use super::{Schema, Store, StoreError, WritePool, now, to_u64, with_pool};
 
 /// How many recent actions [`Store::persona_detail`] returns.
 pub const RECENT_ACTIONS_IN_DETAIL: i64 = 20;
@@ -70,9 +70,23 @@ impl TryFrom<PersonaDbRow> for PersonaRow {
     }
 }
 
-const PERSONA_SELECT: &str = "SELECT p.user_id, u.email, p.name, p.archetype, p.system_prompt, \
-     p.module_mix, p.tick_cadence, p.paused, p.last_active_at, p.created_at, p.updated_at \
-     FROM personas p JOIN users u ON u.id = p.user_id";
+/// The columns of a [`PersonaDbRow`] (`p`, with its email).
+fn persona_columns(schema: Schema) -> String {
+    format!(
+        "p.user_id, {} AS email, p.name, p.archetype, p.system_prompt, \
+         p.module_mix, p.tick_cadence, p.paused, p.last_active_at, p.created_at, p.updated_at",
+        schema.email()
+    )
+}
+
+/// `SELECT` of every [`PersonaDbRow`] column `FROM` the persona rows.
+fn persona_select(schema: Schema) -> String {
+    format!(
+        "SELECT {} FROM {}",
+        persona_columns(schema),
+        schema.personas_from()
+    )
+}
 
 /// The order due personas are served in: never-run first, then the
 /// longest-waiting (`catalog::due::due_order`).
@@ -118,6 +132,9 @@ impl Store {
         user_id: &str,
         spec: &PersonaSpec,
     ) -> Result<bool, StoreError> {
+        if self.schema != Schema::App {
+            return Err(StoreError::AppOnly("making a user a persona"));
+        }
         let module_mix = Json(BTreeMap::from(spec.module_mix.clone()));
         let at = now();
         let changed = with_pool!(self, |pool| {
@@ -158,10 +175,56 @@ impl Store {
         Ok(changed)
     }
 
+    /// Writes a persona of the runner's own schema from its catalog spec,
+    /// keyed by its lower-cased email; returns its id and whether anything
+    /// changed. (On the app's schema a persona is a user: [`Store::stamp_persona`].)
+    pub async fn upsert_own_persona(
+        &self,
+        spec: &PersonaSpec,
+    ) -> Result<(String, bool), StoreError> {
+        if self.schema != Schema::Runner {
+            return Err(StoreError::WrongSchema {
+                holds: self.schema,
+                wanted: Schema::Runner,
+            });
+        }
+        let id = spec.email.to_lowercase();
+        let module_mix = Json(BTreeMap::from(spec.module_mix.clone()));
+        let at = now();
+        let written = with_pool!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO personas (user_id, email, name, archetype, system_prompt, module_mix, \
+                     tick_cadence, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) \
+                 ON CONFLICT (user_id) DO UPDATE SET name = excluded.name, \
+                     archetype = excluded.archetype, system_prompt = excluded.system_prompt, \
+                     module_mix = excluded.module_mix, tick_cadence = excluded.tick_cadence, \
+                     updated_at = excluded.updated_at \
+                 WHERE personas.name <> excluded.name OR personas.archetype <> excluded.archetype \
+                     OR personas.system_prompt <> excluded.system_prompt \
+                     OR personas.module_mix <> excluded.module_mix \
+                     OR personas.tick_cadence <> excluded.tick_cadence",
+            )
+            .bind(&id)
+            .bind(&spec.email)
+            .bind(&spec.name)
+            .bind(spec.archetype.as_str())
+            .bind(&spec.system_prompt)
+            .bind(&module_mix)
+            .bind(spec.cadence.as_str())
+            .bind(at)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok((id, written > 0))
+    }
+
     pub async fn persona(&self, user_id: &str) -> Result<PersonaRow, StoreError> {
         let row: Option<PersonaDbRow> = with_pool!(self, |pool| {
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "{PERSONA_SELECT} WHERE p.user_id = $1"
+                "{} WHERE p.user_id = $1",
+                persona_select(self.schema)
             )))
             .bind(user_id)
             .fetch_optional(pool)
@@ -175,7 +238,9 @@ impl Store {
     pub async fn persona_by_id_or_email(&self, key: &str) -> Result<PersonaRow, StoreError> {
         let row: Option<PersonaDbRow> = with_pool!(self, |pool| {
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "{PERSONA_SELECT} WHERE p.user_id = $1 OR lower(u.email) = lower($1)"
+                "{} WHERE p.user_id = $1 OR lower({}) = lower($1)",
+                persona_select(self.schema),
+                self.schema.email()
             )))
             .bind(key.trim())
             .fetch_optional(pool)
@@ -198,13 +263,14 @@ impl Store {
         }
         let since = super::error_rates::last_7_days(now);
         let rows: Vec<Row> = with_pool!(self, |pool| {
-            sqlx::query_as(
-                "SELECT p.user_id, u.email, p.name, p.archetype, p.system_prompt, p.module_mix, \
-                     p.tick_cadence, p.paused, p.last_active_at, p.created_at, p.updated_at, \
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {}, \
                      (SELECT COUNT(*) FROM persona_actions a \
                       WHERE a.persona_id = p.user_id AND a.created_at >= $1) AS actions_last_7_days \
-                 FROM personas p JOIN users u ON u.id = p.user_id ORDER BY p.name, p.user_id",
-            )
+                 FROM {} ORDER BY p.name, p.user_id",
+                persona_columns(self.schema),
+                self.schema.personas_from()
+            )))
             .bind(since)
             .fetch_all(pool)
             .await?
@@ -346,8 +412,9 @@ impl Store {
         let rows: Vec<PersonaDbRow> = with_pool!(self, |pool| {
             bind_due!(
                 sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                    "{PERSONA_SELECT} WHERE {} ORDER BY {DUE_ORDER}",
-                    DueAt::predicate(1)
+                    "{} WHERE {} ORDER BY {DUE_ORDER}",
+                    persona_select(self.schema),
+                    DueAt::predicate(self.schema, 1)
                 ))),
                 due
             )

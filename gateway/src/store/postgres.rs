@@ -1,12 +1,12 @@
 //! Opening a PostgreSQL pool, refusing servers that are too old, and running
-//! the migrations in `migrations/postgres`.
+//! the migrations in `migrations/postgres` (or `migrations/runner/postgres`).
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
 
-use super::{Pool, Store, StoreError};
+use super::{Pool, Schema, Store, StoreError};
 
 /// `NULLS FIRST`, `ON CONFLICT` and partial unique indexes all predate this;
 /// older servers are out of support anyway.
@@ -16,22 +16,22 @@ const MIN_SERVER_VERSION: &str = "13";
 const MAX_CONNECTIONS: u32 = 16;
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub(super) async fn open(url: &str) -> Result<Store, StoreError> {
+pub(super) async fn open(url: &str, schema: Schema) -> Result<Store, StoreError> {
     let options = PgConnectOptions::from_str(url)?;
     if !plaintext_by_default(
         url,
         std::env::var_os("PGSSLMODE").is_some(),
         options.get_host(),
     ) {
-        return open_with(options).await;
+        return open_with(options, schema).await;
     }
-    match open_with(options.clone().ssl_mode(PgSslMode::Disable)).await {
+    match open_with(options.clone().ssl_mode(PgSslMode::Disable), schema).await {
         // The server's pg_hba.conf may accept only TLS connections
         // (`hostssl`); then sqlx's own default applies.
         Err(StoreError::Database(sqlx::Error::Database(refused)))
             if refused.code().as_deref() == Some(INVALID_AUTHORIZATION) =>
         {
-            open_with(options).await
+            open_with(options, schema).await
         }
         opened => opened,
     }
@@ -63,7 +63,10 @@ fn plaintext_by_default(url: &str, pgsslmode_set: bool, host: &str) -> bool {
     !mode_in_url && !pgsslmode_set && loopback
 }
 
-pub(super) async fn open_with(options: PgConnectOptions) -> Result<Store, StoreError> {
+pub(super) async fn open_with(
+    options: PgConnectOptions,
+    schema: Schema,
+) -> Result<Store, StoreError> {
     let pool = PgPoolOptions::new()
         .max_connections(MAX_CONNECTIONS)
         .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -82,14 +85,29 @@ pub(super) async fn open_with(options: PgConnectOptions) -> Result<Store, StoreE
             required: MIN_SERVER_VERSION,
         });
     }
-    sqlx::migrate!("../migrations/postgres").run(&pool).await?;
-    Ok(Store::new(Pool::Postgres(pool)))
+    let migrator = match schema {
+        Schema::App => sqlx::migrate!("../migrations/postgres"),
+        Schema::Runner => sqlx::migrate!("../migrations/runner/postgres"),
+    };
+    migrator
+        .run(&pool)
+        .await
+        .map_err(|error| super::wrong_schema(error, schema))?;
+    Ok(Store::new(Pool::Postgres(pool), schema))
 }
 
 impl Store {
     /// Opens PostgreSQL from already built options (tests pick the database).
     pub async fn open_postgres(options: PgConnectOptions) -> Result<Store, StoreError> {
-        open_with(options).await
+        open_with(options, Schema::App).await
+    }
+
+    /// [`Store::open_postgres`] with the schema to hold.
+    pub async fn open_postgres_schema(
+        options: PgConnectOptions,
+        schema: Schema,
+    ) -> Result<Store, StoreError> {
+        open_with(options, schema).await
     }
 }
 

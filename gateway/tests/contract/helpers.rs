@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use gateway::Store;
 use gateway::app::AppState;
 use gateway::config::GatewayConfig;
+use gateway::store::Schema;
 use registry::crypto::{KeyEncryptionKey, Keyring};
 use reqwest::{RequestBuilder, Response};
 use serde_json::{Value, json};
@@ -48,9 +49,14 @@ impl TestDb {
 /// One fresh store per available backend: SQLite always, PostgreSQL when
 /// `TEST_POSTGRES_URL` is set.
 pub async fn backends() -> Vec<TestDb> {
-    let mut stores = vec![sqlite().await];
+    backends_with(Schema::App).await
+}
+
+/// [`backends`] holding `schema`.
+pub async fn backends_with(schema: Schema) -> Vec<TestDb> {
+    let mut stores = vec![sqlite_with(schema).await];
     match std::env::var("TEST_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => stores.push(postgres(&url).await),
+        Ok(url) if !url.is_empty() => stores.push(postgres(&url, schema).await),
         _ if std::env::var("CI").is_ok_and(|ci| ci == "true") => {
             panic!(
                 "CI=true but TEST_POSTGRES_URL is not set: the PostgreSQL contract tests must run in CI"
@@ -64,8 +70,13 @@ pub async fn backends() -> Vec<TestDb> {
 /// A fresh SQLite database only, for tests that exercise the server
 /// rather than the store.
 pub async fn sqlite() -> TestDb {
+    sqlite_with(Schema::App).await
+}
+
+async fn sqlite_with(schema: Schema) -> TestDb {
     let dir = tempfile::tempdir().expect("create a temp dir");
-    let store = Store::open_sqlite_file(&dir.path().join("persona.db"))
+    let url = format!("sqlite://{}", dir.path().join("persona.db").display());
+    let store = Store::connect_schema(&url, schema)
         .await
         .expect("open SQLite");
     TestDb {
@@ -76,7 +87,7 @@ pub async fn sqlite() -> TestDb {
     }
 }
 
-async fn postgres(admin_url: &str) -> TestDb {
+async fn postgres(admin_url: &str, schema: Schema) -> TestDb {
     let database = format!("persona_test_{}", uuid::Uuid::new_v4().simple());
     let mut admin = PgConnection::connect(admin_url)
         .await
@@ -90,7 +101,7 @@ async fn postgres(admin_url: &str) -> TestDb {
     let options = PgConnectOptions::from_str(admin_url)
         .expect("parse TEST_POSTGRES_URL")
         .database(&database);
-    let store = Store::open_postgres(options)
+    let store = Store::open_postgres_schema(options, schema)
         .await
         .expect("open PostgreSQL");
     TestDb {

@@ -20,6 +20,7 @@ mod store {
     mod fleet;
     mod personas;
     mod records;
+    mod runner_schema;
     mod users;
 }
 mod tools;

@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use gateway::app::{AppState, serve};
 use gateway::config::GatewayConfig;
 use gateway::http::ConnectionLimits;
-use gateway::store::{Store, redact_url};
+use gateway::store::{Schema, Store, StoreError, redact_url};
 use registry::policy::PolicyMode;
 use tokio::net::TcpListener;
 
@@ -50,21 +50,59 @@ pub struct Gateway {
 /// Where the data lives.
 #[derive(Debug, Clone, clap::Args)]
 pub struct DatabaseArgs {
-    /// sqlite://FILE or postgres://USER@HOST/DB; default: persona.db in the working directory.
-    #[arg(
-        long = "db",
-        env = "DATABASE_URL",
-        default_value = "sqlite://persona.db"
-    )]
-    pub url: String,
+    /// sqlite://FILE or postgres://USER@HOST/DB; default: persona.db in the
+    /// working directory (with a target file: a file beside it, holding the
+    /// runner's own schema).
+    #[arg(long = "db", env = "DATABASE_URL")]
+    pub url: Option<String>,
 }
 
+/// The database when none is named.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://persona.db";
+
 impl DatabaseArgs {
+    /// The app's schema, in the named database or the default one.
     pub async fn open(&self) -> anyhow::Result<Store> {
-        Store::connect(&self.url)
-            .await
-            .with_context(|| format!("opening the database {}", redact_url(&self.url)))
+        open_schema(
+            self.url.as_deref().unwrap_or(DEFAULT_DATABASE_URL),
+            Schema::App,
+        )
+        .await
     }
+
+    /// The runner's own schema for the target file at `target`, in the
+    /// named database or a SQLite file beside the target
+    /// (`{target stem}.persona.db`).
+    pub async fn open_for_target(&self, target: &std::path::Path) -> anyhow::Result<Store> {
+        let url = match &self.url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", beside(target).display()),
+        };
+        open_schema(&url, Schema::Runner).await
+    }
+
+    /// Whichever schema the named database holds (for reading it).
+    pub async fn open_existing(&self) -> anyhow::Result<Store> {
+        let url = self.url.as_deref().unwrap_or(DEFAULT_DATABASE_URL);
+        match Store::connect(url).await {
+            Err(StoreError::WrongSchema { holds, .. }) => open_schema(url, holds).await,
+            opened => opened.with_context(|| format!("opening the database {}", redact_url(url))),
+        }
+    }
+}
+
+/// The runner's database file beside a target file.
+pub fn beside(target: &std::path::Path) -> std::path::PathBuf {
+    let stem = target
+        .file_stem()
+        .map_or_else(|| "target".into(), |stem| stem.to_string_lossy());
+    target.with_file_name(format!("{stem}.persona.db"))
+}
+
+async fn open_schema(url: &str, schema: Schema) -> anyhow::Result<Store> {
+    Store::connect_schema(url, schema)
+        .await
+        .with_context(|| format!("opening the database {}", redact_url(url)))
 }
 
 fn parse_policy_mode(text: &str) -> Result<PolicyMode, registry::policy::UnknownPolicyMode> {
@@ -90,7 +128,7 @@ impl Gateway {
             .await
             .with_context(|| format!("binding {}", self.addr))?;
         let local = listener.local_addr()?;
-        tracing::info!(database = %redact_url(&self.database.url), production = secrets.production, "gateway ready");
+        tracing::info!(database = %redact_url(self.database.url.as_deref().unwrap_or(DEFAULT_DATABASE_URL)), production = secrets.production, "gateway ready");
         println!("gateway listening on http://{local}");
         serve(listener, state, crate::shutdown::signal()).await?;
         Ok(ExitCode::SUCCESS)

@@ -9,7 +9,6 @@ use actors::internal_api::InternalApi;
 use actors::runtime::supervisor::Directory;
 use anyhow::Context as _;
 use catalog::target::{McpServer, Target};
-use gateway::store::{Store, redact_url};
 
 use super::runner_options::RunnerOptions;
 use crate::config::{DEFAULT_CONTROL_ADDR, Secrets};
@@ -87,10 +86,13 @@ impl Runner {
                 (api_url, backend, internal)
             }
             (None, db) => {
-                let url = db.clone().unwrap_or_else(|| "sqlite://persona.db".into());
-                let store = Store::connect(&url)
-                    .await
-                    .with_context(|| format!("opening the database {}", redact_url(&url)))?;
+                // A target's replicas share the runner's own schema (by
+                // default in a file beside the target file).
+                let database = super::gateway::DatabaseArgs { url: db.clone() };
+                let store = match (&target_file, &self.runner.target) {
+                    (Some(_), Some(path)) => database.open_for_target(path).await?,
+                    _ => database.open().await?,
+                };
                 let (backend, directory) =
                     crate::system::store_backend(store, secrets.seed_secret.clone()).await?;
                 let app_url = self

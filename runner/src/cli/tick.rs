@@ -50,7 +50,7 @@ impl Show {
                         .context("building the internal API client")?,
                 )
             }
-            None => Arc::new(StoreLedger(self.database.open().await?)),
+            None => Arc::new(StoreLedger(self.database.open_existing().await?)),
         };
         let detail = match ledger.tick(&self.tick_id).await {
             Ok(detail) => detail,

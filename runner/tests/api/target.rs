@@ -307,9 +307,8 @@ language = "en"
         prompts,
     } = day_on(&gateway, target).await;
     assert!(
-        prompts.iter().all(|prompt| prompt.contains(
-            "Spend an ordinary day with the app Everything Reference Server"
-        )),
+        prompts.iter().all(|prompt| prompt
+            .contains("Spend an ordinary day with the app Everything Reference Server")),
         "the day prompt in the target's language, with the server's own name: {prompts:?}"
     );
     println!("tools called: {tools:?}\nmodules rated: {modules:?}\nerrors: {failures:?}");
@@ -599,6 +598,27 @@ async fn persona_run_once_ticks_a_catalog_made_for_the_target() {
     );
     assert!(stdout.contains("3 ticks (3 ok)"), "{stdout}");
 
+    // The runner's own tables, in a file beside the target: personas keyed
+    // by their email, nothing of the built-in app's schema.
+    let url = format!(
+        "sqlite://{}",
+        dir.path().join("everything.persona.db").display()
+    );
+    let own = gateway::store::Store::connect_schema(&url, gateway::store::Schema::Runner)
+        .await
+        .unwrap();
+    let personas = own.list_personas(chrono::Utc::now()).await.unwrap();
+    let ids: Vec<&str> = personas
+        .iter()
+        .map(|p| p.persona.user_id.as_str())
+        .collect();
+    assert!(ids.contains(&"greta.lang@mana.test"), "{ids:?}");
+    own.close().await;
+    assert!(matches!(
+        gateway::store::Store::connect(&url).await,
+        Err(gateway::StoreError::WrongSchema { .. })
+    ));
+
     let refused = persona_command(dir.path())
         .args(["run", "--once"])
         .output()
@@ -730,7 +750,12 @@ async fn catalog_init_writes_a_draft_that_persona_run_ticks() {
     let written: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("draft.json")).unwrap())
             .unwrap();
-    assert!(written["draft"].as_str().unwrap().contains("persona catalog init"));
+    assert!(
+        written["draft"]
+            .as_str()
+            .unwrap()
+            .contains("persona catalog init")
+    );
     let archetypes: Vec<&str> = written["personas"]
         .as_array()
         .unwrap()
@@ -748,7 +773,11 @@ async fn catalog_init_writes_a_draft_that_persona_run_ticks() {
     }
 
     let again = init().await.unwrap();
-    assert_eq!(again.status.code(), Some(2), "an existing file is never overwritten");
+    assert_eq!(
+        again.status.code(),
+        Some(2),
+        "an existing file is never overwritten"
+    );
 
     let output = tokio::process::Command::from({
         let mut command = persona_command(dir.path());

@@ -24,7 +24,7 @@ use anyhow::Context as _;
 use catalog::{Catalog, LoadOptions};
 use gateway::app::AppState;
 use gateway::config::GatewayConfig;
-use gateway::store::Store;
+use gateway::store::{Schema, Store};
 
 use self::once::run_once;
 use super::gateway::DatabaseArgs;
@@ -84,14 +84,13 @@ impl Up {
         // the database.
         self.runner.llm_prices_and_budgets()?;
         let target_file = self.runner.target()?;
-        let store = self.database.open().await?;
-        seed_if_empty(
-            &store,
-            &secrets,
-            self.catalog.as_deref(),
-            target_file.is_some(),
-        )
-        .await?;
+        // A target gets the runner's own schema (nothing of the app's);
+        // the built-in app keeps its personas as its users.
+        let store = match (&target_file, &self.runner.target) {
+            (Some(_), Some(path)) => self.database.open_for_target(path).await?,
+            _ => self.database.open().await?,
+        };
+        seed_if_empty(&store, &secrets, self.catalog.as_deref()).await?;
         // With a target file the built-in app is not served: the store keeps
         // the personas and their rows, and their MCP calls go to the target.
         let (target, gateway) = match target_file {
@@ -163,14 +162,15 @@ impl Up {
 }
 
 /// Creates the catalog's personas and shared spaces on a database that has
-/// none: from `file`, or the built-in catalog. Its module mixes must name the
-/// built-in app's modules, unless a target file describes another app.
+/// none: from `file`, or the built-in catalog. On the app's schema a
+/// persona is a user of the app and its module mixes must name the app's
+/// modules; on the runner's own (a target) it is a row of its own.
 async fn seed_if_empty(
     store: &Store,
     secrets: &Secrets,
     file: Option<&std::path::Path>,
-    other_app: bool,
 ) -> anyhow::Result<()> {
+    let other_app = store.schema() == Schema::Runner;
     if !store.list_personas(gateway::store::now()).await?.is_empty() {
         if let Some(file) = file {
             println!(
@@ -201,6 +201,21 @@ async fn seed_if_empty(
     );
     for warning in &catalog.warnings {
         eprintln!("{source}: {warning}");
+    }
+    if other_app {
+        for persona in &catalog.personas {
+            store
+                .upsert_own_persona(persona)
+                .await
+                .with_context(|| format!("seeding {}", persona.email))?;
+            if !persona.shared_spaces.is_empty() {
+                eprintln!(
+                    "{source}: {}: sharedSpaces are the built-in app's spaces; a target ignores them",
+                    persona.email
+                );
+            }
+        }
+        return Ok(());
     }
     let mut ids = BTreeMap::new();
     for persona in &catalog.personas {
