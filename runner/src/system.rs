@@ -29,6 +29,38 @@ pub struct SystemSettings {
 
 pub use actors::runtime::STALE_TICK_REASON;
 
+/// The modules a persona's mix names that none of the tools the target
+/// lets through belongs to: that share of its day finds nothing to use.
+fn unserved_modules(
+    target: &Target,
+    listed: &[String],
+    personas: &[actors::runtime::supervisor::PersonaSeed],
+) -> Vec<String> {
+    let served: std::collections::BTreeSet<&str> = listed
+        .iter()
+        .filter(|tool| target.tools.allows(tool))
+        .map(|tool| target.modules.module_of(tool))
+        .collect();
+    personas
+        .iter()
+        .flat_map(|persona| {
+            let served = &served;
+            persona
+                .profile
+                .module_mix
+                .weights()
+                .filter(move |(module, _)| !served.contains(module))
+                .map(move |(module, _)| {
+                    format!(
+                        "{}: its module mix names {module:?}, but no tool of the target belongs to it (modules: {})",
+                        persona.profile.email,
+                        served.iter().copied().collect::<Vec<_>>().join(", ")
+                    )
+                })
+        })
+        .collect()
+}
+
 fn who(persona: &actors::runtime::supervisor::PersonaSeed) -> actors::app_client::Credentials<'_> {
     actors::app_client::Credentials {
         persona_id: &persona.profile.id,
@@ -143,5 +175,8 @@ pub async fn check_target(target: &Target, directory: &dyn Directory) -> anyhow:
     let listed =
         listed.with_context(|| format!("checking the target: listing the tools of {server}"))?;
     target.check_tools(&listed)?;
+    for warning in unserved_modules(target, &listed, &personas) {
+        eprintln!("warning: {warning}");
+    }
     Ok(())
 }

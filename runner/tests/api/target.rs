@@ -373,6 +373,13 @@ async fn persona_up_once_ticks_everyone_against_the_everything_server() {
         "{stdout}"
     );
     assert!(stdout.contains("10 ticks"), "{stdout}");
+    // The built-in catalog was made for the built-in app: its modules are
+    // named at start as ones this server has no tools for.
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("its module mix names \"todo\", but no tool of the target belongs to it"),
+        "{stderr}"
+    );
 }
 
 /// The same server over stdio: one process per persona session, started
@@ -549,6 +556,11 @@ async fn persona_up_refuses_a_target_its_server_contradicts() {
         (
             format!("[mcp]\nurl = \"{closed}\"\n[auth]\nkind = \"none\"\n"),
             "checking the target: opening its MCP server",
+        ),
+        (
+            // A stdio server that exits at once.
+            "[mcp]\ncommand = \"false\"\n[auth]\nkind = \"none\"\n".to_owned(),
+            "checking the target: opening its MCP server (stdio: false)",
         ),
     ] {
         let dir = tempfile::tempdir().unwrap();
@@ -795,4 +807,19 @@ async fn catalog_init_writes_a_draft_that_persona_run_ticks() {
     assert_eq!(output.status.code(), Some(0), "{stdout}{stderr}");
     assert!(stdout.contains("3 ticks (3 ok)"), "{stdout}");
     assert!(stderr.contains("this catalog is a draft"), "{stderr}");
+}
+
+/// Every example target file loads (the README points at them).
+#[test]
+fn every_example_target_file_loads() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/targets");
+    let mut loaded = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|ext| ext == "toml") {
+            Target::from_path(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+            loaded += 1;
+        }
+    }
+    assert!(loaded >= 4, "{loaded} example target files");
 }
