@@ -32,6 +32,7 @@
 //!   timeout. `McpEndpoint` (in `RuntimeEnv`) holds the one pooled
 //!   `reqwest::Client` every persona's sessions share (rmcp's default client is
 //!   built per session with pooling off).
+//! - [`metrics`]: every runner metric's name, HELP text, and its series registered at zero.
 //! - [`progress`]: what a running tick reports as it goes.
 //! - [`prompts`]: the day and rating prompts, in the target's language or its day template.
 //! - [`runtime`]: the actors, one file each, in the order actor, args, state,
@@ -199,6 +200,7 @@ pub mod day_log;
 pub mod internal_api;
 pub mod llm;
 pub mod mcp_client;
+pub mod metrics;
 pub mod progress;
 pub mod prompts;
 pub mod rating;

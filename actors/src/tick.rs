@@ -535,8 +535,8 @@ pub async fn run_tick(
                 Some(FailedBy::Agent) => "agent_error",
                 Some(_) => "error",
             };
-            metrics::counter!("persona_tool_calls_total", "tool" => tool_name.clone(), "result" => result_label).increment(1);
-            metrics::histogram!("persona_tool_latency_seconds", "tool" => tool_name)
+            metrics::counter!(crate::metrics::TOOL_CALLS_TOTAL, "tool" => tool_name.clone(), "result" => result_label).increment(1);
+            metrics::histogram!(crate::metrics::TOOL_LATENCY_SECONDS, "tool" => tool_name)
                 .record(latency.as_secs_f64());
             tool_results.push((
                 Block::ToolResult {

@@ -202,4 +202,8 @@ impl LlmFactory for Shared {
     fn for_tick(&self, _persona: &PersonaProfile, _tick_id: &str) -> Arc<dyn Llm> {
         self.0.clone()
     }
+
+    fn provider(&self) -> &'static str {
+        self.0.provider()
+    }
 }

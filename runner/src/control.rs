@@ -130,14 +130,20 @@ async fn health(State(state): State<Arc<ControlState>>) -> Result<Json<Value>, A
 async fn metrics(State(state): State<Arc<ControlState>>) -> Result<String, ApiError> {
     let snapshot = state.runner.snapshot().await.map_err(refusal)?;
     let persistence = state.runner.persistence_status().await.map_err(refusal)?;
-    metrics::gauge!("dispatcher_permits_in_use").set(snapshot.dispatcher.permits_in_use as f64);
-    metrics::gauge!("dispatcher_paused").set(if snapshot.dispatcher.paused { 1.0 } else { 0.0 });
-    metrics::gauge!("dispatcher_paused_by_budget").set(if snapshot.dispatcher.paused_by_budget {
+    metrics::gauge!(actors::metrics::PERMITS_IN_USE).set(snapshot.dispatcher.permits_in_use as f64);
+    metrics::gauge!(actors::metrics::PAUSED).set(if snapshot.dispatcher.paused {
         1.0
     } else {
         0.0
     });
-    metrics::gauge!("persistence_pending_rows")
+    metrics::gauge!(actors::metrics::PAUSED_BY_BUDGET).set(
+        if snapshot.dispatcher.paused_by_budget {
+            1.0
+        } else {
+            0.0
+        },
+    );
+    metrics::gauge!(actors::metrics::PENDING_ROWS)
         .set((persistence.pending_actions + persistence.pending_feedback) as f64);
     let ticking = snapshot
         .personas
@@ -148,7 +154,7 @@ async fn metrics(State(state): State<Arc<ControlState>>) -> Result<String, ApiEr
                 .is_some_and(|s| s.activity == Activity::Ticking)
         })
         .count();
-    metrics::gauge!("personas_ticking").set(ticking as f64);
+    metrics::gauge!(actors::metrics::PERSONAS_TICKING).set(ticking as f64);
     Ok(state.metrics.render())
 }
 

@@ -371,4 +371,11 @@ impl LlmFactory for Provider {
             Provider::Hosted(llm) => llm.clone(),
         }
     }
+
+    fn provider(&self) -> &'static str {
+        match self {
+            Provider::Scripted => actors::llm::scripted::PROVIDER,
+            Provider::Hosted(llm) => llm.provider(),
+        }
+    }
 }

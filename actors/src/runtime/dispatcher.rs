@@ -283,6 +283,7 @@ impl Actor for DispatcherActor {
         let clock = TokioClock {
             origin: tokio::time::Instant::now(),
         };
+        metrics::gauge!(crate::metrics::FLEET_REPLICAS).set(args.replicas.max(1) as f64);
         let mut state = DispatcherState {
             persistence: args.persistence,
             fleet_paused: args.paused,
@@ -363,9 +364,9 @@ impl Actor for DispatcherActor {
             DispatcherMsg::Spent(persona, spend) => {
                 state.budget.record(&persona, spend);
                 state.status.fleet_spent = state.budget.fleet_spent();
-                metrics::gauge!("persona_budget_spent_usd", "scope" => "fleet")
+                metrics::gauge!(crate::metrics::BUDGET_SPENT_USD, "scope" => "fleet")
                     .set(state.status.fleet_spent.usd);
-                metrics::gauge!("persona_budget_spent_tokens", "scope" => "fleet")
+                metrics::gauge!(crate::metrics::BUDGET_SPENT_TOKENS, "scope" => "fleet")
                     .set(state.status.fleet_spent.tokens as f64);
                 state.check_fleet_budget(&me);
             }
@@ -486,7 +487,7 @@ impl DispatcherState {
             if let Some(spent) = self.budget.persona_over(persona) {
                 if let Some((_, reply)) = self.slot_queue.pop_front() {
                     self.status.budget_refusals += 1;
-                    metrics::counter!("persona_budget_refusals_total", "scope" => Scope::Persona.as_str()).increment(1);
+                    metrics::counter!(crate::metrics::BUDGET_REFUSALS_TOTAL, "scope" => Scope::Persona.as_str()).increment(1);
                     let _ = reply.send(Err(spent));
                 }
                 continue;
@@ -536,7 +537,7 @@ impl DispatcherState {
             // A new limiter's first slot is free at once: at most one request
             // early per change of the fleet, which the margin absorbs.
             self.limiter = RateLimiter::direct_with_clock(llm_quota(share), self.clock.clone());
-            metrics::gauge!("persona_fleet_replicas").set(replicas as f64);
+            metrics::gauge!(crate::metrics::FLEET_REPLICAS).set(replicas as f64);
         }
     }
 
@@ -544,7 +545,7 @@ impl DispatcherState {
     fn refuse(&mut self, reply: RpcReplyPort<Result<TickPermit, NoPermit>>, why: NoPermit) {
         if let NoPermit::Budget(spent) = why {
             self.status.budget_refusals += 1;
-            metrics::counter!("persona_budget_refusals_total", "scope" => spent.scope.as_str())
+            metrics::counter!(crate::metrics::BUDGET_REFUSALS_TOTAL, "scope" => spent.scope.as_str())
                 .increment(1);
         }
         let _ = reply.send(Err(why));
@@ -558,7 +559,7 @@ impl DispatcherState {
         }
         if let Some(spent) = self.budget.fleet_over() {
             tracing::warn!(%spent, "the kill-switch is on until the next UTC day or an operator's resume");
-            metrics::counter!("persona_budget_refusals_total", "scope" => Scope::Fleet.as_str())
+            metrics::counter!(crate::metrics::BUDGET_REFUSALS_TOTAL, "scope" => Scope::Fleet.as_str())
                 .increment(1);
             self.status.paused_by_budget = true;
             self.status.paused = true;

@@ -59,6 +59,9 @@ use crate::tick::{PersonaProfile, TickSettings};
 /// seeded per tick; hosted providers return a shared client).
 pub trait LlmFactory: Send + Sync + 'static {
     fn for_tick(&self, persona: &PersonaProfile, tick_id: &str) -> Arc<dyn Llm>;
+    /// The provider its LLMs are (`Llm::provider`), for the metrics'
+    /// labels known at start.
+    fn provider(&self) -> &'static str;
 }
 
 /// Where tick rows (`persona_ticks`) and their transcripts are kept.

@@ -260,6 +260,9 @@ impl Actor for SupervisorActor {
         }
         if let Some(every) = args.schedule_every {
             me.send_interval(every, || SupervisorMsg::Schedule);
+            // The first pass runs now: a daemon serves the personas due at
+            // its start rather than a whole period later.
+            let _ = me.cast(SupervisorMsg::Schedule);
         }
         if let Some(every) = args.refresh_every {
             me.send_interval(every, || SupervisorMsg::Refresh);

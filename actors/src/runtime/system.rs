@@ -215,6 +215,9 @@ impl RunnerSystem {
         let retention = tuning
             .transcript_retention
             .map(|keep| tokio::spawn(forget_old_transcripts(ledger.clone(), keep)));
+        // The recorder is its installer's; this describes the runner's
+        // metrics to it and registers their known series at zero.
+        crate::metrics::describe(&[parts.llms.provider()]);
         let env = Arc::new(RuntimeEnv {
             app: parts.app,
             mcp: parts.mcp,
@@ -544,7 +547,7 @@ async fn forget_old_transcripts(ledger: Arc<dyn TickLedger>, keep: Duration) {
         match ledger.forget_transcripts(before).await {
             Ok(0) => {}
             Ok(forgotten) => {
-                metrics::counter!("persona_transcripts_forgotten_total").increment(forgotten);
+                metrics::counter!(crate::metrics::TRANSCRIPTS_FORGOTTEN_TOTAL).increment(forgotten);
                 tracing::info!(forgotten, %before, "forgot tick transcripts past their retention");
             }
             Err(error) => {

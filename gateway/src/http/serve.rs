@@ -160,7 +160,7 @@ pub async fn serve(
                     }
                 }
                 () = close.cancelled() => {
-                    metrics::counter!("gateway_connections_shed_total").increment(1);
+                    metrics::counter!(crate::metrics::CONNECTIONS_SHED_TOTAL).increment(1);
                 }
             }
             open.remove(id);

@@ -51,6 +51,8 @@ pub struct Runner {
 impl Runner {
     pub async fn run(self) -> anyhow::Result<ExitCode> {
         let secrets = Secrets::from_env()?;
+        // Installed before anything records, so every metric has its buckets.
+        let metrics = gateway::metrics::prometheus();
         self.runner
             .require_token_in_production(secrets.production)?;
         // Fail on a bad LLM configuration or target file before touching
@@ -136,7 +138,7 @@ impl Runner {
             admin_token: self.runner.admin_token.clone(),
             production: secrets.production,
             allowed_hosts: self.runner.allowed_hosts(),
-            metrics: gateway::metrics::prometheus(),
+            metrics,
         };
         self.runner
             .serve_until_signal(system, control, self.addr)

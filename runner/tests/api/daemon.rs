@@ -234,6 +234,58 @@ async fn the_kill_switch_and_a_paused_persona_are_honoured_and_stored() {
     ] {
         assert!(metrics.contains(name), "{name} missing from /metrics");
     }
+    // Latencies are histograms (they add up across replicas), and series
+    // whose label values are known exist from the start, at zero.
+    for line in [
+        "# TYPE persona_tick_duration_seconds histogram",
+        "# TYPE persona_tool_latency_seconds histogram",
+        "# TYPE llm_request_duration_seconds histogram",
+        "# TYPE gateway_tool_call_seconds histogram",
+        "persona_tick_duration_seconds_bucket{le=\"600\"}",
+        "persona_budget_refusals_total{scope=\"fleet\"} 0",
+        "gateway_logins_total{outcome=\"throttled\"} 0",
+        "llm_requests_total{provider=\"scripted\",status=\"error\"} 0",
+    ] {
+        assert!(
+            metrics.contains(line),
+            "{line:?} missing from /metrics:\n{metrics}"
+        );
+    }
+    // Every metric has HELP text, and the Grafana dashboard uses only
+    // metrics that exist.
+    for line in metrics.lines().filter(|line| line.starts_with("# TYPE ")) {
+        let name = line.split_whitespace().nth(2).unwrap();
+        assert!(
+            metrics.contains(&format!("# HELP {name} ")),
+            "{name} has no HELP text"
+        );
+    }
+    let dashboard = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../deploy/grafana/persona-runner.json"
+    ))
+    .unwrap();
+    let dashboard: Value = serde_json::from_str(&dashboard).unwrap();
+    let name = regex::Regex::new(
+        r"\b((?:persona|llm|dispatcher|persistence|personas|gateway)_[a-z_]+?)(?:_bucket)?\b",
+    )
+    .unwrap();
+    let mut used = 0;
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            for found in name.captures_iter(expr) {
+                let metric = &found[1];
+                assert!(
+                    metrics.contains(&format!("# HELP {metric} ")),
+                    "the dashboard's {metric:?} ({:?}) is not a metric",
+                    panel["title"]
+                );
+                used += 1;
+            }
+        }
+    }
+    assert!(used > 20, "{used} metrics in the dashboard");
 
     // The pause is in the database.
     let store = gateway::Store::connect(&format!(
@@ -486,4 +538,25 @@ async fn production_needs_the_admin_token_and_hides_the_diag_routes() {
             .status(),
         200
     );
+}
+
+/// The daemon's first schedule pass runs at start: with an hour between
+/// passes, the personas due at start tick within the first minute anyway.
+#[tokio::test]
+async fn the_first_schedule_pass_runs_at_start() {
+    let daemon = start(&[("TICK_INTERVAL_MS", "3600000")]);
+    let http = reqwest::Client::new();
+    eventually(
+        Duration::from_secs(60),
+        "a due persona ticked before the first period was over",
+        || async {
+            let snapshot = supervisor(&http, &daemon).await;
+            snapshot["personas"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["ticks"] == 1)
+        },
+    )
+    .await;
 }

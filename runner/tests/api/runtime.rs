@@ -110,6 +110,10 @@ impl LlmFactory for Factory {
         }
         self.llm.clone()
     }
+
+    fn provider(&self) -> &'static str {
+        self.llm.provider()
+    }
 }
 
 /// A sink that is down for its first `failures` writes.
@@ -787,6 +791,10 @@ struct Hosted(Arc<dyn Llm>);
 impl LlmFactory for Hosted {
     fn for_tick(&self, _persona: &PersonaProfile, _tick_id: &str) -> Arc<dyn Llm> {
         self.0.clone()
+    }
+
+    fn provider(&self) -> &'static str {
+        self.0.provider()
     }
 }
 

@@ -129,7 +129,7 @@ impl RunningTick {
         // save (a held message is queued before any later question).
         let hold = SaveHold::new(&env.dispatcher);
         task.abort();
-        metrics::counter!("persona_ticks_total", "outcome" => TickStatus::Aborted.as_str())
+        metrics::counter!(crate::metrics::TICKS_TOTAL, "outcome" => TickStatus::Aborted.as_str())
             .increment(1);
         let record = recorder.take();
         let summary = TickSummary::new(

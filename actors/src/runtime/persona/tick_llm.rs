@@ -76,10 +76,13 @@ impl Llm for TickLlm {
     async fn complete(&self, request: &LlmRequest) -> Result<LlmResponse, LlmError> {
         self.gate.slot().await?;
         let gate: Arc<dyn RateGate> = self.gate.clone();
+        let started = std::time::Instant::now();
         let result = rate_gate::scope(gate, self.inner.complete(request)).await;
         let provider = self.inner.provider();
         let status = if result.is_ok() { "ok" } else { "error" };
-        metrics::counter!("llm_requests_total", "provider" => provider, "status" => status)
+        metrics::histogram!(crate::metrics::LLM_REQUEST_SECONDS, "provider" => provider)
+            .record(started.elapsed().as_secs_f64());
+        metrics::counter!(crate::metrics::LLM_REQUESTS_TOTAL, "provider" => provider, "status" => status)
             .increment(1);
         if let Ok(response) = &result {
             let model = self.inner.model();
@@ -97,7 +100,7 @@ impl Llm for TickLlm {
                 .dispatcher
                 .cast(DispatcherMsg::Spent(self.persona_id.clone(), spend));
             if let Some(usd) = cost {
-                metrics::gauge!("llm_cost_usd_total", "persona" => self.persona.clone(), "model" => model.to_owned())
+                metrics::gauge!(crate::metrics::LLM_COST_USD, "persona" => self.persona.clone(), "model" => model.to_owned())
                     .increment(usd);
             }
             for (kind, tokens) in [
@@ -106,7 +109,8 @@ impl Llm for TickLlm {
                 ("cache_read", response.usage.cache_read),
                 ("cache_write", response.usage.cache_write),
             ] {
-                metrics::counter!("llm_tokens_total", "kind" => kind).increment(tokens);
+                metrics::counter!(crate::metrics::LLM_TOKENS_TOTAL, "kind" => kind)
+                    .increment(tokens);
             }
         }
         result

@@ -213,14 +213,15 @@ pub(super) async fn tick_task(task: TickTask) {
     recorder.waiting(Some(Waiting::Saving));
     let mut record = recorder.take();
     let story = record.story.take();
-    metrics::counter!("persona_ticks_total", "outcome" => status.as_str()).increment(1);
-    metrics::histogram!("persona_tick_duration_seconds").record(started.elapsed().as_secs_f64());
+    metrics::counter!(crate::metrics::TICKS_TOTAL, "outcome" => status.as_str()).increment(1);
+    metrics::histogram!(crate::metrics::TICK_DURATION_SECONDS)
+        .record(started.elapsed().as_secs_f64());
     if record
         .feedback
         .iter()
         .any(catalog::FeedbackRow::is_parse_failure)
     {
-        metrics::counter!("persona_rating_parse_failures_total").increment(1);
+        metrics::counter!(crate::metrics::RATING_PARSE_FAILURES_TOTAL).increment(1);
     }
     let mut summary = TickSummary::new(
         tick_id.clone(),

@@ -76,6 +76,8 @@ impl Up {
 
     pub async fn run(self) -> anyhow::Result<ExitCode> {
         let secrets = Secrets::from_env()?;
+        // Installed before anything records, so every metric has its buckets.
+        let metrics = gateway::metrics::prometheus();
         if !self.once {
             self.runner
                 .require_token_in_production(secrets.production)?;
@@ -148,7 +150,7 @@ impl Up {
             admin_token: self.runner.admin_token.clone(),
             production: secrets.production,
             allowed_hosts: self.runner.allowed_hosts(),
-            metrics: gateway::metrics::prometheus(),
+            metrics,
         };
         self.runner
             .serve_until_signal(system, control, self.control_addr)
