@@ -88,6 +88,17 @@ fn persona_select(schema: Schema) -> String {
     )
 }
 
+/// An upsert's conflict clause: the catalog's fields are written only when
+/// one of them changed, so re-seeding an unchanged catalog touches no row.
+const SPEC_CHANGED: &str = "ON CONFLICT (user_id) DO UPDATE SET name = excluded.name, \
+     archetype = excluded.archetype, system_prompt = excluded.system_prompt, \
+     module_mix = excluded.module_mix, tick_cadence = excluded.tick_cadence, \
+     updated_at = excluded.updated_at \
+     WHERE personas.name <> excluded.name OR personas.archetype <> excluded.archetype \
+     OR personas.system_prompt <> excluded.system_prompt \
+     OR personas.module_mix <> excluded.module_mix \
+     OR personas.tick_cadence <> excluded.tick_cadence";
+
 /// The order due personas are served in: never-run first, then the
 /// longest-waiting (`catalog::due::due_order`).
 const DUE_ORDER: &str = "p.last_active_at ASC NULLS FIRST, p.user_id";
@@ -146,19 +157,11 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-            let written = sqlx::query(
+            let written = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "INSERT INTO personas (user_id, name, archetype, system_prompt, module_mix, \
                      tick_cadence, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
-                 ON CONFLICT (user_id) DO UPDATE SET name = excluded.name, \
-                     archetype = excluded.archetype, system_prompt = excluded.system_prompt, \
-                     module_mix = excluded.module_mix, tick_cadence = excluded.tick_cadence, \
-                     updated_at = excluded.updated_at \
-                 WHERE personas.name <> excluded.name OR personas.archetype <> excluded.archetype \
-                     OR personas.system_prompt <> excluded.system_prompt \
-                     OR personas.module_mix <> excluded.module_mix \
-                     OR personas.tick_cadence <> excluded.tick_cadence",
-            )
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7) {SPEC_CHANGED}"
+            )))
             .bind(user_id)
             .bind(&spec.name)
             .bind(spec.archetype.as_str())
@@ -192,19 +195,11 @@ impl Store {
         let module_mix = Json(BTreeMap::from(spec.module_mix.clone()));
         let at = now();
         let written = with_pool!(self, |pool| {
-            sqlx::query(
+            sqlx::query(sqlx::AssertSqlSafe(format!(
                 "INSERT INTO personas (user_id, email, name, archetype, system_prompt, module_mix, \
                      tick_cadence, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) \
-                 ON CONFLICT (user_id) DO UPDATE SET name = excluded.name, \
-                     archetype = excluded.archetype, system_prompt = excluded.system_prompt, \
-                     module_mix = excluded.module_mix, tick_cadence = excluded.tick_cadence, \
-                     updated_at = excluded.updated_at \
-                 WHERE personas.name <> excluded.name OR personas.archetype <> excluded.archetype \
-                     OR personas.system_prompt <> excluded.system_prompt \
-                     OR personas.module_mix <> excluded.module_mix \
-                     OR personas.tick_cadence <> excluded.tick_cadence",
-            )
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) {SPEC_CHANGED}"
+            )))
             .bind(&id)
             .bind(&spec.email)
             .bind(&spec.name)

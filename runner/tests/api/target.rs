@@ -661,15 +661,7 @@ async fn the_mcp_revision_is_found_out_once_and_pinned_ones_are_kept() {
         .log_in(&persona.email, &password)
         .await
         .unwrap();
-    let profile = actors::tick::PersonaProfile {
-        id: persona.user_id.clone(),
-        email: persona.email.clone(),
-        name: persona.name.clone(),
-        archetype: persona.archetype.clone(),
-        module_mix: persona.module_mix.clone(),
-        system_prompt: persona.system_prompt.clone(),
-        cadence: persona.cadence,
-    };
+    let profile = runner::wiring::profile(&persona);
     for (setting, expected) in [
         ("auto", "2026-07-28"),
         ("2026-07-28", "2026-07-28"),
