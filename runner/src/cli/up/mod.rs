@@ -12,6 +12,7 @@
 
 mod once;
 mod progress;
+mod report;
 mod summary;
 
 use std::collections::BTreeMap;
@@ -40,7 +41,8 @@ use crate::control::ControlState;
 /// The embedded default: a SQLite file, the gateway in-process, and the
 /// offline scripted LLM unless ANTHROPIC_API_KEY is set. Migrates and seeds
 /// the catalog on first start. With --once, every due persona ticks once, a
-/// summary table is printed, and the exit code is 0, or 1 if any tick failed;
+/// summary table is printed (and with --report a JUnit or JSON file), and the
+/// exit code is 0, or 1 if any tick did not end ok (3 if a --fail-on holds);
 /// without it the personas tick on their cadence until SIGTERM/SIGINT. Exit
 /// code 2: it could not start.
 #[derive(Debug, clap::Args)]
@@ -54,6 +56,18 @@ pub struct Up {
     /// several), if they are due.
     #[arg(long = "persona", value_name = "EMAIL", requires = "once")]
     personas: Vec<String>,
+    /// With --once: write a report of every tick — JUnit XML when FILE ends
+    /// in .xml (one test case per tick, failed unless it ended ok; ratings,
+    /// cost and tokens as properties), JSON otherwise.
+    #[arg(long, value_name = "FILE", requires = "once")]
+    report: Option<std::path::PathBuf>,
+    /// With --once: fail the run (exit code 3) when the condition holds over
+    /// all its ticks; repeat for several. MEASURE is app-error-rate,
+    /// agent-error-rate, rating (the mean), cost (US dollars) or not-ok-ticks,
+    /// e.g. `app-error-rate>0.05`, `rating<3`, `cost>2.00`. With thresholds,
+    /// they alone decide the exit code (0 or 3).
+    #[arg(long = "fail-on", value_name = "MEASURE>VALUE", requires = "once")]
+    fail_on: Vec<report::Threshold>,
     /// The catalog to seed an empty database with; default: the built-in
     /// catalog. With --target, its module mixes name the target's modules.
     #[arg(long, value_name = "FILE")]
@@ -130,7 +144,11 @@ impl Up {
             .settings(target, secrets.seed_secret.clone(), self.once)?;
         let system = crate::system::start(store.clone(), settings).await?;
         if self.once {
-            let code = run_once(&store, &system, &self.personas).await?;
+            let reporting = once::Reporting {
+                report: self.report.clone(),
+                thresholds: self.fail_on.clone(),
+            };
+            let code = run_once(&store, &system, &self.personas, &reporting).await?;
             system
                 .shutdown(Duration::from_secs(self.runner.shutdown_grace_secs))
                 .await;

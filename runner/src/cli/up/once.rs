@@ -10,7 +10,10 @@ use actors::runtime::persona::TickSummary;
 use catalog::TickStatus;
 use gateway::store::Store;
 
+use anyhow::Context as _;
+
 use super::progress::Progress;
+use super::report::{self, Threshold, TickReport};
 use super::summary::print_summary;
 use crate::system::RunnerSystem;
 
@@ -19,6 +22,7 @@ pub(super) async fn run_once(
     store: &Store,
     system: &RunnerSystem,
     only: &[String],
+    reporting: &Reporting,
 ) -> anyhow::Result<ExitCode> {
     let mut due = store.due_personas(gateway::store::now()).await?;
     if !only.is_empty() {
@@ -118,11 +122,84 @@ pub(super) async fn run_once(
         .values()
         .filter(|summary| summary.status != TickStatus::Ok)
         .count();
+    let breached = reporting.finish(system, finished, began.elapsed()).await?;
     Ok(if cancelled {
         ExitCode::from(130)
+    } else if let Some(breached) = breached {
+        // With thresholds, they decide: a run may tolerate some ticks
+        // that did not end ok.
+        if breached {
+            ExitCode::from(3)
+        } else {
+            ExitCode::SUCCESS
+        }
     } else if not_ok == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+/// `--report` and `--fail-on`.
+#[derive(Debug, Default)]
+pub(super) struct Reporting {
+    pub report: Option<std::path::PathBuf>,
+    pub thresholds: Vec<Threshold>,
+}
+
+impl Reporting {
+    /// Writes the report and checks the thresholds; `Some(breached)` when
+    /// there are thresholds.
+    async fn finish(
+        &self,
+        system: &RunnerSystem,
+        finished: BTreeMap<String, TickSummary>,
+        took: Duration,
+    ) -> anyhow::Result<Option<bool>> {
+        if self.report.is_none() && self.thresholds.is_empty() {
+            return Ok(None);
+        }
+        let mut ticks = Vec::with_capacity(finished.len());
+        for (email, summary) in finished {
+            let ratings = system
+                .handles
+                .tick(&summary.tick_id)
+                .await
+                .with_context(|| format!("reading tick {} for the report", summary.tick_id))?
+                .feedback
+                .into_iter()
+                .filter_map(|row| Some((row.module, row.rating?.get())))
+                .collect();
+            ticks.push(TickReport {
+                email,
+                summary,
+                ratings,
+            });
+        }
+        let checked: Vec<_> = self
+            .thresholds
+            .iter()
+            .map(|threshold| threshold.check(&ticks))
+            .collect();
+        for checked in &checked {
+            let value = checked.value.map_or_else(
+                || "could not be measured".to_owned(),
+                |value| format!("{value:.4}"),
+            );
+            println!(
+                "--fail-on {}: {value} → {}",
+                checked.threshold.text,
+                if checked.breached {
+                    "the run fails (exit 3)"
+                } else {
+                    "ok"
+                }
+            );
+        }
+        if let Some(path) = &self.report {
+            report::write(path, &ticks, &checked, took.as_secs_f64())?;
+            println!("report written to {}", path.display());
+        }
+        Ok((!self.thresholds.is_empty()).then(|| checked.iter().any(|checked| checked.breached)))
+    }
 }

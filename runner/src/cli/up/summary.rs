@@ -14,13 +14,7 @@ pub(super) fn print_summary(finished: &BTreeMap<String, TickSummary>, took: Dura
         "persona", "turns", "tools", "errors", "agent", "rated", "duration", "cost", "tick"
     );
     for (email, summary) in finished {
-        let outcome = match (&summary.error, summary.failed_by) {
-            (None, _) => summary.status.as_str().to_owned(),
-            (Some(error), Some(who)) => {
-                format!("{} ({who}): {error}", summary.status.as_str())
-            }
-            (Some(error), None) => format!("{}: {error}", summary.status.as_str()),
-        };
+        let outcome = outcome(summary);
         println!(
             "{:<28} {:>5} {:>6} {:>6} {:>6} {:>6} {:>8.1}s {:>10}  {:<36}  {}",
             email,
@@ -68,5 +62,15 @@ fn dollars(usd: Option<f64>) -> String {
     match usd {
         Some(usd) => format!("${usd:.4}"),
         None => "unknown".to_owned(),
+    }
+}
+
+/// A tick's outcome in words: its status, and for one not ok who it is down
+/// to and why (`failed (llm): the LLM request timed out …`).
+pub(super) fn outcome(summary: &TickSummary) -> String {
+    match (&summary.error, summary.failed_by) {
+        (None, _) => summary.status.as_str().to_owned(),
+        (Some(error), Some(who)) => format!("{} ({who}): {error}", summary.status.as_str()),
+        (Some(error), None) => format!("{}: {error}", summary.status.as_str()),
     }
 }
