@@ -15,9 +15,9 @@ use async_trait::async_trait;
 use catalog::internal_api::{
     AbortStaleAnswer, AbortStaleRequest, ActionBatch, ClaimDueAnswer, ClaimDueRequest,
     FeedbackBatch, FleetSwitch, FleetView, ForgetTranscriptsAnswer, ForgetTranscriptsRequest,
-    LeaseAnswer, LeaseRequest, ListedPersona, MemoryAnswer, MemoryRequest, PausedAnswer,
-    PausedRequest, PersonaList, PersonaSpend, ReleaseRequest, ReplicaBeat, SERVICE_KEY_HEADER,
-    SpentAnswer, TickDetail,
+    Insights, LeaseAnswer, LeaseRequest, ListedPersona, ListedTick, MemoryAnswer, MemoryRequest,
+    PausedAnswer, PausedRequest, PersonaList, PersonaSpend, ReleaseRequest, ReplicaBeat,
+    SERVICE_KEY_HEADER, SpentAnswer, TickDetail, TickList, TickListQuery,
 };
 use catalog::{ActionRow, FeedbackRow, NewTick, SeedSecret, TickFinish};
 use chrono::{DateTime, Utc};
@@ -363,6 +363,29 @@ impl TickLedger for InternalApi {
             .map_err(|refusal| backend_error(refusal, "transcripts"))?;
         let answer: ForgetTranscriptsAnswer = parse(&body, "the forget answer")?;
         Ok(answer.forgotten)
+    }
+
+    async fn list_ticks(&self, query: &TickListQuery) -> Result<Vec<ListedTick>, BackendError> {
+        let query = serde_urlencoded::to_string(query)
+            .map_err(|error| BackendError::Malformed(format!("the tick list query: {error}")))?;
+        let body = self
+            .send(self.http.get(self.url(&format!("/ticks?{query}"))))
+            .await
+            .map_err(|refusal| backend_error(refusal, "ticks"))?;
+        let answer: TickList = parse(&body, "the tick list")?;
+        Ok(answer.ticks)
+    }
+
+    async fn insights(&self, since: DateTime<Utc>) -> Result<Insights, BackendError> {
+        let body = self
+            // `Z`, not `+00:00`: nothing in the query needs escaping.
+            .send(self.http.get(self.url(&format!(
+                "/ticks/insights?since={}",
+                since.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+            ))))
+            .await
+            .map_err(|refusal| backend_error(refusal, "insights"))?;
+        parse(&body, "the insights answer")
     }
 }
 

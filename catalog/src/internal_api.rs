@@ -30,6 +30,8 @@
 //! | `PUT /{id}/memory` | [`MemoryRequest`] | [`MemoryAnswer`] |
 //! | `GET /ticks/{tick_id}` | — | [`TickDetail`] (404 for an unknown tick) |
 //! | `GET /ticks/spent?since=RFC3339` | — | [`SpentAnswer`] |
+//! | `GET /ticks?limit=N&persona=ID` | — | [`TickList`] (newest first) |
+//! | `GET /ticks/insights?since=RFC3339` | — | [`Insights`] |
 //! | `POST /ticks/transcripts/forget` | [`ForgetTranscriptsRequest`] | [`ForgetTranscriptsAnswer`] |
 //!
 //! Unknown fields are ignored on both sides (serde's default), so either side
@@ -430,4 +432,89 @@ pub struct PersonaSpend {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SpentQuery {
     pub since: DateTime<Utc>,
+}
+
+/// The query of `GET /ticks`: the latest `limit` ticks, of one persona
+/// (its id) or of all.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TickListQuery {
+    pub limit: u32,
+    #[serde(default)]
+    pub persona: Option<String>,
+}
+
+/// The most ticks one `GET /ticks` answers with.
+pub const MAX_TICK_LIST: u32 = 500;
+
+/// The answer to `GET /ticks`: newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TickList {
+    pub ticks: Vec<ListedTick>,
+}
+
+/// A tick as a list shows it: its row and its calls counted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListedTick {
+    pub tick: StoredTick,
+    pub persona_email: String,
+    pub actions: u64,
+    /// Calls that ended in an error, the app's or the agent's.
+    pub failed_actions: u64,
+}
+
+/// The query of `GET /ticks/insights`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InsightsQuery {
+    pub since: DateTime<Utc>,
+}
+
+/// What the fleet's stored rows since `since` say, by day (UTC) and by
+/// tool: what the dashboard charts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Insights {
+    pub since: DateTime<Utc>,
+    /// By module, then day.
+    pub ratings: Vec<ModuleDay>,
+    /// By tool name.
+    pub tools: Vec<ToolStats>,
+    /// By day.
+    pub costs: Vec<CostDay>,
+}
+
+/// One module's ratings on one day.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModuleDay {
+    pub module: String,
+    pub day: chrono::NaiveDate,
+    pub mean: f64,
+    pub ratings: u64,
+}
+
+/// One tool's calls: whose errors they were and how long they took.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ToolStats {
+    pub tool: String,
+    pub calls: u64,
+    pub app_errors: u64,
+    pub agent_errors: u64,
+    /// Nearest-rank percentiles of the calls' latencies.
+    pub p50_ms: u64,
+    pub p99_ms: u64,
+}
+
+/// What the ticks started on one day cost.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CostDay {
+    pub day: chrono::NaiveDate,
+    pub ticks: u64,
+    /// Ticks whose status is not `ok` (running ones included).
+    pub not_ok: u64,
+    /// Ticks of unknown cost count 0.
+    pub cost_usd: f64,
+    pub tokens: u64,
 }

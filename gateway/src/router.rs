@@ -101,6 +101,11 @@ pub fn router(state: Arc<AppState>, cancel: CancellationToken) -> Router {
             "/api/v1/personas/internal/ticks/spent",
             get(internal::spent_since),
         )
+        .route("/api/v1/personas/internal/ticks", get(internal::list_ticks))
+        .route(
+            "/api/v1/personas/internal/ticks/insights",
+            get(internal::insights),
+        )
         .route(
             "/api/v1/personas/internal/ticks/transcripts/forget",
             post(internal::forget_transcripts),

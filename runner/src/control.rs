@@ -12,6 +12,7 @@
 //! | `GET /personas/{id}/memory`, `DELETE …` | the persona's memory ("the story so far"), read or reset |
 //! | `GET /ticks/{tick_id}` | one tick as stored: its row, actions, ratings and transcript |
 //! | `GET /diag/login?email=`, `POST /diag/tick` | development only (404 in production) |
+//! | `GET /`, `GET /ui/…` | the web dashboard ([`crate::dashboard`]) |
 //!
 //! Every `POST` and `DELETE`, `GET /ticks/{tick_id}` (a transcript holds
 //! what the persona wrote into the app) and `GET /diag/login` (each login
@@ -84,6 +85,7 @@ pub fn router(state: Arc<ControlState>) -> Router {
         .route("/resume", post(resume_all))
         .route("/diag/login", get(diag_login))
         .route("/diag/tick", post(diag_tick))
+        .merge(crate::dashboard::routes())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(
@@ -93,7 +95,7 @@ pub fn router(state: Arc<ControlState>) -> Router {
         .layer(tower_http::trace::TraceLayer::new_for_http())
 }
 
-fn authorize(state: &ControlState, headers: &HeaderMap) -> Result<(), ApiError> {
+pub(crate) fn authorize(state: &ControlState, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(expected) = &state.admin_token else {
         return Ok(());
     };
@@ -174,6 +176,7 @@ fn summary_json(summary: &TickSummary) -> Value {
         "tokens": summary.tokens,
         "costUsd": summary.cost_usd,
         "nextAttemptAt": summary.next_attempt_at,
+        "nextDueAt": summary.next_due_at,
     })
 }
 
@@ -189,6 +192,7 @@ fn status_json(status: &PersonaStatus) -> Value {
         "lastOutcome": status.last.as_ref().map(summary_json),
         "ticks": status.ticks,
         "nextAttemptAt": status.last.as_ref().and_then(|last| last.next_attempt_at),
+        "nextDueAt": status.last.as_ref().and_then(|last| last.next_due_at),
     })
 }
 
@@ -215,6 +219,12 @@ fn entry_json(entry: &PersonaEntry) -> Value {
 }
 
 async fn supervisor(State(state): State<Arc<ControlState>>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(supervisor_view(&state).await?))
+}
+
+/// What `GET /supervisor` answers; the dashboard renders and streams the
+/// same.
+pub(crate) async fn supervisor_view(state: &ControlState) -> Result<Value, ApiError> {
     let snapshot = state.runner.snapshot().await.map_err(refusal)?;
     let persistence = state.runner.persistence_status().await.map_err(refusal)?;
     let due: std::collections::HashSet<String> = state
@@ -242,7 +252,7 @@ async fn supervisor(State(state): State<Arc<ControlState>>) -> Result<Json<Value
             value
         })
         .collect();
-    Ok(Json(json!({
+    Ok(json!({
         "replica": state.runner.replica_id,
         "fleet": fleet,
         "personas": personas,
@@ -273,7 +283,7 @@ async fn supervisor(State(state): State<Arc<ControlState>>) -> Result<Json<Value
             "failedWrites": persistence.failed_writes,
             "rejectedRows": persistence.rejected_rows,
         },
-    })))
+    }))
 }
 
 /// Spend today against a daily limit (`null` where unlimited).
@@ -342,7 +352,7 @@ fn live_tick_json(live: &LiveTick) -> Value {
 }
 
 /// The one place a refused persona command becomes an HTTP answer.
-fn refusal(refused: CommandRefused) -> ApiError {
+pub(crate) fn refusal(refused: CommandRefused) -> ApiError {
     match refused {
         CommandRefused::UnknownPersona(_) => ApiError::NotFound(refused.to_string()),
         CommandRefused::Paused { .. } | CommandRefused::Busy { .. } => {
@@ -355,7 +365,7 @@ fn refusal(refused: CommandRefused) -> ApiError {
 }
 
 /// The one place a backend error becomes an HTTP answer.
-fn backend_failure(error: BackendError) -> ApiError {
+pub(crate) fn backend_failure(error: BackendError) -> ApiError {
     match error {
         BackendError::UnknownPersona(_) | BackendError::UnknownTick(_) => {
             ApiError::NotFound(error.to_string())

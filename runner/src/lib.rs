@@ -42,6 +42,10 @@
 //! - [`control_guard`]: the control API's guard against DNS rebinding and
 //!   cross-site requests (`Host`, `Origin`, JSON bodies, loopback-only
 //!   commands without a token).
+//! - [`dashboard`]: the web dashboard on the control address (`/`, `/ui/…`):
+//!   server-rendered HTML (maud), SVG charts, the fleet live over SSE, and a
+//!   script that drives the control API with the admin token kept in the
+//!   browser tab's session only.
 //! - [`admin_api`]: the admin API client `seed` and `cleanup` use.
 //! - [`app_login`]: one `actors::app_client::AppLogin` per `auth.kind`:
 //!   [`app_login::ManaLogin`] (the app's email-and-password login and
@@ -105,6 +109,7 @@ pub mod config;
 pub mod config_file;
 pub mod control;
 pub mod control_guard;
+pub mod dashboard;
 pub mod llm_choice;
 pub mod shutdown;
 pub mod system;

@@ -14,7 +14,9 @@ use actors::runtime::{BackendError, LlmFactory, TickLedger};
 use actors::sink::{Sink, SinkError};
 use actors::tick::PersonaProfile;
 use async_trait::async_trait;
-use catalog::internal_api::{FleetSwitch, FleetView, ReplicaBeat, TickDetail};
+use catalog::internal_api::{
+    FleetSwitch, FleetView, Insights, ListedTick, ReplicaBeat, TickDetail, TickListQuery,
+};
 use catalog::{ActionRow, FeedbackRow, SeedSecret};
 use catalog::{NewTick, TickFinish};
 use chrono::{DateTime, Utc};
@@ -160,6 +162,14 @@ impl TickLedger for StoreLedger {
             .forget_transcripts(before)
             .await
             .map_err(backend_error)
+    }
+
+    async fn list_ticks(&self, query: &TickListQuery) -> Result<Vec<ListedTick>, BackendError> {
+        self.0.list_ticks(query).await.map_err(backend_error)
+    }
+
+    async fn insights(&self, since: DateTime<Utc>) -> Result<Insights, BackendError> {
+        self.0.insights(since).await.map_err(backend_error)
     }
 }
 

@@ -47,7 +47,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use catalog::internal_api::TickDetail;
+use catalog::internal_api::{Insights, ListedTick, TickDetail, TickListQuery};
 use catalog::{NewTick, TickFinish};
 use chrono::{DateTime, Utc};
 
@@ -119,6 +119,10 @@ pub trait TickLedger: Send + Sync + 'static {
     /// Deletes the transcripts of ticks that ended before `before` (the
     /// retention); the tick rows and their rows stay. Returns how many.
     async fn forget_transcripts(&self, before: DateTime<Utc>) -> Result<u64, BackendError>;
+    /// The latest ticks (of one persona id, or all), newest first.
+    async fn list_ticks(&self, query: &TickListQuery) -> Result<Vec<ListedTick>, BackendError>;
+    /// The ratings, tool calls and costs stored since `since`.
+    async fn insights(&self, since: DateTime<Utc>) -> Result<Insights, BackendError>;
 }
 
 /// Why a tick left `running` by a runner that is gone is marked aborted (at

@@ -452,6 +452,22 @@ impl RunnerHandles {
         self.ledger.tick(tick_id).await
     }
 
+    /// The latest stored ticks, newest first.
+    pub async fn list_ticks(
+        &self,
+        query: &catalog::internal_api::TickListQuery,
+    ) -> Result<Vec<catalog::internal_api::ListedTick>, BackendError> {
+        self.ledger.list_ticks(query).await
+    }
+
+    /// The ratings, tool calls and costs stored since `since`.
+    pub async fn insights(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<catalog::internal_api::Insights, BackendError> {
+        self.ledger.insights(since).await
+    }
+
     pub async fn persistence_status(&self) -> Result<PersistenceStatus, CommandRefused> {
         match self
             .persistence

@@ -14,9 +14,10 @@ use axum::http::StatusCode;
 use catalog::internal_api::{
     AbortStaleAnswer, AbortStaleRequest, ActionBatch, BatchAnswer, ClaimDueAnswer, ClaimDueRequest,
     FeedbackBatch, FleetSwitch, FleetView, ForgetTranscriptsAnswer, ForgetTranscriptsRequest,
-    LeaseAnswer, LeaseRequest, ListedPersona, MemoryAnswer, MemoryRequest, PausedAnswer,
-    PausedRequest, PersonaList, ReleaseAnswer, ReleaseRequest, ReplicaBeat, SpentAnswer,
-    SpentQuery, TickDetail, TickFinishedAnswer, TickStartedAnswer,
+    Insights, InsightsQuery, LeaseAnswer, LeaseRequest, ListedPersona, MemoryAnswer, MemoryRequest,
+    PausedAnswer, PausedRequest, PersonaList, ReleaseAnswer, ReleaseRequest, ReplicaBeat,
+    SpentAnswer, SpentQuery, TickDetail, TickFinishedAnswer, TickList, TickListQuery,
+    TickStartedAnswer,
 };
 use catalog::{ActionRow, FeedbackRow, MAX_ACTIONS_PER_BATCH, MAX_FEEDBACK_PER_BATCH};
 use serde::de::DeserializeOwned;
@@ -119,6 +120,25 @@ pub async fn spent_since(
 ) -> Result<Json<SpentAnswer>, ApiError> {
     let spent = state.store.spent_since(query.since).await?;
     Ok(Json(SpentAnswer { spent }))
+}
+
+/// The latest ticks, of one persona or of all, newest first.
+pub async fn list_ticks(
+    State(state): State<Arc<AppState>>,
+    _: ServiceKey,
+    Query(query): Query<TickListQuery>,
+) -> Result<Json<TickList>, ApiError> {
+    let ticks = state.store.list_ticks(&query).await?;
+    Ok(Json(TickList { ticks }))
+}
+
+/// The fleet's ratings, tool calls and costs since the given time.
+pub async fn insights(
+    State(state): State<Arc<AppState>>,
+    _: ServiceKey,
+    Query(query): Query<InsightsQuery>,
+) -> Result<Json<Insights>, ApiError> {
+    Ok(Json(state.store.insights(query.since).await?))
 }
 
 /// Deletes the transcripts of ticks that ended before the given time (the

@@ -28,7 +28,7 @@ pub struct BatchOutcome {
 pub type TickRow = catalog::StoredTick;
 
 #[derive(FromRow)]
-struct TickDbRow {
+pub(super) struct TickDbRow {
     tick_id: String,
     persona_id: String,
     status: String,
@@ -96,7 +96,7 @@ pub(super) struct ActionDbRow {
     created_at: DateTime<Utc>,
 }
 
-fn parse_failed_by(text: Option<&str>) -> Result<Option<FailedBy>, StoreError> {
+pub(super) fn parse_failed_by(text: Option<&str>) -> Result<Option<FailedBy>, StoreError> {
     text.map(|text| {
         FailedBy::parse(text).ok_or_else(|| StoreError::Corrupt(format!("failed_by {text:?}")))
     })

@@ -29,6 +29,7 @@ mod app_store;
 mod audit;
 mod error_rates;
 mod fleet;
+mod insights;
 mod keys;
 mod leases;
 mod personas;

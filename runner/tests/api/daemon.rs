@@ -11,13 +11,13 @@ use serde_json::Value;
 use crate::helpers::{Process, eventually, exit_status, persona_command, run_ok, send_signal};
 
 /// `persona up` as a daemon, with its working directory (and database).
-struct Daemon {
+pub(crate) struct Daemon {
     process: Process,
-    control: String,
+    pub(crate) control: String,
     dir: tempfile::TempDir,
 }
 
-fn start(envs: &[(&str, &str)]) -> Daemon {
+pub(crate) fn start(envs: &[(&str, &str)]) -> Daemon {
     let dir = tempfile::tempdir().unwrap();
     let mut command = persona_command(dir.path());
     command.args([
@@ -48,7 +48,7 @@ fn first_word(line: &str) -> String {
     line.split_whitespace().next().unwrap().to_owned()
 }
 
-async fn supervisor(http: &reqwest::Client, daemon: &Daemon) -> Value {
+pub(crate) async fn supervisor(http: &reqwest::Client, daemon: &Daemon) -> Value {
     http.get(format!("{}/supervisor", daemon.control))
         .send()
         .await
@@ -58,7 +58,7 @@ async fn supervisor(http: &reqwest::Client, daemon: &Daemon) -> Value {
         .unwrap()
 }
 
-fn persona<'a>(snapshot: &'a Value, email: &str) -> &'a Value {
+pub(crate) fn persona<'a>(snapshot: &'a Value, email: &str) -> &'a Value {
     snapshot["personas"]
         .as_array()
         .unwrap()

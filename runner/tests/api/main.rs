@@ -6,6 +6,7 @@
 
 mod commands;
 mod daemon;
+mod dashboard;
 mod fleet;
 mod helpers;
 mod local_model;

@@ -35,6 +35,9 @@ pub struct TickSummary {
     /// After a failed tick: the schedule leaves the persona alone until
     /// then (its failure backoff); `None` otherwise.
     pub next_attempt_at: Option<DateTime<Utc>>,
+    /// When the schedule may claim the persona again: its backoff, or else
+    /// its cadence after this tick. `None` until the tick is saved.
+    pub next_due_at: Option<DateTime<Utc>>,
     /// Failed ticks in a row up to this one (the backoff's exponent).
     pub failures_in_row: u32,
 }
@@ -68,6 +71,7 @@ impl TickSummary {
             duration_ms,
             finished_at: Utc::now(),
             next_attempt_at: None,
+            next_due_at: None,
             failures_in_row: 0,
         }
     }

@@ -239,6 +239,7 @@ pub(super) async fn tick_task(task: TickTask) {
     // The schedule may claim it again after its backoff, or else its cadence.
     let next_due_at = next_attempt_at
         .unwrap_or_else(|| summary.finished_at + catalog::due::min_interval(profile.cadence));
+    summary.next_due_at = Some(next_due_at);
     let ended = TickFinish {
         status,
         error,

@@ -1,0 +1,496 @@
+//! The dashboard's HTML. The fleet is rendered from `/supervisor`'s own
+//! answer, so the page, its live updates and the JSON API never disagree.
+
+use catalog::internal_api::{Insights, ListedTick, TickDetail, ToolStats};
+use catalog::transcript::TranscriptItem;
+use chrono::{DateTime, Utc};
+use maud::{DOCTYPE, Markup, html};
+use serde_json::Value;
+
+use super::charts;
+use crate::control::ControlState;
+
+/// What every page's frame needs.
+pub struct Chrome {
+    /// `RUNNER_ADMIN_TOKEN` is set: commands and transcripts need it.
+    pub token_required: bool,
+    pub replica: String,
+}
+
+impl Chrome {
+    pub fn of(state: &ControlState) -> Chrome {
+        Chrome {
+            token_required: state.admin_token.is_some(),
+            replica: state.runner.replica_id.clone(),
+        }
+    }
+}
+
+/// An app error rate above this marks a tool's row.
+const APP_ERROR_WARNING: f64 = 0.05;
+
+fn layout(chrome: &Chrome, title: &str, current: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · persona runner" }
+                // No favicon request: the page needs none.
+                link rel="icon" href="data:,";
+                link rel="stylesheet" href="/ui/dashboard.css";
+                script src="/ui/dashboard.js" defer {}
+            }
+            body data-token-required=(chrome.token_required) {
+                header {
+                    nav aria-label="Dashboard" {
+                        strong { "persona runner" }
+                        a href="/" aria-current=[(current == "fleet").then_some("page")] { "Fleet" }
+                        a href="/ui/ticks" aria-current=[(current == "ticks").then_some("page")] { "Ticks" }
+                        a href="/supervisor" { "JSON" }
+                        a href="/metrics" { "Metrics" }
+                    }
+                    span.replica { "replica " code { (chrome.replica) } }
+                    form #login hidden aria-label="Admin token" {
+                        label for="token" { "Admin token" }
+                        input #token type="password" autocomplete="off" required;
+                        button type="submit" { "Use for this tab" }
+                        span #login-message {}
+                    }
+                    button #logout type="button" hidden { "Forget token" }
+                }
+                p #status role="status" aria-live="polite" {}
+                main { (body) }
+            }
+        }
+    }
+}
+
+fn str_of<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
+    value.get(key).and_then(Value::as_str)
+}
+
+fn u64_of(value: &Value, key: &str) -> Option<u64> {
+    value.get(key).and_then(Value::as_u64)
+}
+
+fn f64_of(value: &Value, key: &str) -> Option<f64> {
+    value.get(key).and_then(Value::as_f64)
+}
+
+fn usd(amount: f64) -> String {
+    format!("${amount:.4}")
+}
+
+/// An RFC 3339 time as the page shows it: UTC, to the second.
+fn when(text: &str) -> String {
+    DateTime::parse_from_rfc3339(text)
+        .map(|at| {
+            at.with_timezone(&Utc)
+                .format("%Y-%m-%d %H:%M:%S UTC")
+                .to_string()
+        })
+        .unwrap_or_else(|_| text.to_owned())
+}
+
+fn time(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// A tick status as a badge; its class colours it.
+fn status_badge(status: &str, failed_by: Option<&str>) -> Markup {
+    html! {
+        span class={ "badge " (status) } {
+            (status)
+            @if let Some(by) = failed_by { " (" (by) ")" }
+        }
+    }
+}
+
+pub fn fleet(
+    chrome: &Chrome,
+    view: &Value,
+    days: u32,
+    insights: Result<&Insights, &String>,
+) -> Markup {
+    let body = html! {
+        section #fleet aria-labelledby="fleet-title" {
+            (fleet_section(chrome, view))
+        }
+        section aria-labelledby="trends-title" {
+            h2 #trends-title { "The last " (days) " days" }
+            @match insights {
+                Ok(insights) => (trends(insights, days)),
+                Err(error) => p.error role="alert" { "The stored ticks could not be read: " (error) },
+            }
+        }
+    };
+    layout(chrome, "Fleet", "fleet", body)
+}
+
+/// The part of the fleet page the live view replaces.
+pub fn fleet_section(chrome: &Chrome, view: &Value) -> Markup {
+    let dispatcher = &view["dispatcher"];
+    let paused = dispatcher["paused"].as_bool().unwrap_or(false);
+    let switch = &view["fleet"]["switch"];
+    let personas = view["personas"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    let fleet_spend = f64_of(&view["budget"]["fleet"], "usd").unwrap_or(0.0);
+    html! {
+        h2 #fleet-title { "Fleet" }
+        div.summary {
+            p {
+                @if paused {
+                    strong.paused { "Paused" }
+                    @if let Some(reason) = str_of(dispatcher, "pauseReason") { " (" (reason) ")" }
+                    @if let Some(why) = str_of(switch, "reason") { ": " (why) }
+                    " "
+                    button type="button" data-post="/resume?reason=resumed%20from%20the%20dashboard" { "Resume the fleet" }
+                } @else {
+                    strong.running { "Running" }
+                    " "
+                    button.danger type="button" data-post="/pause?reason=paused%20from%20the%20dashboard" { "Pause the fleet (kill-switch)" }
+                }
+            }
+            dl {
+                dt { "Ticking" } dd { (u64_of(dispatcher, "permitsInUse").unwrap_or(0)) " of " (u64_of(dispatcher, "concurrency").unwrap_or(0)) }
+                dt { "Waiting for a permit" } dd { (u64_of(dispatcher, "waitingForPermit").unwrap_or(0)) }
+                dt { "LLM requests" } dd { (u64_of(dispatcher, "llmRequests").unwrap_or(0)) }
+                dt { "Spent today" } dd { (usd(fleet_spend)) }
+                dt { "Rows waiting to be stored" } dd {
+                    (u64_of(&view["persistence"], "pendingActions").unwrap_or(0) + u64_of(&view["persistence"], "pendingFeedback").unwrap_or(0))
+                }
+            }
+        }
+        table.personas {
+            caption { (personas.len()) " personas on replica " (chrome.replica) }
+            thead {
+                tr {
+                    th scope="col" { "Persona" }
+                    th scope="col" { "State" }
+                    th scope="col" { "Running tick" }
+                    th scope="col" { "Last outcome" }
+                    th scope="col" { "Next due" }
+                    th scope="col" { "Cost today" }
+                    th scope="col" { "Actions" }
+                }
+            }
+            tbody {
+                @for persona in personas { (persona_row(persona)) }
+            }
+        }
+    }
+}
+
+fn persona_row(persona: &Value) -> Markup {
+    let id = str_of(persona, "id").unwrap_or_default();
+    let email = str_of(persona, "email").unwrap_or_default();
+    let name = str_of(persona, "name").unwrap_or(email);
+    let state = str_of(persona, "state")
+        .or_else(|| str_of(persona, "actor"))
+        .unwrap_or("unknown");
+    let paused = persona["paused"].as_bool().unwrap_or(false);
+    let last = &persona["lastOutcome"];
+    html! {
+        tr data-persona=(id) data-state=(state) {
+            th scope="row" {
+                a href={ "/ui/ticks?persona=" (id) } { (name) }
+                br;
+                small { (email) }
+            }
+            td { span class={ "state " (state) } { (state) } }
+            td {
+                @if let Some(tick) = str_of(persona, "currentTick") {
+                    "turn " (u64_of(persona, "currentTurn").unwrap_or(0))
+                    ", " (u64_of(persona, "currentToolCalls").unwrap_or(0)) " calls"
+                    @if let Some(waiting) = str_of(persona, "waitingFor") { ", waiting for " (waiting) }
+                    br;
+                    a href={ "/ui/ticks/" (tick) } { small { (tick) } }
+                } @else { "—" }
+            }
+            td {
+                @if let Some(status) = str_of(last, "status") {
+                    (status_badge(status, str_of(last, "failedBy")))
+                    " " (u64_of(last, "actions").unwrap_or(0)) " calls"
+                    @if let Some(failed) = u64_of(last, "failedActions").filter(|n| *n > 0) { ", " (failed) " app errors" }
+                    @if let Some(failed) = u64_of(last, "agentErrors").filter(|n| *n > 0) { ", " (failed) " agent errors" }
+                    @if let Some(tick) = str_of(last, "tickId") {
+                        br;
+                        a href={ "/ui/ticks/" (tick) } aria-label={ "last tick of " (name) } { small { (tick) } }
+                    }
+                } @else { "no tick yet" }
+            }
+            td {
+                @if persona["dueNow"].as_bool().unwrap_or(false) { "due now" }
+                @else if let Some(next) = str_of(persona, "nextDueAt") {
+                    (when(next))
+                    @if str_of(persona, "nextAttemptAt").is_some() { br; small { "after a failure (backoff)" } }
+                }
+                @else { "—" }
+            }
+            td { (usd(f64_of(&persona["spentToday"], "usd").unwrap_or(0.0))) }
+            td.actions {
+                @if paused {
+                    button type="button" data-post={ "/personas/" (id) "/resume" } aria-label={ "Resume " (name) } { "Resume" }
+                } @else {
+                    button type="button" data-post={ "/personas/" (id) "/pause" } aria-label={ "Pause " (name) } { "Pause" }
+                }
+                button type="button" data-post={ "/personas/" (id) "/tick" } aria-label={ "Tick " (name) " now" } disabled[paused || state == "ticking"] { "Tick now" }
+            }
+        }
+    }
+}
+
+fn trends(insights: &Insights, days: u32) -> Markup {
+    let today = Utc::now().date_naive();
+    html! {
+        div.charts {
+            figure {
+                figcaption { "Mean rating per module and day (1–5)" }
+                (charts::ratings(&insights.ratings, today, days))
+            }
+            figure {
+                figcaption { "Cost per day (US dollars)" }
+                (charts::costs(&insights.costs, today, days))
+            }
+        }
+        h3 { "Tools" }
+        @if insights.tools.is_empty() {
+            p { "No tool calls in this window." }
+        } @else {
+            table.tools {
+                caption { "Calls per tool: whose errors they were and how long they took" }
+                thead {
+                    tr {
+                        th scope="col" { "Tool" }
+                        th scope="col" { "Calls" }
+                        th scope="col" { "App errors" }
+                        th scope="col" { "Agent errors" }
+                        th scope="col" { "p50" }
+                        th scope="col" { "p99" }
+                    }
+                }
+                tbody {
+                    @for tool in &insights.tools { (tool_row(tool)) }
+                }
+            }
+        }
+    }
+}
+
+fn rate(errors: u64, calls: u64) -> String {
+    if calls == 0 {
+        return "—".into();
+    }
+    format!("{errors} ({:.1} %)", errors as f64 * 100.0 / calls as f64)
+}
+
+fn tool_row(tool: &ToolStats) -> Markup {
+    let app_rate = if tool.calls == 0 {
+        0.0
+    } else {
+        tool.app_errors as f64 / tool.calls as f64
+    };
+    html! {
+        tr.warning[app_rate > APP_ERROR_WARNING] {
+            th scope="row" { code { (tool.tool) } }
+            td { (tool.calls) }
+            td { (rate(tool.app_errors, tool.calls)) }
+            td { (rate(tool.agent_errors, tool.calls)) }
+            td { (tool.p50_ms) " ms" }
+            td { (tool.p99_ms) " ms" }
+        }
+    }
+}
+
+pub fn ticks(chrome: &Chrome, persona: Option<&str>, ticks: &[ListedTick]) -> Markup {
+    let body = html! {
+        h2 {
+            "Latest ticks"
+            @if let Some(persona) = persona { " of " (ticks.first().map(|t| t.persona_email.as_str()).unwrap_or(persona)) }
+        }
+        @if persona.is_some() { p { a href="/ui/ticks" { "All personas" } } }
+        @if ticks.is_empty() {
+            p { "No tick stored yet." }
+        } @else {
+            table.ticks {
+                caption { "Newest first" }
+                thead {
+                    tr {
+                        th scope="col" { "Started" }
+                        th scope="col" { "Persona" }
+                        th scope="col" { "Outcome" }
+                        th scope="col" { "Turns" }
+                        th scope="col" { "Calls" }
+                        th scope="col" { "Duration" }
+                        th scope="col" { "Cost" }
+                        th scope="col" { "Tick" }
+                    }
+                }
+                tbody {
+                    @for listed in ticks {
+                        @let tick = &listed.tick;
+                        tr {
+                            td { (time(tick.started_at)) }
+                            td { a href={ "/ui/ticks?persona=" (tick.persona_id) } { (listed.persona_email) } }
+                            td { (status_badge(tick.status.as_str(), tick.failed_by.map(catalog::FailedBy::as_str))) }
+                            td { (tick.turns) }
+                            td {
+                                (listed.actions)
+                                @if listed.failed_actions > 0 { " (" (listed.failed_actions) " failed)" }
+                            }
+                            td { (duration(tick.started_at, tick.finished_at)) }
+                            td { (tick.cost_usd.map(usd).unwrap_or_else(|| "unknown".into())) }
+                            td { a href={ "/ui/ticks/" (tick.tick_id) } { code { (tick.tick_id) } } }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    layout(chrome, "Ticks", "ticks", body)
+}
+
+fn duration(started: DateTime<Utc>, finished: Option<DateTime<Utc>>) -> String {
+    match finished {
+        Some(finished) => {
+            let millis = (finished - started).num_milliseconds().max(0);
+            format!("{:.1} s", millis as f64 / 1000.0)
+        }
+        None => "running".into(),
+    }
+}
+
+/// The tick page's frame; its body is fetched with the admin token.
+pub fn tick_shell(chrome: &Chrome, tick_id: &str) -> Markup {
+    let body = html! {
+        h2 { "Tick " code { (tick_id) } }
+        div #tick-body data-fragment={ "/ui/ticks/" (tick_id) "/body" } aria-live="polite" {
+            p { "Loading…" }
+        }
+    };
+    layout(chrome, "Tick", "ticks", body)
+}
+
+pub fn tick_body(detail: &TickDetail) -> Markup {
+    let tick = &detail.tick;
+    html! {
+        dl.tick {
+            dt { "Persona" } dd { a href={ "/ui/ticks?persona=" (tick.persona_id) } { (detail.persona_email) } }
+            dt { "Outcome" } dd { (status_badge(tick.status.as_str(), tick.failed_by.map(catalog::FailedBy::as_str))) }
+            @if let Some(error) = &tick.error { dt { "Error" } dd.error { (error) } }
+            dt { "Started" } dd { (time(tick.started_at)) }
+            dt { "Duration" } dd { (duration(tick.started_at, tick.finished_at)) }
+            dt { "Model" } dd { (tick.provider) " / " (tick.model) }
+            dt { "Turns" } dd { (tick.turns) }
+            dt { "Tokens" } dd { (tick.tokens.input) " in, " (tick.tokens.output) " out" }
+            dt { "Cost" } dd { (tick.cost_usd.map(usd).unwrap_or_else(|| "unknown".into())) }
+            @if let Some(summary) = &tick.summary { dt { "Summary" } dd { (summary) } }
+        }
+        h3 { "Calls" }
+        @if detail.actions.is_empty() {
+            p { "No tool was called." }
+        } @else {
+            table.calls {
+                caption { (detail.actions.len()) " calls in order" }
+                thead {
+                    tr {
+                        th scope="col" { "#" }
+                        th scope="col" { "Tool" }
+                        th scope="col" { "Result" }
+                        th scope="col" { "Latency" }
+                        th scope="col" { "Error" }
+                    }
+                }
+                tbody {
+                    @for action in &detail.actions {
+                        tr.error[action.result == catalog::ActionResult::Error] {
+                            td { (action.action_idx) }
+                            td { code { (action.tool_name) } }
+                            td {
+                                (action.result.as_str())
+                                @if let Some(by) = action.failed_by { " (" (by.as_str()) ")" }
+                            }
+                            td { (action.latency_ms) " ms" }
+                            td { (action.error_message.as_deref().unwrap_or("")) }
+                        }
+                    }
+                }
+            }
+        }
+        h3 { "Ratings" }
+        @if detail.feedback.is_empty() {
+            p { "No module was rated." }
+        } @else {
+            ul.ratings {
+                @for feedback in &detail.feedback {
+                    li {
+                        strong { (feedback.module) } ": "
+                        @match feedback.rating {
+                            Some(rating) => { (rating.get()) " / 5" },
+                            None => { "no rating (the answer could not be read)" },
+                        }
+                        @if !feedback.notes.is_empty() { " — " (feedback.notes) }
+                    }
+                }
+            }
+        }
+        h3 { "Transcript" }
+        @if detail.transcript.is_empty() {
+            p { "No transcript: the tick is running, or its transcript was forgotten after the retention." }
+        } @else {
+            ol.transcript {
+                @for item in &detail.transcript { li { (transcript_item(item)) } }
+            }
+        }
+    }
+}
+
+fn transcript_item(item: &TranscriptItem) -> Markup {
+    match item {
+        TranscriptItem::Prompt {
+            phase,
+            system,
+            text,
+        } => html! {
+            details {
+                summary { "Prompt (" (phase.as_str()) ")" }
+                h4 { "System" } pre { (system) }
+                h4 { "Prompt" } pre { (text) }
+            }
+        },
+        TranscriptItem::Answer {
+            phase,
+            turn,
+            text,
+            finish_reason,
+            tokens,
+        } => html! {
+            p.meta { "Answer, " (phase.as_str()) " turn " (turn) " (" (finish_reason) ", " (tokens.output) " tokens out)" }
+            @if text.is_empty() { p.meta { small { "(no text: only tool calls)" } } } @else { pre { (text) } }
+        },
+        TranscriptItem::Call {
+            tool_use_id,
+            tool,
+            input,
+            result,
+            failed_by,
+            output,
+            latency_ms,
+        } => html! {
+            p.meta {
+                "Call " code { (tool) } " → " (result.as_str())
+                @if let Some(by) = failed_by { " (" (by.as_str()) ")" }
+                ", " (latency_ms) " ms "
+                small { (tool_use_id) }
+            }
+            div.call {
+                h4 { "Arguments" } pre { (input) }
+                h4 { "Answer" } pre { (output) }
+            }
+        },
+    }
+}
