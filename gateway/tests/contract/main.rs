@@ -18,6 +18,7 @@ mod http;
 mod store {
     mod audit;
     mod fleet;
+    mod insights;
     mod personas;
     mod records;
     mod runner_schema;

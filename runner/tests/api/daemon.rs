@@ -471,6 +471,24 @@ async fn runner_alone(mode: &str) {
             assert_eq!(calls, actions.len(), "{mode}: the transcript of {tick_id}");
         }
     }
+    // The dashboard lists and sums the stored ticks over the same backend.
+    for page in ["/ui/ticks", "/"] {
+        let response = http.get(format!("{control}{page}")).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{mode}: {page}");
+        let html = response.text().await.unwrap();
+        let tick_id = snapshot["personas"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find_map(|persona| persona["lastOutcome"]["tickId"].as_str())
+            .unwrap();
+        let expected = if page == "/" {
+            "<table class=\"tools\""
+        } else {
+            tick_id
+        };
+        assert!(html.contains(expected), "{mode}: {page} lacks {expected}");
+    }
     store.close().await;
     for process in [&mut runner, &mut gateway] {
         send_signal(process.id(), "TERM");
