@@ -33,6 +33,8 @@
 //!   `reqwest::Client` every persona's sessions share (rmcp's default client is
 //!   built per session with pooling off).
 //! - [`metrics`]: every runner metric's name, HELP text, and its series registered at zero.
+//! - [`gen_ai`]: the tick as OpenTelemetry spans (GenAI and MCP conventions), and
+//!   the `traceparent` a tool call carries to the app.
 //! - [`progress`]: what a running tick reports as it goes.
 //! - [`prompts`]: the day and rating prompts, in the target's language or its day template.
 //! - [`runtime`]: the actors, one file each, in the order actor, args, state,
@@ -197,6 +199,7 @@
 pub mod app_client;
 pub mod context;
 pub mod day_log;
+pub mod gen_ai;
 pub mod internal_api;
 pub mod llm;
 pub mod mcp_client;

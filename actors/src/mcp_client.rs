@@ -21,6 +21,7 @@ use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use rmcp::{RoleClient, ServiceExt};
 use serde_json::Value;
+use tracing::Instrument as _;
 
 use crate::app_client::Session;
 use crate::tick::PersonaProfile;
@@ -462,11 +463,30 @@ impl ToolSurface for McpConnection {
                 ),
             };
         }
+        let span = crate::gen_ai::tools_call(name);
         let mut params = CallToolRequestParams::new(name.to_owned());
         if let Value::Object(arguments) = arguments {
             params = params.with_arguments(arguments);
         }
-        match tokio::time::timeout(CALL_TIMEOUT, self.client.call_tool(params)).await {
+        // The app may continue the trace from here (MCP SEP-414).
+        if let Some(traceparent) = span.in_scope(crate::gen_ai::traceparent) {
+            let mut meta = rmcp::model::RequestMetaObject::new();
+            meta.set_traceparent(traceparent);
+            params.meta = Some(meta);
+        }
+        let answer = tokio::time::timeout(CALL_TIMEOUT, self.client.call_tool(params))
+            .instrument(span.clone())
+            .await;
+        match &answer {
+            Err(_) => crate::gen_ai::failed(&span, "timeout"),
+            Ok(Err(rmcp::ServiceError::McpError(_))) => crate::gen_ai::failed(&span, "mcp_error"),
+            Ok(Err(_)) => crate::gen_ai::failed(&span, "transport"),
+            Ok(Ok(result)) if result.is_error.unwrap_or(false) => {
+                crate::gen_ai::failed(&span, "tool_error")
+            }
+            Ok(Ok(_)) => {}
+        }
+        match answer {
             Err(_) => ToolCallResult {
                 is_error: true,
                 answered: false,

@@ -40,6 +40,7 @@ use catalog::{
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use tracing::Instrument as _;
 
 use crate::context::{ContextBudget, Fit};
 use crate::day_log::DayLog;
@@ -472,7 +473,14 @@ pub async fn run_tick(
                 tool: call.tool_name(names),
             });
             let started = Instant::now();
-            let outcome = call.run(names, schemas, tools).await;
+            let span = crate::gen_ai::execute_tool(&call.tool_name(names), &call.id);
+            let outcome = call
+                .run(names, schemas, tools)
+                .instrument(span.clone())
+                .await;
+            if let Some(by) = outcome.failed_by {
+                crate::gen_ai::failed(&span, by.as_str());
+            }
             let latency = started.elapsed();
             recorder.observe(TickEvent::CallEnded {
                 tool_use_id: call.id.clone(),

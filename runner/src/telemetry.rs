@@ -1,5 +1,16 @@
-//! Logging: building the subscriber is separate from installing it, so tests
-//! and embedders can choose where logs go. `RUST_LOG` filters (default info).
+//! Logging and traces: building the subscriber is separate from installing
+//! it, so tests and embedders can choose where logs go. `RUST_LOG` filters
+//! the log lines (default info).
+//!
+//! Traces are opt-in: with `OTEL_EXPORTER_OTLP_ENDPOINT` set, the spans of
+//! `actors::gen_ai` (the tick, each LLM request, each tool call) and the
+//! built-in app's `tools/call` server spans are sent over OTLP/HTTP
+//! (`OTEL_EXPORTER_OTLP_PROTOCOL`: `http/protobuf`, the default, or
+//! `http/json`; gRPC is not built in), as service `OTEL_SERVICE_NAME`
+//! (default `persona-runner`). The exporter reads the other standard
+//! `OTEL_EXPORTER_OTLP_*` variables itself (headers, timeout); spans are
+//! batched and flushed when the process exits. They never reach the log
+//! lines.
 
 use tracing::{Level, Metadata};
 use tracing_subscriber::EnvFilter;
@@ -28,14 +39,109 @@ pub fn subscriber_with<W>(
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
+    subscriber_and_traces(sink, ansi, filter, None)
+}
+
+fn subscriber_and_traces<W>(
+    sink: W,
+    ansi: bool,
+    filter: EnvFilter,
+    traces: Option<&Traces>,
+) -> impl tracing::Subscriber + Send + Sync
+where
+    W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+{
     use tracing_subscriber::Layer as _;
     let lines = tracing_subscriber::fmt::layer()
         .with_writer(sink)
         .with_target(false)
         .with_ansi(ansi)
         .with_filter(without_payloads())
-        .with_filter(filter);
-    tracing_subscriber::registry().with(lines)
+        .with_filter(filter)
+        // Spans for traces are not log lines, whatever RUST_LOG says.
+        .with_filter(filter_fn(|metadata| {
+            !TRACE_TARGETS.contains(&metadata.target())
+        }));
+    let spans = traces.map(|traces| {
+        use opentelemetry::trace::TracerProvider as _;
+        let targets = TRACE_TARGETS.iter().fold(
+            tracing_subscriber::filter::Targets::new(),
+            |targets, target| targets.with_target(*target, Level::INFO),
+        );
+        tracing_opentelemetry::layer()
+            .with_tracer(traces.provider.tracer("persona-runner"))
+            .with_filter(targets)
+    });
+    tracing_subscriber::registry().with(lines).with(spans)
+}
+
+/// The targets whose spans are traces: the runner's GenAI spans and the
+/// built-in app's MCP server spans.
+const TRACE_TARGETS: &[&str] = &[actors::gen_ai::TARGET, "mcp_server"];
+
+/// Traces being sent; [`Traces::shutdown`] flushes what is batched.
+pub struct Traces {
+    provider: opentelemetry_sdk::trace::SdkTracerProvider,
+}
+
+impl Traces {
+    /// Sends what is still batched, waiting for the exporter.
+    pub fn shutdown(self) {
+        if let Err(error) = self.provider.shutdown() {
+            eprintln!("warning: the last traces could not be sent: {error}");
+        }
+    }
+}
+
+/// Why traces could not be set up as the environment asks.
+#[derive(Debug, thiserror::Error)]
+pub enum TracesError {
+    #[error(
+        "OTEL_EXPORTER_OTLP_PROTOCOL={0:?} is not supported: traces go over OTLP/HTTP, \
+         `http/protobuf` (the default) or `http/json`"
+    )]
+    Protocol(String),
+    #[error("the OTLP trace exporter could not be built: {0}")]
+    Exporter(#[from] opentelemetry_otlp::ExporterBuildError),
+}
+
+/// The traces the environment asks for: `None` without
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`),
+/// or with `OTEL_SDK_DISABLED=true`.
+pub fn traces_from_env() -> Result<Option<Traces>, TracesError> {
+    let set = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .filter(|value| !value.trim().is_empty())
+    };
+    let endpoint =
+        set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").or_else(|| set("OTEL_EXPORTER_OTLP_ENDPOINT"));
+    let disabled = set("OTEL_SDK_DISABLED").is_some_and(|value| value.eq_ignore_ascii_case("true"));
+    if endpoint.is_none() || disabled {
+        return Ok(None);
+    }
+    let protocol = match set("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+        .or_else(|| set("OTEL_EXPORTER_OTLP_PROTOCOL"))
+        .as_deref()
+    {
+        None | Some("http/protobuf") => opentelemetry_otlp::Protocol::HttpBinary,
+        Some("http/json") => opentelemetry_otlp::Protocol::HttpJson,
+        Some(other) => return Err(TracesError::Protocol(other.to_owned())),
+    };
+    use opentelemetry_otlp::WithExportConfig as _;
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_protocol(protocol)
+        .build()?;
+    let mut resource = opentelemetry_sdk::Resource::builder();
+    if set("OTEL_SERVICE_NAME").is_none() {
+        resource = resource.with_service_name("persona-runner");
+    }
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(resource.build())
+        .build();
+    Ok(Some(Traces { provider }))
 }
 
 /// The filter when `RUST_LOG` is unset. rmcp logs every session's lifecycle
@@ -64,10 +170,21 @@ fn carries_no_payload(metadata: &Metadata<'_>) -> bool {
         })
 }
 
-/// Installs the subscriber for this process; a second call does nothing.
-pub fn init() {
+/// Installs the subscriber for this process, sending traces when the
+/// environment asks for them (keep the answer and shut it down at exit); a
+/// second call installs nothing.
+pub fn init() -> Result<Option<Traces>, TracesError> {
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let _ = tracing::subscriber::set_global_default(subscriber(BelowProgress, ansi));
+    let traces = traces_from_env()?;
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    let _ = tracing::subscriber::set_global_default(subscriber_and_traces(
+        BelowProgress,
+        ansi,
+        filter,
+        traces.as_ref(),
+    ));
+    Ok(traces)
 }
 
 /// Live progress lines on the terminal, once a command draws them; log lines

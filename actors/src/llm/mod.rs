@@ -199,6 +199,25 @@ pub enum LlmError {
     BudgetSpent(String),
 }
 
+impl LlmError {
+    /// A stable name for the kind of failure (a trace's `error.type`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            LlmError::Unauthorized(_) => "unauthorized",
+            LlmError::SpendLimit(_) => "spend_limit",
+            LlmError::RateLimited { .. } => "rate_limited",
+            LlmError::Unavailable { .. } => "unavailable",
+            LlmError::BadRequest { .. } => "bad_request",
+            LlmError::ContextOverflow { .. } => "context_overflow",
+            LlmError::Timeout { .. } => "timeout",
+            LlmError::Transport(_) => "transport",
+            LlmError::Malformed(_) => "malformed",
+            LlmError::NoRateSlot => "no_rate_slot",
+            LlmError::BudgetSpent(_) => "budget_spent",
+        }
+    }
+}
+
 /// A language model (or the scripted simulator) behind one interface.
 #[async_trait]
 pub trait Llm: Send + Sync {

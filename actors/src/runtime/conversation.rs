@@ -12,6 +12,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::task::JoinSet;
+use tracing::Instrument as _;
 
 use crate::llm::{Llm, LlmError, LlmRequest, LlmResponse};
 
@@ -26,9 +27,15 @@ pub struct ConversationState {
 pub enum ConversationMsg {
     /// Sent by the persona actor when a tick starts: the LLM for this tick.
     UseLlm(Arc<dyn Llm>),
-    /// Sent by the tick (through [`ConversationHandle`]); the reply carries the
-    /// provider's answer. A caller that gave up simply drops its port.
-    Complete(Box<LlmRequest>, RpcReplyPort<Result<LlmResponse, LlmError>>),
+    /// Sent by the tick (through [`ConversationHandle`]) with the span it
+    /// asks from, which the request's own span is part of; the reply
+    /// carries the provider's answer. A caller that gave up simply drops
+    /// its port.
+    Complete(
+        Box<LlmRequest>,
+        tracing::Span,
+        RpcReplyPort<Result<LlmResponse, LlmError>>,
+    ),
     /// Sent by a request task when it is done; late or repeated ones are
     /// harmless.
     Completed,
@@ -69,18 +76,21 @@ impl Actor for ConversationActor {
     ) -> Result<(), ActorProcessingErr> {
         match message {
             ConversationMsg::UseLlm(llm) => state.llm = Some(llm),
-            ConversationMsg::Complete(request, reply) => {
+            ConversationMsg::Complete(request, asked_from, reply) => {
                 let Some(llm) = state.llm.clone() else {
                     let _ = reply.send(Err(LlmError::Malformed(
                         "no LLM configured for this conversation".into(),
                     )));
                     return Ok(());
                 };
-                state.requests.spawn(async move {
-                    let result = llm.complete(&request).await;
-                    let _ = reply.send(result);
-                    let _ = me.cast(ConversationMsg::Completed);
-                });
+                state.requests.spawn(
+                    async move {
+                        let result = llm.complete(&request).await;
+                        let _ = reply.send(result);
+                        let _ = me.cast(ConversationMsg::Completed);
+                    }
+                    .instrument(asked_from),
+                );
             }
             // Reaps finished tasks, so the set holds only live requests.
             ConversationMsg::Completed => while state.requests.try_join_next().is_some() {},
@@ -113,9 +123,13 @@ impl Llm for ConversationHandle {
     }
     async fn complete(&self, request: &LlmRequest) -> Result<LlmResponse, LlmError> {
         let request = Box::new(request.clone());
+        let asked_from = tracing::Span::current();
         match self
             .actor
-            .call(|reply| ConversationMsg::Complete(request, reply), None)
+            .call(
+                |reply| ConversationMsg::Complete(request, asked_from, reply),
+                None,
+            )
             .await
         {
             Ok(ractor::rpc::CallResult::Success(result)) => result,

@@ -16,6 +16,7 @@ use rmcp::model::{
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
+use tracing::Instrument as _;
 
 use crate::app::AppState;
 
@@ -99,6 +100,70 @@ impl ServerHandler for McpGateway {
     ) -> Result<CallToolResponse, McpError> {
         let caller = caller(&context)?;
         let name = request.name.to_string();
+        let span = call_span(&name, &request, &context);
+        self.call_tool_in(name, request, caller)
+            .instrument(span.clone())
+            .await
+            .inspect(|response| record_outcome(&span, response))
+    }
+}
+
+/// The server span of a `tools/call` (OpenTelemetry's MCP conventions),
+/// continuing the caller's trace when the request carries one in
+/// `params._meta.traceparent` (MCP SEP-414). Its target, `mcp_server`, is
+/// sent as traces when the process sends any and never logged.
+fn call_span(
+    name: &str,
+    request: &CallToolRequestParams,
+    context: &RequestContext<RoleServer>,
+) -> tracing::Span {
+    use opentelemetry::propagation::TextMapPropagator as _;
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    let span = tracing::info_span!(
+        target: "mcp_server",
+        "tools/call",
+        otel.name = format!("tools/call {name}"),
+        otel.kind = "server",
+        otel.status_code = tracing::field::Empty,
+        error.type = tracing::field::Empty,
+        mcp.method.name = "tools/call",
+        gen_ai.operation.name = "execute_tool",
+        gen_ai.tool.name = name,
+    );
+    let traceparent = request
+        .meta
+        .as_ref()
+        .and_then(|meta| meta.get_traceparent())
+        .or_else(|| context.meta.get_traceparent());
+    if let Some(traceparent) = traceparent {
+        let carrier =
+            std::collections::HashMap::from([("traceparent".to_owned(), traceparent.to_owned())]);
+        let parent =
+            opentelemetry_sdk::propagation::TraceContextPropagator::new().extract(&carrier);
+        if let Err(error) = span.set_parent(parent) {
+            tracing::debug!(%error, "the caller's trace context was not taken");
+        }
+    }
+    span
+}
+
+/// A tool's error result on its span: `error.type` `tool_error`.
+fn record_outcome(span: &tracing::Span, response: &CallToolResponse) {
+    if let CallToolResponse::Complete(result) = response
+        && result.is_error.unwrap_or(false)
+    {
+        span.record("otel.status_code", "ERROR");
+        span.record("error.type", "tool_error");
+    }
+}
+
+impl McpGateway {
+    async fn call_tool_in(
+        &self,
+        name: String,
+        request: CallToolRequestParams,
+        caller: CallerContext,
+    ) -> Result<CallToolResponse, McpError> {
         // Hidden tools (admin, destructive) answer exactly like unknown ones.
         if !self
             .state

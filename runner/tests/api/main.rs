@@ -16,5 +16,6 @@ mod target;
 mod target_auth;
 mod tick;
 mod tidy;
+mod traces;
 mod up;
 mod workspace_graph;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use ractor::ActorRef;
+use tracing::Instrument as _;
 
 use crate::llm::pricing::PriceTable;
 use crate::llm::rate_gate::{self, RateGate};
@@ -77,7 +78,16 @@ impl Llm for TickLlm {
         self.gate.slot().await?;
         let gate: Arc<dyn RateGate> = self.gate.clone();
         let started = std::time::Instant::now();
-        let result = rate_gate::scope(gate, self.inner.complete(request)).await;
+        // The span starts with the slot granted: it is the request's time.
+        let span = crate::gen_ai::chat(
+            self.inner.provider(),
+            self.inner.model(),
+            request.max_tokens,
+        );
+        let result = rate_gate::scope(gate, self.inner.complete(request))
+            .instrument(span.clone())
+            .await;
+        crate::gen_ai::chat_ended(&span, &result);
         let provider = self.inner.provider();
         let status = if result.is_ok() { "ok" } else { "error" };
         metrics::histogram!(crate::metrics::LLM_REQUEST_SECONDS, "provider" => provider)

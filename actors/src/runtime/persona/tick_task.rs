@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 use std::time::Instant;
+use tracing::Instrument as _;
 
 use catalog::{FailedBy, NewTick, TickFinish, TickStatus};
 use chrono::Utc;
@@ -182,8 +183,15 @@ pub(super) async fn tick_task(task: TickTask) {
         mcp.close().await;
         Ok::<(Session, TickEnd), TickFailure>((session, result?))
     };
+    let span = crate::gen_ai::invoke_agent(
+        &profile.name,
+        &profile.id,
+        &tick_id,
+        llm.provider,
+        &llm.model,
+    );
     let (status, error, failed_by, session) =
-        match tokio::time::timeout(env.tick_timeout, work).await {
+        match tokio::time::timeout(env.tick_timeout, work.instrument(span.clone())).await {
             Err(_) => {
                 let waiting = recorder.waiting_for();
                 let on = waiting
@@ -212,6 +220,14 @@ pub(super) async fn tick_task(task: TickTask) {
         };
     recorder.waiting(Some(Waiting::Saving));
     let mut record = recorder.take();
+    crate::gen_ai::tick_ended(&span, status, failed_by);
+    for row in &record.feedback {
+        if let Some(rating) = row.rating {
+            crate::gen_ai::evaluation(&span, &row.module, rating);
+        }
+    }
+    // The tick's span ends here; saving its rows is the runner's work.
+    drop(span);
     let story = record.story.take();
     metrics::counter!(crate::metrics::TICKS_TOTAL, "outcome" => status.as_str()).increment(1);
     metrics::histogram!(crate::metrics::TICK_DURATION_SECONDS)
