@@ -21,7 +21,19 @@ pub const MAX_FEEDBACK_PER_BATCH: usize = 100;
 pub const PARSE_FAILURE_MODULE: &str = "__parse";
 
 /// A module rating, 1 to 5 inclusive.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(try_from = "i64", into = "i64")]
 pub struct Rating(u8);
 
@@ -71,7 +83,7 @@ impl fmt::Display for Rating {
 }
 
 /// How a tool call ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ActionResult {
     Ok,
@@ -99,7 +111,7 @@ impl ActionResult {
 /// could not be reached), the agent (the model made a call that could not be
 /// made: arguments that are not JSON or that the tool's listed schema
 /// rejects, a tool that does not exist), or the LLM service itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum FailedBy {
     App,
@@ -130,7 +142,7 @@ impl fmt::Display for FailedBy {
 }
 
 /// One tool call made during a tick.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ActionRow {
     pub tick_id: String,
@@ -162,7 +174,7 @@ impl ActionRow {
 }
 
 /// One module rating given at the end of a tick.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FeedbackRow {
     pub tick_id: String,
@@ -188,7 +200,7 @@ impl FeedbackRow {
 
 /// Where a tick row stands. Only `Ok` is a success: tools used and
 /// ratings stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TickStatus {
     Running,
@@ -276,7 +288,7 @@ pub struct TickFinish {
 }
 
 /// A tick row as stored, read back.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StoredTick {
     pub tick_id: String,
@@ -297,7 +309,7 @@ pub struct StoredTick {
 }
 
 /// Tokens an LLM reported for one tick.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenUsage {
     pub input: u64,

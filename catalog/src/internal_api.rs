@@ -386,7 +386,7 @@ pub struct MemoryAnswer {
 
 /// `GET /ticks/{tick_id}`: everything stored of one tick. The runner's
 /// control API answers `GET /ticks/{tick_id}` with the same body.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TickDetail {
     pub tick: StoredTick,

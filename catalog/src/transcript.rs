@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::{ActionResult, FailedBy, TokenUsage};
 
 /// The part of the tick an item belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Phase {
     /// The main turn: the simulated day.
@@ -30,15 +30,14 @@ impl Phase {
 }
 
 /// One item of a transcript; `kind` on the wire.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(
-    tag = "kind",
-    rename_all = "lowercase",
-    rename_all_fields = "camelCase"
-)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+// Each variant names its own field case (not `rename_all_fields`): the
+// OpenAPI schema derived from this enum reads it there.
+#[serde(tag = "kind", rename_all = "lowercase")]
 pub enum TranscriptItem {
     /// A request that opens a phase: the persona's system prompt and the
     /// prompt of the day or of the rating turn.
+    #[serde(rename_all = "camelCase")]
     Prompt {
         phase: Phase,
         system: String,
@@ -46,6 +45,7 @@ pub enum TranscriptItem {
     },
     /// One answer of the model: its text (for the rating turn, the ratings
     /// it submitted), why it ended and the tokens it took.
+    #[serde(rename_all = "camelCase")]
     Answer {
         phase: Phase,
         /// The LLM round, from 1; the rating answer comes after the last.
@@ -55,6 +55,7 @@ pub enum TranscriptItem {
         tokens: TokenUsage,
     },
     /// One tool call and the tool's answer (or why it was not made).
+    #[serde(rename_all = "camelCase")]
     Call {
         tool_use_id: String,
         tool: String,

@@ -5,10 +5,10 @@ use catalog::internal_api::{Insights, ListedTick, TickDetail, ToolStats};
 use catalog::transcript::TranscriptItem;
 use chrono::{DateTime, Utc};
 use maud::{DOCTYPE, Markup, html};
-use serde_json::Value;
 
 use super::charts;
 use crate::control::ControlState;
+use crate::control::views::{FleetAnswer, PersonaState, PersonaView, SupervisorView};
 
 /// What every page's frame needs.
 pub struct Chrome {
@@ -67,31 +67,8 @@ fn layout(chrome: &Chrome, title: &str, current: &str, body: Markup) -> Markup {
     }
 }
 
-fn str_of<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
-    value.get(key).and_then(Value::as_str)
-}
-
-fn u64_of(value: &Value, key: &str) -> Option<u64> {
-    value.get(key).and_then(Value::as_u64)
-}
-
-fn f64_of(value: &Value, key: &str) -> Option<f64> {
-    value.get(key).and_then(Value::as_f64)
-}
-
 fn usd(amount: f64) -> String {
     format!("${amount:.4}")
-}
-
-/// An RFC 3339 time as the page shows it: UTC, to the second.
-fn when(text: &str) -> String {
-    DateTime::parse_from_rfc3339(text)
-        .map(|at| {
-            at.with_timezone(&Utc)
-                .format("%Y-%m-%d %H:%M:%S UTC")
-                .to_string()
-        })
-        .unwrap_or_else(|_| text.to_owned())
 }
 
 fn time(at: DateTime<Utc>) -> String {
@@ -110,7 +87,7 @@ fn status_badge(status: &str, failed_by: Option<&str>) -> Markup {
 
 pub fn fleet(
     chrome: &Chrome,
-    view: &Value,
+    view: &SupervisorView,
     days: u32,
     insights: Result<&Insights, &String>,
 ) -> Markup {
@@ -130,23 +107,23 @@ pub fn fleet(
 }
 
 /// The part of the fleet page the live view replaces.
-pub fn fleet_section(chrome: &Chrome, view: &Value) -> Markup {
-    let dispatcher = &view["dispatcher"];
-    let paused = dispatcher["paused"].as_bool().unwrap_or(false);
-    let switch = &view["fleet"]["switch"];
-    let personas = view["personas"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or(&[]);
-    let fleet_spend = f64_of(&view["budget"]["fleet"], "usd").unwrap_or(0.0);
+pub fn fleet_section(chrome: &Chrome, view: &SupervisorView) -> Markup {
+    let dispatcher = &view.dispatcher;
+    let why = match &view.fleet {
+        FleetAnswer::Known(fleet) => fleet.switch.as_ref().map(|switch| switch.reason.as_str()),
+        FleetAnswer::Unknown { .. } => None,
+    };
     html! {
         h2 #fleet-title { "Fleet" }
+        @if let FleetAnswer::Unknown { error } = &view.fleet {
+            p.error role="alert" { "The fleet's stored state could not be read: " (error) }
+        }
         div.summary {
             p {
-                @if paused {
+                @if dispatcher.paused {
                     strong.paused { "Paused" }
-                    @if let Some(reason) = str_of(dispatcher, "pauseReason") { " (" (reason) ")" }
-                    @if let Some(why) = str_of(switch, "reason") { ": " (why) }
+                    @if let Some(reason) = dispatcher.pause_reason { " (" (reason) ")" }
+                    @if let Some(why) = why { ": " (why) }
                     " "
                     button type="button" data-post="/resume?reason=resumed%20from%20the%20dashboard" { "Resume the fleet" }
                 } @else {
@@ -156,17 +133,17 @@ pub fn fleet_section(chrome: &Chrome, view: &Value) -> Markup {
                 }
             }
             dl {
-                dt { "Ticking" } dd { (u64_of(dispatcher, "permitsInUse").unwrap_or(0)) " of " (u64_of(dispatcher, "concurrency").unwrap_or(0)) }
-                dt { "Waiting for a permit" } dd { (u64_of(dispatcher, "waitingForPermit").unwrap_or(0)) }
-                dt { "LLM requests" } dd { (u64_of(dispatcher, "llmRequests").unwrap_or(0)) }
-                dt { "Spent today" } dd { (usd(fleet_spend)) }
+                dt { "Ticking" } dd { (dispatcher.permits_in_use) " of " (dispatcher.concurrency) }
+                dt { "Waiting for a permit" } dd { (dispatcher.waiting_for_permit) }
+                dt { "LLM requests" } dd { (dispatcher.llm_requests) }
+                dt { "Spent today" } dd { (usd(view.budget.fleet.usd)) }
                 dt { "Rows waiting to be stored" } dd {
-                    (u64_of(&view["persistence"], "pendingActions").unwrap_or(0) + u64_of(&view["persistence"], "pendingFeedback").unwrap_or(0))
+                    (view.persistence.pending_actions + view.persistence.pending_feedback)
                 }
             }
         }
         table.personas {
-            caption { (personas.len()) " personas on replica " (chrome.replica) }
+            caption { (view.personas.len()) " personas on replica " (chrome.replica) }
             thead {
                 tr {
                     th scope="col" { "Persona" }
@@ -179,59 +156,70 @@ pub fn fleet_section(chrome: &Chrome, view: &Value) -> Markup {
                 }
             }
             tbody {
-                @for persona in personas { (persona_row(persona)) }
+                @for persona in &view.personas { (persona_row(persona)) }
             }
         }
     }
 }
 
-fn persona_row(persona: &Value) -> Markup {
-    let id = str_of(persona, "id").unwrap_or_default();
-    let email = str_of(persona, "email").unwrap_or_default();
-    let name = str_of(persona, "name").unwrap_or(email);
-    let state = str_of(persona, "state")
-        .or_else(|| str_of(persona, "actor"))
-        .unwrap_or("unknown");
-    let paused = persona["paused"].as_bool().unwrap_or(false);
-    let last = &persona["lastOutcome"];
+/// A state's word, as the page and its CSS classes say it.
+fn state_word(persona: &PersonaView) -> &'static str {
+    match persona.state {
+        Some(PersonaState::Idle) => "idle",
+        Some(PersonaState::Ticking) => "ticking",
+        Some(PersonaState::Paused) => "paused",
+        None => match persona.actor {
+            crate::control::views::ActorHealth::Running => "starting",
+            crate::control::views::ActorHealth::Restarting => "restarting",
+            crate::control::views::ActorHealth::Failed => "failed",
+        },
+    }
+}
+
+fn persona_row(persona: &PersonaView) -> Markup {
+    let id = persona.id.as_str();
+    let name = persona.name.as_deref().unwrap_or(&persona.email);
+    let state = state_word(persona);
+    let paused = persona.paused.unwrap_or(false);
     html! {
         tr data-persona=(id) data-state=(state) {
             th scope="row" {
                 a href={ "/ui/ticks?persona=" (id) } { (name) }
                 br;
-                small { (email) }
+                small { (persona.email) }
             }
-            td { span class={ "state " (state) } { (state) } }
             td {
-                @if let Some(tick) = str_of(persona, "currentTick") {
-                    "turn " (u64_of(persona, "currentTurn").unwrap_or(0))
-                    ", " (u64_of(persona, "currentToolCalls").unwrap_or(0)) " calls"
-                    @if let Some(waiting) = str_of(persona, "waitingFor") { ", waiting for " (waiting) }
+                span class={ "state " (state) } { (state) }
+                @if let Some(failure) = &persona.failure { br; small.error { (failure) } }
+            }
+            td {
+                @if let Some(tick) = &persona.current_tick {
+                    "turn " (persona.current_turn.unwrap_or(0))
+                    ", " (persona.current_tool_calls.unwrap_or(0)) " calls"
+                    @if let Some(waiting) = persona.waiting_for { ", waiting for " (waiting) }
                     br;
                     a href={ "/ui/ticks/" (tick) } { small { (tick) } }
                 } @else { "—" }
             }
             td {
-                @if let Some(status) = str_of(last, "status") {
-                    (status_badge(status, str_of(last, "failedBy")))
-                    " " (u64_of(last, "actions").unwrap_or(0)) " calls"
-                    @if let Some(failed) = u64_of(last, "failedActions").filter(|n| *n > 0) { ", " (failed) " app errors" }
-                    @if let Some(failed) = u64_of(last, "agentErrors").filter(|n| *n > 0) { ", " (failed) " agent errors" }
-                    @if let Some(tick) = str_of(last, "tickId") {
-                        br;
-                        a href={ "/ui/ticks/" (tick) } aria-label={ "last tick of " (name) } { small { (tick) } }
-                    }
+                @if let Some(last) = &persona.last_outcome {
+                    (status_badge(last.status, last.failed_by))
+                    " " (last.actions) " calls"
+                    @if last.failed_actions > 0 { ", " (last.failed_actions) " app errors" }
+                    @if last.agent_errors > 0 { ", " (last.agent_errors) " agent errors" }
+                    br;
+                    a href={ "/ui/ticks/" (last.tick_id) } aria-label={ "last tick of " (name) } { small { (last.tick_id) } }
                 } @else { "no tick yet" }
             }
             td {
-                @if persona["dueNow"].as_bool().unwrap_or(false) { "due now" }
-                @else if let Some(next) = str_of(persona, "nextDueAt") {
-                    (when(next))
-                    @if str_of(persona, "nextAttemptAt").is_some() { br; small { "after a failure (backoff)" } }
+                @if persona.due_now.unwrap_or(false) { "due now" }
+                @else if let Some(next) = persona.next_due_at {
+                    (time(next))
+                    @if persona.next_attempt_at.is_some() { br; small { "after a failure (backoff)" } }
                 }
                 @else { "—" }
             }
-            td { (usd(f64_of(&persona["spentToday"], "usd").unwrap_or(0.0))) }
+            td { (usd(persona.spent_today.as_ref().map(|spent| spent.usd).unwrap_or(0.0))) }
             td.actions {
                 @if paused {
                     button type="button" data-post={ "/personas/" (id) "/resume" } aria-label={ "Resume " (name) } { "Resume" }

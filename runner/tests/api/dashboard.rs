@@ -11,10 +11,10 @@ use serde_json::Value;
 use crate::daemon::{Daemon, persona, start, supervisor};
 use crate::helpers::eventually;
 
-const TOKEN: &str = "dashboard-token";
+pub(crate) const TOKEN: &str = "dashboard-token";
 
 /// A daemon whose every persona has finished a tick.
-async fn daemon_after_ticks(http: &reqwest::Client) -> (Daemon, Value) {
+pub(crate) async fn daemon_after_ticks(http: &reqwest::Client) -> (Daemon, Value) {
     let daemon = start(&[("RUNNER_ADMIN_TOKEN", TOKEN), ("PERSONA_CONCURRENCY", "4")]);
     eventually(
         Duration::from_secs(120),

@@ -10,6 +10,7 @@ mod dashboard;
 mod fleet;
 mod helpers;
 mod local_model;
+mod openapi;
 mod runtime;
 mod seed;
 mod target;

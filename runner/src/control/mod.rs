@@ -25,9 +25,7 @@
 use std::sync::Arc;
 
 use actors::app_client::AppLogin;
-use actors::runtime::budget::{Limit, Spend};
-use actors::runtime::persona::{Activity, CallState, LiveTick, PersonaStatus, TickSummary};
-use actors::runtime::supervisor::{ChildHealth, Directory, PersonaEntry, PersonaMemory};
+use actors::runtime::supervisor::Directory;
 use actors::runtime::{BackendError, CommandRefused, KillSwitchError};
 use axum::Json;
 use axum::Router;
@@ -36,7 +34,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use catalog::SeedSecret;
-use catalog::internal_api::{FleetView, TickDetail};
+use catalog::internal_api::TickDetail;
 use gateway::http::ApiError;
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Deserialize;
@@ -44,6 +42,15 @@ use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
 use crate::system::RunnerHandles;
+
+mod openapi;
+pub mod views;
+
+use views::{
+    BudgetView, DispatcherView, ErrorBody, FleetAnswer, FleetState, Health, LiveTickView,
+    MemoryView, PausedAnswer, PersistenceView, PersonaView, SpendView, SupervisorView,
+    SwitchAnswer, TickStarted,
+};
 
 pub struct ControlState {
     pub runner: RunnerHandles,
@@ -85,6 +92,7 @@ pub fn router(state: Arc<ControlState>) -> Router {
         .route("/resume", post(resume_all))
         .route("/diag/login", get(diag_login))
         .route("/diag/tick", post(diag_tick))
+        .route("/openapi.json", get(openapi::document))
         .merge(crate::dashboard::routes())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .with_state(state)
@@ -122,13 +130,19 @@ fn internal(error: anyhow::Error) -> ApiError {
     ApiError::Internal(error)
 }
 
-async fn health(State(state): State<Arc<ControlState>>) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/health", tag = "runner",
+    responses((status = 200, description = "the runner answers", body = Health)))]
+async fn health(State(state): State<Arc<ControlState>>) -> Result<Json<Health>, ApiError> {
     let snapshot = state.runner.snapshot().await.map_err(refusal)?;
-    Ok(Json(
-        json!({ "status": "ok", "paused": snapshot.dispatcher.paused, "personas": snapshot.personas.len() }),
-    ))
+    Ok(Json(Health {
+        status: "ok",
+        paused: snapshot.dispatcher.paused,
+        personas: snapshot.personas.len(),
+    }))
 }
 
+#[utoipa::path(get, path = "/metrics", tag = "runner",
+    responses((status = 200, description = "Prometheus text exposition format", body = String, content_type = "text/plain")))]
 async fn metrics(State(state): State<Arc<ControlState>>) -> Result<String, ApiError> {
     let snapshot = state.runner.snapshot().await.map_err(refusal)?;
     let persistence = state.runner.persistence_status().await.map_err(refusal)?;
@@ -153,78 +167,24 @@ async fn metrics(State(state): State<Arc<ControlState>>) -> Result<String, ApiEr
         .filter(|e| {
             e.status
                 .as_ref()
-                .is_some_and(|s| s.activity == Activity::Ticking)
+                .is_some_and(|s| s.activity == actors::runtime::persona::Activity::Ticking)
         })
         .count();
     metrics::gauge!(actors::metrics::PERSONAS_TICKING).set(ticking as f64);
     Ok(state.metrics.render())
 }
 
-fn summary_json(summary: &TickSummary) -> Value {
-    json!({
-        "tickId": summary.tick_id,
-        "status": summary.status.as_str(),
-        "error": summary.error,
-        "failedBy": summary.failed_by.map(catalog::FailedBy::as_str),
-        "turns": summary.turns,
-        "actions": summary.actions,
-        "failedActions": summary.failed_actions,
-        "agentErrors": summary.agent_errors,
-        "modulesRated": summary.modules_rated,
-        "durationMs": summary.duration_ms,
-        "finishedAt": summary.finished_at,
-        "tokens": summary.tokens,
-        "costUsd": summary.cost_usd,
-        "nextAttemptAt": summary.next_attempt_at,
-        "nextDueAt": summary.next_due_at,
-    })
-}
-
-fn status_json(status: &PersonaStatus) -> Value {
-    json!({
-        "state": match status.activity { Activity::Idle => "idle", Activity::Ticking => "ticking", Activity::Paused => "paused" },
-        "paused": status.paused,
-        "currentTick": status.current_tick,
-        "currentTickStartedAt": status.current_tick_started_at,
-        "currentTurn": status.current_progress.map(|progress| progress.turns + 1),
-        "currentToolCalls": status.current_progress.map(|progress| progress.tool_calls),
-        "waitingFor": status.current_progress.and_then(|progress| progress.waiting).map(actors::progress::Waiting::as_str),
-        "lastOutcome": status.last.as_ref().map(summary_json),
-        "ticks": status.ticks,
-        "nextAttemptAt": status.last.as_ref().and_then(|last| last.next_attempt_at),
-        "nextDueAt": status.last.as_ref().and_then(|last| last.next_due_at),
-    })
-}
-
-fn entry_json(entry: &PersonaEntry) -> Value {
-    let (health, reason) = match &entry.health {
-        ChildHealth::Running => ("running", None),
-        ChildHealth::Restarting => ("restarting", None),
-        ChildHealth::Failed(reason) => ("failed", Some(reason.clone())),
-    };
-    let mut value = json!({
-        "id": entry.persona_id,
-        "email": entry.email,
-        "actor": health,
-        "failure": reason,
-        "restarts": entry.restarts,
-    });
-    if let (Some(status), Value::Object(map)) = (&entry.status, &mut value) {
-        if let Value::Object(extra) = status_json(status) {
-            map.extend(extra);
-        }
-        map.insert("name".into(), json!(status.name));
-    }
-    value
-}
-
-async fn supervisor(State(state): State<Arc<ControlState>>) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/supervisor", tag = "runner",
+    responses((status = 200, description = "this replica, the fleet, every persona actor, budgets, dispatcher, persistence", body = SupervisorView)))]
+async fn supervisor(
+    State(state): State<Arc<ControlState>>,
+) -> Result<Json<SupervisorView>, ApiError> {
     Ok(Json(supervisor_view(&state).await?))
 }
 
 /// What `GET /supervisor` answers; the dashboard renders and streams the
 /// same.
-pub(crate) async fn supervisor_view(state: &ControlState) -> Result<Value, ApiError> {
+pub(crate) async fn supervisor_view(state: &ControlState) -> Result<SupervisorView, ApiError> {
     let snapshot = state.runner.snapshot().await.map_err(refusal)?;
     let persistence = state.runner.persistence_status().await.map_err(refusal)?;
     let due: std::collections::HashSet<String> = state
@@ -237,118 +197,59 @@ pub(crate) async fn supervisor_view(state: &ControlState) -> Result<Value, ApiEr
     let spending = state.runner.spending().await.map_err(refusal)?;
     // The fleet as stored; a database that cannot say is shown, not hidden.
     let fleet = match state.runner.fleet().await {
-        Ok(view) => fleet_json(&view),
-        Err(error) => json!({ "error": error.to_string() }),
+        Ok(view) => FleetAnswer::Known(FleetState::from(&view)),
+        Err(error) => FleetAnswer::Unknown {
+            error: error.to_string(),
+        },
     };
     let dispatcher = &snapshot.dispatcher;
-    let personas: Vec<Value> = snapshot
+    let personas = snapshot
         .personas
         .iter()
         .map(|entry| {
-            let mut value = entry_json(entry);
-            value["dueNow"] = json!(due.contains(&entry.persona_id));
+            let mut view = PersonaView::of(entry);
+            view.due_now = Some(due.contains(&entry.persona_id));
             let spent = spending.get(&entry.persona_id).copied().unwrap_or_default();
-            value["spentToday"] = spend_json(spent, dispatcher.budgets.persona);
-            value
+            view.spent_today = Some(SpendView::of(spent, dispatcher.budgets.persona));
+            view
         })
         .collect();
-    Ok(json!({
-        "replica": state.runner.replica_id,
-        "fleet": fleet,
-        "personas": personas,
-        "budget": {
-            "fleet": spend_json(dispatcher.fleet_spent, dispatcher.budgets.fleet),
-            "perPersona": limit_json(dispatcher.budgets.persona),
-            "refusals": dispatcher.budget_refusals,
+    Ok(SupervisorView {
+        replica: state.runner.replica_id.clone(),
+        fleet,
+        personas,
+        budget: BudgetView {
+            fleet: SpendView::of(dispatcher.fleet_spent, dispatcher.budgets.fleet),
+            per_persona: dispatcher.budgets.persona.into(),
+            refusals: dispatcher.budget_refusals,
         },
-        "dispatcher": {
-            "paused": dispatcher.paused,
-            "pauseReason": dispatcher.paused.then_some(if dispatcher.paused_by_budget { "budget" } else { "fleet" }),
-            "draining": dispatcher.draining,
-            "concurrency": dispatcher.concurrency,
-            "permitsInUse": dispatcher.permits_in_use,
-            "waitingForPermit": dispatcher.waiting_for_permit,
-            "llmRequestsPerMinute": dispatcher.llm_per_minute,
-            "replicas": dispatcher.replicas,
-            "llmShareOfThisReplica": dispatcher.llm_share_per_minute,
-            "waitingForRateSlot": dispatcher.waiting_for_slot,
-            "llmRequests": dispatcher.llm_requests,
-            "batchedTicks": dispatcher.batched_ticks,
-        },
-        "persistence": {
-            "pendingActions": persistence.pending_actions,
-            "pendingFeedback": persistence.pending_feedback,
-            "writtenActions": persistence.written_actions,
-            "writtenFeedback": persistence.written_feedback,
-            "failedWrites": persistence.failed_writes,
-            "rejectedRows": persistence.rejected_rows,
-        },
-    }))
+        dispatcher: DispatcherView::from(dispatcher),
+        persistence: PersistenceView::from(&persistence),
+    })
 }
 
-/// Spend today against a daily limit (`null` where unlimited).
-fn spend_json(spent: Spend, limit: Limit) -> Value {
-    json!({ "usd": spent.usd, "tokens": spent.tokens, "limit": limit_json(limit) })
-}
-
-fn limit_json(limit: Limit) -> Value {
-    json!({ "usd": limit.usd, "tokens": limit.tokens })
-}
-
+#[utoipa::path(get, path = "/personas/{id}", tag = "personas", params(("id" = String, Path, description = "the persona's user id or email")),
+    responses((status = 200, description = "the persona, with its running tick's calls live (`runningTick`)", body = PersonaView), (status = 404, description = "no such persona", body = ErrorBody)))]
 /// One persona, with its running tick's calls as its actor sees them now.
 async fn persona(
     State(state): State<Arc<ControlState>>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PersonaView>, ApiError> {
     let snapshot = state.runner.snapshot().await.map_err(refusal)?;
     let entry = snapshot
         .personas
         .iter()
         .find(|entry| entry.persona_id == id || entry.email.eq_ignore_ascii_case(&id))
         .ok_or_else(|| ApiError::NotFound(format!("no persona {id}")))?;
-    let mut value = entry_json(entry);
+    let mut view = PersonaView::of(entry);
     // A persona whose actor is restarting or failed has no live tick to show.
     let live = match state.runner.live_tick(&entry.persona_id).await {
         Ok(live) => live,
         Err(CommandRefused::UnknownPersona(_)) => None,
         Err(refused) => return Err(refusal(refused)),
     };
-    value["runningTick"] = live.as_ref().map(live_tick_json).unwrap_or(Value::Null);
-    Ok(Json(value))
-}
-
-fn live_tick_json(live: &LiveTick) -> Value {
-    let calls: Vec<Value> = live
-        .calls
-        .iter()
-        .map(|call| {
-            let mut value = json!({
-                "toolUseId": call.tool_use_id,
-                "tool": call.tool,
-                "startedAt": call.started_at,
-            });
-            match call.state {
-                CallState::Running => value["state"] = json!("running"),
-                CallState::Ended {
-                    result,
-                    failed_by,
-                    latency_ms,
-                } => {
-                    value["state"] = json!(result.as_str());
-                    value["failedBy"] = json!(failed_by.map(catalog::FailedBy::as_str));
-                    value["latencyMs"] = json!(latency_ms);
-                }
-            }
-            value
-        })
-        .collect();
-    json!({
-        "tickId": live.tick_id,
-        "startedAt": live.started_at,
-        "waitingFor": live.waiting.map(actors::progress::Waiting::as_str),
-        "turns": live.turns,
-        "calls": calls,
-    })
+    view.running_tick = Some(live.as_ref().map(LiveTickView::from));
+    Ok(Json(view))
 }
 
 /// The one place a refused persona command becomes an HTTP answer.
@@ -376,7 +277,11 @@ pub(crate) fn backend_failure(error: BackendError) -> ApiError {
     }
 }
 
-async fn set_paused(state: &ControlState, id: &str, paused: bool) -> Result<Json<Value>, ApiError> {
+async fn set_paused(
+    state: &ControlState,
+    id: &str,
+    paused: bool,
+) -> Result<Json<PausedAnswer>, ApiError> {
     // The stored flag first: it survives a restart even if the actor is
     // momentarily unreachable.
     let persona = state
@@ -387,11 +292,18 @@ async fn set_paused(state: &ControlState, id: &str, paused: bool) -> Result<Json
     if let Err(error) = state.runner.set_paused(&persona.id, paused).await {
         tracing::warn!(%error, persona = %persona.email, "the persona actor did not take the pause flag; it applies on the next refresh");
     }
-    Ok(Json(
-        json!({ "id": persona.id, "email": persona.email, "paused": paused }),
-    ))
+    Ok(Json(PausedAnswer {
+        id: persona.id,
+        email: persona.email,
+        paused,
+    }))
 }
 
+#[utoipa::path(get, path = "/ticks/{tick_id}", tag = "ticks",
+    params(("tick_id" = String, Path, description = "the tick's id")),
+    security(("admin_token" = [])),
+    responses((status = 200, description = "the tick as stored: its row, calls, ratings and transcript", body = TickDetail), (status = 401, description = "the admin token is missing or wrong", body = ErrorBody),
+        (status = 404, description = "no such tick", body = ErrorBody)))]
 /// One tick as stored, its transcript included (the same body as the
 /// internal API's `GET /ticks/{tick_id}`).
 async fn tick(
@@ -404,69 +316,82 @@ async fn tick(
     Ok(Json(detail))
 }
 
+#[utoipa::path(get, path = "/personas/{id}/memory", tag = "personas", params(("id" = String, Path, description = "the persona's user id or email")),
+    responses((status = 200, description = "the story so far, as the next day prompt carries it", body = MemoryView), (status = 404, description = "no such persona", body = ErrorBody)))]
 /// The persona's memory, as its next day prompt will carry it.
 async fn persona_memory(
     State(state): State<Arc<ControlState>>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<MemoryView>, ApiError> {
     let memory = state.directory.memory(&id).await.map_err(backend_failure)?;
-    Ok(Json(memory_json(&memory)))
+    Ok(Json(MemoryView::from(&memory)))
 }
 
+#[utoipa::path(delete, path = "/personas/{id}/memory", tag = "personas", params(("id" = String, Path, description = "the persona's user id or email")),
+    security(("admin_token" = [])),
+    responses((status = 200, description = "forgotten: the next day starts from nothing", body = MemoryView), (status = 401, description = "the admin token is missing or wrong", body = ErrorBody), (status = 404, description = "no such persona", body = ErrorBody)))]
 /// Resets it: the persona's next day starts from nothing.
 async fn forget_persona_memory(
     State(state): State<Arc<ControlState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<MemoryView>, ApiError> {
     authorize(&state, &headers)?;
     let memory = state
         .directory
         .set_memory(&id, None)
         .await
         .map_err(backend_failure)?;
-    Ok(Json(memory_json(&memory)))
+    Ok(Json(MemoryView::from(&memory)))
 }
 
-fn memory_json(memory: &PersonaMemory) -> Value {
-    json!({
-        "id": memory.persona.id,
-        "email": memory.persona.email,
-        "memory": memory.memory,
-        "updatedAt": memory.updated_at,
-    })
-}
-
+#[utoipa::path(post, path = "/personas/{id}/pause", tag = "personas", params(("id" = String, Path, description = "the persona's user id or email")),
+    security(("admin_token" = [])),
+    responses((status = 200, description = "paused; stored, so it survives a restart", body = PausedAnswer), (status = 401, description = "the admin token is missing or wrong", body = ErrorBody), (status = 404, description = "no such persona", body = ErrorBody)))]
 async fn pause_persona(
     State(state): State<Arc<ControlState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PausedAnswer>, ApiError> {
     authorize(&state, &headers)?;
     set_paused(&state, &id, true).await
 }
 
+#[utoipa::path(post, path = "/personas/{id}/resume", tag = "personas", params(("id" = String, Path, description = "the persona's user id or email")),
+    security(("admin_token" = [])),
+    responses((status = 200, description = "resumed; stored", body = PausedAnswer), (status = 401, description = "the admin token is missing or wrong", body = ErrorBody), (status = 404, description = "no such persona", body = ErrorBody)))]
 async fn resume_persona(
     State(state): State<Arc<ControlState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PausedAnswer>, ApiError> {
     authorize(&state, &headers)?;
     set_paused(&state, &id, false).await
 }
 
+#[utoipa::path(post, path = "/personas/{id}/tick", tag = "personas", params(("id" = String, Path, description = "the persona's user id or email")),
+    security(("admin_token" = [])),
+    responses((status = 200, description = "a tick started", body = TickStarted), (status = 401, description = "the admin token is missing or wrong", body = ErrorBody), (status = 404, description = "no such persona", body = ErrorBody),
+        (status = 409, description = "the persona is paused or already ticking", body = ErrorBody)))]
 async fn tick_persona(
     State(state): State<Arc<ControlState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TickStarted>, ApiError> {
     authorize(&state, &headers)?;
     match state.runner.start_tick(&id).await {
-        Ok(tick_id) => Ok(Json(json!({ "tickId": tick_id, "persona": id }))),
+        Ok(tick_id) => Ok(Json(TickStarted {
+            tick_id,
+            persona: id,
+        })),
         Err(refused) => Err(refusal(refused)),
     }
 }
 
+#[utoipa::path(post, path = "/pause", tag = "fleet", params(("reason" = Option<String>, Query, description = "kept with the switch and shown in every replica's /supervisor")),
+    security(("admin_token" = [])),
+    responses((status = 200, description = "the fleet's kill-switch is on: no new tick, no new LLM request, on every replica by its next schedule pass", body = SwitchAnswer), (status = 401, description = "the admin token is missing or wrong", body = ErrorBody),
+        (status = 503, description = "the switch could not be stored: only this replica follows it until its heartbeat reaches the database", body = SwitchAnswer)))]
 async fn pause_all(
     State(state): State<Arc<ControlState>>,
     headers: HeaderMap,
@@ -479,6 +404,10 @@ async fn pause_all(
     set_kill_switch(&state, true, "POST /pause", &reason).await
 }
 
+#[utoipa::path(post, path = "/resume", tag = "fleet", params(("reason" = Option<String>, Query, description = "kept with the switch and shown in every replica's /supervisor")),
+    security(("admin_token" = [])),
+    responses((status = 200, description = "the kill-switch is off", body = SwitchAnswer), (status = 401, description = "the admin token is missing or wrong", body = ErrorBody),
+        (status = 503, description = "the switch could not be stored", body = SwitchAnswer)))]
 async fn resume_all(
     State(state): State<Arc<ControlState>>,
     headers: HeaderMap,
@@ -508,45 +437,30 @@ async fn set_kill_switch(
     reason: &str,
 ) -> Result<Response, ApiError> {
     match state.runner.set_kill_switch(on, by, reason).await {
-        Ok(view) => Ok(Json(
-            json!({ "paused": on, "fleetWide": true, "fleet": fleet_json(&view) }),
-        )
+        Ok(view) => Ok(Json(SwitchAnswer {
+            paused: on,
+            fleet_wide: true,
+            fleet: Some(FleetState::from(&view)),
+            error: None,
+            code: None,
+        })
         .into_response()),
         Err(KillSwitchError::Local(refused)) => Err(refusal(refused)),
         Err(error @ KillSwitchError::Fleet(_)) => {
             tracing::warn!(%error, "the fleet's kill-switch could not be stored");
             Ok((
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({
-                    "error": error.to_string(),
-                    "code": "fleet_unavailable",
-                    "paused": on,
-                    "fleetWide": false,
-                })),
+                Json(SwitchAnswer {
+                    paused: on,
+                    fleet_wide: false,
+                    fleet: None,
+                    error: Some(error.to_string()),
+                    code: Some("fleet_unavailable"),
+                }),
             )
                 .into_response())
         }
     }
-}
-
-/// The fleet's switch and live replicas as `/supervisor` shows them.
-fn fleet_json(view: &FleetView) -> Value {
-    json!({
-        "paused": view.paused(),
-        "switch": view.switch.as_ref().map(|switch| json!({
-            "paused": switch.paused,
-            "reason": switch.reason,
-            "setBy": switch.set_by,
-            "setAt": switch.set_at,
-        })),
-        "replicas": view.replicas.iter().map(|replica| json!({
-            "id": replica.id,
-            "host": replica.host,
-            "startedAt": replica.started_at,
-            "lastSeenAt": replica.last_seen_at,
-            "ticking": replica.ticking,
-        })).collect::<Vec<_>>(),
-    })
 }
 
 #[derive(Deserialize)]
