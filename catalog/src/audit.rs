@@ -246,7 +246,7 @@ impl TickStatus {
 }
 
 /// A tick that is starting (its `persona_ticks` row, status `running`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NewTick {
     pub tick_id: String,
@@ -257,7 +257,7 @@ pub struct NewTick {
 }
 
 /// How a tick ended.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TickFinish {
     pub status: TickStatus,

@@ -48,14 +48,14 @@ use crate::{ActionRow, Archetype, Cadence, FeedbackRow, ModuleMix, StoredTick};
 pub const SERVICE_KEY_HEADER: &str = "x-service-key";
 
 /// `GET /due` and `GET /personas`: `{"personas": [...]}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PersonaList {
     pub personas: Vec<ListedPersona>,
 }
 
 /// A persona as the internal API lists it: enough for a runner without a
 /// database to play it (its password is derived, never sent).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ListedPersona {
     /// The persona's user id.
@@ -74,14 +74,14 @@ pub struct ListedPersona {
 
 /// `POST /{id}/paused`: stores the persona's pause flag (`id` is the user id
 /// or the email).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PausedRequest {
     pub paused: bool,
 }
 
 /// The answer to [`PausedRequest`]: which persona the key named, so a caller
 /// that gave an email learns the id.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PausedAnswer {
     pub id: String,
     pub email: String,
@@ -90,7 +90,7 @@ pub struct PausedAnswer {
 
 /// `POST /{id}/lease`: takes or renews `owner`'s lease on a persona for
 /// `seconds` (the app accepts 1 to 86 400).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LeaseRequest {
     /// The runner replica's name on the lease; must not be blank.
     pub owner: String,
@@ -106,14 +106,14 @@ pub struct LeaseRequest {
 
 /// The answer to [`LeaseRequest`]: `false` when another owner holds an
 /// unexpired lease.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LeaseAnswer {
     pub claimed: bool,
 }
 
 /// `POST /{id}/lease/release`: gives `owner`'s lease back; another owner's
 /// lease is left alone.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReleaseRequest {
     pub owner: String,
     /// When the schedule may claim the persona again; absent leaves it.
@@ -124,7 +124,7 @@ pub struct ReleaseRequest {
 /// `POST /leases/claim-due`: takes, in one statement, the leases of up to
 /// `limit` personas that are due, not paused and not leased, for `owner`
 /// for `seconds` (the app accepts 1 to 86 400; `limit` 1 to 1000).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ClaimDueRequest {
     pub owner: String,
     #[serde(default)]
@@ -134,13 +134,13 @@ pub struct ClaimDueRequest {
 }
 
 /// The answer to [`ClaimDueRequest`]: the ids claimed (in no particular order).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ClaimDueAnswer {
     pub claimed: Vec<String>,
 }
 
 /// The fleet's kill-switch: on or off, why, who set it and when.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FleetSwitch {
     pub paused: bool,
@@ -155,7 +155,7 @@ pub const MISSED_BEATS: u32 = 3;
 
 /// `POST /fleet/heartbeat`: a runner replica is alive. It counts as dead
 /// once [`MISSED_BEATS`] `periodMs` pass without another.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReplicaBeat {
     pub id: String,
@@ -168,7 +168,7 @@ pub struct ReplicaBeat {
 }
 
 /// A live runner replica as its last heartbeat left it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Replica {
     pub id: String,
@@ -180,7 +180,7 @@ pub struct Replica {
 
 /// What the replicas share: the kill-switch (`None`: never set) and the
 /// live replicas, oldest first.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FleetView {
     pub switch: Option<FleetSwitch>,
@@ -196,13 +196,13 @@ impl FleetView {
 
 /// The answer to [`ReleaseRequest`]; `released` is `true` whether or not a
 /// lease was held (releasing is idempotent).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReleaseAnswer {
     pub released: bool,
 }
 
 /// The answer to `POST /{id}/ticks` (a [`NewTick`](crate::NewTick) body).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TickStartedAnswer {
     pub tick_id: String,
@@ -211,20 +211,20 @@ pub struct TickStartedAnswer {
 /// The answer to `POST /ticks/{tick_id}/finish` (a
 /// [`TickFinish`](crate::TickFinish) body): `false` when the tick was no
 /// longer running, and so was left alone.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TickFinishedAnswer {
     pub finished: bool,
 }
 
 /// `POST /ticks/abort-stale`: marks ticks still `running` as aborted, with
 /// `reason` as their error.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AbortStaleRequest {
     pub reason: String,
 }
 
 /// The answer to [`AbortStaleRequest`]: how many ticks were aborted.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AbortStaleAnswer {
     pub aborted: u64,
 }
@@ -237,8 +237,9 @@ pub struct AbortStaleAnswer {
 /// rows unparsed (`ActionBatch<Vec<serde_json::Value>>`), check the batch
 /// limit before parsing any row, and name the index of a bad one. The
 /// default is the parsed form.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ActionBatch<Rows = Vec<ActionRow>> {
+    #[schema(value_type = Vec<ActionRow>)]
     pub actions: Rows,
 }
 
@@ -246,13 +247,14 @@ pub struct ActionBatch<Rows = Vec<ActionRow>> {
 /// [`MAX_FEEDBACK_PER_BATCH`](crate::MAX_FEEDBACK_PER_BATCH) rows, stored
 /// idempotently; generic over the rows' container for the reasons given at
 /// [`ActionBatch`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FeedbackBatch<Rows = Vec<FeedbackRow>> {
+    #[schema(value_type = Vec<FeedbackRow>)]
     pub feedback: Rows,
 }
 
 /// The answer to [`ActionBatch`] and [`FeedbackBatch`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BatchAnswer {
     /// Rows written now.
     pub inserted: u64,
@@ -368,14 +370,14 @@ mod tests {
 
 /// `PUT /{id}/memory` (`id`: user id or email): the persona's new memory,
 /// `null` to forget it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MemoryRequest {
     pub memory: Option<String>,
 }
 
 /// `GET` and `PUT /{id}/memory`: the persona and its memory ("the story so
 /// far"), `null` when there is none.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MemoryAnswer {
     pub id: String,
@@ -400,27 +402,27 @@ pub struct TickDetail {
 
 /// `POST /ticks/transcripts/forget`: deletes the transcripts of ticks that
 /// ended before `before` (the runner's retention).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ForgetTranscriptsRequest {
     pub before: DateTime<Utc>,
 }
 
 /// The answer to [`ForgetTranscriptsRequest`]: how many were deleted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ForgetTranscriptsAnswer {
     pub forgotten: u64,
 }
 
 /// `GET /ticks/spent?since=…`: what each persona's ticks started since then
 /// spent (the runner's daily budgets start from it).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SpentAnswer {
     pub spent: Vec<PersonaSpend>,
 }
 
 /// One persona's spend: dollars (ticks of unknown cost count 0) and every
 /// token its ticks' answers took.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PersonaSpend {
     pub persona_id: String,
@@ -429,14 +431,14 @@ pub struct PersonaSpend {
 }
 
 /// The query of `GET /ticks/spent`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SpentQuery {
     pub since: DateTime<Utc>,
 }
 
 /// The query of `GET /ticks`: the latest `limit` ticks, of one persona
 /// (its id) or of all.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TickListQuery {
     pub limit: u32,
     #[serde(default)]
@@ -447,13 +449,13 @@ pub struct TickListQuery {
 pub const MAX_TICK_LIST: u32 = 500;
 
 /// The answer to `GET /ticks`: newest first.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TickList {
     pub ticks: Vec<ListedTick>,
 }
 
 /// A tick as a list shows it: its row and its calls counted.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ListedTick {
     pub tick: StoredTick,
@@ -464,14 +466,14 @@ pub struct ListedTick {
 }
 
 /// The query of `GET /ticks/insights`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InsightsQuery {
     pub since: DateTime<Utc>,
 }
 
 /// What the fleet's stored rows since `since` say, by day (UTC) and by
 /// tool: what the dashboard charts.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Insights {
     pub since: DateTime<Utc>,
@@ -484,7 +486,7 @@ pub struct Insights {
 }
 
 /// One module's ratings on one day.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ModuleDay {
     pub module: String,
@@ -494,7 +496,7 @@ pub struct ModuleDay {
 }
 
 /// One tool's calls: whose errors they were and how long they took.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ToolStats {
     pub tool: String,
@@ -507,7 +509,7 @@ pub struct ToolStats {
 }
 
 /// What the ticks started on one day cost.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CostDay {
     pub day: chrono::NaiveDate,

@@ -11,7 +11,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 /// How often a persona wants to use the app; see [`crate::due`] for the rules.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Cadence {
     Hourly,
@@ -50,7 +50,7 @@ impl fmt::Display for Cadence {
 /// written: not blank, at most [`Archetype::MAX_CHARS`] characters, no
 /// control characters. The built-in catalog's labels ([`KnownArchetype`])
 /// are the ones the scripted simulator has tuned behaviour for.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct Archetype(String);
 
@@ -159,7 +159,7 @@ impl KnownArchetype {
 
 /// The type of a shared space; `personal` spaces are created at signup and are
 /// never declared in the catalog.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SpaceType {
     Personal,
@@ -228,7 +228,7 @@ impl UnknownValue {
 
 /// Relative weights of the modules a persona uses: at least one module, no
 /// negative or non-finite weight, summing to 1 ± [`ModuleMix::SUM_TOLERANCE`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "BTreeMap<String, f64>", into = "BTreeMap<String, f64>")]
 pub struct ModuleMix(BTreeMap<String, f64>);
 
@@ -304,7 +304,7 @@ impl From<ModuleMix> for BTreeMap<String, f64> {
 }
 
 /// A shared space this persona belongs to together with one partner persona.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SharedSpace {
     pub name: String,
     #[serde(rename = "type")]
@@ -314,7 +314,7 @@ pub struct SharedSpace {
 }
 
 /// One persona as the catalog declares it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PersonaSpec {
     pub name: String,

@@ -34,6 +34,7 @@ pub fn router(state: Arc<AppState>, cancel: CancellationToken) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics))
+        .route("/openapi.json", get(crate::personas_api::openapi::document))
         .route("/api/v1/auth/register", post(auth::register))
         .route("/api/v1/auth/login", post(auth::login))
         .route("/api/v1/auth/jwks", get(auth::jwks))

@@ -7,7 +7,6 @@ use std::time::Duration;
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 use crate::store::StoreError;
 
@@ -109,17 +108,24 @@ impl From<crate::accounts::AccountError> for ApiError {
     }
 }
 
+/// Every error answer: what went wrong, and a stable code to branch on.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: String,
+    pub code: String,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
         if let ApiError::Internal(cause) = &self {
             tracing::error!(error = ?cause, "request failed");
         }
-        let mut response = (
-            status,
-            Json(json!({ "error": self.to_string(), "code": code })),
-        )
-            .into_response();
+        let body = ErrorBody {
+            error: self.to_string(),
+            code: code.to_owned(),
+        };
+        let mut response = (status, Json(body)).into_response();
         if let Some(wait) = self.retry_after() {
             response.headers_mut().insert(
                 header::RETRY_AFTER,

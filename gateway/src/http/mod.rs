@@ -7,6 +7,6 @@ mod error;
 mod json;
 mod serve;
 
-pub use error::ApiError;
+pub use error::{ApiError, ErrorBody};
 pub use json::ApiJson;
 pub use serve::{ConnectionLimits, serve};

@@ -20,28 +20,42 @@ use axum::http::StatusCode;
 use catalog::internal_api::ListedPersona;
 use catalog::{PersonaSpec, SpaceType};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 
 use super::internal::listed_persona;
 use crate::accounts::{self, UpsertOutcome};
 use crate::app::AppState;
 use crate::auth::AdminUser;
 use crate::credentials::{Email, check_new_password};
-use crate::http::{ApiError, ApiJson};
+use crate::http::{ApiError, ApiJson, ErrorBody};
 use crate::store::{ErrorCounts, now};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct UpsertRequest {
     persona: PersonaSpec,
     /// The persona's derived password (see `catalog::derive_password`).
     password: String,
 }
 
+/// What an upsert or a shared space did: `created`, `updated` or `unchanged`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Outcome {
+    pub id: String,
+    pub outcome: &'static str,
+}
+
+#[utoipa::path(post, path = "/api/v1/personas/admin", tag = "admin", security(("admin_jwt" = [])),
+    request_body = UpsertRequest,
+    responses(
+        (status = 201, description = "created", body = Outcome),
+        (status = 200, description = "updated or unchanged", body = Outcome),
+        (status = 400, description = "a bad field, named (persona.email, password, …)", body = ErrorBody),
+        (status = 401, description = "no admin token", body = ErrorBody),
+        (status = 403, description = "not an admin", body = ErrorBody)))]
 pub async fn upsert(
     State(state): State<Arc<AppState>>,
     _: AdminUser,
     ApiJson(request): ApiJson<UpsertRequest>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Outcome>), ApiError> {
     let mut spec = request.persona;
     let mut problems = Vec::new();
     match Email::parse(&spec.email) {
@@ -70,27 +84,90 @@ pub async fn upsert(
     };
     Ok((
         status,
-        Json(json!({ "id": upsert.user_id, "outcome": outcome })),
+        Json(Outcome {
+            id: upsert.user_id,
+            outcome,
+        }),
     ))
 }
 
 /// A persona in the admin list: the internal API's listing plus how busy it
 /// was lately.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct AdminListedPersona {
+pub struct AdminListedPersona {
     #[serde(flatten)]
     persona: ListedPersona,
     actions_last_7_days: u64,
 }
 
+/// `GET /api/v1/personas/admin`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AdminList {
+    pub personas: Vec<AdminListedPersona>,
+    pub tool_errors: Vec<ToolErrors>,
+    pub module_errors: Vec<ModuleErrors>,
+}
+
+/// One tool's calls of the last 7 days and whose errors they were.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ToolErrors {
+    pub tool: String,
+    #[serde(flatten)]
+    pub counts: ErrorFigures,
+}
+
+/// One module's calls of the last 7 days and whose errors they were.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ModuleErrors {
+    pub module: String,
+    #[serde(flatten)]
+    pub counts: ErrorFigures,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorFigures {
+    pub calls: u64,
+    pub app_errors: u64,
+    pub agent_errors: u64,
+    /// `appErrors / calls`.
+    pub app_error_rate: f64,
+}
+
+/// `GET /api/v1/personas/admin/{id}`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AdminDetail {
+    pub persona: ListedPersona,
+    pub recent_actions: Vec<catalog::ActionRow>,
+    pub module_ratings: Vec<ModuleRatingView>,
+    pub tool_errors: Vec<ToolErrors>,
+    pub module_errors: Vec<ModuleErrors>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ModuleRatingView {
+    pub module: String,
+    pub average: f64,
+    pub count: u64,
+}
+
 /// `GET /api/v1/personas/admin`: every persona with its calls of the last 7
 /// days (`actionsLast7Days`), and the fleet's error rates over the same
 /// days (`toolErrors`, `moduleErrors`).
+#[utoipa::path(get, path = "/api/v1/personas/admin", tag = "admin", security(("admin_jwt" = [])),
+    responses(
+        (status = 200, description = "every persona and the fleet's error rates of the last 7 days", body = AdminList),
+        (status = 401, description = "no admin token", body = ErrorBody),
+        (status = 403, description = "not an admin", body = ErrorBody)))]
 pub async fn list(
     State(state): State<Arc<AppState>>,
     _: AdminUser,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AdminList>, ApiError> {
     let now = now();
     let personas = state.store.list_personas(now).await?;
     let personas: Vec<AdminListedPersona> = personas
@@ -101,59 +178,91 @@ pub async fn list(
         })
         .collect();
     let rates = state.store.error_rates(None, now).await?;
-    Ok(Json(json!({
-        "personas": personas,
-        "toolErrors": error_entries("tool", &rates.tools),
-        "moduleErrors": error_entries("module", &rates.modules),
-    })))
+    Ok(Json(AdminList {
+        personas,
+        tool_errors: tool_errors(&rates.tools),
+        module_errors: module_errors(&rates.modules),
+    }))
 }
 
 /// `GET /api/v1/personas/admin/{id}` (a user id or an email): the persona,
 /// its newest actions, its module ratings and its error rates of the last 7
 /// days (`toolErrors`, `moduleErrors`).
+#[utoipa::path(get, path = "/api/v1/personas/admin/{id}", tag = "admin", security(("admin_jwt" = [])),
+    params(("id" = String, Path, description = "the persona's user id or email")),
+    responses(
+        (status = 200, description = "the persona, its newest actions, ratings and error rates", body = AdminDetail),
+        (status = 401, description = "no admin token", body = ErrorBody),
+        (status = 404, description = "no such persona", body = ErrorBody)))]
 pub async fn detail(
     State(state): State<Arc<AppState>>,
     _: AdminUser,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AdminDetail>, ApiError> {
     let persona = state.store.persona_by_id_or_email(&id).await?;
     let detail = state.store.persona_detail(&persona.user_id).await?;
     let rates = state
         .store
         .error_rates(Some(&persona.user_id), now())
         .await?;
-    let ratings: Vec<Value> = detail
-        .module_ratings
-        .iter()
-        .map(|rating| json!({ "module": rating.module, "average": rating.average, "count": rating.count }))
-        .collect();
-    Ok(Json(json!({
-        "persona": listed_persona(&detail.persona),
-        "recentActions": detail.recent_actions,
-        "moduleRatings": ratings,
-        "toolErrors": error_entries("tool", &rates.tools),
-        "moduleErrors": error_entries("module", &rates.modules),
-    })))
+    Ok(Json(AdminDetail {
+        persona: listed_persona(&detail.persona),
+        recent_actions: detail.recent_actions,
+        module_ratings: detail
+            .module_ratings
+            .iter()
+            .map(|rating| ModuleRatingView {
+                module: rating.module.clone(),
+                average: rating.average,
+                count: rating.count,
+            })
+            .collect(),
+        tool_errors: tool_errors(&rates.tools),
+        module_errors: module_errors(&rates.modules),
+    }))
 }
 
-/// One entry per tool or module (`key` names which), leaving out any
-/// without calls, whose rate would divide by zero.
-fn error_entries(key: &str, counts: &[ErrorCounts]) -> Vec<Value> {
+/// The figures of one tool or module; `None` without calls, whose rate
+/// would divide by zero (such entries are left out).
+fn figures(count: &ErrorCounts) -> Option<ErrorFigures> {
+    Some(ErrorFigures {
+        app_error_rate: count.app_error_rate()?,
+        calls: count.calls,
+        app_errors: count.app_errors,
+        agent_errors: count.agent_errors,
+    })
+}
+
+fn tool_errors(counts: &[ErrorCounts]) -> Vec<ToolErrors> {
     counts
         .iter()
         .filter_map(|count| {
-            let rate = count.app_error_rate()?;
-            Some(json!({
-                key: count.name,
-                "calls": count.calls,
-                "appErrors": count.app_errors,
-                "agentErrors": count.agent_errors,
-                "appErrorRate": rate,
-            }))
+            Some(ToolErrors {
+                counts: figures(count)?,
+                tool: count.name.clone(),
+            })
         })
         .collect()
 }
 
+fn module_errors(counts: &[ErrorCounts]) -> Vec<ModuleErrors> {
+    counts
+        .iter()
+        .filter_map(|count| {
+            Some(ModuleErrors {
+                counts: figures(count)?,
+                module: count.name.clone(),
+            })
+        })
+        .collect()
+}
+
+#[utoipa::path(delete, path = "/api/v1/personas/admin/{id}", tag = "admin", security(("admin_jwt" = [])),
+    params(("id" = String, Path, description = "the persona's user id or email")),
+    responses(
+        (status = 204, description = "deleted; its tokens stop working at once"),
+        (status = 401, description = "no admin token", body = ErrorBody),
+        (status = 404, description = "no such persona", body = ErrorBody)))]
 pub async fn delete(
     State(state): State<Arc<AppState>>,
     _: AdminUser,
@@ -166,7 +275,7 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct SharedSpaceRequest {
     name: String,
     #[serde(rename = "type")]
@@ -176,11 +285,19 @@ pub struct SharedSpaceRequest {
 }
 
 /// Ensures a shared space with these members exists; idempotent.
+#[utoipa::path(post, path = "/api/v1/personas/admin/spaces", tag = "admin", security(("admin_jwt" = [])),
+    request_body = SharedSpaceRequest,
+    responses(
+        (status = 201, description = "created", body = Outcome),
+        (status = 200, description = "it existed with these members", body = Outcome),
+        (status = 400, description = "no name, a personal type or fewer than two members", body = ErrorBody),
+        (status = 401, description = "no admin token", body = ErrorBody),
+        (status = 404, description = "a member is no persona", body = ErrorBody)))]
 pub async fn shared_space(
     State(state): State<Arc<AppState>>,
     _: AdminUser,
     ApiJson(request): ApiJson<SharedSpaceRequest>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Outcome>), ApiError> {
     if request.space_type == SpaceType::Personal
         || request.name.trim().is_empty()
         || request.members.len() < 2
@@ -205,6 +322,9 @@ pub async fn shared_space(
     };
     Ok((
         status,
-        Json(json!({ "id": space_id, "outcome": if changed { "created" } else { "unchanged" } })),
+        Json(Outcome {
+            id: space_id,
+            outcome: if changed { "created" } else { "unchanged" },
+        }),
     ))
 }

@@ -25,9 +25,11 @@ use serde_json::Value;
 
 use crate::app::AppState;
 use crate::auth::ServiceKey;
+use crate::http::ErrorBody;
 use crate::http::{ApiError, ApiJson};
 use crate::store::{BatchOutcome, PersonaRow, now};
 
+#[utoipa::path(get, path = "/api/v1/personas/internal/due", tag = "internal", security(("service_key" = [])), responses((status = 200, description = "the due personas, in due order", body = PersonaList), (status = 401, description = "the service key is missing or wrong", body = ErrorBody)))]
 pub async fn due(
     State(state): State<Arc<AppState>>,
     _: ServiceKey,
@@ -38,6 +40,7 @@ pub async fn due(
     }))
 }
 
+#[utoipa::path(get, path = "/api/v1/personas/internal/personas", tag = "internal", security(("service_key" = [])), responses((status = 200, description = "every persona, paused ones too", body = PersonaList), (status = 401, description = "the service key is missing or wrong", body = ErrorBody)))]
 /// Every persona (paused ones too), for a runner that has no database.
 pub async fn personas(
     State(state): State<Arc<AppState>>,
@@ -52,6 +55,7 @@ pub async fn personas(
     }))
 }
 
+#[utoipa::path(post, path = "/api/v1/personas/internal/{id}/paused", tag = "internal", security(("service_key" = [])), params(("id" = String, Path, description = "the persona's user id (or email)")), request_body = PausedRequest, responses((status = 200, description = "the stored flag", body = PausedAnswer), (status = 401, description = "the service key is missing or wrong", body = ErrorBody), (status = 404, description = "no such persona", body = ErrorBody)))]
 /// Stores a persona's pause flag (`id` is the user id or the email).
 pub async fn set_paused(
     State(state): State<Arc<AppState>>,
@@ -71,6 +75,7 @@ pub async fn set_paused(
     }))
 }
 
+#[utoipa::path(post, path = "/api/v1/personas/internal/{id}/ticks", tag = "internal", security(("service_key" = [])), params(("id" = String, Path, description = "the persona's user id (or email)")), request_body = catalog::NewTick, responses((status = 201, description = "the tick's row is stored (status running)", body = TickStartedAnswer), (status = 401, description = "the service key is missing or wrong", body = ErrorBody), (status = 400, description = "a bad body, naming what is wrong", body = ErrorBody), (status = 404, description = "no such persona", body = ErrorBody)))]
 /// Records a tick's start (status `running`).
 pub async fn start_tick(
     State(state): State<Arc<AppState>>,
@@ -92,6 +97,7 @@ pub async fn start_tick(
     ))
 }
 
+#[utoipa::path(post, path = "/api/v1/personas/internal/ticks/{tick_id}/finish", tag = "internal", security(("service_key" = [])), params(("tick_id" = String, Path, description = "the tick's id")), request_body = catalog::TickFinish, responses((status = 200, description = "false when the tick was no longer running", body = TickFinishedAnswer), (status = 401, description = "the service key is missing or wrong", body = ErrorBody), (status = 400, description = "a bad body, naming what is wrong", body = ErrorBody)))]
 /// Records how a tick ended; a tick that is no longer running is left alone.
 pub async fn finish_tick(
     State(state): State<Arc<AppState>>,
@@ -103,6 +109,7 @@ pub async fn finish_tick(
     Ok(Json(TickFinishedAnswer { finished }))
 }
 
+#[utoipa::path(get, path = "/api/v1/personas/internal/ticks/{tick_id}", tag = "internal", security(("service_key" = [])), params(("tick_id" = String, Path, description = "the tick's id")), responses((status = 200, description = "everything stored of the tick", body = TickDetail), (status = 401, description = "the service key is missing or wrong", body = ErrorBody), (status = 404, description = "no such tick", body = ErrorBody)))]
 /// Everything stored of one tick, its transcript included.
 pub async fn tick_detail(
     State(state): State<Arc<AppState>>,
@@ -112,6 +119,7 @@ pub async fn tick_detail(
     Ok(Json(state.store.tick_detail(&tick_id).await?))
 }
 
+#[utoipa::path(get, path = "/api/v1/personas/internal/ticks/spent", tag = "internal", security(("service_key" = [])), params(("since" = String, Query, format = DateTime, description = "RFC 3339")), responses((status = 200, description = "what each persona's ticks started since then spent", body = SpentAnswer), (status = 401, description = "the service key is missing or wrong", body = ErrorBody)))]
 /// What each persona's ticks started since the given time spent.
 pub async fn spent_since(
     State(state): State<Arc<AppState>>,
@@ -122,6 +130,7 @@ pub async fn spent_since(
     Ok(Json(SpentAnswer { spent }))
 }
 
+#[utoipa::path(get, path = "/api/v1/personas/internal/ticks", tag = "internal", security(("service_key" = [])), params(("limit" = u32, Query, description = "at most 500"), ("persona" = Option<String>, Query, description = "one persona's id")), responses((status = 200, description = "the latest ticks, newest first", body = TickList), (status = 401, description = "the service key is missing or wrong", body = ErrorBody)))]
 /// The latest ticks, of one persona or of all, newest first.
 pub async fn list_ticks(
     State(state): State<Arc<AppState>>,
@@ -132,6 +141,7 @@ pub async fn list_ticks(
     Ok(Json(TickList { ticks }))
 }
 
+#[utoipa::path(get, path = "/api/v1/personas/internal/ticks/insights", tag = "internal", security(("service_key" = [])), params(("since" = String, Query, format = DateTime, description = "RFC 3339")), responses((status = 200, description = "ratings by module and day, calls by tool, costs by day", body = Insights), (status = 401, description = "the service key is missing or wrong", body = ErrorBody)))]
 /// The fleet's ratings, tool calls and costs since the given time.
 pub async fn insights(
     State(state): State<Arc<AppState>>,
@@ -141,6 +151,7 @@ pub async fn insights(
     Ok(Json(state.store.insights(query.since).await?))
 }
 
+#[utoipa::path(post, path = "/api/v1/personas/internal/ticks/transcripts/forget", tag = "internal", security(("service_key" = [])), request_body = ForgetTranscriptsRequest, responses((status = 200, description = "how many transcripts were deleted", body = ForgetTranscriptsAnswer), (status = 401, description = "the service key is missing or wrong", body = ErrorBody)))]
 /// Deletes the transcripts of ticks that ended before the given time (the
 /// runner's retention).
 pub async fn forget_transcripts(
@@ -152,6 +163,7 @@ pub async fn forget_transcripts(
     Ok(Json(ForgetTranscriptsAnswer { forgotten }))
 }
 
+#[utoipa::path(post, path = "/api/v1/personas/internal/ticks/abort-stale", tag = "internal", security(("service_key" = [])), request_body = AbortStaleRequest, responses((status = 200, description = "how many running ticks without a live lease were aborted", body = AbortStaleAnswer), (status = 401, description = "the service key is missing or wrong", body = ErrorBody)))]
 /// Marks ticks still `running` as aborted: a runner that crashed left them.
 pub async fn abort_stale_ticks(
     State(state): State<Arc<AppState>>,
@@ -165,6 +177,7 @@ pub async fn abort_stale_ticks(
     Ok(Json(AbortStaleAnswer { aborted }))
 }
 
+#[utoipa::path(post, path = "/api/v1/personas/internal/{id}/lease", tag = "internal", security(("service_key" = [])), params(("id" = String, Path, description = "the persona's user id (or email)")), request_body = LeaseRequest, responses((status = 200, description = "whether this owner holds the lease now", body = LeaseAnswer), (status = 401, description = "the service key is missing or wrong", body = ErrorBody), (status = 400, description = "a bad body, naming what is wrong", body = ErrorBody), (status = 404, description = "no such persona", body = ErrorBody)))]
 /// Takes or renews a runner's lease on a persona (`{"claimed": bool}`);
 /// with `renew`, only renews one the runner still holds.
 pub async fn claim_lease(
@@ -194,6 +207,7 @@ pub async fn claim_lease(
     Ok(Json(LeaseAnswer { claimed }))
 }
 
+#[utoipa::path(post, path = "/api/v1/personas/internal/{id}/lease/release", tag = "internal", security(("service_key" = [])), params(("id" = String, Path, description = "the persona's user id (or email)")), request_body = ReleaseRequest, responses((status = 200, description = "released (idempotent)", body = ReleaseAnswer), (status = 401, description = "the service key is missing or wrong", body = ErrorBody)))]
 /// Gives a lease back; only its owner's is released.
 pub async fn release_lease(
     State(state): State<Arc<AppState>>,
@@ -208,6 +222,7 @@ pub async fn release_lease(
     Ok(Json(ReleaseAnswer { released: true }))
 }
 
+#[utoipa::path(post, path = "/api/v1/personas/internal/leases/claim-due", tag = "internal", security(("service_key" = [])), request_body = ClaimDueRequest, responses((status = 200, description = "the personas whose leases were claimed", body = ClaimDueAnswer), (status = 401, description = "the service key is missing or wrong", body = ErrorBody), (status = 400, description = "a bad body, naming what is wrong", body = ErrorBody)))]
 /// Takes the leases of up to `limit` due personas in one statement.
 pub async fn claim_due(
     State(state): State<Arc<AppState>>,
@@ -231,6 +246,7 @@ pub async fn claim_due(
     Ok(Json(ClaimDueAnswer { claimed }))
 }
 
+#[utoipa::path(post, path = "/api/v1/personas/internal/fleet/heartbeat", tag = "internal", security(("service_key" = [])), request_body = ReplicaBeat, responses((status = 200, description = "the fleet after this beat", body = FleetView), (status = 401, description = "the service key is missing or wrong", body = ErrorBody), (status = 400, description = "a bad body, naming what is wrong", body = ErrorBody)))]
 /// A runner replica's heartbeat; answers the fleet's state.
 pub async fn heartbeat(
     State(state): State<Arc<AppState>>,
@@ -247,6 +263,7 @@ pub async fn heartbeat(
     Ok(Json(state.store.fleet_view(now).await?))
 }
 
+#[utoipa::path(get, path = "/api/v1/personas/internal/fleet", tag = "internal", security(("service_key" = [])), responses((status = 200, description = "the kill-switch and the live replicas", body = FleetView), (status = 401, description = "the service key is missing or wrong", body = ErrorBody)))]
 /// The fleet's kill-switch and live replicas.
 pub async fn fleet(
     State(state): State<Arc<AppState>>,
@@ -255,6 +272,7 @@ pub async fn fleet(
     Ok(Json(state.store.fleet_view(now()).await?))
 }
 
+#[utoipa::path(put, path = "/api/v1/personas/internal/fleet/switch", tag = "internal", security(("service_key" = [])), request_body = FleetSwitch, responses((status = 200, description = "the fleet after the switch", body = FleetView), (status = 401, description = "the service key is missing or wrong", body = ErrorBody), (status = 400, description = "a bad body, naming what is wrong", body = ErrorBody)))]
 /// Sets or lifts the fleet's kill-switch.
 pub async fn set_fleet_switch(
     State(state): State<Arc<AppState>>,
@@ -268,6 +286,7 @@ pub async fn set_fleet_switch(
     Ok(Json(state.store.fleet_view(now()).await?))
 }
 
+#[utoipa::path(delete, path = "/api/v1/personas/internal/fleet/replicas/{id}", tag = "internal", security(("service_key" = [])), params(("id" = String, Path, description = "the replica's id")), responses((status = 204, description = "the replica is gone from the fleet"), (status = 401, description = "the service key is missing or wrong", body = ErrorBody)))]
 /// A replica that stopped cleanly leaves the fleet.
 pub async fn leave_fleet(
     State(state): State<Arc<AppState>>,
@@ -278,6 +297,7 @@ pub async fn leave_fleet(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(get, path = "/api/v1/personas/internal/{id}/memory", tag = "internal", security(("service_key" = [])), params(("id" = String, Path, description = "the persona's user id (or email)")), responses((status = 200, description = "the persona's memory", body = MemoryAnswer), (status = 401, description = "the service key is missing or wrong", body = ErrorBody), (status = 404, description = "no such persona", body = ErrorBody)))]
 /// A persona's memory ("the story so far"); `id` is the user id or the email.
 pub async fn memory(
     State(state): State<Arc<AppState>>,
@@ -294,6 +314,7 @@ pub async fn memory(
     }))
 }
 
+#[utoipa::path(put, path = "/api/v1/personas/internal/{id}/memory", tag = "internal", security(("service_key" = [])), params(("id" = String, Path, description = "the persona's user id (or email)")), request_body = MemoryRequest, responses((status = 200, description = "the stored memory", body = MemoryAnswer), (status = 401, description = "the service key is missing or wrong", body = ErrorBody), (status = 404, description = "no such persona", body = ErrorBody)))]
 /// Replaces (or, with `null`, forgets) a persona's memory.
 pub async fn set_memory(
     State(state): State<Arc<AppState>>,
@@ -331,6 +352,7 @@ pub fn listed_persona(persona: &PersonaRow) -> ListedPersona {
     }
 }
 
+#[utoipa::path(post, path = "/api/v1/personas/internal/{id}/actions", tag = "internal", security(("service_key" = [])), params(("id" = String, Path, description = "the persona's user id (or email)")), request_body = ActionBatch, responses((status = 200, description = "inserted and duplicate rows (ids are deterministic)", body = BatchAnswer), (status = 401, description = "the service key is missing or wrong", body = ErrorBody), (status = 400, description = "a bad body, naming what is wrong", body = ErrorBody), (status = 404, description = "no such persona", body = ErrorBody)))]
 pub async fn actions(
     State(state): State<Arc<AppState>>,
     _: ServiceKey,
@@ -345,6 +367,7 @@ pub async fn actions(
     Ok(Json(batch_answer(outcome)))
 }
 
+#[utoipa::path(post, path = "/api/v1/personas/internal/{id}/feedback", tag = "internal", security(("service_key" = [])), params(("id" = String, Path, description = "the persona's user id (or email)")), request_body = FeedbackBatch, responses((status = 200, description = "inserted and duplicate rows", body = BatchAnswer), (status = 401, description = "the service key is missing or wrong", body = ErrorBody), (status = 400, description = "a bad body, naming what is wrong", body = ErrorBody), (status = 404, description = "no such persona", body = ErrorBody)))]
 pub async fn feedback(
     State(state): State<Arc<AppState>>,
     _: ServiceKey,

@@ -35,7 +35,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use catalog::SeedSecret;
 use catalog::internal_api::TickDetail;
-use gateway::http::ApiError;
+use gateway::http::{ApiError, ErrorBody};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -47,9 +47,9 @@ mod openapi;
 pub mod views;
 
 use views::{
-    BudgetView, DispatcherView, ErrorBody, FleetAnswer, FleetState, Health, LiveTickView,
-    MemoryView, PausedAnswer, PersistenceView, PersonaView, SpendView, SupervisorView,
-    SwitchAnswer, TickStarted,
+    BudgetView, DispatcherView, FleetAnswer, FleetState, Health, LiveTickView, MemoryView,
+    PausedAnswer, PersistenceView, PersonaView, SpendView, SupervisorView, SwitchAnswer,
+    TickStarted,
 };
 
 pub struct ControlState {

@@ -476,10 +476,3 @@ impl From<&PersonaMemory> for MemoryView {
         }
     }
 }
-
-/// Every error: what went wrong and a stable code.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorBody {
-    pub error: String,
-    pub code: String,
-}

@@ -5,7 +5,9 @@ strictly: every object in the document is closed (unevaluatedProperties:
 false), so an answer with a field the document does not name fails.
 
 Usage: check_answers.py SPEC.json ANSWERS.json, where ANSWERS is a list of
-{"path": "/personas/{id}", "method": "get", "status": 200, "body": ...}.
+{"path": "/personas/{id}", "method": "get", "status": 200, "body": ...}
+(`body` null for an answer without one), with the request's JSON body as
+"request" where it had one (checked against the document too).
 Prints one line per problem; exits 1 when there is any.
 """
 import json
@@ -15,17 +17,33 @@ from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
 
-def closed(node):
-    """The schema with every object schema closed to unnamed properties."""
-    if isinstance(node, dict):
-        node = {key: closed(value) for key, value in node.items()}
-        if node.get("type") == "object" or "properties" in node:
-            if "additionalProperties" not in node and "properties" in node:
-                node["unevaluatedProperties"] = False
-        return node
-    if isinstance(node, list):
-        return [closed(value) for value in node]
+def resolve(node, spec):
+    """A `$ref` to a component replaced by the component itself."""
+    while isinstance(node, dict) and "$ref" in node and node["$ref"].startswith("#/components/schemas/"):
+        node = spec["components"]["schemas"][node["$ref"].rsplit("/", 1)[1]]
     return node
+
+
+def closed(node, spec, open_top=False):
+    """The schema with every object schema closed to unnamed properties.
+
+    A flattened struct is an `allOf`: its parts are inlined and left open
+    at their top, and the `allOf` itself is closed, so it takes exactly the
+    properties its parts name together.
+    """
+    if isinstance(node, list):
+        return [closed(value, spec) for value in node]
+    if not isinstance(node, dict):
+        return node
+    if "allOf" in node:
+        result = {key: closed(value, spec) for key, value in node.items() if key != "allOf"}
+        result["allOf"] = [closed(resolve(part, spec), spec, open_top=True) for part in node["allOf"]]
+        result["unevaluatedProperties"] = False
+        return result
+    result = {key: closed(value, spec) for key, value in node.items()}
+    if not open_top and "properties" in result and "additionalProperties" not in result:
+        result["unevaluatedProperties"] = False
+    return result
 
 
 def pointer(*parts):
@@ -36,7 +54,7 @@ def main():
     spec = json.load(open(sys.argv[1]))
     answers = json.load(open(sys.argv[2]))
     validate(spec)
-    strict = closed(spec)
+    strict = closed(spec, spec)
     problems = []
     for answer in answers:
         path, method, status = answer["path"], answer["method"], str(answer["status"])
@@ -46,6 +64,17 @@ def main():
             continue
         if status not in operation["responses"]:
             problems.append(f"{method.upper()} {path}: status {status} not documented")
+            continue
+        if "request" in answer:
+            ref = pointer("paths", path, method, "requestBody", "content", "application/json", "schema")
+            if "requestBody" not in operation:
+                problems.append(f"{method.upper()} {path}: no request body documented")
+            else:
+                validator = Draft202012Validator({**strict, "$ref": ref})
+                for error in validator.iter_errors(answer["request"]):
+                    where = "/".join(str(p) for p in error.absolute_path)
+                    problems.append(f"{method.upper()} {path} request at /{where}: {error.message[:300]}")
+        if answer["body"] is None:
             continue
         media = operation["responses"][status].get("content", {}).get("application/json")
         if media is None:
