@@ -38,7 +38,8 @@
 //!   kill-switch, ticks on demand, metrics; mutating routes behind
 //!   `RUNNER_ADMIN_TOKEN`; `/diag` off in production. `/supervisor` shows a
 //!   running tick's `currentTurn` and `currentToolCalls`, and each last
-//!   outcome's `status`, `failedBy`, `turns` and `agentErrors`.
+//!   outcome's `status`, `failedBy`, `turns` and `agentErrors`. Its answers
+//!   are the types of `control::views`, described at `/openapi.json`.
 //! - [`control_guard`]: the control API's guard against DNS rebinding and
 //!   cross-site requests (`Host`, `Origin`, JSON bodies, loopback-only
 //!   commands without a token).
@@ -53,7 +54,8 @@
 //!   per persona, an OAuth 2.0 grant (with discovery), or none.
 //!   `for_target` builds the one a target needs, for the runtime and the
 //!   control API's `/diag/login`.
-//! - [`telemetry`]: builds the log subscriber apart from installing it;
+//! - [`telemetry`]: builds the log subscriber apart from installing it, and
+//!   the OTLP trace exporter when `OTEL_EXPORTER_OTLP_ENDPOINT` asks for it;
 //!   [`shutdown`]: the SIGTERM/SIGINT future.
 //!
 //! Errors are `anyhow` with `.context(…)` on each step; a command that cannot

@@ -12,6 +12,7 @@
 //! | `GET /personas/{id}/memory`, `DELETE …` | the persona's memory ("the story so far"), read or reset |
 //! | `GET /ticks/{tick_id}` | one tick as stored: its row, actions, ratings and transcript |
 //! | `GET /diag/login?email=`, `POST /diag/tick` | development only (404 in production) |
+//! | `GET /openapi.json` | this API as an OpenAPI 3.1 document ([`openapi`]) |
 //! | `GET /`, `GET /ui/…` | the web dashboard ([`crate::dashboard`]) |
 //!
 //! Every `POST` and `DELETE`, `GET /ticks/{tick_id}` (a transcript holds
@@ -21,6 +22,9 @@
 //! production requires it set. In front of every route,
 //! [`crate::control_guard`] refuses foreign `Host`s and `Origin`s, form
 //! bodies, and commands from other machines when no token is set.
+//!
+//! Every JSON answer is a type of [`views`]: what the route sends, what
+//! `/openapi.json` describes and what the dashboard renders.
 
 use std::sync::Arc;
 
