@@ -33,6 +33,8 @@
 //!   `reqwest::Client` every persona's sessions share (rmcp's default client is
 //!   built per session with pooling off).
 //! - [`metrics`]: every runner metric's name, HELP text, and its series registered at zero.
+//! - [`replay`]: a recorded tick's calls sent again, each compared by outcome and
+//!   answer shape, the app's ids followed.
 //! - [`gen_ai`]: the tick as OpenTelemetry spans (GenAI and MCP conventions), and
 //!   the `traceparent` a tool call carries to the app.
 //! - [`progress`]: what a running tick reports as it goes.
@@ -207,6 +209,7 @@ pub mod metrics;
 pub mod progress;
 pub mod prompts;
 pub mod rating;
+pub mod replay;
 pub mod runtime;
 pub mod sink;
 #[cfg(feature = "test-support")]

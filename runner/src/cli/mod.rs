@@ -6,6 +6,7 @@ pub mod catalog_check;
 pub mod catalog_init;
 pub mod cleanup;
 pub mod gateway;
+pub mod replay;
 pub mod run;
 pub mod runner;
 pub mod runner_options;
@@ -47,6 +48,7 @@ enum Command {
     /// Read stored ticks.
     #[command(subcommand)]
     Tick(TickCommand),
+    Replay(replay::Replay),
 }
 
 #[derive(Debug, Subcommand)]
@@ -78,6 +80,7 @@ impl Cli {
             Command::Catalog(CatalogCommand::Init(init)) => init.run().await,
             Command::Audit(AuditCommand::EncryptedTools(audit)) => audit.run(),
             Command::Tick(TickCommand::Show(show)) => show.run().await,
+            Command::Replay(replay) => replay.run().await,
         }
     }
 }

@@ -11,6 +11,7 @@ mod fleet;
 mod helpers;
 mod local_model;
 mod openapi;
+mod replay;
 mod runtime;
 mod seed;
 mod target;
