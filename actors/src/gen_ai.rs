@@ -33,7 +33,7 @@ pub fn invoke_agent(
     model: &str,
 ) -> Span {
     tracing::info_span!(
-        target: "gen_ai",
+        target: TARGET,
         "invoke_agent",
         otel.name = format!("invoke_agent {persona_name}"),
         otel.kind = "internal",
@@ -69,7 +69,7 @@ pub fn tick_ended(span: &Span, status: catalog::TickStatus, failed_by: Option<Fa
 pub fn evaluation(span: &Span, module: &str, rating: Rating) {
     span.in_scope(|| {
         tracing::event!(
-            target: "gen_ai",
+            target: TARGET,
             tracing::Level::INFO,
             gen_ai.evaluation.name = "persona_module_rating",
             gen_ai.evaluation.score.value = rating.get() as f64,
@@ -82,7 +82,7 @@ pub fn evaluation(span: &Span, module: &str, rating: Rating) {
 /// One LLM request, inside the tick's span.
 pub fn chat(provider: &str, model: &str, max_tokens: u32) -> Span {
     tracing::info_span!(
-        target: "gen_ai",
+        target: TARGET,
         "chat",
         otel.name = format!("chat {model}"),
         otel.kind = "client",
@@ -123,7 +123,7 @@ pub fn chat_ended(span: &Span, answer: &Result<LlmResponse, LlmError>) {
 /// One tool call as the agent makes it.
 pub fn execute_tool(tool: &str, call_id: &str) -> Span {
     tracing::info_span!(
-        target: "gen_ai",
+        target: TARGET,
         "execute_tool",
         otel.name = format!("execute_tool {tool}"),
         otel.kind = "internal",
@@ -139,7 +139,7 @@ pub fn execute_tool(tool: &str, call_id: &str) -> Span {
 /// The MCP request of a tool call (client side).
 pub fn tools_call(tool: &str) -> Span {
     tracing::info_span!(
-        target: "gen_ai",
+        target: TARGET,
         "tools/call",
         otel.name = format!("tools/call {tool}"),
         otel.kind = "client",

@@ -77,7 +77,7 @@ where
 
 /// The targets whose spans are traces: the runner's GenAI spans and the
 /// built-in app's MCP server spans.
-const TRACE_TARGETS: &[&str] = &[actors::gen_ai::TARGET, "mcp_server"];
+const TRACE_TARGETS: &[&str] = &[actors::gen_ai::TARGET, gateway::mcp::TRACE_TARGET];
 
 /// Traces being sent; [`Traces::shutdown`] flushes what is batched.
 pub struct Traces {

@@ -108,6 +108,10 @@ impl ServerHandler for McpGateway {
     }
 }
 
+/// The target of the MCP server's spans: sent as traces when the process
+/// sends any, never logged.
+pub const TRACE_TARGET: &str = "mcp_server";
+
 /// The server span of a `tools/call` (OpenTelemetry's MCP conventions),
 /// continuing the caller's trace when the request carries one in
 /// `params._meta.traceparent` (MCP SEP-414). Its target, `mcp_server`, is
@@ -120,7 +124,7 @@ fn call_span(
     use opentelemetry::propagation::TextMapPropagator as _;
     use tracing_opentelemetry::OpenTelemetrySpanExt as _;
     let span = tracing::info_span!(
-        target: "mcp_server",
+        target: TRACE_TARGET,
         "tools/call",
         otel.name = format!("tools/call {name}"),
         otel.kind = "server",

@@ -12,6 +12,7 @@
 mod body;
 mod guard;
 mod handler;
+pub use handler::TRACE_TARGET;
 mod sessions;
 
 use std::sync::Arc;

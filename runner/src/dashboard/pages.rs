@@ -75,6 +75,13 @@ fn time(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
+/// A table's header row: one column header per name.
+fn column_heads(names: &[&str]) -> Markup {
+    html! {
+        thead { tr { @for name in names { th scope="col" { (name) } } } }
+    }
+}
+
 /// A tick status as a badge; its class colours it.
 fn status_badge(status: &str, failed_by: Option<&str>) -> Markup {
     html! {
@@ -144,17 +151,7 @@ pub fn fleet_section(chrome: &Chrome, view: &SupervisorView) -> Markup {
         }
         table.personas {
             caption { (view.personas.len()) " personas on replica " (chrome.replica) }
-            thead {
-                tr {
-                    th scope="col" { "Persona" }
-                    th scope="col" { "State" }
-                    th scope="col" { "Running tick" }
-                    th scope="col" { "Last outcome" }
-                    th scope="col" { "Next due" }
-                    th scope="col" { "Cost today" }
-                    th scope="col" { "Actions" }
-                }
-            }
+            (column_heads(&["Persona", "State", "Running tick", "Last outcome", "Next due", "Cost today", "Actions"]))
             tbody {
                 @for persona in &view.personas { (persona_row(persona)) }
             }
@@ -251,16 +248,7 @@ fn trends(insights: &Insights, days: u32) -> Markup {
         } @else {
             table.tools {
                 caption { "Calls per tool: whose errors they were and how long they took" }
-                thead {
-                    tr {
-                        th scope="col" { "Tool" }
-                        th scope="col" { "Calls" }
-                        th scope="col" { "App errors" }
-                        th scope="col" { "Agent errors" }
-                        th scope="col" { "p50" }
-                        th scope="col" { "p99" }
-                    }
-                }
+                (column_heads(&["Tool", "Calls", "App errors", "Agent errors", "p50", "p99"]))
                 tbody {
                     @for tool in &insights.tools { (tool_row(tool)) }
                 }
@@ -306,18 +294,7 @@ pub fn ticks(chrome: &Chrome, persona: Option<&str>, ticks: &[ListedTick]) -> Ma
         } @else {
             table.ticks {
                 caption { "Newest first" }
-                thead {
-                    tr {
-                        th scope="col" { "Started" }
-                        th scope="col" { "Persona" }
-                        th scope="col" { "Outcome" }
-                        th scope="col" { "Turns" }
-                        th scope="col" { "Calls" }
-                        th scope="col" { "Duration" }
-                        th scope="col" { "Cost" }
-                        th scope="col" { "Tick" }
-                    }
-                }
+                (column_heads(&["Started", "Persona", "Outcome", "Turns", "Calls", "Duration", "Cost", "Tick"]))
                 tbody {
                     @for listed in ticks {
                         @let tick = &listed.tick;
@@ -384,15 +361,7 @@ pub fn tick_body(detail: &TickDetail) -> Markup {
         } @else {
             table.calls {
                 caption { (detail.actions.len()) " calls in order" }
-                thead {
-                    tr {
-                        th scope="col" { "#" }
-                        th scope="col" { "Tool" }
-                        th scope="col" { "Result" }
-                        th scope="col" { "Latency" }
-                        th scope="col" { "Error" }
-                    }
-                }
+                (column_heads(&["#", "Tool", "Result", "Latency", "Error"]))
                 tbody {
                     @for action in &detail.actions {
                         tr.error[action.result == catalog::ActionResult::Error] {
